@@ -1,0 +1,113 @@
+//! Assembly of a running worker: builds the context (clients, metrics, health), then runs one
+//! cycle (`--single-run`) or the long-running loop with its HTTP server, and returns the exit code.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info};
+
+use crate::config::Config;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::reconcile::{self, Context};
+use crate::server::{self, AppState};
+use crate::{aws, shutdown};
+
+/// Builds the shared context. No AWS call is made here (assumed roles are resolved lazily).
+pub async fn context(config: Config) -> (Arc<Context>, Arc<Registry>) {
+    let home = aws::load_home(&config.service_region).await;
+    let targets = aws::targets(&home, &config.instances_regions, &config.member_roles).await;
+    let metrics = Arc::new(Metrics::default());
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    for s in &config.service_ids {
+        metrics.up.get_or_create(&Metrics::service(s)).set(1);
+    }
+    let ctx = Context {
+        cloudmap: aws_sdk_servicediscovery::Client::new(&home),
+        targets,
+        metrics,
+        health: Arc::new(Health::new(config.frequency, Instant::now())),
+        config,
+    };
+    (Arc::new(ctx), Arc::new(registry))
+}
+
+/// Runs the worker as configured and returns the process exit code.
+pub async fn run(config: Config) -> i32 {
+    let root = CancellationToken::new();
+    shutdown::on_signal(root.clone());
+    let grace = config.shutdown_timeout;
+    let single = config.single_run;
+    let (ctx, registry) = context(config).await;
+    info!(
+        services = ?ctx.config.service_ids,
+        namespaces = ?ctx.config.namespace_ids,
+        service_region = %ctx.config.service_region,
+        instances_regions = ?ctx.config.instances_regions,
+        member_accounts = ?ctx.config.member_roles.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>(),
+        dry_run = ctx.config.dry_run,
+        single_run = single,
+        "cloud-unmap starting"
+    );
+    if single {
+        return single_run(ctx, &root, grace).await;
+    }
+
+    let listener = match server::bind(&ctx.config.http_host, ctx.config.http_port).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(error = %e, "cannot start the HTTP server");
+            return 1;
+        }
+    };
+    info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving /metrics /healthz /readyz");
+    let tracker = TaskTracker::new();
+    let state = AppState {
+        registry,
+        health: ctx.health.clone(),
+    };
+    tracker.spawn(server::serve(listener, state, root.child_token()));
+    let loop_task = tokio::spawn(reconcile::run_forever(ctx.clone(), root.child_token()));
+    let supervisor_root = root.clone();
+    let health = ctx.health.clone();
+    tracker.spawn(async move {
+        if let Err(e) = loop_task.await {
+            error!(error = %e, "the reconcile loop crashed; stopping");
+            supervisor_root.cancel();
+        }
+        health.stop();
+    });
+    root.cancelled().await;
+    if shutdown::drain(&tracker, &root, grace).await {
+        info!("stopped");
+        0
+    } else {
+        1
+    }
+}
+
+async fn single_run(
+    ctx: Arc<Context>,
+    root: &CancellationToken,
+    grace: std::time::Duration,
+) -> i32 {
+    let mut cycle = tokio::spawn(async move { reconcile::run_cycle(&ctx).await.exit_code() });
+    let joined = tokio::select! {
+        r = &mut cycle => r,
+        _ = root.cancelled() => match tokio::time::timeout(grace, &mut cycle).await {
+            Ok(r) => r,
+            Err(_) => {
+                error!(grace_s = grace.as_secs(), "the reconcile did not finish within the grace period");
+                return 1;
+            }
+        },
+    };
+    joined.unwrap_or_else(|e| {
+        error!(error = %e, "the reconcile crashed");
+        1
+    })
+}

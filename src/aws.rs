@@ -1,0 +1,92 @@
+//! AWS SDK configuration and clients: one shared config for the home account, assumed-role
+//! configs for member accounts, and one EC2 client per (account, region) lookup target.
+//! Endpoints come only from the standard `AWS_ENDPOINT_URL` environment.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::SharedCredentialsProvider;
+
+use crate::config::MemberRole;
+
+/// The behaviour version is pinned so an SDK upgrade never silently changes retries or timeouts.
+pub fn behavior_version() -> BehaviorVersion {
+    BehaviorVersion::v2026_01_12()
+}
+
+/// Loads the home account's configuration (credentials chain, `AWS_ENDPOINT_URL`) for `region`.
+/// Throttling and transient errors are retried by the SDK with exponential backoff and jitter.
+pub async fn load_home(region: &str) -> SdkConfig {
+    aws_config::defaults(behavior_version())
+        .region(Region::new(region.to_string()))
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .operation_timeout(Duration::from_secs(90))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// Credentials of a member account, through sts:AssumeRole from the home credentials. The STS call
+/// is made lazily and its credentials cached and refreshed by the SDK.
+pub async fn assume_role(home: &SdkConfig, role: &MemberRole) -> SharedCredentialsProvider {
+    let provider = AssumeRoleProvider::builder(role.arn.clone())
+        .configure(home)
+        .session_name("cloud-unmap")
+        .build()
+        .await;
+    SharedCredentialsProvider::new(provider)
+}
+
+/// The same configuration with another region (and, for a member account, other credentials).
+pub fn derive(
+    home: &SdkConfig,
+    region: &str,
+    credentials: Option<&SharedCredentialsProvider>,
+) -> SdkConfig {
+    let mut builder = home.to_builder().region(Region::new(region.to_string()));
+    if let Some(creds) = credentials {
+        builder = builder.credentials_provider(creds.clone());
+    }
+    builder.build()
+}
+
+/// Where instances are looked up: one account in one region.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// `home`, or the 12-digit member account id.
+    pub account: String,
+    pub region: String,
+    pub ec2: aws_sdk_ec2::Client,
+}
+
+/// Every (account, region) pair: the home account in each instances region, then each member
+/// account in each instances region.
+pub async fn targets(home: &SdkConfig, regions: &[String], roles: &[MemberRole]) -> Vec<Target> {
+    let mut out = Vec::with_capacity(regions.len() * (roles.len() + 1));
+    for region in regions {
+        out.push(Target {
+            account: "home".to_string(),
+            region: region.clone(),
+            ec2: aws_sdk_ec2::Client::new(&derive(home, region, None)),
+        });
+    }
+    for role in roles {
+        let creds = assume_role(home, role).await;
+        for region in regions {
+            out.push(Target {
+                account: role.account_id.clone(),
+                region: region.clone(),
+                ec2: aws_sdk_ec2::Client::new(&derive(home, region, Some(&creds))),
+            });
+        }
+    }
+    out
+}

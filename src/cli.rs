@@ -1,0 +1,157 @@
+//! Command-line surface: the seed-compatible flags of aws-cloud-unmap 2.0.0, the new ones, and the
+//! subcommands. Every flag also reads `CLOUD_UNMAP_<FLAG>` from the environment. Parsing only: the
+//! semantic checks live in `config`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Seed-compatible: one service, instances in two regions, every 300 s, metrics on :9100
+  cloud-unmap --service-id srv-abcdef0123456789 --service-region eu-west-1 \\
+              --instances-region eu-west-1 us-east-1 --enable-prometheus
+
+  # Every service of a namespace, plus instances of a second account, once, without changing anything
+  cloud-unmap --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --instances-region eu-west-1 \\
+              --instances-role-arn arn:aws:iam::222222222222:role/cloud-unmap-reader --single-run --dry-run
+
+  # The same through the environment (ECS task definitions)
+  CLOUD_UNMAP_SERVICE_ID=srv-abcdef0123456789 CLOUD_UNMAP_SERVICE_REGION=eu-west-1 \\
+  CLOUD_UNMAP_INSTANCES_REGION=eu-west-1,us-east-1 cloud-unmap
+
+  # Container health check (exit 0 when /healthz answers 200)
+  cloud-unmap healthcheck --port 9100
+
+Exit codes (one-shot runs): 0 done, 1 AWS/runtime failure, 2 bad usage, 3 the never-empty guard held
+deregistrations back.";
+
+/// Top-level command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cloud-unmap",
+    version,
+    about = "Removes AWS Cloud Map registrations whose EC2 instance is gone.",
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands beside the default (the reconcile worker).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Exit 0 when the local /healthz answers 200, else 1 (for container health checks without curl).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Arguments of `cloud-unmap healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Port of the running worker's HTTP server.
+    #[arg(long, env = "CLOUD_UNMAP_PROMETHEUS_PORT", default_value_t = 9100)]
+    pub port: u16,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3)]
+    pub timeout: u64,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// The worker's flags. Seed flags first, with the seed's names and defaults (but for
+/// `--prometheus-host`, see its help).
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// [seed] Cloud Map service id (srv-…); repeatable.
+    #[arg(long = "service-id", value_name = "ID", env = "CLOUD_UNMAP_SERVICE_ID", value_delimiter = ',', action = clap::ArgAction::Append)]
+    pub service_ids: Vec<String>,
+    /// [seed] Region of the Cloud Map services and namespaces.
+    #[arg(long, value_name = "REGION", env = "CLOUD_UNMAP_SERVICE_REGION")]
+    pub service_region: Option<String>,
+    /// [seed] Regions where EC2 instances are looked up (one or more).
+    #[arg(long = "instances-region", value_name = "REGION", num_args = 1.., env = "CLOUD_UNMAP_INSTANCES_REGION", value_delimiter = ',', action = clap::ArgAction::Append)]
+    pub instances_regions: Vec<String>,
+    /// [seed] Seconds between two reconciles.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "CLOUD_UNMAP_FREQUENCY",
+        default_value_t = 300
+    )]
+    pub frequency: u64,
+    /// [seed] Reconcile every selected service once, then exit (0 done, 1 failure, 3 guard held).
+    #[arg(long, env = "CLOUD_UNMAP_SINGLE_RUN")]
+    pub single_run: bool,
+    /// [seed] Accepted for compatibility: the HTTP server (/metrics, /healthz, /readyz) always runs in
+    /// long-running mode, since health checks need it.
+    #[arg(long, env = "CLOUD_UNMAP_ENABLE_PROMETHEUS")]
+    pub enable_prometheus: bool,
+    /// [seed] Address the HTTP server listens on (the seed's default was 127.0.0.1, which a container
+    /// cannot be scraped on).
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "CLOUD_UNMAP_PROMETHEUS_HOST",
+        default_value = "0.0.0.0"
+    )]
+    pub prometheus_host: String,
+    /// [seed] Port the HTTP server listens on.
+    #[arg(
+        long,
+        value_name = "PORT",
+        env = "CLOUD_UNMAP_PROMETHEUS_PORT",
+        default_value_t = 9100
+    )]
+    pub prometheus_port: u16,
+    /// [seed] Minimum log level: TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL (any case).
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        env = "CLOUD_UNMAP_LOG_LEVEL",
+        default_value = "INFO"
+    )]
+    pub log_level: String,
+
+    /// Every service of this Cloud Map namespace (ns-…), re-listed each cycle; repeatable.
+    #[arg(long = "namespace-id", value_name = "NS", env = "CLOUD_UNMAP_NAMESPACE_ID", value_delimiter = ',', action = clap::ArgAction::Append)]
+    pub namespace_ids: Vec<String>,
+    /// Also look instances up in this role's account, through sts:AssumeRole; repeatable. The home
+    /// account is always looked at.
+    #[arg(long = "instances-role-arn", value_name = "ARN", env = "CLOUD_UNMAP_INSTANCES_ROLE_ARN", value_delimiter = ',', action = clap::ArgAction::Append)]
+    pub instances_role_arns: Vec<String>,
+    /// Count stopping/stopped instances as gone (default: kept, as the seed does).
+    #[arg(long, env = "CLOUD_UNMAP_DEREGISTER_STOPPED")]
+    pub deregister_stopped: bool,
+    /// Turn the never-empty guard off: allow a reconcile to remove every registration of a service.
+    #[arg(long, env = "CLOUD_UNMAP_ALLOW_EMPTY_SERVICE")]
+    pub allow_empty_service: bool,
+    /// Decide and log everything, change nothing.
+    #[arg(long, env = "CLOUD_UNMAP_DRY_RUN")]
+    pub dry_run: bool,
+    /// Log format (default: json when stdout is not a terminal, else text).
+    #[arg(long, value_enum, env = "CLOUD_UNMAP_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Seconds a SIGTERM/SIGINT waits for work in progress before the process exits anyway.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "CLOUD_UNMAP_SHUTDOWN_TIMEOUT",
+        default_value_t = 25
+    )]
+    pub shutdown_timeout: u64,
+    /// How many AWS calls of one kind (deregistrations, lookups) run at once.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "CLOUD_UNMAP_CONCURRENCY",
+        default_value_t = 10
+    )]
+    pub concurrency: usize,
+}

@@ -1,0 +1,88 @@
+//! The library's error type: every AWS failure keeps its SDK error as `#[source]`, and every error
+//! has a bounded `kind()` for metric labels.
+
+use std::fmt;
+
+/// An AWS API operation the program calls; a label value of the error metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    ListServices,
+    ListInstances,
+    DeregisterInstance,
+    GetOperation,
+    DescribeInstances,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::ListServices => "ListServices",
+            Operation::ListInstances => "ListInstances",
+            Operation::DeregisterInstance => "DeregisterInstance",
+            Operation::GetOperation => "GetOperation",
+            Operation::DescribeInstances => "DescribeInstances",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An AWS call failed (after the SDK's own retries).
+    #[error("{operation} failed: {message}")]
+    Aws {
+        operation: Operation,
+        /// The full error chain, rendered once for logs.
+        message: String,
+        #[source]
+        source: BoxError,
+    },
+    /// A Cloud Map operation reported FAIL.
+    #[error("Cloud Map operation {operation_id} failed: {reason}")]
+    OperationFailed {
+        operation_id: String,
+        reason: String,
+    },
+    /// A Cloud Map operation did not finish in time.
+    #[error("Cloud Map operation {operation_id} still pending after {seconds} s")]
+    OperationTimeout { operation_id: String, seconds: u64 },
+    /// The HTTP server could not start.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an SDK error, rendering its whole chain (the SDK's own Display says only "service error").
+    pub fn aws<E>(operation: Operation, source: E) -> Error
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let message = aws_sdk_ec2::error::DisplayErrorContext(&source).to_string();
+        Error::Aws {
+            operation,
+            message,
+            source: Box::new(source),
+        }
+    }
+
+    /// A bounded name for metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Aws { .. } => "aws",
+            Error::OperationFailed { .. } => "operation_failed",
+            Error::OperationTimeout { .. } => "operation_timeout",
+            Error::Listen { .. } => "listen",
+        }
+    }
+}

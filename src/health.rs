@@ -1,0 +1,177 @@
+//! Liveness and readiness state, shared by the loops (which report) and the HTTP server (which
+//! answers `/healthz` and `/readyz`). Plain data behind a mutex; the clock is passed in so the rules
+//! are tested without waiting.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Extra time a loop may stay silent beyond its period before it counts as wedged.
+pub const WEDGE_GRACE: Duration = Duration::from_secs(300);
+
+#[derive(Debug)]
+struct State {
+    heartbeat: Instant,
+    /// Selected services and when each last reconciled successfully.
+    services: BTreeMap<String, Option<Instant>>,
+    stopped: bool,
+}
+
+/// Health of the reconcile loop.
+#[derive(Debug)]
+pub struct Health {
+    frequency: Duration,
+    state: Mutex<State>,
+}
+
+/// The JSON body of `/readyz`.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    pub reason: String,
+    /// Services not reconciled successfully within 2 × frequency.
+    pub stale_services: Vec<String>,
+}
+
+impl Health {
+    pub fn new(frequency: Duration, now: Instant) -> Health {
+        Health {
+            frequency,
+            state: Mutex::new(State {
+                heartbeat: now,
+                services: BTreeMap::new(),
+                stopped: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The loop is alive and making progress.
+    pub fn beat(&self, now: Instant) {
+        self.lock().heartbeat = now;
+    }
+
+    /// The loop has ended (shutdown or crash): liveness fails from now on.
+    pub fn stop(&self) {
+        self.lock().stopped = true;
+    }
+
+    /// Replaces the set of selected services, keeping what is known of those that remain.
+    pub fn select(&self, services: &[String]) {
+        let mut st = self.lock();
+        let old = std::mem::take(&mut st.services);
+        st.services = services
+            .iter()
+            .map(|s| (s.clone(), old.get(s).copied().flatten()))
+            .collect();
+    }
+
+    pub fn success(&self, service_id: &str, now: Instant) {
+        self.lock()
+            .services
+            .insert(service_id.to_string(), Some(now));
+    }
+
+    /// `/healthz`: alive unless the loop ended or has been silent for longer than a period plus grace.
+    pub fn liveness(&self, now: Instant) -> Result<(), String> {
+        let st = self.lock();
+        if st.stopped {
+            return Err("the reconcile loop has stopped".into());
+        }
+        let silent = now.saturating_duration_since(st.heartbeat);
+        if silent > self.frequency + WEDGE_GRACE {
+            return Err(format!(
+                "the reconcile loop made no progress for {} s",
+                silent.as_secs()
+            ));
+        }
+        Ok(())
+    }
+
+    /// `/readyz`: ready when every selected service reconciled successfully within 2 × frequency.
+    pub fn readiness(&self, now: Instant) -> Readiness {
+        let st = self.lock();
+        let window = self.frequency * 2;
+        let stale: Vec<String> = st
+            .services
+            .iter()
+            .filter(|(_, last)| !last.is_some_and(|t| now.saturating_duration_since(t) <= window))
+            .map(|(s, _)| s.clone())
+            .collect();
+        let (ready, reason) = if st.services.is_empty() {
+            (
+                false,
+                "no service selected yet (first reconcile not finished)".to_string(),
+            )
+        } else if stale.is_empty() {
+            (
+                true,
+                "every selected service reconciled successfully".to_string(),
+            )
+        } else {
+            (
+                false,
+                format!(
+                    "{} of {} services not reconciled successfully within {} s",
+                    stale.len(),
+                    st.services.len(),
+                    window.as_secs()
+                ),
+            )
+        };
+        Readiness {
+            ready,
+            reason,
+            stale_services: stale,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_success_within_two_periods() {
+        let t0 = Instant::now();
+        let h = Health::new(Duration::from_secs(10), t0);
+        assert!(!h.readiness(t0).ready);
+        h.select(&["srv-a".into(), "srv-b".into()]);
+        h.success("srv-a", t0);
+        let r = h.readiness(t0);
+        assert!(!r.ready);
+        assert_eq!(r.stale_services, vec!["srv-b"]);
+        h.success("srv-b", t0 + Duration::from_secs(5));
+        assert!(h.readiness(t0 + Duration::from_secs(20)).ready);
+        let r = h.readiness(t0 + Duration::from_secs(21));
+        assert!(!r.ready);
+        assert_eq!(r.stale_services, vec!["srv-a"]);
+    }
+
+    #[test]
+    fn reselection_keeps_history_and_drops_removed_services() {
+        let t0 = Instant::now();
+        let h = Health::new(Duration::from_secs(10), t0);
+        h.select(&["srv-a".into(), "srv-b".into()]);
+        h.success("srv-a", t0);
+        h.select(&["srv-a".into()]);
+        assert!(h.readiness(t0).ready);
+    }
+
+    #[test]
+    fn liveness_fails_when_wedged_or_stopped() {
+        let t0 = Instant::now();
+        let h = Health::new(Duration::from_secs(10), t0);
+        assert!(h.liveness(t0 + Duration::from_secs(310)).is_ok());
+        assert!(h.liveness(t0 + Duration::from_secs(311)).is_err());
+        h.beat(t0 + Duration::from_secs(311));
+        assert!(h.liveness(t0 + Duration::from_secs(312)).is_ok());
+        h.stop();
+        assert!(h.liveness(t0 + Duration::from_secs(312)).is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! EC2 inventory: describes instances by id, in chunks of at most 200 ids per DescribeInstances
+//! filter (EC2's limit), across every (account, region) target concurrently.
+
+use std::collections::HashMap;
+
+use aws_sdk_ec2::types::{Filter, Instance, InstanceLifecycleType};
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use crate::aws::Target;
+use crate::error::{Error, Operation};
+use crate::plan::{InstanceState, ObservedInstance};
+
+/// EC2 rejects more than 200 values in one filter.
+pub const MAX_IDS_PER_CALL: usize = 200;
+
+/// Everything EC2 reported, by instance id (an id may be seen in more than one target).
+pub type Observed = HashMap<String, Vec<ObservedInstance>>;
+
+/// Splits `ids` into chunks EC2 accepts.
+pub fn chunk_ids(ids: &[String]) -> impl Iterator<Item = &[String]> {
+    ids.chunks(MAX_IDS_PER_CALL)
+}
+
+/// Every IPv4 address of an instance: primary and secondary private IPs of every interface, and
+/// the public or Elastic IP attached to the instance or to any of those private IPs.
+pub fn ipv4_addresses(inst: &Instance) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |ip: Option<&str>| {
+        if let Some(ip) = ip.filter(|s| !s.is_empty()) {
+            if !out.iter().any(|o| o == ip) {
+                out.push(ip.to_string());
+            }
+        }
+    };
+    add(inst.private_ip_address());
+    add(inst.public_ip_address());
+    for eni in inst.network_interfaces() {
+        add(eni.private_ip_address());
+        add(eni.association().and_then(|a| a.public_ip()));
+        for pip in eni.private_ip_addresses() {
+            add(pip.private_ip_address());
+            add(pip.association().and_then(|a| a.public_ip()));
+        }
+    }
+    out
+}
+
+/// Converts the SDK's instance into the plan's view of it; `None` without id or known state.
+pub fn observe(inst: &Instance) -> Option<ObservedInstance> {
+    Some(ObservedInstance {
+        instance_id: inst.instance_id()?.to_string(),
+        state: InstanceState::parse(inst.state()?.name()?.as_str())?,
+        ipv4: ipv4_addresses(inst),
+        spot: matches!(inst.instance_lifecycle(), Some(InstanceLifecycleType::Spot)),
+    })
+}
+
+/// Describes one chunk of ids in one target, following pages.
+async fn describe_chunk(target: &Target, ids: &[String]) -> Result<Vec<ObservedInstance>, Error> {
+    let filter = Filter::builder()
+        .name("instance-id")
+        .set_values(Some(ids.to_vec()))
+        .build();
+    let mut pages = target
+        .ec2
+        .describe_instances()
+        .filters(filter)
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::aws(Operation::DescribeInstances, e))?;
+        for reservation in page.reservations() {
+            out.extend(reservation.instances().iter().filter_map(observe));
+        }
+    }
+    Ok(out)
+}
+
+/// Describes `ids` in every target, `concurrency` calls at a time. Any failure fails the whole
+/// lookup: an instance we could not look up must never be mistaken for one that is gone.
+pub async fn describe(
+    targets: &[Target],
+    ids: &[String],
+    concurrency: usize,
+) -> Result<Observed, Error> {
+    if ids.is_empty() {
+        return Ok(Observed::new());
+    }
+    // Futures are collected first: a lazily mapped stream of borrowing closures is not provably
+    // `Send` for every lifetime, which spawned tasks require.
+    let mut jobs = Vec::new();
+    for target in targets {
+        for chunk in chunk_ids(ids) {
+            jobs.push(describe_chunk(target, chunk));
+        }
+    }
+    let found: Vec<Vec<ObservedInstance>> = stream::iter(jobs)
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    let mut observed = Observed::new();
+    for inst in found.into_iter().flatten() {
+        observed
+            .entry(inst.instance_id.clone())
+            .or_default()
+            .push(inst);
+    }
+    Ok(observed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{
+        InstanceNetworkInterface, InstanceNetworkInterfaceAssociation, InstancePrivateIpAddress,
+        InstanceState as SdkState, InstanceStateName,
+    };
+
+    #[test]
+    fn chunks_never_exceed_ec2_limit() {
+        for n in [0usize, 1, 199, 200, 201, 900, 1000] {
+            let ids: Vec<String> = (0..n).map(|i| format!("i-{i:017x}")).collect();
+            let chunks: Vec<&[String]> = chunk_ids(&ids).collect();
+            assert!(chunks
+                .iter()
+                .all(|c| !c.is_empty() && c.len() <= MAX_IDS_PER_CALL));
+            assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), n);
+            assert_eq!(chunks.len(), n.div_ceil(MAX_IDS_PER_CALL));
+        }
+    }
+
+    #[test]
+    fn every_ipv4_of_every_interface() {
+        let assoc = |ip: &str| {
+            InstanceNetworkInterfaceAssociation::builder()
+                .public_ip(ip)
+                .build()
+        };
+        let inst = Instance::builder()
+            .instance_id("i-0123456789abcdef0")
+            .state(SdkState::builder().name(InstanceStateName::Running).build())
+            .private_ip_address("10.0.0.1")
+            .public_ip_address("54.0.0.1")
+            .network_interfaces(
+                InstanceNetworkInterface::builder()
+                    .private_ip_address("10.0.0.1")
+                    .private_ip_addresses(
+                        InstancePrivateIpAddress::builder()
+                            .private_ip_address("10.0.0.1")
+                            .build(),
+                    )
+                    .private_ip_addresses(
+                        InstancePrivateIpAddress::builder()
+                            .private_ip_address("10.0.0.2")
+                            .association(assoc("3.3.3.3"))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .network_interfaces(
+                InstanceNetworkInterface::builder()
+                    .private_ip_address("10.1.0.1")
+                    .association(assoc("4.4.4.4"))
+                    .build(),
+            )
+            .instance_lifecycle(InstanceLifecycleType::Spot)
+            .build();
+        let o = observe(&inst).unwrap();
+        assert_eq!(
+            o.ipv4,
+            ["10.0.0.1", "54.0.0.1", "10.0.0.2", "3.3.3.3", "10.1.0.1", "4.4.4.4"]
+        );
+        assert_eq!(o.state, InstanceState::Running);
+        assert!(o.spot);
+    }
+}

@@ -1,0 +1,33 @@
+//! Log set-up: structured tracing to stdout, JSON when stdout is not a terminal (or as asked).
+//! `RUST_LOG`, when set, overrides the level filter.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogFormat;
+
+/// Installs the global subscriber. AWS SDK crates log at `warn` unless the level asked for is lower.
+pub fn init(level: tracing::Level, format: Option<LogFormat>) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
+        _ if level > tracing::Level::WARN => EnvFilter::new(format!("warn,cloud_unmap={level}")),
+        _ => EnvFilter::new(level.to_string()),
+    };
+    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+        LogFormat::Text
+    } else {
+        LogFormat::Json
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
+    }
+}

@@ -1,0 +1,54 @@
+//! Wiring only: parse the command line, validate, init tracing, run, map the outcome to an exit code.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use cloud_unmap::cli::{Cli, Command};
+use cloud_unmap::config::Config;
+
+/// Prints one line for a usage error (clap's own message is several) and returns exit code 2.
+fn usage_error(message: &str) -> ExitCode {
+    let line = message.lines().next().unwrap_or("invalid usage").trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    eprintln!("cloud-unmap: {line} (see --help)");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help / --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cloud-unmap: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = match cli.command {
+        Some(Command::Healthcheck(args)) => runtime.block_on(cloud_unmap::healthcheck::run(
+            args.port,
+            Duration::from_secs(args.timeout),
+        )),
+        None => {
+            let config = match Config::from_args(&cli.run) {
+                Ok(c) => c,
+                Err(e) => return usage_error(&e.to_string()),
+            };
+            cloud_unmap::logging::init(config.log_level, config.log_format);
+            runtime.block_on(cloud_unmap::app::run(config))
+        }
+    };
+    ExitCode::from(code as u8)
+}

@@ -1,0 +1,208 @@
+//! Prometheus metrics: the seed's two gauges under their exact names and labels, and
+//! cloud-unmap's own. Label values are bounded: service ids come from configuration, the rest are
+//! enums.
+
+use std::fmt::Write as _;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::error::Operation;
+use crate::plan::Reason;
+
+/// What made a deregistration happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Trigger {
+    reconcile,
+    event,
+}
+
+/// How one service's reconcile ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ReconcileResult {
+    success,
+    held,
+    failure,
+}
+
+impl EncodeLabelValue for Reason {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for Operation {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    pub service_id: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeregistrationLabels {
+    pub service_id: String,
+    pub trigger: Trigger,
+    pub reason: Reason,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    pub service_id: String,
+    pub result: ReconcileResult,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: Operation,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    // 10 ms … ~80 s
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+/// Every metric the process exports.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Seed: `aws_cloud_unmap_up{service_id}`, always 1 while running.
+    pub up: Family<ServiceLabels, Gauge>,
+    /// Seed: `aws_cloud_unmap_last_reconcile_success_timestamp_seconds{service_id}`.
+    pub last_success: Family<ServiceLabels, Gauge>,
+    pub deregistrations: Family<DeregistrationLabels, Counter>,
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    pub reconcile_duration: HistogramFamily<ServiceLabels>,
+    pub guard_holds: Family<ServiceLabels, Counter>,
+    pub aws_errors: Family<OperationLabels, Counter>,
+    pub registered: Family<ServiceLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            up: Family::default(),
+            last_success: Family::default(),
+            deregistrations: Family::default(),
+            reconciles: Family::default(),
+            reconcile_duration: Family::new_with_constructor(duration_histogram),
+            guard_holds: Family::default(),
+            aws_errors: Family::default(),
+            registered: Family::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under its public name.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "aws_cloud_unmap_up",
+            "Always 1 - can by used to check if it's running",
+            self.up.clone(),
+        );
+        registry.register(
+            "aws_cloud_unmap_last_reconcile_success_timestamp_seconds",
+            "The timestamp (in seconds) of the last successful reconciliation",
+            self.last_success.clone(),
+        );
+        registry.register(
+            "cloud_unmap_deregistrations",
+            "Registrations removed from Cloud Map, by service, trigger and reason",
+            self.deregistrations.clone(),
+        );
+        registry.register(
+            "cloud_unmap_reconciles",
+            "Reconciles of one service, by result (success, held by the never-empty guard, failure)",
+            self.reconciles.clone(),
+        );
+        registry.register(
+            "cloud_unmap_reconcile_duration_seconds",
+            "Wall time of one service's reconcile",
+            self.reconcile_duration.clone(),
+        );
+        registry.register(
+            "cloud_unmap_guard_holds",
+            "Times the never-empty guard held a service's deregistrations back",
+            self.guard_holds.clone(),
+        );
+        registry.register(
+            "cloud_unmap_aws_errors",
+            "AWS API calls that failed after the SDK's retries, by operation",
+            self.aws_errors.clone(),
+        );
+        registry.register(
+            "cloud_unmap_registered_instances",
+            "Registrations seen in the service at its latest reconcile",
+            self.registered.clone(),
+        );
+    }
+
+    pub fn service(service_id: &str) -> ServiceLabels {
+        ServiceLabels {
+            service_id: service_id.to_string(),
+        }
+    }
+
+    pub fn aws_error(&self, operation: Operation) {
+        self.aws_errors
+            .get_or_create(&OperationLabels { operation })
+            .inc();
+    }
+}
+
+/// Renders a registry in the OpenMetrics text format.
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry)
+        .expect("writing to a String cannot fail");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_names_and_labels_are_kept() {
+        let metrics = Metrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        metrics.up.get_or_create(&Metrics::service("srv-1")).set(1);
+        metrics
+            .last_success
+            .get_or_create(&Metrics::service("srv-1"))
+            .set(1_700_000_000);
+        metrics
+            .deregistrations
+            .get_or_create(&DeregistrationLabels {
+                service_id: "srv-1".into(),
+                trigger: Trigger::reconcile,
+                reason: Reason::IpMismatch,
+            })
+            .inc();
+        metrics.aws_error(Operation::DescribeInstances);
+        let text = render(&registry);
+        assert!(
+            text.contains("aws_cloud_unmap_up{service_id=\"srv-1\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "aws_cloud_unmap_last_reconcile_success_timestamp_seconds{service_id=\"srv-1\"} 1700000000\n"
+        ));
+        assert!(text.contains(
+            "cloud_unmap_deregistrations_total{service_id=\"srv-1\",trigger=\"reconcile\",reason=\"ip-mismatch\"} 1\n"
+        ));
+        assert!(text.contains("cloud_unmap_aws_errors_total{operation=\"DescribeInstances\"} 1\n"));
+    }
+}

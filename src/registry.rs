@@ -1,0 +1,143 @@
+//! Cloud Map access: services of a namespace, registrations of a service (every page), and
+//! deregistration confirmed by waiting for its operation. "Already gone" counts as done.
+
+use std::time::Duration;
+
+use aws_sdk_servicediscovery::operation::deregister_instance::DeregisterInstanceError;
+use aws_sdk_servicediscovery::types::{
+    FilterCondition, OperationStatus, ServiceFilter, ServiceFilterName,
+};
+use aws_sdk_servicediscovery::Client;
+
+use crate::error::{Error, Operation};
+use crate::plan::{Registration, IPV4_ATTRIBUTE};
+
+/// How long a deregistration's operation may stay pending before it is reported as failed.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Lists the ids of every service in `namespace_id`.
+pub async fn list_services(client: &Client, namespace_id: &str) -> Result<Vec<String>, Error> {
+    let filter = ServiceFilter::builder()
+        .name(ServiceFilterName::NamespaceId)
+        .values(namespace_id)
+        .condition(FilterCondition::Eq)
+        .build()
+        .expect("name and values are set");
+    let mut pages = client
+        .list_services()
+        .filters(filter)
+        .max_results(100)
+        .into_paginator()
+        .send();
+    let mut ids = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::aws(Operation::ListServices, e))?;
+        ids.extend(
+            page.services()
+                .iter()
+                .filter_map(|s| s.id().map(str::to_string)),
+        );
+    }
+    Ok(ids)
+}
+
+/// Lists every registration of `service_id` (Cloud Map pages hold at most 100).
+pub async fn list_registrations(
+    client: &Client,
+    service_id: &str,
+) -> Result<Vec<Registration>, Error> {
+    let mut pages = client
+        .list_instances()
+        .service_id(service_id)
+        .max_results(100)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::aws(Operation::ListInstances, e))?;
+        out.extend(page.instances().iter().filter_map(|i| {
+            Some(Registration {
+                instance_id: i.id()?.to_string(),
+                ipv4: i.attributes().and_then(|a| a.get(IPV4_ATTRIBUTE)).cloned(),
+            })
+        }));
+    }
+    Ok(out)
+}
+
+/// What a deregistration came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deregistered {
+    /// Cloud Map confirmed the operation.
+    Done,
+    /// The registration was already gone: success.
+    AlreadyGone,
+}
+
+/// Deregisters one instance and waits (bounded) until Cloud Map reports the operation done.
+pub async fn deregister(
+    client: &Client,
+    service_id: &str,
+    instance_id: &str,
+) -> Result<Deregistered, Error> {
+    let out = client
+        .deregister_instance()
+        .service_id(service_id)
+        .instance_id(instance_id)
+        .send()
+        .await;
+    let operation_id = match out {
+        Ok(out) => out.operation_id().map(str::to_string),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(DeregisterInstanceError::InstanceNotFound(_))
+            ) =>
+        {
+            return Ok(Deregistered::AlreadyGone)
+        }
+        Err(e) => return Err(Error::aws(Operation::DeregisterInstance, e)),
+    };
+    match operation_id {
+        Some(id) => wait_for_operation(client, &id)
+            .await
+            .map(|()| Deregistered::Done),
+        None => Ok(Deregistered::Done),
+    }
+}
+
+/// Polls GetOperation with a growing pause (50 ms doubling to 2 s) until SUCCESS, FAIL or timeout.
+async fn wait_for_operation(client: &Client, operation_id: &str) -> Result<(), Error> {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let out = client
+            .get_operation()
+            .operation_id(operation_id)
+            .send()
+            .await
+            .map_err(|e| Error::aws(Operation::GetOperation, e))?;
+        let op = out.operation();
+        match op.and_then(|o| o.status()) {
+            Some(OperationStatus::Success) => return Ok(()),
+            Some(OperationStatus::Fail) => {
+                return Err(Error::OperationFailed {
+                    operation_id: operation_id.to_string(),
+                    reason: op
+                        .and_then(|o| o.error_message())
+                        .unwrap_or("no reason given")
+                        .to_string(),
+                })
+            }
+            _ => {}
+        }
+        if started.elapsed() + pause > OPERATION_TIMEOUT {
+            return Err(Error::OperationTimeout {
+                operation_id: operation_id.to_string(),
+                seconds: OPERATION_TIMEOUT.as_secs(),
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}

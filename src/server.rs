@@ -1,0 +1,152 @@
+//! The HTTP server: `/metrics` (Prometheus), `/healthz` (liveness), `/readyz` (readiness). Read-only:
+//! nothing it serves changes state.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+use crate::health::Health;
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub health: Arc<Health>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, OPENMETRICS)],
+        crate::metrics::render(&state.registry),
+    )
+        .into_response()
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.health.liveness(Instant::now()) {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")).into_response(),
+    }
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let readiness = state.health.readiness(Instant::now());
+    let status = if readiness.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(readiness)).into_response()
+}
+
+/// Binds `host:port` (so a taken port fails start-up) and returns the address actually bound.
+pub async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, Error> {
+    let address = format!("{host}:{port}");
+    tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|source| Error::Listen { address, source })
+}
+
+/// Serves until `shutdown` is cancelled.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) {
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    if let Err(error) = result {
+        tracing::error!(%error, "HTTP server stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    fn state() -> AppState {
+        let metrics = crate::metrics::Metrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        metrics
+            .up
+            .get_or_create(&crate::metrics::Metrics::service("srv-x"))
+            .set(1);
+        AppState {
+            registry: Arc::new(registry),
+            health: Arc::new(Health::new(Duration::from_secs(60), Instant::now())),
+        }
+    }
+
+    async fn get(state: AppState, path: &str) -> (StatusCode, String) {
+        let resp = router(state)
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn metrics_are_served_in_openmetrics_text() {
+        let (status, body) = get(state(), "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            body.contains("aws_cloud_unmap_up{service_id=\"srv-x\"} 1"),
+            "{body}"
+        );
+        assert!(body.ends_with("# EOF\n"));
+    }
+
+    #[tokio::test]
+    async fn readyz_is_503_with_a_reason_until_services_reconcile() {
+        let st = state();
+        let (status, body) = get(st.clone(), "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("\"ready\":false"), "{body}");
+        st.health.select(&["srv-x".into()]);
+        st.health.success("srv-x", Instant::now());
+        let (status, body) = get(st, "/readyz").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    #[tokio::test]
+    async fn healthz_and_unknown_paths_and_methods() {
+        let st = state();
+        assert_eq!(get(st.clone(), "/healthz").await.0, StatusCode::OK);
+        assert_eq!(get(st.clone(), "/nope").await.0, StatusCode::NOT_FOUND);
+        let resp = router(st.clone())
+            .oneshot(Request::post("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+        st.health.stop();
+        assert_eq!(get(st, "/healthz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
