@@ -248,7 +248,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_input_with_the_offending_value() {
-        let cases: Vec<(Box<dyn Fn(&mut RunArgs)>, ConfigError)> = vec![
+        type Mutation = Box<dyn Fn(&mut RunArgs)>;
+        let cases: Vec<(Mutation, ConfigError)> = vec![
             (
                 Box::new(|a| a.service_ids = vec!["svc-1".into()]),
                 ConfigError::ServiceId("svc-1".into()),

@@ -1,0 +1,19 @@
+"""Starts moto's server on a free 127.0.0.1 port, prints the port, and stops when stdin closes.
+
+Used by the Rust integration tests, `make demo` and the benchmarks: whoever starts it keeps its
+stdin open; when that process ends (even by a crash), the pipe closes and this server stops, so no
+test leaves a server behind.
+"""
+import sys
+
+from moto.server import ThreadedMotoServer
+
+port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+try:
+    sys.stdin.read()
+except KeyboardInterrupt:
+    pass
+server.stop()

@@ -1,0 +1,223 @@
+//! Long-running mode end to end: the HTTP server (/metrics, /healthz, /readyz), the healthcheck
+//! subcommand, periodic reconciles, and SIGTERM in the middle of a reconcile.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+
+fn worker(args: &[&str], port: u16) -> std::process::Child {
+    binary()
+        .args(args)
+        .args([
+            "--prometheus-host",
+            "127.0.0.1",
+            "--prometheus-port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_health_and_readiness() {
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let inst = launch(HOME_REGION, 3).await;
+    register_all(&svc, &inst).await;
+    let port = free_port();
+    let child = worker(
+        &[
+            "--service-id",
+            &svc,
+            "--service-region",
+            HOME_REGION,
+            "--instances-region",
+            HOME_REGION,
+            "--frequency",
+            "1",
+            "--enable-prometheus",
+        ],
+        port,
+    );
+
+    // Ready once the first reconcile succeeded.
+    let (_, ready) = wait_http(port, "/readyz", Duration::from_secs(20), |s, _| s == 200).await;
+    assert!(ready.contains("\"ready\":true"), "{ready}");
+    assert_eq!(http_get(port, "/healthz").await.unwrap().0, 200);
+
+    // A later cycle removes an instance terminated after start.
+    terminate(&ec2(HOME_REGION).await, &[inst[0].id.clone()]).await;
+    let label = format!("service_id=\"{svc}\",trigger=\"reconcile\",reason=\"terminated\"");
+    let (_, metrics) = wait_http(port, "/metrics", Duration::from_secs(20), |_, b| {
+        b.contains(&format!("cloud_unmap_deregistrations_total{{{label}}} 1"))
+    })
+    .await;
+    assert_eq!(registered(&svc).await, sorted(ids(&inst[1..])));
+    assert!(
+        metrics.contains(&format!("aws_cloud_unmap_up{{service_id=\"{svc}\"}} 1")),
+        "{metrics}"
+    );
+    let ts_line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "aws_cloud_unmap_last_reconcile_success_timestamp_seconds{{service_id=\"{svc}\"}}"
+            ))
+        })
+        .expect("seed timestamp metric");
+    let ts: i64 = ts_line.rsplit(' ').next().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - ts).abs() < 30, "{ts_line}");
+    assert!(metrics.contains(&format!(
+        "cloud_unmap_registered_instances{{service_id=\"{svc}\"}}"
+    )));
+    assert!(metrics.contains("cloud_unmap_reconcile_duration_seconds_bucket"));
+
+    // The healthcheck subcommand agrees with /healthz, and fails on a closed port.
+    // As ECS runs it: inside the task, with the worker's CLOUD_UNMAP_* environment set.
+    let healthcheck = |port: u16| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cloud-unmap"))
+            .env("CLOUD_UNMAP_SERVICE_ID", &svc)
+            .env("CLOUD_UNMAP_SINGLE_RUN", "true")
+            .env("CLOUD_UNMAP_PROMETHEUS_PORT", port.to_string())
+            .arg("healthcheck")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(healthcheck(port).status.code(), Some(0));
+    assert_eq!(healthcheck(free_port()).status.code(), Some(1));
+
+    sigterm(&child);
+    let out = wait_bounded(child, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_reports_a_failing_service() {
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let inst = launch(HOME_REGION, 2).await;
+    register_all(&svc, &inst).await;
+    let port = free_port();
+    let child = worker(
+        &[
+            "--service-id",
+            &svc,
+            "--service-id",
+            "srv-doesnotexist01",
+            "--service-region",
+            HOME_REGION,
+            "--instances-region",
+            HOME_REGION,
+            "--frequency",
+            "1",
+        ],
+        port,
+    );
+    // Wait for the good service to have reconciled (its metric appears), then readiness names the bad one.
+    wait_http(port, "/metrics", Duration::from_secs(20), |_, b| {
+        b.contains(&format!(
+            "cloud_unmap_reconciles_total{{service_id=\"{svc}\",result=\"success\"}}"
+        ))
+    })
+    .await;
+    let (status, body) = http_get(port, "/readyz").await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        json["stale_services"],
+        serde_json::json!(["srv-doesnotexist01"])
+    );
+    assert_eq!(
+        http_get(port, "/healthz").await.unwrap().0,
+        200,
+        "failing AWS calls do not make it unhealthy"
+    );
+    sigterm(&child);
+    assert_eq!(
+        wait_bounded(child, Duration::from_secs(30)).status.code(),
+        Some(0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_reconcile_finishes_the_reconcile() {
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let inst = launch(HOME_REGION, 120).await;
+    register_all(&svc, &inst).await;
+    let gone = ids(&inst[..100]);
+    terminate(&ec2(HOME_REGION).await, &gone).await;
+    let port = free_port();
+    // One deregistration at a time, so the reconcile is still running when the signal lands.
+    let mut child = worker(
+        &[
+            "--service-id",
+            &svc,
+            "--service-region",
+            HOME_REGION,
+            "--instances-region",
+            HOME_REGION,
+            "--concurrency",
+            "1",
+        ],
+        port,
+    );
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let is_first = line.contains("\"message\":\"deregistered\"");
+        seen.push(line);
+        if is_first {
+            sigterm(&child);
+            break;
+        }
+    }
+    seen.extend(lines.map_while(Result::ok));
+    let out = wait_bounded(child, Duration::from_secs(40));
+    assert_eq!(out.status.code(), Some(0), "{}", seen.join("\n"));
+    let deregistered = seen
+        .iter()
+        .filter(|l| l.contains("\"message\":\"deregistered\""))
+        .count();
+    assert_eq!(
+        deregistered, 100,
+        "the reconcile in progress ran to its end"
+    );
+    assert_eq!(registered(&svc).await, sorted(ids(&inst[100..])));
+    assert!(seen.iter().any(|l| l.contains("SIGTERM")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn port_in_use_fails_at_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let child = worker(
+        &[
+            "--service-id",
+            "srv-abc123",
+            "--service-region",
+            HOME_REGION,
+            "--instances-region",
+            HOME_REGION,
+        ],
+        port,
+    );
+    let out = wait_bounded(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("cannot start the HTTP server"),
+        "{}",
+        stdout(&out)
+    );
+}
