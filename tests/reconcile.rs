@@ -84,7 +84,7 @@ async fn matching_rules() {
     register(&svc, "i-0123456789abcdef0", Some("10.1.2.3")).await; // never existed
     register(&svc, "ecs-task-7f3a", Some("10.1.2.4")).await; // not an EC2 id
     terminate(&client, &[dead.id.clone(), no_ipv4.id.clone()]).await;
-    stop(&client, &[stopped.id.clone()]).await;
+    stop(&client, std::slice::from_ref(&stopped.id)).await;
 
     let out = single(&svc, &[HOME_REGION], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
