@@ -4,9 +4,13 @@ Used by the Rust integration tests, `make demo` and the benchmarks: whoever star
 stdin open; when that process ends (even by a crash), the pipe closes and this server stops, so no
 test leaves a server behind.
 """
+import logging
 import sys
 
 from moto.server import ThreadedMotoServer
+
+# One line per request on stderr would drown the demo's output.
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

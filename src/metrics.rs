@@ -143,7 +143,7 @@ impl Metrics {
         );
         registry.register(
             "cloud_unmap_registered_instances",
-            "Registrations seen in the service at its latest reconcile",
+            "Registrations of the service after its latest reconcile",
             self.registered.clone(),
         );
     }

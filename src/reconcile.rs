@@ -205,6 +205,13 @@ pub async fn reconcile_service(ctx: &Context, service_id: &str) -> Result<Servic
         let (done, failed) = apply(ctx, service_id, &plan, Trigger::reconcile).await;
         report.deregistered = done;
         report.failed = failed;
+        if !ctx.config.dry_run {
+            let remaining = registrations.len().saturating_sub(done);
+            ctx.metrics
+                .registered
+                .get_or_create(&labels)
+                .set(remaining as i64);
+        }
     }
     Ok(report)
 }
