@@ -10,6 +10,9 @@ use crate::aws::Target;
 use crate::error::{Error, Operation};
 use crate::plan::{InstanceState, ObservedInstance};
 
+/// The tag Auto Scaling puts on the instances of a group.
+pub const ASG_GROUP_TAG: &str = "aws:autoscaling:groupName";
+
 /// EC2 rejects more than 200 values in one filter.
 pub const MAX_IDS_PER_CALL: usize = 200;
 
@@ -52,6 +55,12 @@ pub fn observe(inst: &Instance) -> Option<ObservedInstance> {
         state: InstanceState::parse(inst.state()?.name()?.as_str())?,
         ipv4: ipv4_addresses(inst),
         spot: matches!(inst.instance_lifecycle(), Some(InstanceLifecycleType::Spot)),
+        asg_group: inst
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(ASG_GROUP_TAG))
+            .and_then(|t| t.value())
+            .map(str::to_string),
     })
 }
 

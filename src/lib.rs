@@ -7,6 +7,7 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod event;
 pub mod health;
 pub mod healthcheck;
 pub mod inventory;

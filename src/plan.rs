@@ -1,7 +1,7 @@
 //! The one decision function: registrations + observed EC2 instances + options → plan (keep / skip /
 //! deregister with a reason) and the never-empty guard. Pure: no I/O, no clock, no async.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 
 /// The Cloud Map attribute holding the registered IPv4 address (seed rule: without it, skip).
@@ -48,6 +48,8 @@ pub struct ObservedInstance {
     /// interface, public and Elastic IPs.
     pub ipv4: Vec<String>,
     pub spot: bool,
+    /// The Auto Scaling group it belongs to (its `aws:autoscaling:groupName` tag).
+    pub asg_group: Option<String>,
 }
 
 /// Why a registration is (or would be) deregistered. Label values of the deregistration metric.
@@ -61,6 +63,10 @@ pub enum Reason {
     IpMismatch,
     /// No instance with that id in any configured account and region.
     NotFound,
+    /// A Spot interruption notice for an instance EC2 confirms is a Spot instance.
+    SpotInterruption,
+    /// Auto Scaling is terminating the instance (a terminate lifecycle action of its own group).
+    AsgTerminate,
 }
 
 impl Reason {
@@ -70,6 +76,8 @@ impl Reason {
             Reason::Stopped => "stopped",
             Reason::IpMismatch => "ip-mismatch",
             Reason::NotFound => "not-found",
+            Reason::SpotInterruption => "spot-interruption",
+            Reason::AsgTerminate => "asg-terminate",
         }
     }
 }
@@ -114,13 +122,25 @@ pub struct PlanOptions {
     pub allow_empty_service: bool,
 }
 
+/// What an event claims about an instance; the plan believes it only as far as EC2 confirms it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    /// The instance may be gone: judge it by EC2 alone, as the reconcile does.
+    Judge,
+    /// A Spot interruption notice: leaving if EC2 reports a Spot instance by that id.
+    Spot,
+    /// An Auto Scaling terminate lifecycle action: leaving if EC2 reports the instance in that group.
+    AsgTerminate { group: String },
+}
+
 /// Which registrations a plan judges.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
     /// Every registration (the periodic reconcile).
     All,
-    /// Only these instance ids; the others are assumed to stay (the event path).
-    Only(&'a HashSet<String>),
+    /// Only these instance ids, with what their events claim; the others are assumed to stay (the
+    /// event path).
+    Only(&'a HashMap<String, Hint>),
 }
 
 /// The result of planning one service.
@@ -162,6 +182,21 @@ pub fn is_ec2_instance_id(id: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
+}
+
+/// Whether EC2 confirms what the event claims: the instance is still there (not already gone) and
+/// is a Spot instance, or a member of the named Auto Scaling group.
+fn confirmed(hint: &Hint, observed: &[ObservedInstance]) -> Option<Reason> {
+    let present = |i: &&ObservedInstance| !matches!(i.state, InstanceState::Terminated);
+    match hint {
+        Hint::Judge => None,
+        Hint::Spot => observed.iter().filter(present).any(|i| i.spot).then_some(Reason::SpotInterruption),
+        Hint::AsgTerminate { group } => observed
+            .iter()
+            .filter(present)
+            .any(|i| i.asg_group.as_deref() == Some(group.as_str()))
+            .then_some(Reason::AsgTerminate),
+    }
 }
 
 /// Judges one registration against every instance EC2 reported under its id.
@@ -208,22 +243,24 @@ pub fn plan(
     let decisions: Vec<Decision> = registrations
         .iter()
         .map(|reg| {
-            let action = match (&reg.ipv4, scope) {
+            let seen = observed
+                .get(&reg.instance_id)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let hint = match scope {
+                Scope::All => Some(&Hint::Judge),
+                Scope::Only(hints) => hints.get(&reg.instance_id),
+            };
+            let action = match (&reg.ipv4, hint) {
                 (None, _) => Action::Skip(SkipReason::NoIpv4),
-                (Some(_), Scope::Only(ids)) if !ids.contains(&reg.instance_id) => {
-                    Action::Skip(SkipReason::OutOfScope)
-                }
+                (Some(_), None) => Action::Skip(SkipReason::OutOfScope),
                 (Some(_), _) if !is_ec2_instance_id(&reg.instance_id) => {
                     Action::Skip(SkipReason::NotEc2Id)
                 }
-                (Some(ip), _) => judge(
-                    ip,
-                    observed
-                        .get(&reg.instance_id)
-                        .map(Vec::as_slice)
-                        .unwrap_or(&[]),
-                    opts,
-                ),
+                (Some(ip), Some(hint)) => match confirmed(hint, seen) {
+                    Some(reason) => Action::Deregister(reason),
+                    None => judge(ip, seen, opts),
+                },
             };
             Decision {
                 instance_id: reg.instance_id.clone(),
@@ -261,6 +298,7 @@ mod tests {
             state,
             ipv4: ips.iter().map(|s| s.to_string()).collect(),
             spot: false,
+            asg_group: None,
         }
     }
 
@@ -443,7 +481,7 @@ mod tests {
     #[test]
     fn scope_only_judges_named_instances_and_guards_the_rest() {
         let regs = [reg(A, Some("10.0.0.1")), reg(B, Some("10.0.0.2"))];
-        let only: HashSet<String> = [A.to_string()].into();
+        let only: HashMap<String, Hint> = [(A.to_string(), Hint::Judge)].into();
         let obs = observed(vec![inst(A, InstanceState::Terminated, &[])]);
         let p = plan(&regs, &obs, PlanOptions::default(), Scope::Only(&only));
         assert_eq!(action_of(&p, A), Action::Deregister(Reason::Terminated));
@@ -453,6 +491,41 @@ mod tests {
         // The last IPv4 registration is never removed by an event either.
         let p = plan(&regs[..1], &obs, PlanOptions::default(), Scope::Only(&only));
         assert!(p.held);
+    }
+
+    #[test]
+    fn forged_termination_of_a_running_instance_changes_nothing() {
+        let regs = [reg(A, Some("10.0.0.1")), reg(B, Some("10.0.0.2"))];
+        let only: HashMap<String, Hint> = [(A.to_string(), Hint::Judge)].into();
+        let obs = observed(vec![inst(A, InstanceState::Running, &["10.0.0.1"])]);
+        let p = plan(&regs, &obs, PlanOptions::default(), Scope::Only(&only));
+        assert_eq!(action_of(&p, A), Action::Keep);
+    }
+
+    #[test]
+    fn spot_notice_needs_a_spot_instance() {
+        let regs = [reg(A, Some("10.0.0.1")), reg(C, Some("10.0.0.3")), reg(B, Some("10.0.0.2"))];
+        let only: HashMap<String, Hint> = [(A.to_string(), Hint::Spot), (C.to_string(), Hint::Spot)].into();
+        let mut spot = inst(A, InstanceState::Running, &["10.0.0.1"]);
+        spot.spot = true;
+        let on_demand = inst(C, InstanceState::Running, &["10.0.0.3"]);
+        let p = plan(&regs, &observed(vec![spot, on_demand]), PlanOptions::default(), Scope::Only(&only));
+        assert_eq!(action_of(&p, A), Action::Deregister(Reason::SpotInterruption));
+        assert_eq!(action_of(&p, C), Action::Keep, "a forged notice for an on-demand instance");
+    }
+
+    #[test]
+    fn asg_termination_needs_membership_of_that_group() {
+        let regs = [reg(A, Some("10.0.0.1")), reg(C, Some("10.0.0.3")), reg(B, Some("10.0.0.2"))];
+        let hint = |g: &str| Hint::AsgTerminate { group: g.into() };
+        let only: HashMap<String, Hint> = [(A.to_string(), hint("web")), (C.to_string(), hint("web"))].into();
+        let mut member = inst(A, InstanceState::Running, &["10.0.0.1"]);
+        member.asg_group = Some("web".into());
+        let mut elsewhere = inst(C, InstanceState::Running, &["10.0.0.3"]);
+        elsewhere.asg_group = Some("db".into());
+        let p = plan(&regs, &observed(vec![member, elsewhere]), PlanOptions::default(), Scope::Only(&only));
+        assert_eq!(action_of(&p, A), Action::Deregister(Reason::AsgTerminate));
+        assert_eq!(action_of(&p, C), Action::Keep);
     }
 
     #[test]
