@@ -14,11 +14,20 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Context};
 use crate::server::{self, AppState};
+use crate::worker::Worker;
 use crate::{aws, shutdown};
 
+/// What `run` needs: the shared context, the metrics registry, and the SQS client of the event loop.
+pub struct Assembled {
+    pub ctx: Arc<Context>,
+    pub registry: Arc<Registry>,
+    pub sqs: Option<aws_sdk_sqs::Client>,
+}
+
 /// Builds the shared context. No AWS call is made here (assumed roles are resolved lazily).
-pub async fn context(config: Config) -> (Arc<Context>, Arc<Registry>) {
+pub async fn context(config: Config) -> Assembled {
     let home = aws::load_home(&config.service_region).await;
+    let sqs = config.queue.as_ref().map(|_| aws::sqs(&home));
     let targets = aws::targets(&home, &config.instances_regions, &config.member_roles).await;
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
@@ -33,7 +42,11 @@ pub async fn context(config: Config) -> (Arc<Context>, Arc<Registry>) {
         health: Arc::new(Health::new(config.frequency, Instant::now())),
         config,
     };
-    (Arc::new(ctx), Arc::new(registry))
+    Assembled {
+        ctx: Arc::new(ctx),
+        registry: Arc::new(registry),
+        sqs,
+    }
 }
 
 /// Runs the worker as configured and returns the process exit code.
@@ -42,7 +55,7 @@ pub async fn run(config: Config) -> i32 {
     shutdown::on_signal(root.clone());
     let grace = config.shutdown_timeout;
     let single = config.single_run;
-    let (ctx, registry) = context(config).await;
+    let Assembled { ctx, registry, sqs } = context(config).await;
     info!(
         services = ?ctx.config.service_ids,
         namespaces = ?ctx.config.namespace_ids,
@@ -51,6 +64,7 @@ pub async fn run(config: Config) -> i32 {
         member_accounts = ?ctx.config.member_roles.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>(),
         dry_run = ctx.config.dry_run,
         single_run = single,
+        queue_url = ctx.config.queue.as_ref().map(|q| q.url.as_str()),
         "cloud-unmap starting"
     );
     if single {
@@ -72,15 +86,12 @@ pub async fn run(config: Config) -> i32 {
     };
     tracker.spawn(server::serve(listener, state, root.child_token()));
     let loop_task = tokio::spawn(reconcile::run_forever(ctx.clone(), root.child_token()));
-    let supervisor_root = root.clone();
-    let health = ctx.health.clone();
-    tracker.spawn(async move {
-        if let Err(e) = loop_task.await {
-            error!(error = %e, "the reconcile loop crashed; stopping");
-            supervisor_root.cancel();
-        }
-        health.stop();
-    });
+    supervise(&tracker, &root, &ctx, loop_task, "reconcile loop");
+    if let (Some(queue), Some(sqs)) = (ctx.config.queue.clone(), sqs) {
+        let worker = Worker::new(ctx.clone(), sqs, queue);
+        let event_task = tokio::spawn(worker.run(root.child_token()));
+        supervise(&tracker, &root, &ctx, event_task, "event loop");
+    }
     root.cancelled().await;
     if shutdown::drain(&tracker, &root, grace).await {
         info!("stopped");
@@ -88,6 +99,26 @@ pub async fn run(config: Config) -> i32 {
     } else {
         1
     }
+}
+
+/// Waits for a loop; if it crashed, liveness fails and the process stops (the orchestrator restarts
+/// it). Either way liveness fails once a loop has ended.
+fn supervise(
+    tracker: &TaskTracker,
+    root: &CancellationToken,
+    ctx: &Arc<Context>,
+    task: tokio::task::JoinHandle<()>,
+    name: &'static str,
+) {
+    let root = root.clone();
+    let health = ctx.health.clone();
+    tracker.spawn(async move {
+        if let Err(e) = task.await {
+            error!(error = %e, "the {name} crashed; stopping");
+            root.cancel();
+        }
+        health.stop();
+    });
 }
 
 async fn single_run(

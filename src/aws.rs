@@ -65,6 +65,32 @@ pub struct Target {
     pub account: String,
     pub region: String,
     pub ec2: aws_sdk_ec2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+}
+
+impl Target {
+    fn new(account: &str, region: &str, config: &SdkConfig) -> Target {
+        Target {
+            account: account.to_string(),
+            region: region.to_string(),
+            ec2: aws_sdk_ec2::Client::new(config),
+            autoscaling: aws_sdk_autoscaling::Client::new(config),
+        }
+    }
+}
+
+/// The SQS client: its attempt timeout must outlast a 20 s long poll.
+pub fn sqs(home: &SdkConfig) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::config::Builder::from(home)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(90))
+                .build(),
+        )
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
 }
 
 /// Every (account, region) pair: the home account in each instances region, then each member
@@ -72,20 +98,16 @@ pub struct Target {
 pub async fn targets(home: &SdkConfig, regions: &[String], roles: &[MemberRole]) -> Vec<Target> {
     let mut out = Vec::with_capacity(regions.len() * (roles.len() + 1));
     for region in regions {
-        out.push(Target {
-            account: "home".to_string(),
-            region: region.clone(),
-            ec2: aws_sdk_ec2::Client::new(&derive(home, region, None)),
-        });
+        out.push(Target::new("home", region, &derive(home, region, None)));
     }
     for role in roles {
         let creds = assume_role(home, role).await;
         for region in regions {
-            out.push(Target {
-                account: role.account_id.clone(),
-                region: region.clone(),
-                ec2: aws_sdk_ec2::Client::new(&derive(home, region, Some(&creds))),
-            });
+            out.push(Target::new(
+                &role.account_id,
+                region,
+                &derive(home, region, Some(&creds)),
+            ));
         }
     }
     out

@@ -18,6 +18,10 @@ Examples:
   CLOUD_UNMAP_SERVICE_ID=srv-abcdef0123456789 CLOUD_UNMAP_SERVICE_REGION=eu-west-1 \\
   CLOUD_UNMAP_INSTANCES_REGION=eu-west-1,us-east-1 cloud-unmap
 
+  # Event-driven: react to EC2 / Auto Scaling events within milliseconds, reconcile every 5 min as backstop
+  cloud-unmap --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --instances-region eu-west-1 \\
+              --queue-url https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events
+
   # Container health check (exit 0 when /healthz answers 200)
   cloud-unmap healthcheck --port 9100
 
@@ -146,7 +150,11 @@ pub struct RunArgs {
         default_value_t = 25
     )]
     pub shutdown_timeout: u64,
-    /// How many AWS calls of one kind (deregistrations, lookups) run at once.
+    /// SQS queue fed by the EventBridge rules: turns the event loop on, beside the periodic
+    /// reconcile. The queue belongs to the home account (its URL names it).
+    #[arg(long, value_name = "URL", env = "CLOUD_UNMAP_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// How many AWS calls of one kind (deregistrations, lookups, messages of a batch) run at once.
     #[arg(
         long,
         value_name = "N",

@@ -36,6 +36,12 @@ pub enum ConfigError {
     LogLevel(String),
     #[error("invalid --prometheus-host {0:?}: expected an IP address or a host name")]
     Host(String),
+    #[error("invalid --queue-url {0:?}: expected an SQS queue URL like https://sqs.eu-west-1.amazonaws.com/111111111111/name")]
+    QueueUrl(String),
+    #[error("--dry-run cannot be combined with --queue-url: a dry replica would consume events the real one needs")]
+    DryRunQueue,
+    #[error("--single-run cannot be combined with --queue-url: the event loop only runs in long-running mode")]
+    SingleRunQueue,
 }
 
 /// An IAM role in a member account whose EC2 instances are also looked up.
@@ -64,6 +70,35 @@ pub struct Config {
     pub dry_run: bool,
     pub shutdown_timeout: Duration,
     pub concurrency: usize,
+    /// The event queue, if the event loop is on.
+    pub queue: Option<Queue>,
+}
+
+/// The SQS queue of the event loop and the (home) account that owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub url: String,
+    pub account_id: String,
+}
+
+/// Parses `http(s)://host/<12-digit account>/<name>` and returns the account id.
+pub fn queue_account(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let mut parts = rest.split('/');
+    let (host, account, name) = (parts.next()?, parts.next()?, parts.next()?);
+    let name_ok = !name.is_empty()
+        && name.len() <= 80
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    (parts.next().is_none()
+        && !host.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && name_ok)
+        .then(|| account.to_string())
 }
 
 /// `srv-` / `ns-` followed by 1 to 60 alphanumerics (Cloud Map ids are at most 64 characters).
@@ -198,6 +233,25 @@ impl Config {
         if !valid_host(&args.prometheus_host) {
             return Err(ConfigError::Host(args.prometheus_host.clone()));
         }
+        let queue = match args
+            .queue_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            None => None,
+            Some(url) => Some(Queue {
+                url: url.to_string(),
+                account_id: queue_account(url)
+                    .ok_or_else(|| ConfigError::QueueUrl(url.to_string()))?,
+            }),
+        };
+        if queue.is_some() && args.dry_run {
+            return Err(ConfigError::DryRunQueue);
+        }
+        if queue.is_some() && args.single_run {
+            return Err(ConfigError::SingleRunQueue);
+        }
         Ok(Config {
             service_ids,
             namespace_ids,
@@ -215,6 +269,7 @@ impl Config {
             dry_run: args.dry_run,
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
             concurrency: args.concurrency,
+            queue,
         })
     }
 }
@@ -330,6 +385,38 @@ mod tests {
         );
         assert_eq!(role_account("arn:aws:iam::222222222222:user/x"), None);
         assert_eq!(role_account("arn:aws:sts::222222222222:role/x"), None);
+    }
+
+    #[test]
+    fn queue_urls() {
+        assert_eq!(
+            queue_account("https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events")
+                .as_deref(),
+            Some("111111111111")
+        );
+        assert_eq!(
+            queue_account("http://127.0.0.1:5000/123456789012/q.fifo").as_deref(),
+            Some("123456789012")
+        );
+        for bad in [
+            "sqs/q",
+            "https://h/12/q",
+            "https://h/123456789012/",
+            "https://h/123456789012/a/b",
+            "ftp://h/123456789012/q",
+        ] {
+            assert_eq!(queue_account(bad), None, "{bad}");
+        }
+        let mut a = args();
+        a.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
+        a.dry_run = true;
+        assert_eq!(Config::from_args(&a).unwrap_err(), ConfigError::DryRunQueue);
+        a.queue_url = Some("queue".into());
+        a.dry_run = false;
+        assert_eq!(
+            Config::from_args(&a).unwrap_err(),
+            ConfigError::QueueUrl("queue".into())
+        );
     }
 
     #[test]

@@ -11,6 +11,11 @@ pub enum Operation {
     DeregisterInstance,
     GetOperation,
     DescribeInstances,
+    ReceiveMessage,
+    DeleteMessageBatch,
+    ChangeMessageVisibilityBatch,
+    GetQueueAttributes,
+    CompleteLifecycleAction,
 }
 
 impl Operation {
@@ -21,6 +26,11 @@ impl Operation {
             Operation::DeregisterInstance => "DeregisterInstance",
             Operation::GetOperation => "GetOperation",
             Operation::DescribeInstances => "DescribeInstances",
+            Operation::ReceiveMessage => "ReceiveMessage",
+            Operation::DeleteMessageBatch => "DeleteMessageBatch",
+            Operation::ChangeMessageVisibilityBatch => "ChangeMessageVisibilityBatch",
+            Operation::GetQueueAttributes => "GetQueueAttributes",
+            Operation::CompleteLifecycleAction => "CompleteLifecycleAction",
         }
     }
 }

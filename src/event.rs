@@ -30,9 +30,15 @@ pub struct LifecycleAction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     /// "EC2 Instance State-change Notification".
-    StateChange { instance_id: String, state: InstanceState },
+    StateChange {
+        instance_id: String,
+        state: InstanceState,
+    },
     /// "EC2 Spot Instance Interruption Warning".
-    SpotInterruption { instance_id: String, action: SpotAction },
+    SpotInterruption {
+        instance_id: String,
+        action: SpotAction,
+    },
     /// "EC2 Instance-terminate Lifecycle Action".
     TerminateLifecycle(LifecycleAction),
     /// Well-formed, but nothing cloud-unmap acts on (other detail-types, Auto Scaling test
@@ -85,7 +91,9 @@ impl Event {
     /// The instance the event is about, for the kinds that name one.
     pub fn instance_id(&self) -> Option<&str> {
         match &self.kind {
-            Kind::StateChange { instance_id, .. } | Kind::SpotInterruption { instance_id, .. } => Some(instance_id),
+            Kind::StateChange { instance_id, .. } | Kind::SpotInterruption { instance_id, .. } => {
+                Some(instance_id)
+            }
             Kind::TerminateLifecycle(a) => Some(&a.instance_id),
             Kind::Other => None,
         }
@@ -126,10 +134,13 @@ fn instance_id(detail: &Map<String, Value>, key: &str) -> Result<String, Invalid
 }
 
 fn parse_time(s: &str) -> Result<SystemTime, Invalid> {
-    aws_sdk_sqs::primitives::DateTime::from_str(s, aws_sdk_sqs::primitives::DateTimeFormat::DateTime)
-        .ok()
-        .and_then(|t| SystemTime::try_from(t).ok())
-        .ok_or_else(|| Invalid("`time` is not an RFC 3339 date-time".into()))
+    aws_sdk_sqs::primitives::DateTime::from_str(
+        s,
+        aws_sdk_sqs::primitives::DateTimeFormat::DateTime,
+    )
+    .ok()
+    .and_then(|t| SystemTime::try_from(t).ok())
+    .ok_or_else(|| Invalid("`time` is not an RFC 3339 date-time".into()))
 }
 
 /// Parses one SQS message body.
@@ -173,7 +184,8 @@ pub fn parse(body: &str) -> Result<Event, Invalid> {
             let state = string_field(detail, "state")?;
             Kind::StateChange {
                 instance_id: instance_id(detail, "instance-id")?,
-                state: InstanceState::parse(state).ok_or_else(|| Invalid("`state` is not an EC2 state".into()))?,
+                state: InstanceState::parse(state)
+                    .ok_or_else(|| Invalid("`state` is not an EC2 state".into()))?,
             }
         }
         ("aws.ec2", "EC2 Spot Instance Interruption Warning") => Kind::SpotInterruption {
@@ -185,12 +197,14 @@ pub fn parse(body: &str) -> Result<Event, Invalid> {
                 _ => return invalid("`instance-action` is not terminate, stop or hibernate"),
             },
         },
-        ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action") => Kind::TerminateLifecycle(LifecycleAction {
-            instance_id: instance_id(detail, "EC2InstanceId")?,
-            token: string_field(detail, "LifecycleActionToken")?.to_string(),
-            hook: string_field(detail, "LifecycleHookName")?.to_string(),
-            group: string_field(detail, "AutoScalingGroupName")?.to_string(),
-        }),
+        ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action") => {
+            Kind::TerminateLifecycle(LifecycleAction {
+                instance_id: instance_id(detail, "EC2InstanceId")?,
+                token: string_field(detail, "LifecycleActionToken")?.to_string(),
+                hook: string_field(detail, "LifecycleHookName")?.to_string(),
+                group: string_field(detail, "AutoScalingGroupName")?.to_string(),
+            })
+        }
         _ => Kind::Other,
     };
     Ok(Event {
@@ -208,12 +222,22 @@ mod tests {
 
     fn sample(name: &str) -> &'static str {
         match name {
-            "terminated" => include_str!("../tests/fixtures/events/ec2-state-change-terminated.json"),
-            "no-version" => include_str!("../tests/fixtures/events/ec2-state-change-no-version.json"),
+            "terminated" => {
+                include_str!("../tests/fixtures/events/ec2-state-change-terminated.json")
+            }
+            "no-version" => {
+                include_str!("../tests/fixtures/events/ec2-state-change-no-version.json")
+            }
             "spot" => include_str!("../tests/fixtures/events/ec2-spot-interruption-warning.json"),
-            "rebalance" => include_str!("../tests/fixtures/events/ec2-rebalance-recommendation.json"),
-            "asg-terminate" => include_str!("../tests/fixtures/events/asg-terminate-lifecycle-action.json"),
-            "asg-launch" => include_str!("../tests/fixtures/events/asg-launch-lifecycle-action.json"),
+            "rebalance" => {
+                include_str!("../tests/fixtures/events/ec2-rebalance-recommendation.json")
+            }
+            "asg-terminate" => {
+                include_str!("../tests/fixtures/events/asg-terminate-lifecycle-action.json")
+            }
+            "asg-launch" => {
+                include_str!("../tests/fixtures/events/asg-launch-lifecycle-action.json")
+            }
             "asg-test" => include_str!("../tests/fixtures/events/asg-test-notification.json"),
             _ => unreachable!(),
         }
@@ -232,12 +256,22 @@ mod tests {
         assert_eq!(e.account.as_deref(), Some("123456789012"));
         assert_eq!(e.region.as_deref(), Some("us-east-1"));
         assert_eq!(
-            e.time.unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+            e.time
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
             1636666194
         );
 
         let e = parse(sample("no-version")).unwrap();
-        assert!(matches!(e.kind, Kind::StateChange { state: InstanceState::ShuttingDown, .. }));
+        assert!(matches!(
+            e.kind,
+            Kind::StateChange {
+                state: InstanceState::ShuttingDown,
+                ..
+            }
+        ));
 
         let e = parse(sample("spot")).unwrap();
         assert_eq!(
@@ -269,7 +303,13 @@ mod tests {
         let e = parse(body).unwrap();
         assert_eq!(e.account, None);
         assert_eq!(e.region.as_deref(), Some("eu-west-1"));
-        assert!(matches!(e.kind, Kind::StateChange { state: InstanceState::Stopped, .. }));
+        assert!(matches!(
+            e.kind,
+            Kind::StateChange {
+                state: InstanceState::Stopped,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -17,7 +17,18 @@ struct State {
     /// Selected services and when each last reconciled successfully.
     services: BTreeMap<String, Option<Instant>>,
     stopped: bool,
+    /// With an event queue: whether its latest receive failed, and when one last completed.
+    receive: Option<Receive>,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct Receive {
+    last_failed: bool,
+    last_ok: Option<Instant>,
+}
+
+/// The event loop is unready when no receive completed for this long.
+pub const RECEIVE_STALE: Duration = Duration::from_secs(60);
 
 /// Health of the reconcile loop.
 #[derive(Debug)]
@@ -43,6 +54,7 @@ impl Health {
                 heartbeat: now,
                 services: BTreeMap::new(),
                 stopped: false,
+                receive: None,
             }),
         }
     }
@@ -69,6 +81,28 @@ impl Health {
             .iter()
             .map(|s| (s.clone(), old.get(s).copied().flatten()))
             .collect();
+    }
+
+    /// The event loop starts now: readiness also depends on its receives from here on. The start
+    /// counts as the baseline, since a long poll of an empty queue takes 20 s to complete.
+    pub fn expect_receives(&self, now: Instant) {
+        self.lock().receive = Some(Receive {
+            last_failed: false,
+            last_ok: Some(now),
+        });
+    }
+
+    /// Records the outcome of a ReceiveMessage call.
+    pub fn received(&self, ok: bool, now: Instant) {
+        let mut st = self.lock();
+        let r = st.receive.get_or_insert(Receive {
+            last_failed: false,
+            last_ok: None,
+        });
+        r.last_failed = !ok;
+        if ok {
+            r.last_ok = Some(now);
+        }
     }
 
     pub fn success(&self, service_id: &str, now: Instant) {
@@ -103,7 +137,24 @@ impl Health {
             .filter(|(_, last)| !last.is_some_and(|t| now.saturating_duration_since(t) <= window))
             .map(|(s, _)| s.clone())
             .collect();
-        let (ready, reason) = if st.services.is_empty() {
+        let receive_problem = st.receive.and_then(|r| {
+            if r.last_failed {
+                Some("the latest receive from the event queue failed".to_string())
+            } else if r
+                .last_ok
+                .is_none_or(|t| now.saturating_duration_since(t) > RECEIVE_STALE)
+            {
+                Some(format!(
+                    "no receive from the event queue completed in the last {} s",
+                    RECEIVE_STALE.as_secs()
+                ))
+            } else {
+                None
+            }
+        });
+        let (ready, reason) = if let Some(problem) = receive_problem {
+            (false, problem)
+        } else if st.services.is_empty() {
             (
                 false,
                 "no service selected yet (first reconcile not finished)".to_string(),
@@ -151,6 +202,34 @@ mod tests {
         let r = h.readiness(t0 + Duration::from_secs(21));
         assert!(!r.ready);
         assert_eq!(r.stale_services, vec!["srv-a"]);
+    }
+
+    #[test]
+    fn readiness_follows_the_event_queue() {
+        let t0 = Instant::now();
+        let h = Health::new(Duration::from_secs(300), t0);
+        h.select(&["srv-a".into()]);
+        h.success("srv-a", t0);
+        assert!(h.readiness(t0).ready);
+        h.expect_receives(t0);
+        assert!(
+            h.readiness(t0 + Duration::from_secs(60)).ready,
+            "a first long poll is under way"
+        );
+        assert!(
+            !h.readiness(t0 + Duration::from_secs(61)).ready,
+            "nothing completed for 61 s"
+        );
+        h.received(true, t0);
+        assert!(h.readiness(t0).ready);
+        h.received(false, t0 + Duration::from_secs(1));
+        assert!(h
+            .readiness(t0 + Duration::from_secs(1))
+            .reason
+            .contains("failed"));
+        h.received(true, t0 + Duration::from_secs(2));
+        assert!(h.readiness(t0 + Duration::from_secs(62)).ready);
+        assert!(!h.readiness(t0 + Duration::from_secs(63)).ready);
     }
 
     #[test]

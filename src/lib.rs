@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod aws;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -18,3 +19,4 @@ pub mod reconcile;
 pub mod registry;
 pub mod server;
 pub mod shutdown;
+pub mod worker;

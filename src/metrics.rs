@@ -43,6 +43,59 @@ impl EncodeLabelValue for Operation {
     }
 }
 
+/// How the event loop disposed of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum EventOutcome {
+    /// Changed Cloud Map or completed a lifecycle action.
+    acted,
+    /// Nothing to do: irrelevant, unconfirmed by EC2, not registered, unknown account or region.
+    ignored,
+    /// Unreadable: left for the dead-letter queue.
+    invalid,
+    /// Work failed: left for redelivery.
+    failed,
+}
+
+/// What happened to a received message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum MessageResult {
+    deleted,
+    left,
+    released,
+}
+
+/// Where an event-to-deregistration latency is measured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum LatencyFrom {
+    event_time,
+    receipt,
+}
+
+impl EncodeLabelValue for crate::event::EventType {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub r#type: crate::event::EventType,
+    pub outcome: EventOutcome,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    pub result: MessageResult,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LatencyLabels {
+    pub from: LatencyFrom,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServiceLabels {
     pub service_id: String,
@@ -66,6 +119,11 @@ pub struct OperationLabels {
     pub operation: Operation,
 }
 
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~65 s
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn duration_histogram() -> Histogram {
@@ -86,6 +144,10 @@ pub struct Metrics {
     pub guard_holds: Family<ServiceLabels, Counter>,
     pub aws_errors: Family<OperationLabels, Counter>,
     pub registered: Family<ServiceLabels, Gauge>,
+    pub events: Family<EventLabels, Counter>,
+    pub messages: Family<MessageLabels, Counter>,
+    pub event_latency: HistogramFamily<LatencyLabels>,
+    pub receive_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -99,6 +161,10 @@ impl Default for Metrics {
             guard_holds: Family::default(),
             aws_errors: Family::default(),
             registered: Family::default(),
+            events: Family::default(),
+            messages: Family::default(),
+            event_latency: Family::new_with_constructor(latency_histogram),
+            receive_errors: Counter::default(),
         }
     }
 }
@@ -146,6 +212,38 @@ impl Metrics {
             "Registrations of the service after its latest reconcile",
             self.registered.clone(),
         );
+        registry.register(
+            "cloud_unmap_events",
+            "Events read from the queue, by type and outcome (acted, ignored, invalid, failed)",
+            self.events.clone(),
+        );
+        registry.register(
+            "cloud_unmap_messages",
+            "Queue messages deleted (work done), left for redelivery or the DLQ, or released at shutdown",
+            self.messages.clone(),
+        );
+        registry.register(
+            "cloud_unmap_event_latency_seconds",
+            "From the event's time, or from its receipt, to its deregistration being confirmed",
+            self.event_latency.clone(),
+        );
+        registry.register(
+            "cloud_unmap_receive_errors",
+            "Failed ReceiveMessage calls (each followed by a backoff)",
+            self.receive_errors.clone(),
+        );
+    }
+
+    pub fn event(&self, r#type: crate::event::EventType, outcome: EventOutcome) {
+        self.events
+            .get_or_create(&EventLabels { r#type, outcome })
+            .inc();
+    }
+
+    pub fn message(&self, result: MessageResult, n: usize) {
+        self.messages
+            .get_or_create(&MessageLabels { result })
+            .inc_by(n as u64);
     }
 
     pub fn service(service_id: &str) -> ServiceLabels {
@@ -192,7 +290,12 @@ mod tests {
             })
             .inc();
         metrics.aws_error(Operation::DescribeInstances);
+        metrics.event(crate::event::EventType::StateChange, EventOutcome::acted);
         let text = render(&registry);
+        assert!(
+            text.contains("cloud_unmap_events_total{type=\"state_change\",outcome=\"acted\"} 1\n"),
+            "{text}"
+        );
         assert!(
             text.contains("aws_cloud_unmap_up{service_id=\"srv-1\"} 1\n"),
             "{text}"

@@ -186,11 +186,15 @@ pub fn is_ec2_instance_id(id: &str) -> bool {
 
 /// Whether EC2 confirms what the event claims: the instance is still there (not already gone) and
 /// is a Spot instance, or a member of the named Auto Scaling group.
-fn confirmed(hint: &Hint, observed: &[ObservedInstance]) -> Option<Reason> {
+pub fn confirmed(hint: &Hint, observed: &[ObservedInstance]) -> Option<Reason> {
     let present = |i: &&ObservedInstance| !matches!(i.state, InstanceState::Terminated);
     match hint {
         Hint::Judge => None,
-        Hint::Spot => observed.iter().filter(present).any(|i| i.spot).then_some(Reason::SpotInterruption),
+        Hint::Spot => observed
+            .iter()
+            .filter(present)
+            .any(|i| i.spot)
+            .then_some(Reason::SpotInterruption),
         Hint::AsgTerminate { group } => observed
             .iter()
             .filter(present)
@@ -504,26 +508,53 @@ mod tests {
 
     #[test]
     fn spot_notice_needs_a_spot_instance() {
-        let regs = [reg(A, Some("10.0.0.1")), reg(C, Some("10.0.0.3")), reg(B, Some("10.0.0.2"))];
-        let only: HashMap<String, Hint> = [(A.to_string(), Hint::Spot), (C.to_string(), Hint::Spot)].into();
+        let regs = [
+            reg(A, Some("10.0.0.1")),
+            reg(C, Some("10.0.0.3")),
+            reg(B, Some("10.0.0.2")),
+        ];
+        let only: HashMap<String, Hint> =
+            [(A.to_string(), Hint::Spot), (C.to_string(), Hint::Spot)].into();
         let mut spot = inst(A, InstanceState::Running, &["10.0.0.1"]);
         spot.spot = true;
         let on_demand = inst(C, InstanceState::Running, &["10.0.0.3"]);
-        let p = plan(&regs, &observed(vec![spot, on_demand]), PlanOptions::default(), Scope::Only(&only));
-        assert_eq!(action_of(&p, A), Action::Deregister(Reason::SpotInterruption));
-        assert_eq!(action_of(&p, C), Action::Keep, "a forged notice for an on-demand instance");
+        let p = plan(
+            &regs,
+            &observed(vec![spot, on_demand]),
+            PlanOptions::default(),
+            Scope::Only(&only),
+        );
+        assert_eq!(
+            action_of(&p, A),
+            Action::Deregister(Reason::SpotInterruption)
+        );
+        assert_eq!(
+            action_of(&p, C),
+            Action::Keep,
+            "a forged notice for an on-demand instance"
+        );
     }
 
     #[test]
     fn asg_termination_needs_membership_of_that_group() {
-        let regs = [reg(A, Some("10.0.0.1")), reg(C, Some("10.0.0.3")), reg(B, Some("10.0.0.2"))];
+        let regs = [
+            reg(A, Some("10.0.0.1")),
+            reg(C, Some("10.0.0.3")),
+            reg(B, Some("10.0.0.2")),
+        ];
         let hint = |g: &str| Hint::AsgTerminate { group: g.into() };
-        let only: HashMap<String, Hint> = [(A.to_string(), hint("web")), (C.to_string(), hint("web"))].into();
+        let only: HashMap<String, Hint> =
+            [(A.to_string(), hint("web")), (C.to_string(), hint("web"))].into();
         let mut member = inst(A, InstanceState::Running, &["10.0.0.1"]);
         member.asg_group = Some("web".into());
         let mut elsewhere = inst(C, InstanceState::Running, &["10.0.0.3"]);
         elsewhere.asg_group = Some("db".into());
-        let p = plan(&regs, &observed(vec![member, elsewhere]), PlanOptions::default(), Scope::Only(&only));
+        let p = plan(
+            &regs,
+            &observed(vec![member, elsewhere]),
+            PlanOptions::default(),
+            Scope::Only(&only),
+        );
         assert_eq!(action_of(&p, A), Action::Deregister(Reason::AsgTerminate));
         assert_eq!(action_of(&p, C), Action::Keep);
     }

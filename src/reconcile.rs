@@ -113,20 +113,20 @@ pub async fn resolve_services(ctx: &Context) -> (Vec<String>, Vec<Error>) {
 }
 
 /// Applies a plan's deregistrations (none in a dry run), `concurrency` at a time; one failure does
-/// not stop the others. Returns (deregistered, failed).
+/// not stop the others. Returns each instance id with whether its deregistration succeeded.
 pub async fn apply(
     ctx: &Context,
     service_id: &str,
     plan: &Plan,
     trigger: Trigger,
-) -> (usize, usize) {
+) -> Vec<(String, bool)> {
     let dry_run = ctx.config.dry_run;
     let jobs: Vec<_> = plan
         .deregistrations()
         .map(|(instance_id, reason)| async move {
             if dry_run {
                 info!(service_id, instance_id, %reason, ?trigger, dry_run, "would deregister");
-                return true;
+                return (instance_id.to_string(), true);
             }
             match registry::deregister(&ctx.cloudmap, service_id, instance_id).await {
                 Ok(outcome) => {
@@ -140,22 +140,20 @@ pub async fn apply(
                             reason,
                         })
                         .inc();
-                    true
+                    (instance_id.to_string(), true)
                 }
                 Err(e) => {
                     ctx.count_error(&e);
                     error!(service_id, instance_id, %reason, ?trigger, error = %e, "deregistration failed");
-                    false
+                    (instance_id.to_string(), false)
                 }
             }
         })
         .collect();
-    let results: Vec<bool> = stream::iter(jobs)
+    stream::iter(jobs)
         .buffer_unordered(ctx.config.concurrency)
         .collect()
-        .await;
-    let ok = results.iter().filter(|ok| **ok).count();
-    (ok, results.len() - ok)
+        .await
 }
 
 /// Logs a held plan once, with what it would have removed.
@@ -202,7 +200,9 @@ pub async fn reconcile_service(ctx: &Context, service_id: &str) -> Result<Servic
         ctx.metrics.guard_holds.get_or_create(&labels).inc();
         warn_held(service_id, &plan, Trigger::reconcile);
     } else {
-        let (done, failed) = apply(ctx, service_id, &plan, Trigger::reconcile).await;
+        let results = apply(ctx, service_id, &plan, Trigger::reconcile).await;
+        let done = results.iter().filter(|(_, ok)| *ok).count();
+        let failed = results.len() - done;
         report.deregistered = done;
         report.failed = failed;
         if !ctx.config.dry_run {

@@ -342,3 +342,260 @@ pub async fn wait_http(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Event path: queues, EventBridge rules (from the repo's event-rules.json), events, the proxy.
+
+/// A loopback proxy in front of moto (scripts/aws_proxy.py): answers CompleteLifecycleAction,
+/// counts calls, simulates outages. Stops when the test process ends.
+pub struct Proxy {
+    pub endpoint: String,
+    pub port: u16,
+    _child: Child,
+    _stdin: ChildStdin,
+}
+
+impl Proxy {
+    pub fn start() -> Proxy {
+        let upstream = moto().endpoint.rsplit(':').next().unwrap().to_string();
+        let mut child = Command::new(python())
+            .arg(repo().join("scripts/aws_proxy.py"))
+            .arg(upstream)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start proxy");
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        Proxy {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            _child: child,
+            _stdin: stdin,
+        }
+    }
+
+    pub async fn state(&self, action: &str) -> serde_json::Value {
+        let (status, body) = http_get(self.port, &format!("/__proxy/{action}"))
+            .await
+            .expect("proxy answers");
+        assert_eq!(status, 200);
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+pub async fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&config(HOME_REGION).await)
+}
+
+/// A queue with a dead-letter queue (redrive after `max_receive` receives) and a short visibility
+/// timeout, so retried messages come back quickly. Returns (queue url, queue arn, dlq url).
+pub async fn queue_with_dlq(max_receive: u32, visibility_s: u32) -> (String, String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = sqs().await;
+    let dlq = sqs
+        .create_queue()
+        .queue_name(unique("dlq"))
+        .send()
+        .await
+        .unwrap();
+    let dlq_url = dlq.queue_url().unwrap().to_string();
+    let dlq_arn = queue_arn(&dlq_url).await;
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive})
+            .to_string();
+    let q = sqs
+        .create_queue()
+        .queue_name(unique("events"))
+        .attributes(A::RedrivePolicy, redrive)
+        .attributes(A::VisibilityTimeout, visibility_s.to_string())
+        .send()
+        .await
+        .unwrap();
+    let url = q.queue_url().unwrap().to_string();
+    let arn = queue_arn(&url).await;
+    (url, arn, dlq_url)
+}
+
+pub async fn queue_arn(url: &str) -> String {
+    sqs()
+        .await
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone()
+}
+
+/// Messages currently in a queue (visible + in flight).
+pub async fn queue_depth(url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs()
+        .await
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let attrs = out.attributes().unwrap();
+    let n = |k: &A| attrs.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (
+        n(&A::ApproximateNumberOfMessages),
+        n(&A::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+pub async fn send_raw(url: &str, body: &str) {
+    sqs()
+        .await
+        .send_message()
+        .queue_url(url)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// One AWS JSON-1.1 call over plain HTTP (EventBridge has no SDK among this crate's dependencies;
+/// moto does not check signatures).
+pub async fn aws_json(target: &str, body: &serde_json::Value) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port: u16 = moto().endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let payload = body.to_string();
+    let request = format!(
+        "POST / HTTP/1.0\r\nHost: events.{HOME_REGION}.amazonaws.com\r\nX-Amz-Target: {target}\r\n\
+         Content-Type: application/x-amz-json-1.1\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/{HOME_REGION}/events/aws4_request, SignedHeaders=host, Signature=x\r\n\
+         Content-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{target}: {text}"
+    );
+    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+}
+
+/// Creates, on the default bus, every rule of the repo's event-rules.json, each targeting the queue.
+pub async fn route_rules_to(queue_arn: &str) {
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("event-rules.json")).unwrap())
+            .unwrap();
+    for rule in file["rules"].as_array().unwrap() {
+        let name = unique(rule["name"].as_str().unwrap());
+        aws_json(
+            "AWSEvents.PutRule",
+            &serde_json::json!({"Name": name, "EventPattern": rule["pattern"].to_string(), "State": "ENABLED"}),
+        )
+        .await;
+        aws_json(
+            "AWSEvents.PutTargets",
+            &serde_json::json!({"Rule": name, "Targets": [{"Id": "queue", "Arn": queue_arn}]}),
+        )
+        .await;
+    }
+}
+
+/// PutEvents of one event (EventBridge routes it through the rules).
+pub async fn put_event(source: &str, detail_type: &str, detail: serde_json::Value) {
+    let out = aws_json(
+        "AWSEvents.PutEvents",
+        &serde_json::json!({"Entries": [{"Source": source, "DetailType": detail_type, "Detail": detail.to_string()}]}),
+    )
+    .await;
+    assert_eq!(out["FailedEntryCount"], 0, "{out}");
+}
+
+pub async fn put_state_change(instance_id: &str, state: &str) {
+    put_event(
+        "aws.ec2",
+        "EC2 Instance State-change Notification",
+        serde_json::json!({"instance-id": instance_id, "state": state}),
+    )
+    .await;
+}
+
+/// Polls until the service's registrations satisfy `pred` (panics after `limit`).
+pub async fn wait_registered(
+    service: &str,
+    limit: Duration,
+    pred: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let now = registered(service).await;
+        if pred(&now) {
+            return now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "registrations never got there: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The worker in long-running mode with the event loop on; reconcile only at start.
+pub fn event_worker(
+    service_args: &[&str],
+    queue_url: &str,
+    endpoint: &str,
+    port: u16,
+    extra: &[&str],
+) -> Child {
+    binary()
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .args(service_args)
+        .args([
+            "--service-region",
+            HOME_REGION,
+            "--instances-region",
+            HOME_REGION,
+            "--frequency",
+            "3600",
+        ])
+        .args([
+            "--queue-url",
+            queue_url,
+            "--prometheus-host",
+            "127.0.0.1",
+            "--prometheus-port",
+            &port.to_string(),
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Reads a counter/gauge value from /metrics (0 when absent).
+pub async fn metric(port: u16, series: &str) -> f64 {
+    let (_, body) = http_get(port, "/metrics")
+        .await
+        .unwrap_or((0, String::new()));
+    body.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,100 @@
+"""A loopback HTTP proxy in front of moto for the integration tests.
+
+    aws_proxy.py UPSTREAM_PORT      prints its own port; stops when stdin closes
+
+- forwards every AWS request to moto on 127.0.0.1:UPSTREAM_PORT and counts it by operation;
+- answers Auto Scaling's CompleteLifecycleAction itself (moto 5.2.5 does not implement it) and
+  records its parameters;
+- POST /__proxy/outage/on drops every AWS connection without an answer (an endpoint outage) until
+  POST /__proxy/outage/off; GET /__proxy/state returns {"counts": …, "lifecycle_actions": […]}.
+"""
+import collections
+import http.client
+import http.server
+import json
+import sys
+import threading
+import urllib.parse
+
+upstream = int(sys.argv[1])
+lock = threading.Lock()
+state = {"outage": False, "counts": collections.Counter(), "lifecycle_actions": []}
+
+LIFECYCLE_OK = (b'<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+                b"<CompleteLifecycleActionResult/><ResponseMetadata><RequestId>proxy</RequestId>"
+                b"</ResponseMetadata></CompleteLifecycleActionResponse>")
+
+
+def operation(headers, body):
+    target = headers.get("X-Amz-Target")
+    if target:
+        return target.split(".")[-1]
+    form = urllib.parse.parse_qs(body.decode(errors="replace"))
+    return form.get("Action", ["other"])[0]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, status, body, ctype="application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def control(self):
+        with lock:
+            if self.path == "/__proxy/outage/on":
+                state["outage"] = True
+            elif self.path == "/__proxy/outage/off":
+                state["outage"] = False
+            body = json.dumps({"outage": state["outage"], "counts": state["counts"],
+                               "lifecycle_actions": state["lifecycle_actions"]}).encode()
+        self.reply(200, body)
+
+    def do_POST(self):
+        if self.path.startswith("/__proxy/"):
+            return self.control()
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n)
+        with lock:
+            outage = state["outage"]
+        if outage:
+            self.close_connection = True
+            self.connection.close()
+            return
+        op = operation(self.headers, body)
+        with lock:
+            state["counts"][op] += 1
+        if op == "CompleteLifecycleAction":
+            form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+            with lock:
+                state["lifecycle_actions"].append(form)
+            return self.reply(200, LIFECYCLE_OK, "text/xml")
+        conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_POST
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(server.server_address[1], flush=True)
+sys.stdin.read()
+server.shutdown()

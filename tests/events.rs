@@ -1,0 +1,434 @@
+//! The event path end to end on moto: EventBridge rules from event-rules.json route events into an
+//! SQS queue; the worker verifies them with EC2 and deregisters. Asserts which registrations remain,
+//! which messages are left, and where unreadable ones end up.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Setup {
+    service: String,
+    queue: String,
+    dlq: String,
+    port: u16,
+}
+
+/// A service with `n` registered running instances, a routed queue (redrive after 3 receives,
+/// visibility 4 s) and a worker pointed at `endpoint` (moto itself unless a proxy is given).
+async fn setup(
+    n: i32,
+    endpoint: Option<&str>,
+    extra: &[&str],
+) -> (Setup, Vec<Instance>, std::process::Child) {
+    let ns = namespace().await;
+    let service = service(&ns).await;
+    let inst = launch(HOME_REGION, n).await;
+    register_all(&service, &inst).await;
+    let (queue, arn, dlq) = queue_with_dlq(3, 4).await;
+    route_rules_to(&arn).await;
+    let port = free_port();
+    let endpoint = endpoint
+        .map(str::to_string)
+        .unwrap_or_else(|| moto().endpoint.clone());
+    let child = event_worker(&["--service-id", &service], &queue, &endpoint, port, extra);
+    wait_http(port, "/readyz", WAIT, |s, _| s == 200).await;
+    (
+        Setup {
+            service,
+            queue,
+            dlq,
+            port,
+        },
+        inst,
+        child,
+    )
+}
+
+async fn stop_worker(child: std::process::Child) -> String {
+    sigterm(&child);
+    let out = wait_bounded(child, Duration::from_secs(40));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    stdout(&out)
+}
+
+async fn wait_queue_empty(url: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while queue_depth(url).await != (0, 0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "queue never drained: {:?}",
+            queue_depth(url).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_change_events_deregister_within_the_event_path() {
+    let (s, inst, child) = setup(5, None, &[]).await;
+    // Registered after the worker's start-up reconcile: must still be found.
+    let late = launch(HOME_REGION, 1).await;
+    register_all(&s.service, &late).await;
+    let client = ec2(HOME_REGION).await;
+    terminate(&client, &[inst[0].id.clone(), late[0].id.clone()]).await;
+    put_state_change(&inst[0].id, "terminated").await;
+    put_state_change(&late[0].id, "shutting-down").await;
+
+    let mut expected = ids(&inst[1..]);
+    expected.sort();
+    wait_registered(&s.service, WAIT, |r| r == expected.as_slice()).await;
+    wait_queue_empty(&s.queue).await;
+    let series = format!("cloud_unmap_deregistrations_total{{service_id=\"{}\",trigger=\"event\",reason=\"terminated\"}}", s.service);
+    assert_eq!(metric(s.port, &series).await, 2.0);
+    assert!(
+        metric(
+            s.port,
+            "cloud_unmap_event_latency_seconds_count{from=\"receipt\"}"
+        )
+        .await
+            >= 2.0
+    );
+    stop_worker(child).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_and_irrelevant_events_change_nothing() {
+    let (s, inst, child) = setup(3, None, &[]).await;
+    // Routed by the rules: a terminated claim for a running instance; a Spot notice for an
+    // on-demand instance; a stopped instance without --deregister-stopped.
+    put_state_change(&inst[0].id, "terminated").await;
+    put_event(
+        "aws.ec2",
+        "EC2 Spot Instance Interruption Warning",
+        json!({"instance-id": inst[1].id, "instance-action": "terminate"}),
+    )
+    .await;
+    stop(&ec2(HOME_REGION).await, std::slice::from_ref(&inst[2].id)).await;
+    put_state_change(&inst[2].id, "stopped").await;
+    // Sent straight to the queue (the rules would not forward them): the AWS samples of types
+    // cloud-unmap ignores, and a termination from an account it does not watch.
+    for sample in [
+        "ec2-rebalance-recommendation",
+        "asg-launch-lifecycle-action",
+        "asg-test-notification",
+    ] {
+        let body = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/events/{sample}.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        send_raw(&s.queue, &body).await;
+    }
+    let foreign = json!({"version":"0","id":"f","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2",
+        "account":"999999999999","time":"2024-01-01T00:00:00Z","region":HOME_REGION,"resources":[],
+        "detail":{"instance-id": inst[0].id,"state":"terminated"}});
+    send_raw(&s.queue, &foreign.to_string()).await;
+
+    wait_queue_empty(&s.queue).await;
+    assert_eq!(registered(&s.service).await, sorted(ids(&inst)));
+    assert_eq!(queue_depth(&s.dlq).await, (0, 0));
+    assert_eq!(
+        metric(s.port, "cloud_unmap_messages_total{result=\"deleted\"}").await,
+        7.0
+    );
+    stop_worker(child).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spot_warning_and_stopped_with_the_flag() {
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let client = ec2(HOME_REGION).await;
+    let spot = launch_with(&client, 1, true).await;
+    let plain = launch(HOME_REGION, 2).await;
+    register_all(&svc, &spot).await;
+    register_all(&svc, &plain).await;
+    let (queue, arn, _dlq) = queue_with_dlq(3, 4).await;
+    route_rules_to(&arn).await;
+    let port = free_port();
+    let child = event_worker(
+        &["--service-id", &svc],
+        &queue,
+        &moto().endpoint,
+        port,
+        &["--deregister-stopped"],
+    );
+    wait_http(port, "/readyz", WAIT, |s, _| s == 200).await;
+
+    // The Spot instance is still running during its two-minute notice: removed at once.
+    put_event(
+        "aws.ec2",
+        "EC2 Spot Instance Interruption Warning",
+        json!({"instance-id": spot[0].id, "instance-action": "terminate"}),
+    )
+    .await;
+    stop(&client, std::slice::from_ref(&plain[0].id)).await;
+    put_state_change(&plain[0].id, "stopped").await;
+    wait_registered(&svc, WAIT, |r| r == [plain[1].id.clone()]).await;
+    let series = format!("cloud_unmap_deregistrations_total{{service_id=\"{svc}\",trigger=\"event\",reason=\"spot-interruption\"}}");
+    assert_eq!(metric(port, &series).await, 1.0);
+    stop_worker(child).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_scaling_terminate_lifecycle_is_deregistered_then_completed() {
+    let proxy = Proxy::start();
+    let asg = aws_sdk_autoscaling::Client::new(&config(HOME_REGION).await);
+    let group = unique("web-asg");
+    let lc = unique("lc");
+    asg.create_launch_configuration()
+        .launch_configuration_name(&lc)
+        .image_id("ami-12c6146b")
+        .instance_type("t3.micro")
+        .send()
+        .await
+        .unwrap();
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(&group)
+        .launch_configuration_name(&lc)
+        .min_size(2)
+        .max_size(2)
+        .desired_capacity(2)
+        .availability_zones("us-east-1a")
+        .send()
+        .await
+        .unwrap();
+    let members: Vec<String> = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&group)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect();
+    let described = ec2(HOME_REGION)
+        .await
+        .describe_instances()
+        .set_instance_ids(Some(members.clone()))
+        .send()
+        .await
+        .unwrap();
+    let grouped: Vec<Instance> = described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| Instance {
+            id: i.instance_id().unwrap().into(),
+            ip: i.private_ip_address().unwrap().into(),
+        })
+        .collect();
+    assert_eq!(grouped.len(), 2);
+
+    let (s, _others, child) = setup(1, Some(&proxy.endpoint), &[]).await;
+    register_all(&s.service, &grouped).await;
+    let victim = &grouped[0].id;
+    let detail = json!({"LifecycleActionToken":"0befcbdb-6ecd-498a-9ff7-ae9b54447cd6","AutoScalingGroupName":group,
+        "LifecycleHookName":"drain-cloud-map","EC2InstanceId":victim,"LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING"});
+    put_event(
+        "aws.autoscaling",
+        "EC2 Instance-terminate Lifecycle Action",
+        detail,
+    )
+    .await;
+    // A forged action for an instance of another group is neither acted on nor completed.
+    let forged = json!({"LifecycleActionToken":"t","AutoScalingGroupName":"other-group","LifecycleHookName":"h",
+        "EC2InstanceId":grouped[1].id,"LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING"});
+    put_event(
+        "aws.autoscaling",
+        "EC2 Instance-terminate Lifecycle Action",
+        forged,
+    )
+    .await;
+
+    wait_registered(&s.service, WAIT, |r| !r.contains(victim)).await;
+    wait_queue_empty(&s.queue).await;
+    assert!(registered(&s.service).await.contains(&grouped[1].id));
+    let state = proxy.state("state").await;
+    let actions = state["lifecycle_actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{state}");
+    assert_eq!(actions[0]["LifecycleActionResult"], "CONTINUE");
+    assert_eq!(
+        actions[0]["LifecycleActionToken"],
+        "0befcbdb-6ecd-498a-9ff7-ae9b54447cd6"
+    );
+    assert_eq!(actions[0]["LifecycleHookName"], "drain-cloud-map");
+    assert_eq!(actions[0]["AutoScalingGroupName"], group.as_str());
+    assert_eq!(actions[0]["InstanceId"], victim.as_str());
+    stop_worker(child).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_bodies_reach_the_dead_letter_queue_and_nothing_changes() {
+    let (s, inst, child) = setup(2, None, &[]).await;
+    let bad = [
+        "not json",
+        "{\"source\":\"aws.ec2\"}",
+        "{\"source\":\"aws.ec2\",\"detail-type\":\"EC2 Instance State-change Notification\",\"detail\":{\"instance-id\":\"i-1\",\"state\":\"terminated\"}}",
+    ];
+    for body in bad {
+        send_raw(&s.queue, body).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while queue_depth(&s.dlq).await.0 < bad.len() as u64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "DLQ has {:?}",
+            queue_depth(&s.dlq).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(queue_depth(&s.queue).await, (0, 0));
+    assert_eq!(registered(&s.service).await, sorted(ids(&inst)));
+    let logs = stop_worker(child).await;
+    let logged = logs
+        .lines()
+        .filter(|l| l.contains("unreadable message left for the dead-letter queue"))
+        .count();
+    assert_eq!(logged, bad.len(), "each unreadable message is logged once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_order_and_duplicate_events_are_harmless() {
+    let (s, inst, child) = setup(3, None, &[]).await;
+    terminate(&ec2(HOME_REGION).await, std::slice::from_ref(&inst[0].id)).await;
+    // "stopping" arrives after "terminated"; the termination is repeated. EC2 is the truth.
+    put_state_change(&inst[0].id, "terminated").await;
+    put_state_change(&inst[0].id, "stopping").await;
+    put_state_change(&inst[0].id, "terminated").await;
+    put_state_change(&inst[0].id, "shutting-down").await;
+    wait_registered(&s.service, WAIT, |r| !r.contains(&inst[0].id)).await;
+    wait_queue_empty(&s.queue).await;
+    assert_eq!(registered(&s.service).await, sorted(ids(&inst[1..])));
+    assert_eq!(queue_depth(&s.dlq).await, (0, 0));
+    stop_worker(child).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_guard_holds_on_the_event_path_too() {
+    let (s, inst, child) = setup(1, None, &[]).await;
+    terminate(&ec2(HOME_REGION).await, std::slice::from_ref(&inst[0].id)).await;
+    put_state_change(&inst[0].id, "terminated").await;
+    let series = format!(
+        "cloud_unmap_guard_holds_total{{service_id=\"{}\"}}",
+        s.service
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metric(s.port, &series).await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_queue_empty(&s.queue).await;
+    assert_eq!(registered(&s.service).await, ids(&inst));
+    stop_worker(child).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_in_a_burst_loses_nothing() {
+    let (s, inst, child) = setup(42, None, &[]).await;
+    let gone = ids(&inst[..40]);
+    terminate(&ec2(HOME_REGION).await, &gone).await;
+    for id in &gone {
+        put_state_change(id, "terminated").await;
+    }
+    // Stop the worker as soon as it has removed something.
+    wait_registered(&s.service, WAIT, |r| r.len() < 42).await;
+    stop_worker(child).await;
+    let left_after_stop = registered(&s.service).await.len();
+    // Whatever it did not finish is still in the queue: a new worker finishes the job.
+    let port = free_port();
+    let second = event_worker(
+        &["--service-id", &s.service],
+        &s.queue,
+        &moto().endpoint,
+        port,
+        &[],
+    );
+    let expected = sorted(ids(&inst[40..]));
+    wait_registered(&s.service, Duration::from_secs(40), |r| {
+        r == expected.as_slice()
+    })
+    .await;
+    wait_queue_empty(&s.queue).await;
+    assert_eq!(queue_depth(&s.dlq).await, (0, 0));
+    eprintln!("registrations left after the first worker stopped: {left_after_stop}");
+    stop_worker(second).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn endpoint_outage_in_a_stream_then_recovery() {
+    let proxy = Proxy::start();
+    let (s, inst, child) = setup(6, Some(&proxy.endpoint), &[]).await;
+    let client = ec2(HOME_REGION).await;
+    terminate(&client, &[inst[0].id.clone(), inst[1].id.clone()]).await;
+    put_state_change(&inst[0].id, "terminated").await;
+    wait_registered(&s.service, WAIT, |r| !r.contains(&inst[0].id)).await;
+
+    proxy.state("outage/on").await;
+    // Events keep arriving (straight into moto) while the worker cannot reach AWS.
+    put_state_change(&inst[1].id, "terminated").await;
+    wait_http(s.port, "/readyz", Duration::from_secs(40), |st, _| {
+        st == 503
+    })
+    .await;
+    assert_eq!(
+        http_get(s.port, "/healthz").await.unwrap().0,
+        200,
+        "alive throughout"
+    );
+    assert!(registered(&s.service).await.contains(&inst[1].id));
+    terminate(&client, std::slice::from_ref(&inst[2].id)).await;
+    put_state_change(&inst[2].id, "terminated").await;
+
+    proxy.state("outage/off").await;
+    let expected = sorted(ids(&inst[3..]));
+    wait_registered(&s.service, Duration::from_secs(60), |r| {
+        r == expected.as_slice()
+    })
+    .await;
+    wait_http(s.port, "/readyz", Duration::from_secs(60), |st, _| {
+        st == 200
+    })
+    .await;
+    wait_queue_empty(&s.queue).await;
+    assert!(metric(s.port, "cloud_unmap_receive_errors_total").await >= 1.0);
+    stop_worker(child).await;
+}
+
+#[test]
+fn queue_with_dry_run_or_single_run_is_refused() {
+    for extra in ["--dry-run", "--single-run"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloud-unmap"))
+            .args([
+                "--service-id",
+                "srv-abc",
+                "--service-region",
+                "us-east-1",
+                "--instances-region",
+                "us-east-1",
+            ])
+            .args([
+                "--queue-url",
+                "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+                extra,
+            ])
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr)
+                .trim_end()
+                .lines()
+                .count(),
+            1
+        );
+    }
+}
