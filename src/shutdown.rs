@@ -8,10 +8,13 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 /// Cancels `token` on the first SIGINT or SIGTERM (the binary may be PID 1 in a container, where
-/// the default signal dispositions do nothing, so both are handled explicitly).
+/// the default signal dispositions do nothing, so both are handled explicitly). The handlers are
+/// installed before this returns, so a signal that arrives during start-up is not lost; only the
+/// waiting happens in a task. Must be called inside the runtime.
 pub fn on_signal(token: CancellationToken) {
+    let signals = Signals::install();
     tokio::spawn(async move {
-        let name = wait_for_signal().await;
+        let name = signals.wait().await;
         info!(
             signal = name,
             "shutting down: finishing the work in progress"
@@ -21,20 +24,42 @@ pub fn on_signal(token: CancellationToken) {
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+        }
+    }
+
+    async fn wait(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> &'static str {
-    let _ = tokio::signal::ctrl_c().await;
-    "ctrl-c"
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Signals {
+        Signals
+    }
+
+    async fn wait(self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    }
 }
 
 /// After `token` is cancelled, waits up to `grace` for every tracked task. True when all finished.

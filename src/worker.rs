@@ -140,6 +140,12 @@ impl Worker {
             .max_number_of_messages(BATCH_SIZE)
             .wait_time_seconds(WAIT_SECONDS)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            // The loop retries with its own backoff; fewer SDK attempts surface an outage in
+            // /readyz sooner.
+            .customize()
+            .config_override(aws_sdk_sqs::config::Builder::default().retry_config(
+                aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(2),
+            ))
             .send()
             .await
             .map_err(|e| Error::aws(Operation::ReceiveMessage, e))?;
@@ -206,16 +212,19 @@ impl Worker {
     }
 
     /// Handles one batch, extending the messages' visibility while the work outlasts half of it.
+    /// The extender runs beside the work (never instead of it: an extension slowed by retries must
+    /// not starve the work) and is dropped once the work is done.
     pub async fn handle_batch(&self, messages: &[Received], visibility: Duration) {
-        let work = self.process(messages);
-        tokio::pin!(work);
         let half = visibility / 2;
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + half, half);
-        let dispositions = loop {
-            tokio::select! {
-                d = &mut work => break d,
-                _ = ticker.tick() => self.set_visibility(messages, visibility).await,
+        let extend = async {
+            loop {
+                tokio::time::sleep(half).await;
+                self.set_visibility(messages, visibility).await;
             }
+        };
+        let dispositions = tokio::select! {
+            d = self.process(messages) => d,
+            never = extend => never,
         };
         self.settle(messages, &dispositions).await;
     }

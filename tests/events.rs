@@ -20,11 +20,7 @@ struct Setup {
 
 /// A service with `n` registered running instances, a routed queue (redrive after 3 receives,
 /// visibility 4 s) and a worker pointed at `endpoint` (moto itself unless a proxy is given).
-async fn setup(
-    n: i32,
-    endpoint: Option<&str>,
-    extra: &[&str],
-) -> (Setup, Vec<Instance>, std::process::Child) {
+async fn setup(n: i32, endpoint: Option<&str>, extra: &[&str]) -> (Setup, Vec<Instance>, Running) {
     let ns = namespace().await;
     let service = service(&ns).await;
     let inst = launch(HOME_REGION, n).await;
@@ -49,9 +45,8 @@ async fn setup(
     )
 }
 
-async fn stop_worker(child: std::process::Child) -> String {
-    sigterm(&child);
-    let out = wait_bounded(child, Duration::from_secs(40));
+async fn stop_worker(worker: Running) -> String {
+    let out = worker.terminate(Duration::from_secs(40));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     stdout(&out)
 }
@@ -393,13 +388,14 @@ async fn endpoint_outage_in_a_stream_then_recovery() {
         r == expected.as_slice()
     })
     .await;
-    wait_http(s.port, "/readyz", Duration::from_secs(60), |st, _| {
+    wait_http(s.port, "/readyz", Duration::from_secs(40), |st, _| {
         st == 200
     })
     .await;
     wait_queue_empty(&s.queue).await;
-    assert!(metric(s.port, "cloud_unmap_receive_errors_total").await >= 1.0);
-    stop_worker(child).await;
+    let receive_errors = metric(s.port, "cloud_unmap_receive_errors_total").await;
+    let logs = stop_worker(child).await;
+    assert!(receive_errors >= 1.0, "{logs}");
 }
 
 #[test]

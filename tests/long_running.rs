@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 
-fn worker(args: &[&str], port: u16) -> std::process::Child {
+fn spawn(args: &[&str], port: u16) -> std::process::Child {
     binary()
         .args(args)
         .args([
@@ -22,6 +22,11 @@ fn worker(args: &[&str], port: u16) -> std::process::Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// A worker whose output is drained while it runs.
+fn worker(args: &[&str], port: u16) -> Running {
+    Running::new(spawn(args, port))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -96,8 +101,7 @@ async fn metrics_health_and_readiness() {
     assert_eq!(healthcheck(port).status.code(), Some(0));
     assert_eq!(healthcheck(free_port()).status.code(), Some(1));
 
-    sigterm(&child);
-    let out = wait_bounded(child, Duration::from_secs(30));
+    let out = child.terminate(Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
@@ -142,9 +146,8 @@ async fn readyz_reports_a_failing_service() {
         200,
         "failing AWS calls do not make it unhealthy"
     );
-    sigterm(&child);
     assert_eq!(
-        wait_bounded(child, Duration::from_secs(30)).status.code(),
+        child.terminate(Duration::from_secs(30)).status.code(),
         Some(0)
     );
 }
@@ -159,7 +162,7 @@ async fn sigterm_mid_reconcile_finishes_the_reconcile() {
     terminate(&ec2(HOME_REGION).await, &gone).await;
     let port = free_port();
     // One deregistration at a time, so the reconcile is still running when the signal lands.
-    let mut child = worker(
+    let mut child = spawn(
         &[
             "--service-id",
             &svc,
@@ -202,7 +205,7 @@ async fn sigterm_mid_reconcile_finishes_the_reconcile() {
 async fn port_in_use_fails_at_start() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let child = worker(
+    let child = spawn(
         &[
             "--service-id",
             "srv-abc123",
@@ -220,4 +223,23 @@ async fn port_in_use_fails_at_start() {
         "{}",
         stdout(&out)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_right_after_start_is_a_clean_stop() {
+    let port = free_port();
+    let child = worker(
+        &[
+            "--service-id",
+            "srv-abc123",
+            "--service-region",
+            HOME_REGION,
+            "--instances-region",
+            HOME_REGION,
+        ],
+        port,
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let out = child.terminate(Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }

@@ -268,17 +268,78 @@ pub fn run(args: &[&str]) -> Output {
     wait_bounded(child, Duration::from_secs(120))
 }
 
+/// Reads a pipe to its end on a thread of its own, so a chatty child never blocks on a full pipe.
+fn collect<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Waits (bounded) for a child whose stdout/stderr are piped (and not yet taken), draining both.
 pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let out = collect(child.stdout.take());
+    let err = collect(child.stderr.take());
     let deadline = std::time::Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             panic!("cloud-unmap did not finish within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// A running worker whose output is drained continuously (see `collect`).
+pub struct Running {
+    pub child: Child,
+    out: Option<std::thread::JoinHandle<Vec<u8>>>,
+    err: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl Running {
+    pub fn new(mut child: Child) -> Running {
+        let out = Some(collect(child.stdout.take()));
+        let err = Some(collect(child.stderr.take()));
+        Running { child, out, err }
+    }
+
+    /// SIGTERM, then wait (bounded) for the exit; returns the whole output.
+    pub fn terminate(mut self, limit: Duration) -> Output {
+        sigterm(&self.child);
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("cloud-unmap did not stop within {limit:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Output {
+            status,
+            stdout: self.out.take().unwrap().join().unwrap(),
+            stderr: self.err.take().unwrap().join().unwrap(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
     }
 }
 
@@ -330,14 +391,15 @@ pub async fn wait_http(
 ) -> (u16, String) {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        if let Some((status, body)) = http_get(port, path).await {
-            if pred(status, &body) {
-                return (status, body);
+        let last = http_get(port, path).await;
+        if let Some((status, body)) = &last {
+            if pred(*status, body) {
+                return (*status, body.clone());
             }
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{path} never satisfied the condition"
+            "{path} never satisfied the condition; last answer: {last:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -561,8 +623,8 @@ pub fn event_worker(
     endpoint: &str,
     port: u16,
     extra: &[&str],
-) -> Child {
-    binary()
+) -> Running {
+    let child = binary()
         .env("AWS_ENDPOINT_URL", endpoint)
         .args(service_args)
         .args([
@@ -585,7 +647,8 @@ pub fn event_worker(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Running::new(child)
 }
 
 /// Reads a counter/gauge value from /metrics (0 when absent).
