@@ -4,6 +4,8 @@
     fixture.py terminate --endpoint URL --ids i-1 i-2 ...
     fixture.py register --endpoint URL --service srv-... --state FILE   (re-register every instance of a seed's JSON)
     fixture.py registered --endpoint URL --service srv-...              -> prints the registered ids, one a line
+    fixture.py queue --endpoint URL --name NAME     -> queue + DLQ + the EventBridge rules of event-rules.json; prints the queue URL
+    fixture.py event --endpoint URL --ids i-1 ...   -> PutEvents "EC2 Instance State-change Notification: terminated" for each id
 
 Used by `make demo` and the benchmarks under bench/.
 """
@@ -72,24 +74,50 @@ def registered(a):
         print(i)
 
 
+def queue(a):
+    kw = dict(endpoint_url=a.endpoint, region_name=a.region, aws_access_key_id="testing", aws_secret_access_key="testing")
+    sqs, events = boto3.client("sqs", **kw), boto3.client("events", **kw)
+    dlq = sqs.create_queue(QueueName=a.name + "-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName=a.name, Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    root = __file__.rsplit("/scripts/", 1)[0]
+    for rule in json.load(open(f"{root}/event-rules.json"))["rules"]:
+        name = f"{a.name}-{rule['name']}"
+        events.put_rule(Name=name, EventPattern=json.dumps(rule["pattern"]), State="ENABLED")
+        events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
+    print(url)
+
+
+def event(a):
+    kw = dict(endpoint_url=a.endpoint, region_name=a.region, aws_access_key_id="testing", aws_secret_access_key="testing")
+    boto3.client("events", **kw).put_events(Entries=[
+        {"Source": "aws.ec2", "DetailType": "EC2 Instance State-change Notification",
+         "Detail": json.dumps({"instance-id": i, "state": "terminated"})} for i in a.ids])
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("seed", "terminate", "register", "registered"):
+    for name in ("seed", "terminate", "register", "registered", "queue", "event"):
         s = sub.add_parser(name)
         s.add_argument("--endpoint", required=True)
         s.add_argument("--region", default="us-east-1")
         if name == "seed":
             s.add_argument("--instances", type=int, default=5)
             s.add_argument("--service-name", default="web")
-        if name == "terminate":
+        if name in ("terminate", "event"):
             s.add_argument("--ids", nargs="+", required=True)
+        if name == "queue":
+            s.add_argument("--name", default="cloud-unmap-events")
         if name in ("register", "registered"):
             s.add_argument("--service", required=True)
         if name == "register":
             s.add_argument("--state", required=True)
     a = p.parse_args()
-    {"seed": seed, "terminate": terminate, "register": register, "registered": registered}[a.cmd](a)
+    {"seed": seed, "terminate": terminate, "register": register, "registered": registered, "queue": queue,
+     "event": event}[a.cmd](a)
 
 
 if __name__ == "__main__":
