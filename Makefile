@@ -1,14 +1,14 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Everything installs into gitignored
-# folders of this clone (.venv for Python tools); the cargo target directory defaults to one shared
-# outside the clone so the AWS SDK is built once per machine.
+# folders of this clone (.venv for Python tools, infra/node_modules for the CDK app); the cargo target
+# directory defaults to one shared outside the clone so the AWS SDK is built once per machine.
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/cloud-unmap/target
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint bench clean
+.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint infra-deps infra-test cfn-lint infra-e2e templates bench clean
 
-test: venv lint rust-test
+test: venv lint rust-test infra-test
 	@echo "make test: all passed"
 
 venv: $(VENV)/.installed
@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements-dev.txt
 build:
 	cargo build --all-targets
 
-lint: fmt-check clippy
+lint: fmt-check clippy hadolint
 
 fmt-check:
 	cargo fmt --check
@@ -28,8 +28,32 @@ fmt-check:
 clippy:
 	cargo clippy --all-targets -- -D warnings
 
+hadolint: venv
+	$(VENV)/bin/hadolint Dockerfile
+
 rust-test: venv
 	cargo test --all-targets
+
+infra-deps: infra/node_modules/.installed
+infra/node_modules/.installed: infra/package-lock.json
+	cd infra && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# CDK assertions, cdk-nag, template staleness (node's test runner), the typecheck, cfn-lint on the
+# published templates, and the home stack deployed into moto with the worker on its queue.
+infra-test: infra-deps cfn-lint infra-e2e
+	cd infra && npx tsc --noEmit -p .
+	cd infra && npm test
+
+cfn-lint: venv
+	$(VENV)/bin/cfn-lint infra/cloudformation/home.json infra/cloudformation/forwarder.json infra/cloudformation/member.json
+
+infra-e2e: venv build
+	$(PY) infra/test/e2e_moto.py $(CARGO_TARGET_DIR)/debug/cloud-unmap
+
+# Regenerates infra/cloudformation/ after a change to infra/lib.
+templates: infra-deps
+	cd infra && npm run synth
 
 demo: venv build
 	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) scripts/demo.sh
@@ -38,4 +62,4 @@ bench: venv
 	bench/run.sh
 
 clean:
-	rm -rf $(VENV) bench/out
+	rm -rf $(VENV) bench/out infra/node_modules

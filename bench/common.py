@@ -24,7 +24,7 @@ class Moto:
 
     def __init__(self):
         self.proc = subprocess.Popen([VENV_PY, os.path.join(ROOT, "scripts", "moto_server.py")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.port = int(self.proc.stdout.readline())
         self.endpoint = f"http://127.0.0.1:{self.port}"
 

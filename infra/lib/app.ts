@@ -1,0 +1,85 @@
+// Assembles the stacks: from a CloudUnmapConfig (CDK deployments), or with CloudFormation
+// parameters (the published templates in cloudformation/). cdk-nag's AwsSolutions checks run on both.
+import { App, BootstraplessSynthesizer, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { CloudUnmapConfig } from './config';
+import { ForwarderStack } from './forwarder-stack';
+import { HomeStack, homeSettings } from './home-stack';
+import { MemberStack } from './member-stack';
+
+export interface Built {
+  app: App;
+  home: HomeStack;
+  forwarders: ForwarderStack[];
+  members: MemberStack[];
+}
+
+/** cdk-nag's AwsSolutions pack on every stack; its acknowledgements sit beside the constructs they concern. */
+function finish(app: App): void {
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+}
+
+/** Every stack of a deployment described by `config`. */
+export function buildApp(config: CloudUnmapConfig, app: App = new App()): Built {
+  const env = (account: string, region: string) => ({ account, region });
+  const home = new HomeStack(app, 'CloudUnmapHome', {
+    env: env(config.homeAccount, config.homeRegion),
+    settings: homeSettings(config),
+    description: 'cloud-unmap: event queue, rules and the worker on ECS Fargate',
+  });
+  const forwarders: ForwarderStack[] = [];
+  const members: MemberStack[] = [];
+  const homeRef = { account: config.homeAccount, region: config.homeRegion };
+  for (const region of config.instanceRegions.filter((r) => r !== config.homeRegion)) {
+    forwarders.push(
+      new ForwarderStack(app, `CloudUnmapForwarder-${region}`, {
+        env: env(config.homeAccount, region),
+        home: homeRef,
+        description: 'cloud-unmap: forwards EC2 and Auto Scaling events to the home region',
+      }),
+    );
+  }
+  for (const account of config.memberAccounts) {
+    const [first, ...others] = config.instanceRegions;
+    members.push(
+      new MemberStack(app, `CloudUnmapMember-${account}`, {
+        env: env(account, first),
+        settings: { homeAccount: config.homeAccount, homeRegion: config.homeRegion, roleName: config.memberRoleName },
+        description: 'cloud-unmap: reader role for the worker and event forwarder',
+      }),
+    );
+    for (const region of others) {
+      forwarders.push(
+        new ForwarderStack(app, `CloudUnmapForwarder-${account}-${region}`, {
+          env: env(account, region),
+          home: homeRef,
+          description: 'cloud-unmap: forwards EC2 and Auto Scaling events to the home region',
+        }),
+      );
+    }
+  }
+  finish(app);
+  return { app, home, forwarders, members };
+}
+
+/** The parameterized stacks published as plain CloudFormation templates. */
+export function buildTemplateApp(app: App = new App()): Built {
+  const synthesizer = () => new BootstraplessSynthesizer({});
+  const home = new HomeStack(app, 'home', {
+    settings: 'parameters',
+    synthesizer: synthesizer(),
+    description: 'cloud-unmap: event queue, rules and the worker on ECS Fargate',
+  });
+  const forwarder = new ForwarderStack(app, 'forwarder', {
+    home: 'parameters',
+    synthesizer: synthesizer(),
+    description: 'cloud-unmap: forwards EC2 and Auto Scaling events to the home region',
+  });
+  const member = new MemberStack(app, 'member', {
+    settings: 'parameters',
+    synthesizer: synthesizer(),
+    description: 'cloud-unmap: reader role for the worker and event forwarder',
+  });
+  finish(app);
+  return { app, home, forwarders: [forwarder], members: [member] };
+}

@@ -1,0 +1,40 @@
+// A forwarder: the rules of event-rules.json in one instance region (and account), sending what
+// they match to the home region's default event bus.
+import { Stack } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { eventPattern, loadRules } from './rules';
+
+export interface ForwarderProps {
+  homeAccount: string;
+  homeRegion: string;
+}
+
+export class Forwarder extends Construct {
+  readonly role: iam.Role;
+
+  constructor(scope: Construct, id: string, props: ForwarderProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const busArn = `arn:${stack.partition}:events:${props.homeRegion}:${props.homeAccount}:event-bus/default`;
+    const homeBus = events.EventBus.fromEventBusArn(this, 'HomeBus', busArn);
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('events.amazonaws.com'),
+      description: 'Forwards EC2 and Auto Scaling events to cloud-unmap in the home region',
+    });
+    this.role.attachInlinePolicy(
+      new iam.Policy(this, 'PutEvents', {
+        statements: [new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [busArn] })],
+      }),
+    );
+    for (const rule of loadRules()) {
+      new events.Rule(this, `Rule-${rule.name}`, {
+        description: `${rule.description} (forwarded to the home region)`,
+        eventPattern: eventPattern(rule),
+        targets: [new targets.EventBus(homeBus, { role: this.role })],
+      });
+    }
+  }
+}

@@ -1,0 +1,301 @@
+// Home stack (the Cloud Map region): event queue and dead-letter queue, the EventBridge rules of
+// event-rules.json, the bus policy admitting forwarders, and cloud-unmap on ECS Fargate with its
+// least-privilege task role, log group and alarms.
+import { CfnCondition, CfnParameter, Duration, Fn, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { CloudUnmapConfig, taskRoleName } from './config';
+import { acknowledgeWildcards, workerStatements } from './policy';
+import { eventPattern, loadRules } from './rules';
+
+/** Where the worker binary lives in the image (see the Dockerfile). */
+export const BINARY = '/usr/local/bin/cloud-unmap';
+export const HTTP_PORT = 9100;
+
+/** What the home stack needs; strings may be CloudFormation tokens (template mode). */
+export interface HomeSettings {
+  serviceIds: string;
+  namespaceIds: string;
+  instanceRegions: string;
+  /** Comma-separated role ARNs for the worker's --instances-role-arn. */
+  memberRoleArnsEnv: string;
+  /** The same roles as IAM resources for sts:AssumeRole. */
+  memberRoleArns: string[];
+  /** Accounts whose forwarders may put events on the home bus. */
+  forwarderAccounts: string[];
+  /** Or every account of this organization (with an optional condition in template mode). */
+  organizationId?: string;
+  organizationCondition?: CfnCondition;
+  imageUri: string;
+  desiredCount: number;
+  frequencySeconds: string;
+}
+
+export interface HomeStackProps extends StackProps {
+  /** Concrete settings (CDK), or 'parameters' to expose them as CloudFormation parameters. */
+  settings: HomeSettings | 'parameters';
+}
+
+/** Settings of a CDK deployment. */
+export function homeSettings(c: CloudUnmapConfig): HomeSettings {
+  const roles = c.memberAccounts.map((a) => `arn:aws:iam::${a}:role/${c.memberRoleName}`);
+  return {
+    serviceIds: c.serviceIds.join(','),
+    namespaceIds: c.namespaceIds.join(','),
+    instanceRegions: c.instanceRegions.join(','),
+    memberRoleArnsEnv: roles.join(','),
+    memberRoleArns: roles,
+    forwarderAccounts: c.memberAccounts,
+    organizationId: c.organizationId,
+    imageUri: c.imageUri,
+    desiredCount: c.desiredCount,
+    frequencySeconds: String(c.frequencySeconds),
+  };
+}
+
+function parameterSettings(stack: Stack): HomeSettings {
+  const p = (id: string, description: string, extra: Partial<{ default: string; type: string }> = {}) =>
+    new CfnParameter(stack, id, { type: 'String', description, ...extra });
+  const image = p('ImageUri', 'cloud-unmap container image URI');
+  const serviceIds = p('ServiceIds', 'Cloud Map service ids, comma-separated (or empty)', { default: '' });
+  const namespaceIds = p('NamespaceIds', 'Cloud Map namespace ids, comma-separated (or empty)', { default: '' });
+  const regions = p('InstanceRegions', 'Regions where EC2 instances live, comma-separated');
+  const memberRoles = p('MemberRoleArns', 'Roles to assume in member accounts, comma-separated (or empty)', {
+    default: '',
+  });
+  const memberRoleName = p('MemberRoleName', 'Name of the reader role in member accounts', {
+    default: 'cloud-unmap-reader',
+  });
+  const org = p('OrganizationId', 'Organization whose accounts may forward events here (or empty)', { default: '' });
+  const desired = new CfnParameter(stack, 'DesiredCount', {
+    type: 'Number',
+    default: 1,
+    minValue: 1,
+    description: 'Worker replicas sharing the queue',
+  });
+  const frequency = new CfnParameter(stack, 'FrequencySeconds', {
+    type: 'Number',
+    default: 300,
+    minValue: 1,
+    description: 'Seconds between reconciles',
+  });
+  const hasOrg = new CfnCondition(stack, 'HasOrganization', {
+    expression: Fn.conditionNot(Fn.conditionEquals(org.valueAsString, '')),
+  });
+  return {
+    serviceIds: serviceIds.valueAsString,
+    namespaceIds: namespaceIds.valueAsString,
+    instanceRegions: regions.valueAsString,
+    memberRoleArnsEnv: memberRoles.valueAsString,
+    // Any account's role of that name: the member side's trust policy names this task role.
+    memberRoleArns: [`arn:${stack.partition}:iam::*:role/${memberRoleName.valueAsString}`],
+    forwarderAccounts: [],
+    organizationId: org.valueAsString,
+    organizationCondition: hasOrg,
+    imageUri: image.valueAsString,
+    desiredCount: desired.valueAsNumber,
+    frequencySeconds: frequency.valueAsString,
+  };
+}
+
+export class HomeStack extends Stack {
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly taskRole: iam.Role;
+  readonly service: ecs.FargateService;
+
+  constructor(scope: Construct, id: string, props: HomeStackProps) {
+    super(scope, id, props);
+    const s = props.settings === 'parameters' ? parameterSettings(this) : props.settings;
+
+    // Queue + DLQ: unreadable messages land in the DLQ after 5 receives; the DLQ keeps them longest.
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.queue = new sqs.Queue(this, 'EventQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(4),
+      visibilityTimeout: Duration.seconds(60),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 5 },
+    });
+    // Events EventBridge could not deliver to the queue.
+    const undelivered = new sqs.Queue(this, 'UndeliveredEvents', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(undelivered).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself a dead-letter queue: the rules\' target DLQ for events EventBridge could not deliver.',
+    });
+
+    for (const rule of loadRules()) {
+      new events.Rule(this, `Rule-${rule.name}`, {
+        description: rule.description,
+        eventPattern: eventPattern(rule),
+        targets: [
+          new targets.SqsQueue(this.queue, {
+            deadLetterQueue: undelivered,
+            retryAttempts: 8,
+            maxEventAge: Duration.hours(2),
+          }),
+        ],
+      });
+    }
+
+    // Forwarders in member accounts put events on this region's default bus.
+    for (const account of s.forwarderAccounts) {
+      new events.CfnEventBusPolicy(this, `Forwarder-${account}`, {
+        eventBusName: 'default',
+        statementId: `cloud-unmap-forwarder-${account}`,
+        statement: {
+          Effect: 'Allow',
+          Principal: { AWS: `arn:${this.partition}:iam::${account}:root` },
+          Action: 'events:PutEvents',
+          Resource: `arn:${this.partition}:events:${this.region}:${this.account}:event-bus/default`,
+        },
+      });
+    }
+    if (s.organizationId !== undefined) {
+      const orgPolicy = new events.CfnEventBusPolicy(this, 'ForwarderOrganization', {
+        eventBusName: 'default',
+        statementId: 'cloud-unmap-forwarder-organization',
+        statement: {
+          Effect: 'Allow',
+          Principal: '*',
+          Action: 'events:PutEvents',
+          Resource: `arn:${this.partition}:events:${this.region}:${this.account}:event-bus/default`,
+          Condition: { StringEquals: { 'aws:PrincipalOrgID': s.organizationId } },
+        },
+      });
+      if (s.organizationCondition) orgPolicy.cfnOptions.condition = s.organizationCondition;
+    }
+
+    // The worker.
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC }],
+    });
+    vpc.addFlowLog('FlowLog', {
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(
+        new logs.LogGroup(this, 'FlowLogs', {
+          retention: logs.RetentionDays.ONE_MONTH,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+      ),
+      trafficType: ec2.FlowLogTrafficType.REJECT,
+    });
+    const cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    this.taskRole = new iam.Role(this, 'TaskRole', {
+      roleName: taskRoleName(this.region),
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'cloud-unmap worker: read EC2, deregister from Cloud Map, consume the event queue',
+    });
+    const policy = new iam.Policy(this, 'TaskPolicy', {
+      statements: workerStatements({ queueArn: this.queue.queueArn, memberRoleArns: s.memberRoleArns }),
+    });
+    this.taskRole.attachInlinePolicy(policy);
+    // In the published template the member roles are "any account's role of that name" (cdk-nag renders
+    // the tokens as <…>): the member side's trust policy, naming this task role, is what restricts it.
+    acknowledgeWildcards(policy, props.settings === 'parameters' ? ['arn:<AWS::Partition>:iam::*:role/<MemberRoleName>'] : []);
+
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const task = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu: 256,
+      memoryLimitMiB: 512,
+      taskRole: this.taskRole,
+    });
+    Validations.of(task).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason: 'The environment holds configuration only (ids, regions, the queue URL); no secret is passed.',
+    });
+    task.addContainer('worker', {
+      image: ecs.ContainerImage.fromRegistry(s.imageUri),
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'cloud-unmap', logGroup }),
+      environment: {
+        CLOUD_UNMAP_SERVICE_ID: s.serviceIds,
+        CLOUD_UNMAP_NAMESPACE_ID: s.namespaceIds,
+        CLOUD_UNMAP_SERVICE_REGION: this.region,
+        CLOUD_UNMAP_INSTANCES_REGION: s.instanceRegions,
+        CLOUD_UNMAP_INSTANCES_ROLE_ARN: s.memberRoleArnsEnv,
+        CLOUD_UNMAP_QUEUE_URL: this.queue.queueUrl,
+        CLOUD_UNMAP_FREQUENCY: s.frequencySeconds,
+        CLOUD_UNMAP_PROMETHEUS_PORT: String(HTTP_PORT),
+        CLOUD_UNMAP_LOG_FORMAT: 'json',
+      },
+      portMappings: [{ containerPort: HTTP_PORT }],
+      healthCheck: {
+        command: ['CMD', BINARY, 'healthcheck'],
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(30),
+      },
+      readonlyRootFilesystem: true,
+      user: '65532',
+      // More than the worker's 25 s grace period for the work in progress.
+      stopTimeout: Duration.seconds(40),
+    });
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster,
+      taskDefinition: task,
+      desiredCount: s.desiredCount,
+      assignPublicIp: true,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      minHealthyPercent: 100,
+      circuitBreaker: { rollback: true },
+    });
+
+    // Alarms: something a person must read, events waiting too long, no worker running.
+    new cloudwatch.Alarm(this, 'DeadLetters', {
+      alarmDescription: 'Unreadable events are waiting in the dead-letter queue',
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    new cloudwatch.Alarm(this, 'OldestEvent', {
+      alarmDescription: 'Events wait in the queue for more than 5 minutes',
+      metric: this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: 300,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    new cloudwatch.Alarm(this, 'NoWorker', {
+      alarmDescription: 'No cloud-unmap task is running',
+      metric: new cloudwatch.Metric({
+        namespace: 'ECS/ContainerInsights',
+        metricName: 'RunningTaskCount',
+        dimensionsMap: { ClusterName: cluster.clusterName, ServiceName: this.service.serviceName },
+        period: Duration.minutes(1),
+        statistic: 'Minimum',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+  }
+}

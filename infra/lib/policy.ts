@@ -1,0 +1,93 @@
+// The worker's permissions: the single source of the ECS task role's policy and of the IAM policy
+// document published for users who run cloud-unmap elsewhere (cloudformation/worker-iam-policy.json).
+import { Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { IConstruct } from 'constructs';
+
+export interface WorkerPolicyInput {
+  /** ARN of the event queue (receive, delete, change visibility, attributes). */
+  queueArn: string;
+  /** Roles the worker may assume in member accounts (none: no sts:AssumeRole statement). */
+  memberRoleArns: string[];
+}
+
+/**
+ * Least privilege for cloud-unmap. DescribeInstances, the Cloud Map read/deregister calls and
+ * CompleteLifecycleAction support no resource-level scoping (or are scoped by the caller's input
+ * at run time), hence "*" there; the queue and the member roles are named exactly.
+ */
+export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[] {
+  const statements = [
+    new iam.PolicyStatement({
+      sid: 'CloudMap',
+      actions: [
+        'servicediscovery:ListServices',
+        'servicediscovery:ListInstances',
+        'servicediscovery:DeregisterInstance',
+        'servicediscovery:GetOperation',
+      ],
+      resources: ['*'],
+    }),
+    new iam.PolicyStatement({
+      sid: 'CloudMapDnsAndHealthChecks',
+      actions: [
+        'route53:ChangeResourceRecordSets',
+        'route53:GetHealthCheck',
+        'route53:DeleteHealthCheck',
+        'route53:UpdateHealthCheck',
+      ],
+      resources: ['*'],
+    }),
+    new iam.PolicyStatement({ sid: 'Ec2', actions: ['ec2:DescribeInstances'], resources: ['*'] }),
+    new iam.PolicyStatement({
+      sid: 'EventQueue',
+      actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+      resources: [input.queueArn],
+    }),
+    new iam.PolicyStatement({
+      sid: 'LifecycleHooks',
+      actions: ['autoscaling:CompleteLifecycleAction'],
+      resources: ['*'],
+    }),
+  ];
+  if (input.memberRoleArns.length > 0) {
+    statements.push(
+      new iam.PolicyStatement({ sid: 'MemberAccounts', actions: ['sts:AssumeRole'], resources: input.memberRoleArns }),
+    );
+  }
+  return statements;
+}
+
+/** What a member account's role lets the worker do there. */
+export function memberStatements(): iam.PolicyStatement[] {
+  return [
+    new iam.PolicyStatement({ sid: 'Ec2', actions: ['ec2:DescribeInstances'], resources: ['*'] }),
+    new iam.PolicyStatement({
+      sid: 'LifecycleHooks',
+      actions: ['autoscaling:CompleteLifecycleAction'],
+      resources: ['*'],
+    }),
+  ];
+}
+
+/** The policy document for users outside CDK, with placeholders for the deployment's names. */
+export function workerPolicyDocument(): Record<string, unknown> {
+  const doc = new iam.PolicyDocument({
+    statements: workerStatements({
+      queueArn: 'arn:aws:sqs:REGION:ACCOUNT:QUEUE',
+      memberRoleArns: ['arn:aws:iam::MEMBER_ACCOUNT:role/cloud-unmap-reader'],
+    }),
+  });
+  return doc.toJSON() as Record<string, unknown>;
+}
+
+/** cdk-nag: why a policy of ours may name "*" (and, in the published template, a role-name pattern). */
+export function acknowledgeWildcards(policy: IConstruct, extraResources: string[] = []): void {
+  const reason =
+    'ec2:DescribeInstances, the Cloud Map list/deregister/operation calls, the route53 calls Cloud Map makes ' +
+    'and autoscaling:CompleteLifecycleAction do not support resource-level permissions for what cloud-unmap ' +
+    'touches (instances, services and groups come and go); the queue and the member roles are named exactly.';
+  for (const resource of ['*', ...extraResources]) {
+    Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });
+  }
+}

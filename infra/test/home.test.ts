@@ -1,0 +1,120 @@
+// Fine-grained assertions on the home stack: queue and DLQ, rules, bus policy, the worker's task
+// and service, its role, logs and alarms.
+process.env.CDK_VALIDATION = 'false'; // the one validated synth is in nag.test.ts
+
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BINARY } from '../lib/home-stack';
+import { loadRules } from '../lib/rules';
+import { workerStatements } from '../lib/policy';
+import { built, exampleConfig, resources, template } from './helpers';
+
+const b = built();
+const t = template(b.home);
+const queues = resources(t, 'AWS::SQS::Queue');
+const queue = queues.find(([id]) => id.startsWith('EventQueue'))!;
+const dlq = queues.find(([id]) => id.startsWith('DeadLetterQueue'))!;
+
+test('event queue redrives to a DLQ after at least 5 receives; the DLQ keeps messages longer', () => {
+  const redrive = queue[1].Properties.RedrivePolicy;
+  assert.ok(redrive.maxReceiveCount >= 5);
+  assert.deepEqual(redrive.deadLetterTargetArn, { 'Fn::GetAtt': [dlq[0], 'Arn'] });
+  assert.ok(dlq[1].Properties.MessageRetentionPeriod > queue[1].Properties.MessageRetentionPeriod);
+});
+
+test('every queue is encrypted and refuses plain-text transport', () => {
+  for (const [, q] of queues) assert.equal(q.Properties.SqsManagedSseEnabled, true);
+  const policies = resources(t, 'AWS::SQS::QueuePolicy');
+  for (const [id] of queues) {
+    const guarded = policies.some(([, p]) =>
+      p.Properties.PolicyDocument.Statement.some(
+        (s: any) =>
+          s.Effect === 'Deny' &&
+          s.Condition?.Bool?.['aws:SecureTransport'] === 'false' &&
+          JSON.stringify(s.Resource).includes(id),
+      ),
+    );
+    assert.ok(guarded, `${id} has no TLS-only policy`);
+  }
+});
+
+test('one rule per entry of event-rules.json, same pattern, into the queue with retries and a DLQ', () => {
+  const rules = resources(t, 'AWS::Events::Rule');
+  const specs = loadRules();
+  assert.equal(rules.length, specs.length);
+  for (const spec of specs) {
+    const match = rules.find(([, r]) => JSON.stringify(r.Properties.EventPattern) === JSON.stringify(spec.pattern));
+    assert.ok(match, `no rule with the pattern of ${spec.name}`);
+    const target = match![1].Properties.Targets[0];
+    assert.deepEqual(target.Arn, { 'Fn::GetAtt': [queue[0], 'Arn'] });
+    assert.ok(target.DeadLetterConfig.Arn, 'rule target has a dead-letter queue');
+    assert.ok(target.RetryPolicy.MaximumRetryAttempts > 0);
+  }
+});
+
+test('the default bus admits each member account\'s forwarders', () => {
+  const policies = resources(t, 'AWS::Events::EventBusPolicy').map(([, p]) => p.Properties);
+  for (const account of exampleConfig.memberAccounts) {
+    const p = policies.find((x) => JSON.stringify(x.Statement.Principal).includes(`:iam::${account}:root`));
+    assert.ok(p, `no bus policy for ${account}`);
+    assert.equal(p.EventBusName, 'default');
+    assert.equal(p.Statement.Action, 'events:PutEvents');
+    assert.equal(p.Statement.Effect, 'Allow');
+  }
+});
+
+test('the worker runs on Fargate with the configured replicas, health check, read-only root and non-root user', () => {
+  t.hasResourceProperties('AWS::ECS::Service', {
+    DesiredCount: exampleConfig.desiredCount,
+    LaunchType: 'FARGATE',
+  });
+  const [, task] = resources(t, 'AWS::ECS::TaskDefinition')[0];
+  const [c] = task.Properties.ContainerDefinitions;
+  assert.equal(c.Image, exampleConfig.imageUri);
+  assert.deepEqual(c.HealthCheck.Command, ['CMD', BINARY, 'healthcheck']);
+  assert.equal(c.ReadonlyRootFilesystem, true);
+  assert.ok(c.User && c.User !== '0' && c.User !== 'root');
+  assert.ok(c.StopTimeout >= 35);
+  assert.equal(c.LogConfiguration.LogDriver, 'awslogs');
+  const env = Object.fromEntries(c.Environment.map((e: any) => [e.Name, e.Value]));
+  assert.equal(env.CLOUD_UNMAP_SERVICE_ID, exampleConfig.serviceIds.join(','));
+  assert.equal(env.CLOUD_UNMAP_INSTANCES_REGION, exampleConfig.instanceRegions.join(','));
+  assert.equal(env.CLOUD_UNMAP_INSTANCES_ROLE_ARN, 'arn:aws:iam::222222222222:role/cloud-unmap-reader');
+  assert.deepEqual(env.CLOUD_UNMAP_QUEUE_URL, { Ref: queue[0] });
+});
+
+test('logs are kept for a bounded time', () => {
+  for (const [, g] of resources(t, 'AWS::Logs::LogGroup')) assert.ok(g.Properties.RetentionInDays > 0);
+});
+
+test('the task role has exactly the worker policy, the queue and member roles named', () => {
+  const [, role] = resources(t, 'AWS::IAM::Role').find(([, r]) =>
+    JSON.stringify(r.Properties.AssumeRolePolicyDocument).includes('ecs-tasks.amazonaws.com') &&
+    r.Properties.RoleName === `cloud-unmap-task-${exampleConfig.homeRegion}`,
+  )!;
+  assert.ok(role);
+  const policies = resources(t, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('TaskPolicy'));
+  assert.equal(policies.length, 1);
+  const statements = policies[0][1].Properties.PolicyDocument.Statement;
+  const expected = workerStatements({ queueArn: 'QUEUE', memberRoleArns: ['ROLE'] }).map((s) => s.toStatementJson());
+  assert.deepEqual(
+    statements.map((s: any) => [s.Sid, [s.Action].flat().sort()]),
+    expected.map((s: any) => [s.Sid, [s.Action].flat().sort()]),
+  );
+  const bySid = Object.fromEntries(statements.map((s: any) => [s.Sid, s]));
+  assert.deepEqual(bySid.EventQueue.Resource, { 'Fn::GetAtt': [queue[0], 'Arn'] });
+  assert.equal(bySid.MemberAccounts.Resource, 'arn:aws:iam::222222222222:role/cloud-unmap-reader');
+  assert.ok(bySid.CloudMapDnsAndHealthChecks.Action.includes('route53:ChangeResourceRecordSets'));
+});
+
+test('alarms on dead letters, the age of the oldest event and the running task count', () => {
+  const alarms = resources(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+  const dlqAlarm = alarms.find((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible');
+  assert.ok(dlqAlarm);
+  assert.equal(dlqAlarm.Threshold, 0);
+  assert.deepEqual(dlqAlarm.Dimensions[0].Value, { 'Fn::GetAtt': [dlq[0], 'QueueName'] });
+  assert.ok(alarms.find((a) => a.MetricName === 'ApproximateAgeOfOldestMessage'));
+  const tasks = alarms.find((a) => a.MetricName === 'RunningTaskCount');
+  assert.ok(tasks);
+  assert.equal(tasks.ComparisonOperator, 'LessThanThreshold');
+});

@@ -1,0 +1,29 @@
+// The one fully validated synth: CDK's CloudFormation validator and cdk-nag's AwsSolutions pack on
+// the CDK deployment and on the published templates. Synthesis throws on any unacknowledged finding.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { App } from 'aws-cdk-lib';
+import { buildApp, buildTemplateApp } from '../lib/app';
+import { exampleConfig } from './helpers';
+
+function synthClean(build: (app: App) => unknown): void {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'nag-'));
+  try {
+    const app = new App({ outdir });
+    build(app);
+    assert.doesNotThrow(() => app.synth());
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+test('the CDK deployment passes cdk-nag AwsSolutions (acknowledgements carry reasons)', () => {
+  synthClean((app) => buildApp(exampleConfig, app));
+});
+
+test('the published templates pass cdk-nag AwsSolutions', () => {
+  synthClean((app) => buildTemplateApp(app));
+});
