@@ -6,7 +6,8 @@
 - answers Auto Scaling's CompleteLifecycleAction itself (moto 5.2.5 does not implement it) and
   records its parameters;
 - POST /__proxy/outage/on drops every AWS connection without an answer (an endpoint outage) until
-  POST /__proxy/outage/off; GET /__proxy/state returns {"counts": …, "lifecycle_actions": […]}.
+  POST /__proxy/outage/off; GET /__proxy/state returns {"counts": …, "lifecycle_actions": […]};
+- POST /__proxy/fail/<Action> answers that EC2 query action with a non-retryable error from then on.
 """
 import collections
 import http.client
@@ -18,7 +19,10 @@ import urllib.parse
 
 upstream = int(sys.argv[1])
 lock = threading.Lock()
-state = {"outage": False, "counts": collections.Counter(), "lifecycle_actions": []}
+state = {"outage": False, "counts": collections.Counter(), "lifecycle_actions": [], "fail": set()}
+
+INJECTED = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>InvalidParameterCombination</Code>'
+            b"<Message>failure injected by the test proxy</Message></Error></Errors><RequestID>proxy</RequestID></Response>")
 
 LIFECYCLE_OK = (b'<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
                 b"<CompleteLifecycleActionResult/><ResponseMetadata><RequestId>proxy</RequestId>"
@@ -52,6 +56,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["outage"] = True
             elif self.path == "/__proxy/outage/off":
                 state["outage"] = False
+            elif self.path.startswith("/__proxy/fail/"):
+                state["fail"].add(self.path.rsplit("/", 1)[-1])
             body = json.dumps({"outage": state["outage"], "counts": state["counts"],
                                "lifecycle_actions": state["lifecycle_actions"]}).encode()
         self.reply(200, body)
@@ -70,6 +76,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         op = operation(self.headers, body)
         with lock:
             state["counts"][op] += 1
+        with lock:
+            fail = op in state["fail"]
+        if fail:
+            return self.reply(400, INJECTED, "text/xml")
         if op == "CompleteLifecycleAction":
             form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
             with lock:

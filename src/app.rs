@@ -28,7 +28,7 @@ pub struct Assembled {
 pub async fn context(config: Config) -> Assembled {
     let home = aws::load_home(&config.service_region).await;
     let sqs = config.queue.as_ref().map(|_| aws::sqs(&home));
-    let targets = aws::targets(&home, &config.instances_regions, &config.member_roles).await;
+    let targets = aws::targets(&home, &config.instances_regions, &config.member_roles, true).await;
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);

@@ -93,11 +93,16 @@ pub fn sqs(home: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(config)
 }
 
-/// Every (account, region) pair: the home account in each instances region, then each member
-/// account in each instances region.
-pub async fn targets(home: &SdkConfig, regions: &[String], roles: &[MemberRole]) -> Vec<Target> {
+/// Every (account, region) pair: the home account in each region (unless `include_home` is false),
+/// then each member account in each region.
+pub async fn targets(
+    home: &SdkConfig,
+    regions: &[String],
+    roles: &[MemberRole],
+    include_home: bool,
+) -> Vec<Target> {
     let mut out = Vec::with_capacity(regions.len() * (roles.len() + 1));
-    for region in regions {
+    for region in regions.iter().filter(|_| include_home) {
         out.push(Target::new("home", region, &derive(home, region, None)));
     }
     for role in roles {

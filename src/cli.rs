@@ -46,9 +46,89 @@ pub struct Cli {
 
 /// Subcommands beside the default (the reconcile worker).
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Exit 0 when the local /healthz answers 200, else 1 (for container health checks without curl).
     Healthcheck(HealthcheckArgs),
+    /// Retire EC2 instances selected by tag: drain from Cloud Map, stop, snapshot, terminate.
+    Decommission(DecommissionArgs),
+}
+
+const DECOMMISSION_EXAMPLES: &str = "\
+Examples:
+  # See what would happen, checking permissions with EC2's DryRun, changing nothing
+  cloud-unmap decommission --tag Name='dtest*' --tag env=staging --region eu-west-1 --dry-run
+
+  # Two accounts, two regions; drain from a namespace's services first, then retire without asking
+  cloud-unmap decommission --tag team=search --region eu-west-1 --region us-east-1 \\
+      --role-arn arn:aws:iam::222222222222:role/cloud-unmap-decommission \\
+      --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --drain-seconds 30 --yes
+
+Per instance: drain (with --service-id/--namespace-id), stop and wait, snapshot every EBS volume and wait
+(unless --no-snapshot), set DeleteOnTermination, terminate. A failed snapshot, termination protection or
+any error leaves the instance unterminated and reports it failed. Exit 0 only when nothing failed;
+2 for bad usage or a refused confirmation.";
+
+/// Report format of `decommission`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Arguments of `cloud-unmap decommission`.
+#[derive(Debug, Args, Default)]
+#[command(after_help = DECOMMISSION_EXAMPLES)]
+pub struct DecommissionArgs {
+    /// Select instances with this tag (KEY=VALUE, EC2 filter wildcards * and ? allowed); repeatable, all must match.
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// Region to look in; repeatable.
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// Also look in this role's account (sts:AssumeRole); repeatable.
+    #[arg(long = "role-arn", value_name = "ARN")]
+    pub role_arns: Vec<String>,
+    /// Do not look in the account of the current credentials (only in --role-arn accounts).
+    #[arg(long)]
+    pub skip_home_account: bool,
+    /// Only these instances (still subject to --tag); repeatable.
+    #[arg(long = "instance-id", value_name = "ID")]
+    pub instance_ids: Vec<String>,
+    /// Drain: remove each target from this Cloud Map service first; repeatable.
+    #[arg(long = "service-id", value_name = "ID")]
+    pub service_ids: Vec<String>,
+    /// Drain: remove each target from every service of this namespace first; repeatable.
+    #[arg(long = "namespace-id", value_name = "NS")]
+    pub namespace_ids: Vec<String>,
+    /// Region of the Cloud Map services to drain from.
+    #[arg(long, value_name = "REGION")]
+    pub service_region: Option<String>,
+    /// Seconds to wait after draining, before stopping (clients stop resolving the instance).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub drain_seconds: u64,
+    /// Longest wait for a state change or for snapshots, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub wait_timeout: u64,
+    /// Terminate without snapshots (explicitly giving up the volumes' data).
+    #[arg(long)]
+    pub no_snapshot: bool,
+    /// List every planned step and check permissions with EC2's DryRun flag; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required without a terminal on stdin).
+    #[arg(long)]
+    pub yes: bool,
+    /// Instances retired at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub concurrency: usize,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Minimum log level for diagnostics on stderr.
+    #[arg(long, value_name = "LEVEL", default_value = "WARNING")]
+    pub log_level: String,
 }
 
 /// Arguments of `cloud-unmap healthcheck`.

@@ -31,3 +31,16 @@ pub fn init(level: tracing::Level, format: Option<LogFormat>) {
         LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
     }
 }
+
+/// Diagnostics of a one-shot command on stderr, as text (stdout carries its report).
+pub fn init_stderr(level: tracing::Level) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
+        _ => EnvFilter::new(format!("warn,cloud_unmap={level}")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

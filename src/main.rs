@@ -39,6 +39,13 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
+        Some(Command::Decommission(args)) => {
+            let Some(level) = cloud_unmap::config::parse_log_level(&args.log_level) else {
+                return usage_error(&format!("invalid --log-level {:?}", args.log_level));
+            };
+            cloud_unmap::logging::init_stderr(level);
+            runtime.block_on(cloud_unmap::decommission::run(args))
+        }
         Some(Command::Healthcheck(args)) => runtime.block_on(cloud_unmap::healthcheck::run(
             args.port,
             Duration::from_secs(args.timeout),

@@ -1,0 +1,238 @@
+//! `cloud-unmap decommission`: retires EC2 instances selected by tag across accounts and regions —
+//! drain from Cloud Map, stop, snapshot every EBS volume, set DeleteOnTermination, terminate — in
+//! parallel. An instance is never terminated unless its snapshots completed. Selection lives in
+//! `select`, the per-instance steps in `steps`; this module confirms, runs and reports.
+
+mod select;
+mod steps;
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+pub use select::{settings, Settings};
+
+use crate::aws;
+use crate::cli::{DecommissionArgs, OutputFormat};
+use crate::plan::InstanceState;
+use crate::progress::Progress;
+
+/// A matched instance.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub(crate) target: usize,
+    pub account: String,
+    pub region: String,
+    pub instance_id: String,
+    pub name: Option<String>,
+    pub state: InstanceState,
+    pub volumes: Vec<String>,
+    pub(crate) devices: Vec<String>,
+    /// Services the instance is registered in (drained first).
+    pub(crate) services: Vec<String>,
+}
+
+/// What happened to one instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceReport {
+    pub account: String,
+    pub region: String,
+    pub instance_id: String,
+    pub name: Option<String>,
+    /// terminated, skipped, failed, or planned (dry run).
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+    pub snapshots: Vec<String>,
+    /// Dry run: the steps that would run, with the permission checks' results.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+}
+
+fn state_name(s: InstanceState) -> &'static str {
+    match s {
+        InstanceState::Pending => "pending",
+        InstanceState::Running => "running",
+        InstanceState::Stopping => "stopping",
+        InstanceState::Stopped => "stopped",
+        InstanceState::ShuttingDown => "shutting-down",
+        InstanceState::Terminated => "terminated",
+    }
+}
+
+fn print_matches(found: &[Candidate]) {
+    eprintln!("{} instance(s) matched:", found.len());
+    for c in found {
+        eprintln!(
+            "  {:<14} {:<14} {:<21} {:<24} {:<13} {}",
+            c.account,
+            c.region,
+            c.instance_id,
+            c.name.as_deref().unwrap_or("(no Name tag)"),
+            state_name(c.state),
+            if c.volumes.is_empty() {
+                "no EBS volume".to_string()
+            } else {
+                c.volumes.join(",")
+            }
+        );
+    }
+}
+
+fn confirm(n: usize) -> Result<(), String> {
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            "refusing to decommission without confirmation: stdin is not a terminal; pass --yes"
+                .into(),
+        );
+    }
+    eprint!("Type yes to drain, stop, snapshot and terminate these {n} instance(s): ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err("not confirmed; nothing changed".into())
+    }
+}
+
+fn print_report(s: &Settings, reports: &[InstanceReport]) {
+    let count = |o: &str| reports.iter().filter(|r| r.outcome == o).count();
+    match s.output {
+        OutputFormat::Json => {
+            let doc = serde_json::json!({
+                "dry_run": s.dry_run,
+                "instances": reports,
+                "summary": {
+                    "terminated": count("terminated"), "skipped": count("skipped"),
+                    "failed": count("failed"), "planned": count("planned"),
+                },
+            });
+            println!("{doc}");
+        }
+        OutputFormat::Text => {
+            for r in reports {
+                let mut line = format!(
+                    "{:<10} {:<14} {:<14} {:<21} {}",
+                    r.outcome,
+                    r.account,
+                    r.region,
+                    r.instance_id,
+                    r.name.as_deref().unwrap_or("-")
+                );
+                if let Some(reason) = &r.reason {
+                    line.push_str(&format!("  {reason}"));
+                }
+                if !r.snapshots.is_empty() {
+                    line.push_str(&format!("  snapshots: {}", r.snapshots.join(", ")));
+                }
+                println!("{line}");
+                for step in &r.steps {
+                    println!("           - {step}");
+                }
+            }
+            if s.dry_run {
+                println!(
+                    "dry run: {} planned, {} would fail; nothing changed",
+                    count("planned"),
+                    count("failed")
+                );
+            } else {
+                println!(
+                    "{} terminated, {} skipped, {} failed",
+                    count("terminated"),
+                    count("skipped"),
+                    count("failed")
+                );
+            }
+        }
+    }
+}
+
+/// Runs the subcommand; returns the exit code.
+pub async fn run(args: DecommissionArgs) -> i32 {
+    let s = match settings(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cloud-unmap decommission: {e} (see --help)");
+            return 2;
+        }
+    };
+    let home_region = s
+        .service_region
+        .clone()
+        .unwrap_or_else(|| s.regions[0].clone());
+    let home = aws::load_home(&home_region).await;
+    let targets = aws::targets(&home, &s.regions, &s.roles, s.include_home).await;
+    let cloudmap = s
+        .service_region
+        .as_ref()
+        .map(|r| aws_sdk_servicediscovery::Client::new(&aws::derive(&home, r, None)));
+
+    let mut found = match select::discover(&targets, &s).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("cloud-unmap decommission: {e}");
+            return 1;
+        }
+    };
+    if found.is_empty() {
+        eprintln!("no instance matched; nothing to do");
+        print_report(&s, &[]);
+        return 0;
+    }
+    if let Some(client) = &cloudmap {
+        if let Err(e) = select::find_registrations(client, &s, &mut found).await {
+            eprintln!(
+                "cloud-unmap decommission: cannot list Cloud Map registrations to drain: {e}"
+            );
+            return 1;
+        }
+    }
+    print_matches(&found);
+    if !s.dry_run && !s.yes {
+        if let Err(e) = confirm(found.len()) {
+            eprintln!("cloud-unmap decommission: {e}");
+            return 2;
+        }
+    }
+    let progress = Progress::new();
+    let run = steps::Run {
+        s: &s,
+        targets: &targets,
+        cloudmap: cloudmap.as_ref(),
+    };
+    let jobs: Vec<_> = found
+        .iter()
+        .map(|c| {
+            let line = progress.line(format!("{}/{}/{}", c.account, c.region, c.instance_id));
+            let run = &run;
+            async move {
+                let r = run.retire(c, &line).await;
+                line.finish(format!(
+                    "{}{}",
+                    r.outcome,
+                    r.reason
+                        .as_ref()
+                        .map(|x| format!(": {x}"))
+                        .unwrap_or_default()
+                ));
+                r
+            }
+        })
+        .collect();
+    let mut reports: Vec<InstanceReport> = stream::iter(jobs)
+        .buffer_unordered(s.concurrency)
+        .collect()
+        .await;
+    reports.sort_by(|a, b| {
+        (&a.account, &a.region, &a.instance_id).cmp(&(&b.account, &b.region, &b.instance_id))
+    });
+    print_report(&s, &reports);
+    if reports.iter().any(|r| r.outcome == "failed") {
+        1
+    } else {
+        0
+    }
+}

@@ -1,0 +1,71 @@
+//! Progress of long work, one line per item: live spinners (indicatif) when stderr is a terminal,
+//! plain log lines otherwise (CI logs, pipes).
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// Where progress goes.
+pub enum Progress {
+    Live(MultiProgress),
+    Plain,
+}
+
+/// One item's progress line.
+pub struct Line {
+    bar: Option<ProgressBar>,
+    label: String,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        if std::io::stderr().is_terminal() {
+            Progress::Live(MultiProgress::new())
+        } else {
+            Progress::Plain
+        }
+    }
+
+    pub fn line(&self, label: String) -> Line {
+        let bar = match self {
+            Progress::Live(multi) => {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(label.clone());
+                bar.set_message("waiting");
+                bar.enable_steady_tick(Duration::from_millis(120));
+                Some(bar)
+            }
+            Progress::Plain => None,
+        };
+        Line { bar, label }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
+}
+
+impl Line {
+    pub fn set(&self, message: impl Into<String>) {
+        let message = message.into();
+        match &self.bar {
+            Some(bar) => bar.set_message(message),
+            None => eprintln!("{}: {message}", self.label),
+        }
+    }
+
+    pub fn finish(&self, message: impl Into<String>) {
+        let message = message.into();
+        match &self.bar {
+            Some(bar) => bar.finish_with_message(message),
+            None => eprintln!("{}: {message}", self.label),
+        }
+    }
+}

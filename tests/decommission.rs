@@ -1,0 +1,423 @@
+//! `cloud-unmap decommission` end to end on moto: which instances end terminated, stopped or
+//! untouched, which snapshots exist, which registrations remain, and the exit code.
+
+mod common;
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use common::*;
+use serde_json::Value;
+
+/// Launches `count` instances tagged `team=<team>` (and `Name`, unless `name` is None).
+async fn launch_tagged(
+    client: &aws_sdk_ec2::Client,
+    count: i32,
+    team: &str,
+    name: Option<&str>,
+    protected: bool,
+) -> Vec<String> {
+    let mut tags = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .tags(Tag::builder().key("team").value(team).build());
+    if let Some(n) = name {
+        tags = tags.tags(Tag::builder().key("Name").value(n).build());
+    }
+    let out = client
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(count)
+        .max_count(count)
+        .tag_specifications(tags.build())
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<String> = out
+        .instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect();
+    if protected {
+        // moto honours termination protection set this way, not through RunInstances' flag.
+        for id in &ids {
+            client
+                .modify_instance_attribute()
+                .instance_id(id)
+                .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
+                .value("true")
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    ids
+}
+
+async fn state_of(client: &aws_sdk_ec2::Client, id: &str) -> String {
+    let out = client
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .unwrap();
+    out.reservations()[0].instances()[0]
+        .state()
+        .unwrap()
+        .name()
+        .unwrap()
+        .as_str()
+        .to_string()
+}
+
+/// Snapshots cloud-unmap made for `id` (tagged with it), as (description, snapshot id).
+async fn snapshots_of(client: &aws_sdk_ec2::Client, id: &str) -> Vec<(String, String)> {
+    let out = client
+        .describe_snapshots()
+        .filters(
+            Filter::builder()
+                .name("tag:cloud-unmap:instance-id")
+                .values(id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.snapshots()
+        .iter()
+        .map(|s| {
+            (
+                s.description().unwrap_or_default().to_string(),
+                s.snapshot_id().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn decommission(endpoint: &str, args: &[&str]) -> Output {
+    let child = binary()
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .arg("decommission")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(child, Duration::from_secs(120))
+}
+
+/// `binary()` adds `--log-format json` for the worker; decommission has its own flags.
+fn binary() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cloud-unmap"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CLOUD_UNMAP_") || k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+fn report(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| {
+        panic!(
+            "not JSON: {}\n{}",
+            stdout(o),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+fn outcome_of<'a>(r: &'a Value, id: &str) -> &'a Value {
+    r["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instance_id"] == id)
+        .unwrap_or_else(|| panic!("{id} not in {r}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retires_across_two_accounts_and_two_regions() {
+    let team = unique("dtest");
+    let east = ec2(HOME_REGION).await;
+    let west = ec2(OTHER_REGION).await;
+    let member_east = aws_sdk_ec2::Client::new(&member_config(HOME_REGION).await);
+    let member_west = aws_sdk_ec2::Client::new(&member_config(OTHER_REGION).await);
+
+    let running = launch_tagged(&east, 1, &team, Some("web-1"), false).await;
+    let stopped = launch_tagged(&east, 1, &team, Some("web-2"), false).await;
+    stop(&east, &stopped).await;
+    let nameless = launch_tagged(&east, 1, &team, None, false).await;
+    let bystander = launch_tagged(&east, 1, &unique("other"), Some("web-1"), false).await;
+    let in_west = launch_tagged(&west, 1, &team, Some("web-3"), false).await;
+    let member_a = launch_tagged(&member_east, 1, &team, Some("m-1"), false).await;
+    let member_b = launch_tagged(&member_west, 1, &team, Some("m-2"), false).await;
+
+    // Drain: the running target is registered in a service, beside a bystander registration.
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    register(&svc, &running[0], Some("10.0.0.1")).await;
+    register(&svc, &bystander[0], Some("10.0.0.2")).await;
+
+    let tag = format!("team={team}");
+    let out = decommission(
+        &moto().endpoint,
+        &[
+            "--tag",
+            &tag,
+            "--region",
+            HOME_REGION,
+            "--region",
+            OTHER_REGION,
+            "--role-arn",
+            MEMBER_ROLE,
+            "--service-id",
+            &svc,
+            "--service-region",
+            HOME_REGION,
+            "--drain-seconds",
+            "0",
+            "--yes",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    assert_eq!(r["summary"]["terminated"], 6, "{r}");
+    assert_eq!(r["summary"]["failed"], 0);
+
+    for (client, id) in [
+        (&east, &running[0]),
+        (&east, &stopped[0]),
+        (&east, &nameless[0]),
+        (&west, &in_west[0]),
+        (&member_east, &member_a[0]),
+        (&member_west, &member_b[0]),
+    ] {
+        assert_eq!(state_of(client, id).await, "terminated", "{id}");
+        let snaps = snapshots_of(client, id).await;
+        assert!(!snaps.is_empty(), "{id} has no snapshot");
+        for (description, snap) in &snaps {
+            assert!(
+                description.ends_with(&format!("-pre-termination-snapshot {id}")),
+                "{description}"
+            );
+            assert!(outcome_of(&r, id)["snapshots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == snap.as_str()));
+        }
+    }
+    assert_eq!(outcome_of(&r, &member_a[0])["account"], "222222222222");
+    assert_eq!(outcome_of(&r, &nameless[0])["name"], Value::Null);
+    assert_eq!(
+        state_of(&east, &bystander[0]).await,
+        "running",
+        "bystander untouched"
+    );
+    assert_eq!(
+        registered(&svc).await,
+        vec![bystander[0].clone()],
+        "drained from Cloud Map"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_plans_checks_permissions_and_changes_nothing() {
+    let team = unique("dry");
+    let east = ec2(HOME_REGION).await;
+    let ids = launch_tagged(&east, 2, &team, Some("db"), false).await;
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    register(&svc, &ids[0], Some("10.0.0.1")).await;
+    let tag = format!("team={team}");
+    let out = decommission(
+        &moto().endpoint,
+        &[
+            "--tag",
+            &tag,
+            "--region",
+            HOME_REGION,
+            "--service-id",
+            &svc,
+            "--service-region",
+            HOME_REGION,
+            "--dry-run",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    assert_eq!(r["dry_run"], true);
+    assert_eq!(r["summary"]["planned"], 2);
+    let steps = outcome_of(&r, &ids[0])["steps"].as_array().unwrap().clone();
+    let text: Vec<&str> = steps.iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(
+        text.iter().any(|s| s.starts_with("deregister from")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|s| s.starts_with("stop") && s.ends_with("(permitted)")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|s| s.starts_with("snapshot") && s.ends_with("(permitted)")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|s| s.starts_with("terminate") && s.ends_with("(permitted)")),
+        "{text:?}"
+    );
+    for id in &ids {
+        assert_eq!(state_of(&east, id).await, "running");
+        assert!(snapshots_of(&east, id).await.is_empty());
+    }
+    assert_eq!(registered(&svc).await, vec![ids[0].clone()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_snapshot_blocks_termination() {
+    let proxy = Proxy::start();
+    proxy.state("fail/CreateSnapshots").await;
+    let team = unique("snapfail");
+    let east = ec2(HOME_REGION).await;
+    let ids = launch_tagged(&east, 1, &team, Some("data"), false).await;
+    let tag = format!("team={team}");
+    let out = decommission(
+        &proxy.endpoint,
+        &[
+            "--tag",
+            &tag,
+            "--region",
+            HOME_REGION,
+            "--yes",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    let o = outcome_of(&r, &ids[0]);
+    assert_eq!(o["outcome"], "failed");
+    assert!(
+        o["reason"].as_str().unwrap().contains("not terminated"),
+        "{o}"
+    );
+    assert_eq!(
+        state_of(&east, &ids[0]).await,
+        "stopped",
+        "stopped, but never terminated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn termination_protection_is_respected_and_others_still_go() {
+    let team = unique("protected");
+    let east = ec2(HOME_REGION).await;
+    let guarded = launch_tagged(&east, 1, &team, Some("keep"), true).await;
+    let free = launch_tagged(&east, 1, &team, Some("go"), false).await;
+    let tag = format!("team={team}");
+    let out = decommission(
+        &moto().endpoint,
+        &[
+            "--tag",
+            &tag,
+            "--region",
+            HOME_REGION,
+            "--yes",
+            "--no-snapshot",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.contains(&guarded[0])).unwrap();
+    assert!(
+        line.starts_with("failed") && line.contains("termination protection"),
+        "{text}"
+    );
+    assert!(text.contains("1 terminated, 0 skipped, 1 failed"), "{text}");
+    assert_eq!(state_of(&east, &guarded[0]).await, "running", "untouched");
+    assert_eq!(state_of(&east, &free[0]).await, "terminated");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_matched_is_said_and_exit_0() {
+    let tag = format!("team={}", unique("nobody"));
+    let out = decommission(
+        &moto().endpoint,
+        &["--tag", &tag, "--region", HOME_REGION, "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no instance matched"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refuses_without_yes_when_stdin_is_not_a_terminal() {
+    let team = unique("ask");
+    let east = ec2(HOME_REGION).await;
+    let ids = launch_tagged(&east, 1, &team, Some("x"), false).await;
+    let tag = format!("team={team}");
+    let out = decommission(&moto().endpoint, &["--tag", &tag, "--region", HOME_REGION]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --yes"));
+    assert_eq!(state_of(&east, &ids[0]).await, "running");
+}
+
+#[test]
+fn bad_usage_exits_2_with_one_line() {
+    for args in [
+        &["--region", "us-east-1"][..],
+        &["--tag", "Name", "--region", "us-east-1"][..],
+        &["--tag", "Name=x"][..],
+        &[
+            "--tag",
+            "Name=x",
+            "--region",
+            "us-east-1",
+            "--service-id",
+            "srv-1",
+        ][..],
+    ] {
+        let out = binary()
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .arg("decommission")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr)
+                .trim_end()
+                .lines()
+                .count(),
+            1,
+            "{args:?}"
+        );
+    }
+}
