@@ -9,42 +9,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-struct Setup {
-    service: String,
-    queue: String,
-    dlq: String,
-    port: u16,
-}
-
-/// A service with `n` registered running instances, a routed queue (redrive after 3 receives,
-/// visibility 4 s) and a worker pointed at `endpoint` (moto itself unless a proxy is given).
-async fn setup(n: i32, endpoint: Option<&str>, extra: &[&str]) -> (Setup, Vec<Instance>, Running) {
-    let ns = namespace().await;
-    let service = service(&ns).await;
-    let inst = launch(HOME_REGION, n).await;
-    register_all(&service, &inst).await;
-    let (queue, arn, dlq) = queue_with_dlq(3, 4).await;
-    route_rules_to(&arn).await;
-    let port = free_port();
-    let endpoint = endpoint
-        .map(str::to_string)
-        .unwrap_or_else(|| moto().endpoint.clone());
-    let child = event_worker(&["--service-id", &service], &queue, &endpoint, port, extra);
-    wait_http(port, "/readyz", WAIT, |s, _| s == 200).await;
-    (
-        Setup {
-            service,
-            queue,
-            dlq,
-            port,
-        },
-        inst,
-        child,
-    )
-}
-
 async fn stop_worker(worker: Running) -> String {
     let out = worker.terminate(Duration::from_secs(40));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));

@@ -379,3 +379,46 @@ fn bad_configuration_exits_2_with_one_line() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_never_reach_the_logs() {
+    const SECRET: &str = "kNoWnSeCrEtAcCeSsKeY0123456789abcdefXYZ";
+    const TOKEN: &str = "kNoWnSeSsIoNtOkEn-0123456789-abcdef-XYZ";
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let inst = launch(HOME_REGION, 2).await;
+    register_all(&svc, &inst).await;
+    terminate(&ec2(HOME_REGION).await, &[inst[0].id.clone()]).await;
+    for level in ["INFO", "TRACE"] {
+        let child = binary()
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .args([
+                "--service-id",
+                &svc,
+                "--service-region",
+                HOME_REGION,
+                "--instances-region",
+                HOME_REGION,
+            ])
+            .args([
+                "--instances-role-arn",
+                MEMBER_ROLE,
+                "--single-run",
+                "--log-level",
+                level,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = wait_bounded(child, std::time::Duration::from_secs(60));
+        let all = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{all}");
+        assert!(all.lines().count() >= 3, "logs were produced at {level}");
+        assert!(
+            !all.contains(SECRET) && !all.contains(TOKEN),
+            "a credential reached the logs at {level}"
+        );
+    }
+}

@@ -662,3 +662,44 @@ pub async fn metric(port: u16, series: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// How long event-path tests wait for an outcome.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct Setup {
+    pub service: String,
+    pub queue: String,
+    pub dlq: String,
+    pub port: u16,
+}
+
+/// A service with `n` registered running instances, a routed queue (redrive after 3 receives,
+/// visibility 4 s) and a worker pointed at `endpoint` (moto itself unless a proxy is given).
+pub async fn setup(
+    n: i32,
+    endpoint: Option<&str>,
+    extra: &[&str],
+) -> (Setup, Vec<Instance>, Running) {
+    let ns = namespace().await;
+    let service = service(&ns).await;
+    let inst = launch(HOME_REGION, n).await;
+    register_all(&service, &inst).await;
+    let (queue, arn, dlq) = queue_with_dlq(3, 4).await;
+    route_rules_to(&arn).await;
+    let port = free_port();
+    let endpoint = endpoint
+        .map(str::to_string)
+        .unwrap_or_else(|| moto().endpoint.clone());
+    let child = event_worker(&["--service-id", &service], &queue, &endpoint, port, extra);
+    wait_http(port, "/readyz", WAIT, |s, _| s == 200).await;
+    (
+        Setup {
+            service,
+            queue,
+            dlq,
+            port,
+        },
+        inst,
+        child,
+    )
+}
