@@ -415,7 +415,7 @@ async fn credentials_never_reach_the_logs() {
         let out = wait_bounded(child, std::time::Duration::from_secs(60));
         let all = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
         assert_eq!(out.status.code(), Some(0), "{all}");
-        assert!(all.lines().count() >= 3, "logs were produced at {level}");
+        assert!(all.lines().count() >= 2, "logs were produced at {level}");
         assert!(
             !all.contains(SECRET) && !all.contains(TOKEN),
             "a credential reached the logs at {level}"
