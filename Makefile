@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cloud-unmap/target
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint infra-deps infra-test cfn-lint infra-e2e templates bench clean
+.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint infra-deps infra-test cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
 
 test: venv lint rust-test infra-test
 	@echo "make test: all passed"
@@ -60,6 +60,26 @@ demo: venv build
 
 bench: venv
 	bench/run.sh
+
+# Dependency policy (licenses, bans, sources): offline. Installs cargo-deny into ~/.cargo/bin if absent.
+audit:
+	command -v cargo-deny >/dev/null || cargo install cargo-deny --locked
+	cargo deny check licenses bans sources
+
+# Known vulnerabilities: needs the RustSec advisory database from GitHub (network access).
+audit-advisories:
+	command -v cargo-deny >/dev/null || cargo install cargo-deny --locked
+	cargo deny check advisories
+
+# Fuzzing (cargo-fuzz, libFuzzer): FUZZ_SECONDS per target, seeded from fuzz/seeds/. On a stable
+# toolchain RUSTC_BOOTSTRAP=1 enables the flags cargo-fuzz needs; no sanitizer (-s none).
+FUZZ_SECONDS ?= 300
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for t in event_parse config_parse; do \
+	  mkdir -p corpus/$$t && cp -n seeds/$$t/* corpus/$$t/ ; \
+	  RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=target cargo fuzz run -s none $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) bench/out infra/node_modules

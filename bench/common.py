@@ -1,15 +1,13 @@
 """Shared pieces of the benchmark harnesses: moto on a free loopback port, a counting proxy, the
 machine description, process sampling. Everything listens on 127.0.0.1 and stops with the harness."""
 import collections
-import http.client
-import http.server
 import json
 import os
 import platform
 import socket
 import subprocess
 import sys
-import threading
+import urllib.request
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,57 +31,41 @@ class Moto:
         self.proc.wait(timeout=10)
 
 
-def operation(headers, body):
-    target = headers.get("X-Amz-Target")
-    if target:
-        return target.split(".")[-1]
-    for part in body.split(b"&"):
-        if part.startswith(b"Action="):
-            return part[7:].decode()
-    return "other"
-
-
 class CountingProxy:
-    """Forwards HTTP to an upstream and counts requests by AWS operation."""
+    """scripts/aws_proxy.py in front of moto: counts the AWS requests that pass, by operation."""
 
     def __init__(self, upstream_port):
-        counts = self.counts = collections.Counter()
-        lock = threading.Lock()
+        self.proc = subprocess.Popen([VENV_PY, os.path.join(ROOT, "scripts", "aws_proxy.py"), str(upstream_port)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+        self.endpoint = f"http://127.0.0.1:{self.port}"
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def control(self, what):
+        with urllib.request.urlopen(f"{self.endpoint}/__proxy/{what}", timeout=10) as r:
+            return json.loads(r.read())
 
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n)
-                with lock:
-                    counts[operation(self.headers, body)] += 1
-                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_POST
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    @property
+    def counts(self):
+        return collections.Counter(self.control("state")["counts"])
 
     def close(self):
-        self.server.shutdown()
+        self.counts_at_close = self.counts
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def wait_ready(port, limit=60):
+    """Waits until the worker's /readyz answers 200."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(0.05)
+    raise SystemExit("worker never became ready")
 
 
 def machine():

@@ -18,7 +18,7 @@ import urllib.request
 
 import boto3
 
-from common import BIN, ROOT, VENV_PY, Moto, aws_env, free_port, machine, percentile, write_result
+from common import wait_ready, BIN, ROOT, VENV_PY, Moto, aws_env, free_port, machine, percentile, write_result
 
 FIXTURE = os.path.join(ROOT, "scripts", "fixture.py")
 EVENTS = int(os.environ.get("EVENTS", "100"))
@@ -56,18 +56,6 @@ def worker(endpoint, services, url, port):
     for s in services:
         args += ["--service-id", s]
     return subprocess.Popen(args, env=aws_env(endpoint), stdout=subprocess.DEVNULL)
-
-
-def wait_ready(port):
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            pass
-        time.sleep(0.05)
-    raise SystemExit("worker never ready")
 
 
 def registered(c, service, instance_id):

@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 
-from common import (BIN, ROOT, SEED_BIN, VENV_PY, CountingProxy, Moto, aws_env, cpu_seconds, free_port, machine,
+from common import (wait_ready, BIN, ROOT, SEED_BIN, VENV_PY, CountingProxy, Moto, aws_env, cpu_seconds, free_port, machine,
                     proc_status, write_result)
 
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
@@ -58,19 +58,6 @@ def describe_floor(port, ids):
     return statistics.median(runs)
 
 
-def wait_ready(port, limit=60):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            pass
-        time.sleep(0.05)
-    raise SystemExit("worker never became ready")
-
-
 def main():
     moto = Moto()
     try:
@@ -106,9 +93,9 @@ def main():
             restore()
             proxy = CountingProxy(moto.port)
             single_run(tool, service, proxy.endpoint)
+            calls[tool] = dict(sorted(proxy.counts.items()))
             proxy.close()
             check(tool)
-            calls[tool] = dict(sorted(proxy.counts.items()))
         floor = describe_floor(moto.port, [i["id"] for i in state["instances"]])
 
         # Long-running: cloud-unmap's idle CPU (frequency 300 s, after the first reconcile) ...

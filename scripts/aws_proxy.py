@@ -8,18 +8,27 @@
 - POST /__proxy/outage/on drops every AWS connection without an answer (an endpoint outage) until
   POST /__proxy/outage/off; GET /__proxy/state returns {"counts": …, "lifecycle_actions": […]};
 - POST /__proxy/fail/<Action> answers that EC2 query action with a non-retryable error from then on.
+- POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
+  connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
+  query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
+  GET /__proxy/state also returns "faults": counts by kind.
 """
 import collections
 import http.client
 import http.server
 import json
+import random
 import sys
+import time
 import threading
 import urllib.parse
 
 upstream = int(sys.argv[1])
 lock = threading.Lock()
-state = {"outage": False, "counts": collections.Counter(), "lifecycle_actions": [], "fail": set()}
+state = {"outage": False, "counts": collections.Counter(), "lifecycle_actions": [], "fail": set(), "rate": 0.0,
+         "faults": collections.Counter()}
+rnd = random.Random(11)
+FAULTS = ["drop", "delay", "500", "503", "throttle"]
 
 INJECTED = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>InvalidParameterCombination</Code>'
             b"<Message>failure injected by the test proxy</Message></Error></Errors><RequestID>proxy</RequestID></Response>")
@@ -58,8 +67,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["outage"] = False
             elif self.path.startswith("/__proxy/fail/"):
                 state["fail"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/faults/"):
+                state["rate"] = float(self.path.rsplit("/", 1)[-1])
             body = json.dumps({"outage": state["outage"], "counts": state["counts"],
-                               "lifecycle_actions": state["lifecycle_actions"]}).encode()
+                               "lifecycle_actions": state["lifecycle_actions"], "faults": state["faults"]}).encode()
         self.reply(200, body)
 
     def do_POST(self):
@@ -76,6 +87,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         op = operation(self.headers, body)
         with lock:
             state["counts"][op] += 1
+            fault = rnd.choice(FAULTS) if rnd.random() < state["rate"] else None
+            if fault:
+                state["faults"][fault] += 1
+        if fault == "drop":
+            self.close_connection = True
+            self.connection.close()
+            return
+        if fault == "delay":
+            time.sleep(2)
+        elif fault in ("500", "503"):
+            return self.reply(int(fault), b"injected", "text/plain")
+        elif fault == "throttle":
+            if self.headers.get("X-Amz-Target"):
+                return self.reply(400, json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode(),
+                                  "application/x-amz-json-1.1")
+            return self.reply(503, b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded'
+                                   b"</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>p</RequestID></Response>",
+                              "text/xml")
         with lock:
             fail = op in state["fail"]
         if fail:
