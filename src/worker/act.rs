@@ -1,62 +1,26 @@
-//! The event loop: long-polls the SQS queue, verifies what each event claims with EC2 (one
-//! DescribeInstances per account×region per batch), deregisters through the shared plan, completes
-//! Auto Scaling lifecycle actions, and deletes a message only when its work is done.
+//! What a batch asks of cloud-unmap and doing it: events → claims (account and region checked),
+//! claims verified with EC2 (one DescribeInstances per account×region per batch), deregistration
+//! through the shared plan, Auto Scaling lifecycle actions completed, a disposition per message.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
-    MessageSystemAttributeName, QueueAttributeName,
-};
 use futures::future::join_all;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::backoff::Backoff;
-use crate::config::Queue;
+use super::{truncate, Disposition, Received, Worker};
 use crate::error::{Error, Operation};
 use crate::event::{self, Event, EventType, Kind, LifecycleAction, SpotAction};
 use crate::inventory::{self, Observed};
-use crate::metrics::{EventOutcome, LatencyFrom, LatencyLabels, MessageResult, Metrics, Trigger};
+use crate::metrics::{EventOutcome, LatencyFrom, LatencyLabels, Metrics, Trigger};
 use crate::plan::{self, Hint, InstanceState, Scope};
-use crate::reconcile::{self, Context};
+use crate::reconcile;
 use crate::registry;
-
-/// SQS's longest long poll, and its largest batch.
-const WAIT_SECONDS: i32 = 20;
-const BATCH_SIZE: i32 = 10;
-/// Used when the queue's own visibility timeout cannot be read.
-const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
-/// How much of an unreadable body is logged.
-const LOGGED_BODY: usize = 256;
-
-/// One received message.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub message_id: String,
-    pub receipt: String,
-    pub body: String,
-    pub receive_count: u32,
-    pub received_at: Instant,
-}
-
-/// What becomes of a message once its batch is handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Disposition {
-    /// Work done (or none needed): delete.
-    Delete,
-    /// Work failed: leave it for redelivery after its visibility timeout.
-    Retry,
-    /// Unreadable: make it visible again at once, so the redrive policy moves it to the DLQ soon.
-    Invalid,
-}
 
 /// What an event asks of cloud-unmap, once it passed the account and region checks.
 #[derive(Debug, Clone)]
-struct Claim {
+pub(super) struct Claim {
     message: usize,
     instance_id: String,
     hint: Hint,
@@ -69,266 +33,14 @@ struct Claim {
 
 /// Per instance: whether any deregistration succeeded, and whether any work failed.
 #[derive(Debug, Default, Clone, Copy)]
-struct InstanceResult {
+pub(super) struct InstanceResult {
     acted: bool,
     failed: bool,
 }
 
-pub struct Worker {
-    ctx: Arc<Context>,
-    sqs: aws_sdk_sqs::Client,
-    queue: Queue,
-}
-
-fn truncate(body: &str) -> &str {
-    let mut end = body.len().min(LOGGED_BODY);
-    while !body.is_char_boundary(end) {
-        end -= 1;
-    }
-    &body[..end]
-}
-
 impl Worker {
-    pub fn new(ctx: Arc<Context>, sqs: aws_sdk_sqs::Client, queue: Queue) -> Worker {
-        Worker { ctx, sqs, queue }
-    }
-
-    fn count_error(&self, e: &Error) {
-        if let Error::Aws { operation, .. } = e {
-            self.ctx.metrics.aws_error(*operation);
-        }
-    }
-
-    /// Reads the queue's visibility timeout, and warns when it has no redrive policy (unreadable
-    /// messages would then come back forever instead of reaching a dead-letter queue).
-    async fn inspect_queue(&self) -> Duration {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue.url)
-            .attribute_names(QueueAttributeName::RedrivePolicy)
-            .attribute_names(QueueAttributeName::VisibilityTimeout)
-            .send()
-            .await;
-        match out {
-            Ok(out) => {
-                let attrs = out.attributes().cloned().unwrap_or_default();
-                if !attrs.contains_key(&QueueAttributeName::RedrivePolicy) {
-                    warn!(queue_url = %self.queue.url, "the event queue has no redrive policy: unreadable messages will never reach a dead-letter queue");
-                }
-                attrs
-                    .get(&QueueAttributeName::VisibilityTimeout)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .map(Duration::from_secs)
-                    .filter(|d| !d.is_zero())
-                    .unwrap_or(DEFAULT_VISIBILITY)
-            }
-            Err(e) => {
-                let e = Error::aws(Operation::GetQueueAttributes, e);
-                self.count_error(&e);
-                warn!(error = %e, "cannot read the event queue's attributes");
-                DEFAULT_VISIBILITY
-            }
-        }
-    }
-
-    async fn receive(&self) -> Result<Vec<Received>, Error> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue.url)
-            .max_number_of_messages(BATCH_SIZE)
-            .wait_time_seconds(WAIT_SECONDS)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            // The loop retries with its own backoff; fewer SDK attempts surface an outage in
-            // /readyz sooner.
-            .customize()
-            .config_override(aws_sdk_sqs::config::Builder::default().retry_config(
-                aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(2),
-            ))
-            .send()
-            .await
-            .map_err(|e| Error::aws(Operation::ReceiveMessage, e))?;
-        let now = Instant::now();
-        Ok(out
-            .messages()
-            .iter()
-            .filter_map(|m| {
-                Some(Received {
-                    message_id: m.message_id().unwrap_or_default().to_string(),
-                    receipt: m.receipt_handle()?.to_string(),
-                    body: m.body().unwrap_or_default().to_string(),
-                    receive_count: m
-                        .attributes()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(1),
-                    received_at: now,
-                })
-            })
-            .collect())
-    }
-
-    /// Receives and handles batches until `stop` is cancelled. Only the long poll itself is
-    /// cancelled: a batch being handled always runs to its end.
-    pub async fn run(self, stop: CancellationToken) {
-        self.ctx.health.expect_receives(Instant::now());
-        let visibility = self.inspect_queue().await;
-        info!(queue_url = %self.queue.url, visibility_s = visibility.as_secs(), "event loop started");
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
-        loop {
-            let received = tokio::select! {
-                biased;
-                _ = stop.cancelled() => break,
-                r = self.receive() => r,
-            };
-            match received {
-                Err(e) => {
-                    self.ctx.health.received(false, Instant::now());
-                    self.ctx.metrics.receive_errors.inc();
-                    self.count_error(&e);
-                    let pause = backoff.next_delay();
-                    warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "receive from the event queue failed");
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tokio::time::sleep(pause) => {}
-                    }
-                }
-                Ok(messages) => {
-                    self.ctx.health.received(true, Instant::now());
-                    backoff.reset();
-                    if messages.is_empty() {
-                        continue;
-                    }
-                    if stop.is_cancelled() {
-                        self.release(&messages).await;
-                        break;
-                    }
-                    self.handle_batch(&messages, visibility).await;
-                }
-            }
-        }
-        info!("event loop stopped");
-    }
-
-    /// Handles one batch, extending the messages' visibility while the work outlasts half of it.
-    /// The extender runs beside the work (never instead of it: an extension slowed by retries must
-    /// not starve the work) and is dropped once the work is done.
-    pub async fn handle_batch(&self, messages: &[Received], visibility: Duration) {
-        let half = visibility / 2;
-        let extend = async {
-            loop {
-                tokio::time::sleep(half).await;
-                self.set_visibility(messages, visibility).await;
-            }
-        };
-        let dispositions = tokio::select! {
-            d = self.process(messages) => d,
-            never = extend => never,
-        };
-        self.settle(messages, &dispositions).await;
-    }
-
-    /// Deletes finished messages, makes unreadable ones visible again, leaves failed ones.
-    async fn settle(&self, messages: &[Received], dispositions: &[Disposition]) {
-        let done: Vec<usize> = (0..messages.len())
-            .filter(|i| dispositions[*i] == Disposition::Delete)
-            .collect();
-        let mut deleted = 0;
-        if !done.is_empty() {
-            let entries: Vec<DeleteMessageBatchRequestEntry> = done
-                .iter()
-                .map(|i| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(&messages[*i].receipt)
-                        .build()
-                        .expect("id and receipt handle are set")
-                })
-                .collect();
-            match self
-                .sqs
-                .delete_message_batch()
-                .queue_url(&self.queue.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) => {
-                    for f in out.failed() {
-                        warn!(
-                            entry = f.id(),
-                            code = f.code(),
-                            message = f.message(),
-                            "a message could not be deleted; it will be redelivered (harmless)"
-                        );
-                    }
-                    deleted = done.len() - out.failed().len();
-                }
-                Err(e) => {
-                    let e = Error::aws(Operation::DeleteMessageBatch, e);
-                    self.count_error(&e);
-                    warn!(error = %e, "deleting handled messages failed; they will be redelivered (harmless)");
-                }
-            }
-        }
-        let invalid: Vec<&Received> = messages
-            .iter()
-            .zip(dispositions)
-            .filter(|(_, d)| **d == Disposition::Invalid)
-            .map(|(m, _)| m)
-            .collect();
-        if !invalid.is_empty() {
-            let owned: Vec<Received> = invalid.into_iter().cloned().collect();
-            self.set_visibility(&owned, Duration::ZERO).await;
-        }
-        self.ctx.metrics.message(MessageResult::deleted, deleted);
-        self.ctx
-            .metrics
-            .message(MessageResult::left, messages.len() - deleted);
-    }
-
-    /// Hands received messages back at once (shutdown).
-    async fn release(&self, messages: &[Received]) {
-        self.set_visibility(messages, Duration::ZERO).await;
-        self.ctx
-            .metrics
-            .message(MessageResult::released, messages.len());
-        info!(
-            messages = messages.len(),
-            "released received messages at shutdown"
-        );
-    }
-
-    async fn set_visibility(&self, messages: &[Received], visibility: Duration) {
-        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(&m.receipt)
-                    .visibility_timeout(visibility.as_secs() as i32)
-                    .build()
-                    .expect("id and receipt handle are set")
-            })
-            .collect();
-        if let Err(e) = self
-            .sqs
-            .change_message_visibility_batch()
-            .queue_url(&self.queue.url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
-            let e = Error::aws(Operation::ChangeMessageVisibilityBatch, e);
-            self.count_error(&e);
-            warn!(error = %e, "changing message visibility failed");
-        }
-    }
-
     /// Index into `ctx.targets` of the event's account and region, if cloud-unmap looks there.
-    fn target_of(&self, event: &Event) -> Option<usize> {
+    pub(super) fn target_of(&self, event: &Event) -> Option<usize> {
         let account = event.account.as_deref().unwrap_or(&self.queue.account_id);
         let label = if account == self.queue.account_id {
             "home"
@@ -346,7 +58,12 @@ impl Worker {
     }
 
     /// What an event asks for, or `None` when there is nothing to do.
-    fn claim(&self, message: usize, received_at: Instant, event: &Event) -> Option<Claim> {
+    pub(super) fn claim(
+        &self,
+        message: usize,
+        received_at: Instant,
+        event: &Event,
+    ) -> Option<Claim> {
         let instance_id = event.instance_id()?.to_string();
         let Some(target) = self.target_of(event) else {
             warn!(
@@ -392,7 +109,7 @@ impl Worker {
     }
 
     /// Decides and does the work of a batch; returns each message's disposition.
-    async fn process(&self, messages: &[Received]) -> Vec<Disposition> {
+    pub(super) async fn process(&self, messages: &[Received]) -> Vec<Disposition> {
         let mut dispositions = vec![Disposition::Delete; messages.len()];
         let mut outcomes: Vec<Option<(EventType, EventOutcome)>> = vec![None; messages.len()];
         let mut claims = Vec::new();
@@ -438,7 +155,7 @@ impl Worker {
     }
 
     /// Verifies the claims with EC2, deregisters through the plan, completes lifecycle actions.
-    async fn act(&self, claims: &[Claim]) -> HashMap<String, InstanceResult> {
+    pub(super) async fn act(&self, claims: &[Claim]) -> HashMap<String, InstanceResult> {
         let ctx = &self.ctx;
         let mut results: HashMap<String, InstanceResult> = HashMap::new();
         let fail_all = |results: &mut HashMap<String, InstanceResult>| {
@@ -547,7 +264,7 @@ impl Worker {
 
     /// Lists one service's registrations now (no cache: an instance registered a second ago is
     /// found), plans for the claimed instances, and applies. Err when the listing failed.
-    async fn act_on_service(
+    pub(super) async fn act_on_service(
         &self,
         service_id: &str,
         hints: &HashMap<String, Hint>,
@@ -579,7 +296,7 @@ impl Worker {
         Ok(reconcile::apply(ctx, service_id, &plan, Trigger::event).await)
     }
 
-    async fn complete_lifecycle(
+    pub(super) async fn complete_lifecycle(
         &self,
         target: usize,
         action: &LifecycleAction,

@@ -1,0 +1,304 @@
+//! The event loop: long-polls the SQS queue, hands each batch to `act` (verify with EC2, deregister,
+//! complete lifecycle actions), and settles the messages: deleted only when their work is done,
+//! unreadable ones left for the dead-letter queue, visibility extended while work takes long.
+
+mod act;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName, QueueAttributeName,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::backoff::Backoff;
+use crate::config::Queue;
+use crate::error::{Error, Operation};
+use crate::metrics::MessageResult;
+use crate::reconcile::Context;
+
+/// SQS's longest long poll, and its largest batch.
+const WAIT_SECONDS: i32 = 20;
+const BATCH_SIZE: i32 = 10;
+/// Used when the queue's own visibility timeout cannot be read.
+const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
+/// How much of an unreadable body is logged.
+const LOGGED_BODY: usize = 256;
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub received_at: Instant,
+}
+
+/// What becomes of a message once its batch is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    /// Work done (or none needed): delete.
+    Delete,
+    /// Work failed: leave it for redelivery after its visibility timeout.
+    Retry,
+    /// Unreadable: make it visible again at once, so the redrive policy moves it to the DLQ soon.
+    Invalid,
+}
+
+pub struct Worker {
+    ctx: Arc<Context>,
+    sqs: aws_sdk_sqs::Client,
+    queue: Queue,
+}
+
+fn truncate(body: &str) -> &str {
+    let mut end = body.len().min(LOGGED_BODY);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    &body[..end]
+}
+
+impl Worker {
+    pub fn new(ctx: Arc<Context>, sqs: aws_sdk_sqs::Client, queue: Queue) -> Worker {
+        Worker { ctx, sqs, queue }
+    }
+
+    fn count_error(&self, e: &Error) {
+        if let Error::Aws { operation, .. } = e {
+            self.ctx.metrics.aws_error(*operation);
+        }
+    }
+
+    /// Reads the queue's visibility timeout, and warns when it has no redrive policy (unreadable
+    /// messages would then come back forever instead of reaching a dead-letter queue).
+    async fn inspect_queue(&self) -> Duration {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue.url)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let attrs = out.attributes().cloned().unwrap_or_default();
+                if !attrs.contains_key(&QueueAttributeName::RedrivePolicy) {
+                    warn!(queue_url = %self.queue.url, "the event queue has no redrive policy: unreadable messages will never reach a dead-letter queue");
+                }
+                attrs
+                    .get(&QueueAttributeName::VisibilityTimeout)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(Duration::from_secs)
+                    .filter(|d| !d.is_zero())
+                    .unwrap_or(DEFAULT_VISIBILITY)
+            }
+            Err(e) => {
+                let e = Error::aws(Operation::GetQueueAttributes, e);
+                self.count_error(&e);
+                warn!(error = %e, "cannot read the event queue's attributes");
+                DEFAULT_VISIBILITY
+            }
+        }
+    }
+
+    async fn receive(&self) -> Result<Vec<Received>, Error> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue.url)
+            .max_number_of_messages(BATCH_SIZE)
+            .wait_time_seconds(WAIT_SECONDS)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            // The loop retries with its own backoff; fewer SDK attempts surface an outage in
+            // /readyz sooner.
+            .customize()
+            .config_override(aws_sdk_sqs::config::Builder::default().retry_config(
+                aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(2),
+            ))
+            .send()
+            .await
+            .map_err(|e| Error::aws(Operation::ReceiveMessage, e))?;
+        let now = Instant::now();
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                Some(Received {
+                    message_id: m.message_id().unwrap_or_default().to_string(),
+                    receipt: m.receipt_handle()?.to_string(),
+                    body: m.body().unwrap_or_default().to_string(),
+                    receive_count: m
+                        .attributes()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(1),
+                    received_at: now,
+                })
+            })
+            .collect())
+    }
+
+    /// Receives and handles batches until `stop` is cancelled. Only the long poll itself is
+    /// cancelled: a batch being handled always runs to its end.
+    pub async fn run(self, stop: CancellationToken) {
+        self.ctx.health.expect_receives(Instant::now());
+        let visibility = self.inspect_queue().await;
+        info!(queue_url = %self.queue.url, visibility_s = visibility.as_secs(), "event loop started");
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        loop {
+            let received = tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                r = self.receive() => r,
+            };
+            match received {
+                Err(e) => {
+                    self.ctx.health.received(false, Instant::now());
+                    self.ctx.metrics.receive_errors.inc();
+                    self.count_error(&e);
+                    let pause = backoff.next_delay();
+                    warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "receive from the event queue failed");
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
+                Ok(messages) => {
+                    self.ctx.health.received(true, Instant::now());
+                    backoff.reset();
+                    if messages.is_empty() {
+                        continue;
+                    }
+                    if stop.is_cancelled() {
+                        self.release(&messages).await;
+                        break;
+                    }
+                    self.handle_batch(&messages, visibility).await;
+                }
+            }
+        }
+        info!("event loop stopped");
+    }
+
+    /// Handles one batch, extending the messages' visibility while the work outlasts half of it.
+    /// The extender runs beside the work (never instead of it: an extension slowed by retries must
+    /// not starve the work) and is dropped once the work is done.
+    pub async fn handle_batch(&self, messages: &[Received], visibility: Duration) {
+        let half = visibility / 2;
+        let extend = async {
+            loop {
+                tokio::time::sleep(half).await;
+                self.set_visibility(messages, visibility).await;
+            }
+        };
+        let dispositions = tokio::select! {
+            d = self.process(messages) => d,
+            never = extend => never,
+        };
+        self.settle(messages, &dispositions).await;
+    }
+
+    /// Deletes finished messages, makes unreadable ones visible again, leaves failed ones.
+    async fn settle(&self, messages: &[Received], dispositions: &[Disposition]) {
+        let done: Vec<usize> = (0..messages.len())
+            .filter(|i| dispositions[*i] == Disposition::Delete)
+            .collect();
+        let mut deleted = 0;
+        if !done.is_empty() {
+            let entries: Vec<DeleteMessageBatchRequestEntry> = done
+                .iter()
+                .map(|i| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&messages[*i].receipt)
+                        .build()
+                        .expect("id and receipt handle are set")
+                })
+                .collect();
+            match self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.queue.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    for f in out.failed() {
+                        warn!(
+                            entry = f.id(),
+                            code = f.code(),
+                            message = f.message(),
+                            "a message could not be deleted; it will be redelivered (harmless)"
+                        );
+                    }
+                    deleted = done.len() - out.failed().len();
+                }
+                Err(e) => {
+                    let e = Error::aws(Operation::DeleteMessageBatch, e);
+                    self.count_error(&e);
+                    warn!(error = %e, "deleting handled messages failed; they will be redelivered (harmless)");
+                }
+            }
+        }
+        let invalid: Vec<&Received> = messages
+            .iter()
+            .zip(dispositions)
+            .filter(|(_, d)| **d == Disposition::Invalid)
+            .map(|(m, _)| m)
+            .collect();
+        if !invalid.is_empty() {
+            let owned: Vec<Received> = invalid.into_iter().cloned().collect();
+            self.set_visibility(&owned, Duration::ZERO).await;
+        }
+        self.ctx.metrics.message(MessageResult::deleted, deleted);
+        self.ctx
+            .metrics
+            .message(MessageResult::left, messages.len() - deleted);
+    }
+
+    /// Hands received messages back at once (shutdown).
+    async fn release(&self, messages: &[Received]) {
+        self.set_visibility(messages, Duration::ZERO).await;
+        self.ctx
+            .metrics
+            .message(MessageResult::released, messages.len());
+        info!(
+            messages = messages.len(),
+            "released received messages at shutdown"
+        );
+    }
+
+    async fn set_visibility(&self, messages: &[Received], visibility: Duration) {
+        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&m.receipt)
+                    .visibility_timeout(visibility.as_secs() as i32)
+                    .build()
+                    .expect("id and receipt handle are set")
+            })
+            .collect();
+        if let Err(e) = self
+            .sqs
+            .change_message_visibility_batch()
+            .queue_url(&self.queue.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            let e = Error::aws(Operation::ChangeMessageVisibilityBatch, e);
+            self.count_error(&e);
+            warn!(error = %e, "changing message visibility failed");
+        }
+    }
+}
