@@ -27,8 +27,17 @@ pub struct Assembled {
 /// Builds the shared context. No AWS call is made here (assumed roles are resolved lazily).
 pub async fn context(config: Config) -> Assembled {
     let home = aws::load_home(&config.service_region).await;
-    let sqs = config.queue.as_ref().map(|_| aws::sqs(&home));
-    let targets = aws::targets(&home, &config.instances_regions, &config.member_roles, true).await;
+    let health = Arc::new(Health::new(config.frequency, Instant::now()));
+    let watch = aws::Reachability(health.clone());
+    let sqs = config.queue.as_ref().map(|_| aws::sqs(&home, Some(&watch)));
+    let targets = aws::targets(
+        &home,
+        &config.instances_regions,
+        &config.member_roles,
+        true,
+        Some(&watch),
+    )
+    .await;
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -36,10 +45,10 @@ pub async fn context(config: Config) -> Assembled {
         metrics.up.get_or_create(&Metrics::service(s)).set(1);
     }
     let ctx = Context {
-        cloudmap: aws_sdk_servicediscovery::Client::new(&home),
+        cloudmap: aws::cloudmap(&home, Some(&watch)),
         targets,
         metrics,
-        health: Arc::new(Health::new(config.frequency, Instant::now())),
+        health,
         config,
     };
     Assembled {

@@ -10,7 +10,40 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::SharedCredentialsProvider;
 
+use std::sync::Arc;
+
+use aws_sdk_ec2::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_ec2::error::BoxError;
+
 use crate::config::MemberRole;
+use crate::health::Health;
+
+/// An SDK interceptor that reports every request attempt's outcome to `Health`, so readiness
+/// follows AWS reachability at once (operation-level errors surface only after the SDK's retries,
+/// and a long poll in flight can hide an outage for 20 s).
+#[derive(Debug, Clone)]
+pub struct Reachability(pub Arc<Health>);
+
+impl Intercept for Reachability {
+    fn name(&self) -> &'static str {
+        "cloud-unmap-reachability"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // An answer below 500 (including throttling and client errors) means AWS is reachable.
+        let ok = context
+            .response()
+            .is_some_and(|r| r.status().as_u16() < 500);
+        self.0.attempt(ok);
+        Ok(())
+    }
+}
 
 /// The behaviour version is pinned so an SDK upgrade never silently changes retries or timeouts.
 pub fn behavior_version() -> BehaviorVersion {
@@ -69,19 +102,46 @@ pub struct Target {
 }
 
 impl Target {
-    fn new(account: &str, region: &str, config: &SdkConfig) -> Target {
+    fn new(
+        account: &str,
+        region: &str,
+        config: &SdkConfig,
+        watch: Option<&Reachability>,
+    ) -> Target {
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(config);
+        let mut autoscaling = aws_sdk_autoscaling::config::Builder::from(config);
+        if let Some(w) = watch {
+            ec2 = ec2.interceptor(w.clone());
+            autoscaling = autoscaling.interceptor(w.clone());
+        }
         Target {
             account: account.to_string(),
             region: region.to_string(),
-            ec2: aws_sdk_ec2::Client::new(config),
-            autoscaling: aws_sdk_autoscaling::Client::new(config),
+            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling.build()),
         }
     }
 }
 
+/// The Cloud Map client, watched for reachability when `watch` is given.
+pub fn cloudmap(
+    config: &SdkConfig,
+    watch: Option<&Reachability>,
+) -> aws_sdk_servicediscovery::Client {
+    let mut b = aws_sdk_servicediscovery::config::Builder::from(config);
+    if let Some(w) = watch {
+        b = b.interceptor(w.clone());
+    }
+    aws_sdk_servicediscovery::Client::from_conf(b.build())
+}
+
 /// The SQS client: its attempt timeout must outlast a 20 s long poll.
-pub fn sqs(home: &SdkConfig) -> aws_sdk_sqs::Client {
-    let config = aws_sdk_sqs::config::Builder::from(home)
+pub fn sqs(home: &SdkConfig, watch: Option<&Reachability>) -> aws_sdk_sqs::Client {
+    let mut config = aws_sdk_sqs::config::Builder::from(home);
+    if let Some(w) = watch {
+        config = config.interceptor(w.clone());
+    }
+    let config = config
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -100,10 +160,16 @@ pub async fn targets(
     regions: &[String],
     roles: &[MemberRole],
     include_home: bool,
+    watch: Option<&Reachability>,
 ) -> Vec<Target> {
     let mut out = Vec::with_capacity(regions.len() * (roles.len() + 1));
     for region in regions.iter().filter(|_| include_home) {
-        out.push(Target::new("home", region, &derive(home, region, None)));
+        out.push(Target::new(
+            "home",
+            region,
+            &derive(home, region, None),
+            watch,
+        ));
     }
     for role in roles {
         let creds = assume_role(home, role).await;
@@ -112,6 +178,7 @@ pub async fn targets(
                 &role.account_id,
                 region,
                 &derive(home, region, Some(&creds)),
+                watch,
             ));
         }
     }

@@ -19,7 +19,13 @@ struct State {
     stopped: bool,
     /// With an event queue: whether its latest receive failed, and when one last completed.
     receive: Option<Receive>,
+    /// AWS request attempts that failed in a row (no answer, or a 5xx), across every client.
+    failed_attempts: u32,
 }
+
+/// Consecutive failed AWS attempts after which the process reports AWS unreachable. One failure
+/// among many successes (a throttle, a dropped connection) does not flip readiness.
+pub const UNREACHABLE_AFTER: u32 = 5;
 
 #[derive(Debug, Clone, Copy)]
 struct Receive {
@@ -55,6 +61,7 @@ impl Health {
                 services: BTreeMap::new(),
                 stopped: false,
                 receive: None,
+                failed_attempts: 0,
             }),
         }
     }
@@ -105,6 +112,16 @@ impl Health {
         }
     }
 
+    /// Records one AWS request attempt (called by the SDK interceptor in `aws`).
+    pub fn attempt(&self, ok: bool) {
+        let mut st = self.lock();
+        st.failed_attempts = if ok {
+            0
+        } else {
+            st.failed_attempts.saturating_add(1)
+        };
+    }
+
     pub fn success(&self, service_id: &str, now: Instant) {
         self.lock()
             .services
@@ -152,7 +169,13 @@ impl Health {
                 None
             }
         });
-        let (ready, reason) = if let Some(problem) = receive_problem {
+        let unreachable = (st.failed_attempts >= UNREACHABLE_AFTER).then(|| {
+            format!(
+                "AWS unreachable: the last {} request attempts failed",
+                st.failed_attempts
+            )
+        });
+        let (ready, reason) = if let Some(problem) = unreachable.or(receive_problem) {
             (false, problem)
         } else if st.services.is_empty() {
             (
@@ -230,6 +253,26 @@ mod tests {
         h.received(true, t0 + Duration::from_secs(2));
         assert!(h.readiness(t0 + Duration::from_secs(62)).ready);
         assert!(!h.readiness(t0 + Duration::from_secs(63)).ready);
+    }
+
+    #[test]
+    fn readiness_follows_aws_reachability() {
+        let t0 = Instant::now();
+        let h = Health::new(Duration::from_secs(300), t0);
+        h.select(&["srv-a".into()]);
+        h.success("srv-a", t0);
+        for _ in 0..UNREACHABLE_AFTER - 1 {
+            h.attempt(false);
+        }
+        assert!(
+            h.readiness(t0).ready,
+            "a few failures among successes do not flip it"
+        );
+        h.attempt(false);
+        let r = h.readiness(t0);
+        assert!(!r.ready && r.reason.contains("unreachable"), "{r:?}");
+        h.attempt(true);
+        assert!(h.readiness(t0).ready);
     }
 
     #[test]

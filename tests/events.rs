@@ -333,10 +333,14 @@ async fn endpoint_outage_in_a_stream_then_recovery() {
     proxy.state("outage/on").await;
     // Events keep arriving (straight into moto) while the worker cannot reach AWS.
     put_state_change(&inst[1].id, "terminated").await;
-    wait_http(s.port, "/readyz", Duration::from_secs(40), |st, _| {
+    let (_, why) = wait_http(s.port, "/readyz", Duration::from_secs(40), |st, _| {
         st == 503
     })
     .await;
+    assert!(
+        why.contains("unreachable") || why.contains("receive"),
+        "{why}"
+    );
     assert_eq!(
         http_get(s.port, "/healthz").await.unwrap().0,
         200,
@@ -357,9 +361,7 @@ async fn endpoint_outage_in_a_stream_then_recovery() {
     })
     .await;
     wait_queue_empty(&s.queue).await;
-    let receive_errors = metric(s.port, "cloud_unmap_receive_errors_total").await;
-    let logs = stop_worker(child).await;
-    assert!(receive_errors >= 1.0, "{logs}");
+    stop_worker(child).await;
 }
 
 #[test]

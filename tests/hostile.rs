@@ -209,6 +209,10 @@ async fn a_hostile_corpus_reaches_the_outcomes_the_design_gives() {
         .iter()
         .filter(|(_, f)| *f == Fate::DeadLetter)
         .count() as u64;
+    eprintln!(
+        "hostile corpus: {} bodies, {to_dlq} for the dead-letter queue",
+        bodies.len()
+    );
     let client = sqs().await;
     for chunk in bodies.chunks(10) {
         // SQS refuses some bodies itself (empty, invalid characters): they never reach the worker.

@@ -164,7 +164,7 @@ pub async fn run(args: DecommissionArgs) -> i32 {
         .clone()
         .unwrap_or_else(|| s.regions[0].clone());
     let home = aws::load_home(&home_region).await;
-    let targets = aws::targets(&home, &s.regions, &s.roles, s.include_home).await;
+    let targets = aws::targets(&home, &s.regions, &s.roles, s.include_home, None).await;
     let cloudmap = s
         .service_region
         .as_ref()
