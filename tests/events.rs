@@ -367,30 +367,16 @@ async fn endpoint_outage_in_a_stream_then_recovery() {
 #[test]
 fn queue_with_dry_run_or_single_run_is_refused() {
     for extra in ["--dry-run", "--single-run"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloud-unmap"))
-            .args([
-                "--service-id",
-                "srv-abc",
-                "--service-region",
-                "us-east-1",
-                "--instances-region",
-                "us-east-1",
-            ])
-            .args([
-                "--queue-url",
-                "https://sqs.us-east-1.amazonaws.com/123456789012/q",
-                extra,
-            ])
-            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr)
-                .trim_end()
-                .lines()
-                .count(),
-            1
-        );
+        assert_usage_error(&[
+            "--service-id",
+            "srv-abc",
+            "--service-region",
+            "us-east-1",
+            "--instances-region",
+            "us-east-1",
+            "--queue-url",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+            extra,
+        ]);
     }
 }

@@ -273,26 +273,17 @@ async fn hostile_http_requests_do_no_harm() {
     let ns = namespace().await;
     let svc = service(&ns).await;
     let port = free_port();
-    let child = binary()
-        .args([
+    let worker = http_worker(
+        &[
             "--service-id",
             &svc,
             "--service-region",
             HOME_REGION,
             "--instances-region",
             HOME_REGION,
-        ])
-        .args([
-            "--prometheus-host",
-            "127.0.0.1",
-            "--prometheus-port",
-            &port.to_string(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let worker = Running::new(child);
+        ],
+        port,
+    );
     wait_http(port, "/healthz", WAIT, |s, _| s == 200).await;
 
     // Slow clients holding connections open with half a request.

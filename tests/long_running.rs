@@ -4,30 +4,9 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-
-fn spawn(args: &[&str], port: u16) -> std::process::Child {
-    binary()
-        .args(args)
-        .args([
-            "--prometheus-host",
-            "127.0.0.1",
-            "--prometheus-port",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// A worker whose output is drained while it runs.
-fn worker(args: &[&str], port: u16) -> Running {
-    Running::new(spawn(args, port))
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_health_and_readiness() {
@@ -36,7 +15,7 @@ async fn metrics_health_and_readiness() {
     let inst = launch(HOME_REGION, 3).await;
     register_all(&svc, &inst).await;
     let port = free_port();
-    let child = worker(
+    let child = http_worker(
         &[
             "--service-id",
             &svc,
@@ -112,7 +91,7 @@ async fn readyz_reports_a_failing_service() {
     let inst = launch(HOME_REGION, 2).await;
     register_all(&svc, &inst).await;
     let port = free_port();
-    let child = worker(
+    let child = http_worker(
         &[
             "--service-id",
             &svc,
@@ -162,7 +141,7 @@ async fn sigterm_mid_reconcile_finishes_the_reconcile() {
     terminate(&ec2(HOME_REGION).await, &gone).await;
     let port = free_port();
     // One deregistration at a time, so the reconcile is still running when the signal lands.
-    let mut child = spawn(
+    let mut child = spawn_http_worker(
         &[
             "--service-id",
             &svc,
@@ -205,7 +184,7 @@ async fn sigterm_mid_reconcile_finishes_the_reconcile() {
 async fn port_in_use_fails_at_start() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let child = spawn(
+    let child = spawn_http_worker(
         &[
             "--service-id",
             "srv-abc123",
@@ -228,7 +207,7 @@ async fn port_in_use_fails_at_start() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_right_after_start_is_a_clean_stop() {
     let port = free_port();
-    let child = worker(
+    let child = http_worker(
         &[
             "--service-id",
             "srv-abc123",

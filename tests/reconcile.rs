@@ -367,16 +367,7 @@ fn bad_configuration_exits_2_with_one_line() {
         ],
     ];
     for args in cases {
-        // The endpoint is a closed port: any AWS call would fail with exit 1, not 2.
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloud-unmap"))
-            .args(*args)
-            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_usage_error(args);
     }
 }
 

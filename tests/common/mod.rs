@@ -703,3 +703,40 @@ pub async fn setup(
         child,
     )
 }
+
+/// The worker in long-running mode with its HTTP server on 127.0.0.1:`port`, output drained.
+pub fn http_worker(args: &[&str], port: u16) -> Running {
+    Running::new(spawn_http_worker(args, port))
+}
+
+/// The same, as a bare child (for tests that read its output themselves).
+pub fn spawn_http_worker(args: &[&str], port: u16) -> Child {
+    binary()
+        .args(args)
+        .args([
+            "--prometheus-host",
+            "127.0.0.1",
+            "--prometheus-port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Runs the binary with `args` against a closed endpoint (so any AWS call would fail with exit 1)
+/// and asserts the usage contract: exit 2, one line on stderr, nothing on stdout.
+pub fn assert_usage_error(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cloud-unmap"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(out.stdout.is_empty(), "{args:?}");
+}
