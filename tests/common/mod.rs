@@ -533,6 +533,10 @@ pub async fn send_raw(url: &str, body: &str) {
 /// moto does not check signatures).
 pub async fn aws_json(target: &str, body: &serde_json::Value) -> serde_json::Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // moto's EventBridge is not safe against concurrent rule changes and PutEvents (it answers 500
+    // when one test adds a rule while another puts an event): the tests of a binary take turns.
+    static EVENTBRIDGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = EVENTBRIDGE.lock().await;
     let port: u16 = moto().endpoint.rsplit(':').next().unwrap().parse().unwrap();
     let payload = body.to_string();
     let request = format!(
