@@ -10,9 +10,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 
 use crate::config::Config;
+use crate::context::Context;
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::reconcile::{self, Context};
+use crate::reconcile;
 use crate::server::{self, AppState};
 use crate::worker::Worker;
 use crate::{aws, shutdown};

@@ -17,6 +17,7 @@ use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ec2::error::BoxError;
 
 use crate::config::MemberRole;
+use crate::domain::Account;
 use crate::health::Health;
 
 /// An SDK interceptor that reports every request attempt's outcome to `Health`, so readiness
@@ -94,8 +95,7 @@ pub fn derive(
 /// Where instances are looked up: one account in one region.
 #[derive(Clone, Debug)]
 pub struct Target {
-    /// `home`, or the 12-digit member account id.
-    pub account: String,
+    pub account: Account,
     pub region: String,
     pub ec2: aws_sdk_ec2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
@@ -103,7 +103,7 @@ pub struct Target {
 
 impl Target {
     fn new(
-        account: &str,
+        account: Account,
         region: &str,
         config: &SdkConfig,
         watch: Option<&Reachability>,
@@ -115,7 +115,7 @@ impl Target {
             autoscaling = autoscaling.interceptor(w.clone());
         }
         Target {
-            account: account.to_string(),
+            account,
             region: region.to_string(),
             ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
             autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling.build()),
@@ -165,7 +165,7 @@ pub async fn targets(
     let mut out = Vec::with_capacity(regions.len() * (roles.len() + 1));
     for region in regions.iter().filter(|_| include_home) {
         out.push(Target::new(
-            "home",
+            Account::Home,
             region,
             &derive(home, region, None),
             watch,
@@ -175,7 +175,7 @@ pub async fn targets(
         let creds = assume_role(home, role).await;
         for region in regions {
             out.push(Target::new(
-                &role.account_id,
+                Account::Member(role.account_id.clone()),
                 region,
                 &derive(home, region, Some(&creds)),
                 watch,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::cli::{LogFormat, RunArgs};
+use crate::domain::{role_account, valid_account_id, valid_prefixed_id, valid_region};
 
 /// A configuration problem, reported as one line on stderr with exit code 2.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -93,58 +94,7 @@ pub fn queue_account(url: &str) -> Option<String> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    (parts.next().is_none()
-        && !host.is_empty()
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && name_ok)
-        .then(|| account.to_string())
-}
-
-/// `srv-` / `ns-` followed by 1 to 60 alphanumerics (Cloud Map ids are at most 64 characters).
-fn valid_prefixed_id(value: &str, prefix: &str) -> bool {
-    value.strip_prefix(prefix).is_some_and(|rest| {
-        (1..=60).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
-}
-
-/// Whether `value` is shaped like an AWS region name: `us-east-1`, `us-gov-west-1`, `ap-southeast-3`.
-pub fn valid_region(value: &str) -> bool {
-    let parts: Vec<&str> = value.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .parse::<u8>()
-            .is_ok_and(|n| n > 0 && !parts[parts.len() - 1].starts_with('0'))
-}
-
-/// Parses `arn:<partition>:iam::<account>:role/<path/name>` and returns the account id.
-pub fn role_account(arn: &str) -> Option<String> {
-    let mut parts = arn.splitn(6, ':');
-    let (arn_kw, partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let name = resource.strip_prefix("role/")?;
-    let name_ok = !name.is_empty()
-        && name.len() <= 512
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b));
-    (arn_kw == "arn"
-        && partition.starts_with("aws")
-        && service == "iam"
-        && region.is_empty()
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && name_ok)
+    (parts.next().is_none() && !host.is_empty() && valid_account_id(account) && name_ok)
         .then(|| account.to_string())
 }
 
@@ -355,36 +305,6 @@ mod tests {
             mutate(&mut a);
             assert_eq!(Config::from_args(&a).unwrap_err(), expected);
         }
-    }
-
-    #[test]
-    fn regions_and_arns() {
-        for ok in [
-            "us-east-1",
-            "us-gov-west-1",
-            "ap-southeast-3",
-            "cn-north-1",
-            "eu-central-2",
-        ] {
-            assert!(valid_region(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "us-east",
-            "US-EAST-1",
-            "us-east-0",
-            "useast1",
-            "us--1",
-            "u-east-1",
-        ] {
-            assert!(!valid_region(bad), "{bad}");
-        }
-        assert_eq!(
-            role_account("arn:aws:iam::222222222222:role/path/reader").as_deref(),
-            Some("222222222222")
-        );
-        assert_eq!(role_account("arn:aws:iam::222222222222:user/x"), None);
-        assert_eq!(role_account("arn:aws:sts::222222222222:role/x"), None);
     }
 
     #[test]

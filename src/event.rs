@@ -6,8 +6,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use crate::config::valid_region;
-use crate::plan::{is_ec2_instance_id, InstanceState};
+use crate::domain::{is_ec2_instance_id, valid_region, InstanceState};
 
 /// What the Spot service will do at the end of its two-minute notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,9 @@ use aws_sdk_ec2::types::{Filter, Instance, InstanceLifecycleType};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::Target;
+use crate::domain::InstanceState;
 use crate::error::{Error, Operation};
-use crate::plan::{InstanceState, ObservedInstance};
+use crate::plan::ObservedInstance;
 
 /// The tag Auto Scaling puts on the instances of a group.
 pub const ASG_GROUP_TAG: &str = "aws:autoscaling:groupName";
@@ -64,16 +65,12 @@ pub fn observe(inst: &Instance) -> Option<ObservedInstance> {
     })
 }
 
-/// Describes one chunk of ids in one target, following pages.
-async fn describe_chunk(target: &Target, ids: &[String]) -> Result<Vec<ObservedInstance>, Error> {
-    let filter = Filter::builder()
-        .name("instance-id")
-        .set_values(Some(ids.to_vec()))
-        .build();
+/// Every instance of one target that matches `filters`, following every page (the SDK's paginator).
+pub async fn describe_where(target: &Target, filters: Vec<Filter>) -> Result<Vec<Instance>, Error> {
     let mut pages = target
         .ec2
         .describe_instances()
-        .filters(filter)
+        .set_filters(Some(filters))
         .max_results(1000)
         .into_paginator()
         .send();
@@ -81,10 +78,20 @@ async fn describe_chunk(target: &Target, ids: &[String]) -> Result<Vec<ObservedI
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| Error::aws(Operation::DescribeInstances, e))?;
         for reservation in page.reservations() {
-            out.extend(reservation.instances().iter().filter_map(observe));
+            out.extend(reservation.instances().iter().cloned());
         }
     }
     Ok(out)
+}
+
+/// Describes one chunk of ids in one target.
+async fn describe_chunk(target: &Target, ids: &[String]) -> Result<Vec<ObservedInstance>, Error> {
+    let filter = Filter::builder()
+        .name("instance-id")
+        .set_values(Some(ids.to_vec()))
+        .build();
+    let found = describe_where(target, vec![filter]).await?;
+    Ok(found.iter().filter_map(observe).collect())
 }
 
 /// Describes `ids` in every target, `concurrency` calls at a time. Any failure fails the whole

@@ -1,5 +1,22 @@
 //! cloud-unmap: keeps AWS Cloud Map truthful about EC2. The library holds everything; the binary
 //! only wires it (see `main.rs`).
+//!
+//! Where each concern lives:
+//!
+//! * **Vocabulary.** [`domain`]: instance states, id/region/ARN shapes, the [`domain::Account`]
+//!   identity. [`error`]: the library's error type with bounded kinds.
+//! * **Configuration.** [`cli`] (clap flags and env vars) → [`config`] (a validated `Config`).
+//! * **Decisions (pure).** [`plan`]: registrations + EC2 observations → keep / skip / deregister,
+//!   and the never-empty guard. [`event`]: EventBridge bodies → typed events.
+//! * **AWS edges.** [`aws`] (SDK clients per account and region), [`registry`] (Cloud Map),
+//!   [`inventory`] (EC2 DescribeInstances in chunks).
+//! * **One sync path.** [`context`] (what every trigger shares), [`sync`] (one service: list → plan
+//!   → guard → apply), called by [`reconcile`] (the periodic backstop) and by [`worker`] (the SQS
+//!   event loop, whose pure claim rules live in `worker::claims`).
+//! * **Observability.** [`emit`] (a failure logged and counted in one call), [`metrics`],
+//!   [`health`], [`server`] (`/metrics`, `/healthz`, `/readyz`), [`healthcheck`], [`logging`].
+//! * **Process.** [`app`] (assembly), [`shutdown`] (signals, grace), [`backoff`], [`progress`].
+//! * **Retirement.** [`decommission`]: the `decommission` subcommand.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -7,7 +24,10 @@ pub mod aws;
 pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod decommission;
+pub mod domain;
+pub mod emit;
 pub mod error;
 pub mod event;
 pub mod health;
@@ -21,4 +41,5 @@ pub mod reconcile;
 pub mod registry;
 pub mod server;
 pub mod shutdown;
+pub mod sync;
 pub mod worker;

@@ -1,63 +1,23 @@
-//! The periodic / single-run backstop: resolve the selected services, and for each one list its
-//! registrations, look their instances up in EC2, plan, and apply the plan.
+//! The periodic / single-run backstop: one cycle syncs every selected service (through `sync`),
+//! records each service's outcome in metrics, health and logs, and the loop repeats it every
+//! `--frequency` (+ jitter).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, instrument, warn};
+use tracing::{info, warn};
 
-use crate::aws::Target;
-use crate::config::Config;
+use crate::context::Context;
+use crate::emit::Failure;
 use crate::error::Error;
-use crate::health::Health;
-use crate::inventory;
-use crate::metrics::{DeregistrationLabels, Metrics, ReconcileLabels, ReconcileResult, Trigger};
-use crate::plan::{self, Action, Plan, PlanOptions, Reason, Scope};
-use crate::registry::{self, Deregistered};
+use crate::metrics::{Metrics, ReconcileLabels, ReconcileResult, Trigger};
+use crate::sync::{self, ServiceReport};
 
 /// How many services are reconciled at once.
 const SERVICE_CONCURRENCY: usize = 4;
-
-/// Everything the reconcile and event paths share: configuration, clients, metrics, health.
-pub struct Context {
-    pub config: Config,
-    pub cloudmap: aws_sdk_servicediscovery::Client,
-    pub targets: Vec<Target>,
-    pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
-}
-
-impl Context {
-    pub fn plan_options(&self) -> PlanOptions {
-        PlanOptions {
-            deregister_stopped: self.config.deregister_stopped,
-            allow_empty_service: self.config.allow_empty_service,
-        }
-    }
-
-    fn count_error(&self, error: &Error) {
-        if let Error::Aws { operation, .. } = error {
-            self.metrics.aws_error(*operation);
-        }
-    }
-}
-
-/// What one service's reconcile did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ServiceReport {
-    pub registrations: usize,
-    pub kept: usize,
-    pub skipped: usize,
-    /// Removed (or, in a dry run, that would have been removed).
-    pub deregistered: usize,
-    /// Deregistrations the guard held back.
-    pub held: usize,
-    /// Deregistrations that failed.
-    pub failed: usize,
-}
 
 /// The outcome of one cycle over every selected service.
 #[derive(Debug, Default)]
@@ -89,133 +49,6 @@ impl CycleReport {
     }
 }
 
-/// The explicit service ids, then every service of every namespace (listed anew on each call).
-pub async fn resolve_services(ctx: &Context) -> (Vec<String>, Vec<Error>) {
-    let mut services = ctx.config.service_ids.clone();
-    let mut errors = Vec::new();
-    for ns in &ctx.config.namespace_ids {
-        match registry::list_services(&ctx.cloudmap, ns).await {
-            Ok(found) => {
-                for s in found {
-                    if !services.contains(&s) {
-                        services.push(s);
-                    }
-                }
-            }
-            Err(e) => {
-                error!(error = %e, namespace_id = %ns, "cannot list the services of the namespace");
-                ctx.count_error(&e);
-                errors.push(e);
-            }
-        }
-    }
-    (services, errors)
-}
-
-/// Applies a plan's deregistrations (none in a dry run), `concurrency` at a time; one failure does
-/// not stop the others. Returns each instance id with whether its deregistration succeeded.
-pub async fn apply(
-    ctx: &Context,
-    service_id: &str,
-    plan: &Plan,
-    trigger: Trigger,
-) -> Vec<(String, bool)> {
-    let dry_run = ctx.config.dry_run;
-    let jobs: Vec<_> = plan
-        .deregistrations()
-        .map(|(instance_id, reason)| async move {
-            if dry_run {
-                info!(service_id, instance_id, %reason, ?trigger, dry_run, "would deregister");
-                return (instance_id.to_string(), true);
-            }
-            match registry::deregister(&ctx.cloudmap, service_id, instance_id).await {
-                Ok(outcome) => {
-                    let already_gone = outcome == Deregistered::AlreadyGone;
-                    info!(service_id, instance_id, %reason, ?trigger, already_gone, "deregistered");
-                    ctx.metrics
-                        .deregistrations
-                        .get_or_create(&DeregistrationLabels {
-                            service_id: service_id.to_string(),
-                            trigger,
-                            reason,
-                        })
-                        .inc();
-                    (instance_id.to_string(), true)
-                }
-                Err(e) => {
-                    ctx.count_error(&e);
-                    error!(service_id, instance_id, %reason, ?trigger, error = %e, "deregistration failed");
-                    (instance_id.to_string(), false)
-                }
-            }
-        })
-        .collect();
-    stream::iter(jobs)
-        .buffer_unordered(ctx.config.concurrency)
-        .collect()
-        .await
-}
-
-/// Logs a held plan once, with what it would have removed.
-pub fn warn_held(service_id: &str, plan: &Plan, trigger: Trigger) {
-    let wanted: Vec<(&str, Reason)> = plan.wanted().collect();
-    warn!(
-        service_id,
-        ?trigger,
-        would_deregister = wanted.len(),
-        instance_ids = ?wanted.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        "never-empty guard: every IPv4 registration of the service looks gone; deregistering none \
-         (--allow-empty-service turns this off)"
-    );
-}
-
-/// Reconciles one service: list, look up, plan, apply.
-#[instrument(skip(ctx), fields(service_id = %service_id))]
-pub async fn reconcile_service(ctx: &Context, service_id: &str) -> Result<ServiceReport, Error> {
-    let registrations = registry::list_registrations(&ctx.cloudmap, service_id).await?;
-    let labels = Metrics::service(service_id);
-    ctx.metrics
-        .registered
-        .get_or_create(&labels)
-        .set(registrations.len() as i64);
-
-    let ids: Vec<String> = registrations
-        .iter()
-        .filter(|r| r.ipv4.is_some() && plan::is_ec2_instance_id(&r.instance_id))
-        .map(|r| r.instance_id.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let observed = inventory::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
-    let plan = plan::plan(&registrations, &observed, ctx.plan_options(), Scope::All);
-
-    let mut report = ServiceReport {
-        registrations: registrations.len(),
-        kept: plan.count(|a| *a == Action::Keep),
-        skipped: plan.count(|a| matches!(a, Action::Skip(_))),
-        ..Default::default()
-    };
-    if plan.held {
-        report.held = plan.wanted().count();
-        ctx.metrics.guard_holds.get_or_create(&labels).inc();
-        warn_held(service_id, &plan, Trigger::reconcile);
-    } else {
-        let results = apply(ctx, service_id, &plan, Trigger::reconcile).await;
-        let done = results.iter().filter(|(_, ok)| *ok).count();
-        let failed = results.len() - done;
-        report.deregistered = done;
-        report.failed = failed;
-        if !ctx.config.dry_run {
-            let remaining = registrations.len().saturating_sub(done);
-            ctx.metrics
-                .registered
-                .get_or_create(&labels)
-                .set(remaining as i64);
-        }
-    }
-    Ok(report)
-}
-
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -227,7 +60,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
     let started = Instant::now();
     let labels = Metrics::service(service_id);
     ctx.metrics.up.get_or_create(&labels).set(1);
-    let result = reconcile_service(ctx, service_id).await;
+    let result = sync::sync_service(ctx, service_id, sync::Scope::All, Trigger::reconcile).await;
     let elapsed = started.elapsed();
     ctx.metrics
         .reconcile_duration
@@ -273,10 +106,13 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
             elapsed_ms = elapsed.as_millis() as u64,
             "reconcile incomplete"
         ),
-        Err(e) => {
-            ctx.count_error(e);
-            error!(service_id, error = %e, "reconcile failed");
-        }
+        Err(e) => ctx.failed(
+            Failure::Sync {
+                service_id,
+                trigger: Trigger::reconcile,
+            },
+            e,
+        ),
     }
     ctx.health.beat(Instant::now());
     result
@@ -284,7 +120,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
 
 /// One cycle over every selected service, `SERVICE_CONCURRENCY` at a time.
 pub async fn run_cycle(ctx: &Context) -> CycleReport {
-    let (services, selection_errors) = resolve_services(ctx).await;
+    let (services, selection_errors) = sync::resolve_services(ctx).await;
     if selection_errors.is_empty() {
         ctx.health.select(&services);
     }

@@ -187,7 +187,7 @@ proptest! {
 
     #[test]
     fn event_scope_touches_only_named_instances((regs, seen, opts) in world(), named in prop::collection::hash_set(0u8..8, 0..4)) {
-        let hints: HashMap<String, Hint> = named.iter().map(|n| (format!("i-{n:017x}"), Hint::Judge)).collect();
+        let hints: plan::Claimed = named.iter().map(|n| (format!("i-{n:017x}"), vec![Hint::Judge])).collect();
         let p = plan::plan(&regs, &seen, opts, Scope::Only(&hints));
         let names: HashSet<&String> = hints.keys().collect();
         for (id, _) in p.deregistrations() {

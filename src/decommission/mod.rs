@@ -11,18 +11,60 @@ use std::io::{BufRead, IsTerminal, Write};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-pub use select::{settings, Settings};
+pub use select::{settings, Settings, SettingsError};
 
-use crate::aws;
+use crate::aws::{self, Target};
 use crate::cli::{DecommissionArgs, OutputFormat};
-use crate::plan::InstanceState;
+use crate::domain::{Account, InstanceState};
+use crate::error::Error;
 use crate::progress::Progress;
+
+/// What stops the whole command (a per-instance failure is an `Outcome::Failed` instead).
+#[derive(Debug, thiserror::Error)]
+pub enum DecommissionError {
+    #[error("cannot look for instances in {account}/{region}: {source}")]
+    Discover {
+        account: Account,
+        region: String,
+        #[source]
+        source: Error,
+    },
+    #[error("cannot list Cloud Map registrations to drain: {0}")]
+    Registrations(#[source] Error),
+    #[error("refusing to decommission without confirmation: stdin is not a terminal; pass --yes")]
+    NoTerminal,
+    #[error("not confirmed; nothing changed")]
+    NotConfirmed,
+}
+
+/// What became of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Terminated,
+    Skipped,
+    Failed,
+    /// Dry run: every step is permitted.
+    Planned,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Terminated => "terminated",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+            Outcome::Planned => "planned",
+        }
+    }
+}
 
 /// A matched instance.
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    pub(crate) target: usize,
-    pub account: String,
+    /// The clients of its account and region.
+    pub(crate) target: Target,
+    pub account: Account,
     pub region: String,
     pub instance_id: String,
     pub name: Option<String>,
@@ -36,12 +78,11 @@ pub struct Candidate {
 /// What happened to one instance.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceReport {
-    pub account: String,
+    pub account: Account,
     pub region: String,
     pub instance_id: String,
     pub name: Option<String>,
-    /// terminated, skipped, failed, or planned (dry run).
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub reason: Option<String>,
     pub snapshots: Vec<String>,
     /// Dry run: the steps that would run, with the permission checks' results.
@@ -49,27 +90,16 @@ pub struct InstanceReport {
     pub steps: Vec<String>,
 }
 
-fn state_name(s: InstanceState) -> &'static str {
-    match s {
-        InstanceState::Pending => "pending",
-        InstanceState::Running => "running",
-        InstanceState::Stopping => "stopping",
-        InstanceState::Stopped => "stopped",
-        InstanceState::ShuttingDown => "shutting-down",
-        InstanceState::Terminated => "terminated",
-    }
-}
-
 fn print_matches(found: &[Candidate]) {
     eprintln!("{} instance(s) matched:", found.len());
     for c in found {
         eprintln!(
             "  {:<14} {:<14} {:<21} {:<24} {:<13} {}",
-            c.account,
+            c.account.as_str(),
             c.region,
             c.instance_id,
             c.name.as_deref().unwrap_or("(no Name tag)"),
-            state_name(c.state),
+            c.state.as_str(),
             if c.volumes.is_empty() {
                 "no EBS volume".to_string()
             } else {
@@ -79,12 +109,9 @@ fn print_matches(found: &[Candidate]) {
     }
 }
 
-fn confirm(n: usize) -> Result<(), String> {
+fn confirm(n: usize) -> Result<(), DecommissionError> {
     if !std::io::stdin().is_terminal() {
-        return Err(
-            "refusing to decommission without confirmation: stdin is not a terminal; pass --yes"
-                .into(),
-        );
+        return Err(DecommissionError::NoTerminal);
     }
     eprint!("Type yes to drain, stop, snapshot and terminate these {n} instance(s): ");
     let _ = std::io::stderr().flush();
@@ -93,20 +120,20 @@ fn confirm(n: usize) -> Result<(), String> {
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err("not confirmed; nothing changed".into())
+        Err(DecommissionError::NotConfirmed)
     }
 }
 
 fn print_report(s: &Settings, reports: &[InstanceReport]) {
-    let count = |o: &str| reports.iter().filter(|r| r.outcome == o).count();
+    let count = |o: Outcome| reports.iter().filter(|r| r.outcome == o).count();
     match s.output {
         OutputFormat::Json => {
             let doc = serde_json::json!({
                 "dry_run": s.dry_run,
                 "instances": reports,
                 "summary": {
-                    "terminated": count("terminated"), "skipped": count("skipped"),
-                    "failed": count("failed"), "planned": count("planned"),
+                    "terminated": count(Outcome::Terminated), "skipped": count(Outcome::Skipped),
+                    "failed": count(Outcome::Failed), "planned": count(Outcome::Planned),
                 },
             });
             println!("{doc}");
@@ -115,8 +142,8 @@ fn print_report(s: &Settings, reports: &[InstanceReport]) {
             for r in reports {
                 let mut line = format!(
                     "{:<10} {:<14} {:<14} {:<21} {}",
-                    r.outcome,
-                    r.account,
+                    r.outcome.as_str(),
+                    r.account.as_str(),
                     r.region,
                     r.instance_id,
                     r.name.as_deref().unwrap_or("-")
@@ -135,15 +162,15 @@ fn print_report(s: &Settings, reports: &[InstanceReport]) {
             if s.dry_run {
                 println!(
                     "dry run: {} planned, {} would fail; nothing changed",
-                    count("planned"),
-                    count("failed")
+                    count(Outcome::Planned),
+                    count(Outcome::Failed)
                 );
             } else {
                 println!(
                     "{} terminated, {} skipped, {} failed",
-                    count("terminated"),
-                    count("skipped"),
-                    count("failed")
+                    count(Outcome::Terminated),
+                    count(Outcome::Skipped),
+                    count(Outcome::Failed)
                 );
             }
         }
@@ -184,9 +211,7 @@ pub async fn run(args: DecommissionArgs) -> i32 {
     }
     if let Some(client) = &cloudmap {
         if let Err(e) = select::find_registrations(client, &s, &mut found).await {
-            eprintln!(
-                "cloud-unmap decommission: cannot list Cloud Map registrations to drain: {e}"
-            );
+            eprintln!("cloud-unmap decommission: {e}");
             return 1;
         }
     }
@@ -200,7 +225,6 @@ pub async fn run(args: DecommissionArgs) -> i32 {
     let progress = Progress::new();
     let run = steps::Run {
         s: &s,
-        targets: &targets,
         cloudmap: cloudmap.as_ref(),
     };
     let jobs: Vec<_> = found
@@ -212,7 +236,7 @@ pub async fn run(args: DecommissionArgs) -> i32 {
                 let r = run.retire(c, &line).await;
                 line.finish(format!(
                     "{}{}",
-                    r.outcome,
+                    r.outcome.as_str(),
                     r.reason
                         .as_ref()
                         .map(|x| format!(": {x}"))
@@ -227,10 +251,14 @@ pub async fn run(args: DecommissionArgs) -> i32 {
         .collect()
         .await;
     reports.sort_by(|a, b| {
-        (&a.account, &a.region, &a.instance_id).cmp(&(&b.account, &b.region, &b.instance_id))
+        (a.account.as_str(), &a.region, &a.instance_id).cmp(&(
+            b.account.as_str(),
+            &b.region,
+            &b.instance_id,
+        ))
     });
     print_report(&s, &reports);
-    if reports.iter().any(|r| r.outcome == "failed") {
+    if reports.iter().any(|r| r.outcome == Outcome::Failed) {
         1
     } else {
         0

@@ -4,15 +4,17 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, Instance};
 use futures::stream::{self, StreamExt};
 
-use super::Candidate;
+use super::{Candidate, DecommissionError};
 use crate::aws::Target;
 use crate::cli::{DecommissionArgs, OutputFormat};
-use crate::config::{role_account, valid_region, MemberRole};
-use crate::plan::{is_ec2_instance_id, InstanceState};
-use crate::registry;
+use crate::config::MemberRole;
+use crate::domain::{
+    is_ec2_instance_id, role_account, valid_prefixed_id, valid_region, InstanceState,
+};
+use crate::{inventory, registry};
 
 /// Validated arguments.
 #[derive(Debug, Clone)]
@@ -34,31 +36,61 @@ pub struct Settings {
     pub output: OutputFormat,
 }
 
-/// Checks the arguments; the error is one line for stderr (exit 2).
-pub fn settings(a: &DecommissionArgs) -> Result<Settings, String> {
+/// Bad arguments: one line on stderr, exit 2, nothing changed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("invalid --tag {0:?}: expected KEY=VALUE")]
+    Tag(String),
+    #[error("invalid --instance-id {0:?}: expected an EC2 instance id like i-0123456789abcdef0")]
+    InstanceId(String),
+    #[error("nothing selected: give at least one --tag KEY=VALUE or --instance-id")]
+    NothingSelected,
+    #[error("missing --region: at least one region to look in")]
+    NoRegion,
+    #[error("invalid {flag} {value:?}: expected an AWS region like eu-west-1")]
+    Region { flag: &'static str, value: String },
+    #[error("invalid --role-arn {0:?}: expected arn:aws:iam::<account>:role/<name>")]
+    RoleArn(String),
+    #[error("--skip-home-account leaves no account to look in: add --role-arn")]
+    NoAccount,
+    #[error(
+        "invalid --service-id {0:?}: expected a Cloud Map service id like srv-abcdef0123456789"
+    )]
+    ServiceId(String),
+    #[error(
+        "invalid --namespace-id {0:?}: expected a Cloud Map namespace id like ns-abcdef0123456789"
+    )]
+    NamespaceId(String),
+    #[error("--service-id/--namespace-id need --service-region")]
+    NoServiceRegion,
+    #[error("--concurrency and --wait-timeout must be at least 1")]
+    Zero,
+}
+
+/// Checks the arguments.
+pub fn settings(a: &DecommissionArgs) -> Result<Settings, SettingsError> {
     let tags = a
         .tags
         .iter()
         .map(|t| match t.split_once('=') {
             Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => Err(format!("invalid --tag {t:?}: expected KEY=VALUE")),
+            _ => Err(SettingsError::Tag(t.clone())),
         })
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(bad) = a.instance_ids.iter().find(|i| !is_ec2_instance_id(i)) {
-        return Err(format!(
-            "invalid --instance-id {bad:?}: expected an EC2 instance id like i-0123456789abcdef0"
-        ));
+        return Err(SettingsError::InstanceId(bad.clone()));
     }
     if tags.is_empty() && a.instance_ids.is_empty() {
-        return Err("nothing selected: give at least one --tag KEY=VALUE or --instance-id".into());
+        return Err(SettingsError::NothingSelected);
     }
     if a.regions.is_empty() {
-        return Err("missing --region: at least one region to look in".into());
+        return Err(SettingsError::NoRegion);
     }
     if let Some(bad) = a.regions.iter().find(|r| !valid_region(r)) {
-        return Err(format!(
-            "invalid --region {bad:?}: expected an AWS region like eu-west-1"
-        ));
+        return Err(SettingsError::Region {
+            flag: "--region",
+            value: bad.clone(),
+        });
     }
     let roles = a
         .role_arns
@@ -68,28 +100,35 @@ pub fn settings(a: &DecommissionArgs) -> Result<Settings, String> {
                 arn: arn.clone(),
                 account_id,
             }),
-            None => Err(format!(
-                "invalid --role-arn {arn:?}: expected arn:aws:iam::<account>:role/<name>"
-            )),
+            None => Err(SettingsError::RoleArn(arn.clone())),
         })
         .collect::<Result<Vec<_>, _>>()?;
     if a.skip_home_account && roles.is_empty() {
-        return Err("--skip-home-account leaves no account to look in: add --role-arn".into());
+        return Err(SettingsError::NoAccount);
     }
-    if let Some(bad) = a.service_ids.iter().find(|s| !s.starts_with("srv-")) {
-        return Err(format!("invalid --service-id {bad:?}: expected srv-…"));
+    if let Some(bad) = a.service_ids.iter().find(|s| !valid_prefixed_id(s, "srv-")) {
+        return Err(SettingsError::ServiceId(bad.clone()));
     }
-    if let Some(bad) = a.namespace_ids.iter().find(|s| !s.starts_with("ns-")) {
-        return Err(format!("invalid --namespace-id {bad:?}: expected ns-…"));
+    if let Some(bad) = a
+        .namespace_ids
+        .iter()
+        .find(|s| !valid_prefixed_id(s, "ns-"))
+    {
+        return Err(SettingsError::NamespaceId(bad.clone()));
     }
     let draining = !a.service_ids.is_empty() || !a.namespace_ids.is_empty();
     match &a.service_region {
-        None if draining => return Err("--service-id/--namespace-id need --service-region".into()),
-        Some(r) if !valid_region(r) => return Err(format!("invalid --service-region {r:?}")),
+        None if draining => return Err(SettingsError::NoServiceRegion),
+        Some(r) if !valid_region(r) => {
+            return Err(SettingsError::Region {
+                flag: "--service-region",
+                value: r.clone(),
+            })
+        }
         _ => {}
     }
     if a.concurrency == 0 || a.wait_timeout == 0 {
-        return Err("--concurrency and --wait-timeout must be at least 1".into());
+        return Err(SettingsError::Zero);
     }
     Ok(Settings {
         tags,
@@ -110,7 +149,43 @@ pub fn settings(a: &DecommissionArgs) -> Result<Settings, String> {
     })
 }
 
-pub async fn discover(targets: &[Target], s: &Settings) -> Result<Vec<Candidate>, String> {
+/// The candidate an instance of `target` makes, or `None` without an id or a known state.
+fn candidate(target: &Target, inst: &Instance) -> Option<Candidate> {
+    let id = inst.instance_id()?;
+    let state = InstanceState::parse(inst.state()?.name()?.as_str())?;
+    let ebs: Vec<(String, String)> = inst
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| {
+            Some((
+                m.device_name()?.to_string(),
+                m.ebs()?.volume_id()?.to_string(),
+            ))
+        })
+        .collect();
+    Some(Candidate {
+        target: target.clone(),
+        account: target.account.clone(),
+        region: target.region.clone(),
+        instance_id: id.to_string(),
+        name: inst
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("Name"))
+            .and_then(|t| t.value())
+            .map(str::to_string),
+        state,
+        devices: ebs.iter().map(|(d, _)| d.clone()).collect(),
+        volumes: ebs.into_iter().map(|(_, v)| v).collect(),
+        services: Vec::new(),
+    })
+}
+
+/// Every instance matching the selection in every target, `--concurrency` targets at a time.
+pub async fn discover(
+    targets: &[Target],
+    s: &Settings,
+) -> Result<Vec<Candidate>, DecommissionError> {
     let mut filters: Vec<Filter> = s
         .tags
         .iter()
@@ -126,75 +201,39 @@ pub async fn discover(targets: &[Target], s: &Settings) -> Result<Vec<Candidate>
     }
     let jobs: Vec<_> = targets
         .iter()
-        .enumerate()
-        .map(|(i, t)| {
+        .map(|t| {
             let filters = filters.clone();
             async move {
-                let mut pages = t
-                    .ec2
-                    .describe_instances()
-                    .set_filters(Some(filters))
-                    .into_paginator()
-                    .send();
-                let mut out = Vec::new();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| {
-                        format!(
-                            "DescribeInstances in {}/{} failed: {}",
-                            t.account,
-                            t.region,
-                            aws_sdk_ec2::error::DisplayErrorContext(&e)
-                        )
+                let found = inventory::describe_where(t, filters)
+                    .await
+                    .map_err(|source| DecommissionError::Discover {
+                        account: t.account.clone(),
+                        region: t.region.clone(),
+                        source,
                     })?;
-                    for inst in page.reservations().iter().flat_map(|r| r.instances()) {
-                        let (Some(id), Some(state)) = (
-                            inst.instance_id(),
-                            inst.state()
-                                .and_then(|s| s.name())
-                                .and_then(|n| InstanceState::parse(n.as_str())),
-                        ) else {
-                            continue;
-                        };
-                        let ebs: Vec<(String, String)> = inst
-                            .block_device_mappings()
-                            .iter()
-                            .filter_map(|m| {
-                                Some((
-                                    m.device_name()?.to_string(),
-                                    m.ebs()?.volume_id()?.to_string(),
-                                ))
-                            })
-                            .collect();
-                        out.push(Candidate {
-                            target: i,
-                            account: t.account.clone(),
-                            region: t.region.clone(),
-                            instance_id: id.to_string(),
-                            name: inst
-                                .tags()
-                                .iter()
-                                .find(|t| t.key() == Some("Name"))
-                                .and_then(|t| t.value())
-                                .map(str::to_string),
-                            state,
-                            devices: ebs.iter().map(|(d, _)| d.clone()).collect(),
-                            volumes: ebs.into_iter().map(|(_, v)| v).collect(),
-                            services: Vec::new(),
-                        });
-                    }
-                }
-                Ok::<_, String>(out)
+                Ok::<_, DecommissionError>(
+                    found
+                        .iter()
+                        .filter_map(|i| candidate(t, i))
+                        .collect::<Vec<_>>(),
+                )
             }
         })
         .collect();
-    let found: Vec<Result<Vec<Candidate>, String>> =
-        stream::iter(jobs).buffer_unordered(8).collect().await;
+    let found: Vec<Result<Vec<Candidate>, DecommissionError>> = stream::iter(jobs)
+        .buffer_unordered(s.concurrency)
+        .collect()
+        .await;
     let mut all = Vec::new();
     for f in found {
         all.extend(f?);
     }
     all.sort_by(|a, b| {
-        (&a.account, &a.region, &a.instance_id).cmp(&(&b.account, &b.region, &b.instance_id))
+        (a.account.as_str(), &a.region, &a.instance_id).cmp(&(
+            b.account.as_str(),
+            &b.region,
+            &b.instance_id,
+        ))
     });
     Ok(all)
 }
@@ -204,19 +243,19 @@ pub async fn find_registrations(
     client: &aws_sdk_servicediscovery::Client,
     s: &Settings,
     found: &mut [Candidate],
-) -> Result<(), String> {
+) -> Result<(), DecommissionError> {
     let mut services = s.service_ids.clone();
     for ns in &s.namespace_ids {
         services.extend(
             registry::list_services(client, ns)
                 .await
-                .map_err(|e| e.to_string())?,
+                .map_err(DecommissionError::Registrations)?,
         );
     }
     for svc in services {
         let ids: HashSet<String> = registry::list_registrations(client, &svc)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(DecommissionError::Registrations)?
             .into_iter()
             .map(|r| r.instance_id)
             .collect();
@@ -266,12 +305,19 @@ mod tests {
                 |a| a.service_ids = vec!["srv-1".into()],
                 "need --service-region",
             ),
+            (
+                |a| {
+                    a.service_ids = vec!["srv_1".into()];
+                    a.service_region = Some("us-east-1".into())
+                },
+                "invalid --service-id",
+            ),
             (|a| a.concurrency = 0, "at least 1"),
         ];
         for (mutate, message) in cases {
             let mut a = args();
             mutate(&mut a);
-            let e = settings(&a).unwrap_err();
+            let e = settings(&a).unwrap_err().to_string();
             assert!(e.contains(message), "{e}");
             assert_eq!(e.lines().count(), 1);
         }

@@ -1,10 +1,13 @@
 //! The steps of retiring one instance (and, in a dry run, their plan with EC2's permission checks).
-//! Every early return leaves the instance unterminated.
+//! Each step either lets the next one run or halts the retirement with a typed reason; a halt always
+//! leaves the instance unterminated.
 
 use std::time::SystemTime;
 
 use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::operation::create_snapshots::builders::CreateSnapshotsFluentBuilder;
+use aws_sdk_ec2::operation::modify_instance_attribute::builders::ModifyInstanceAttributeFluentBuilder;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, CopyTagsFromSource, EbsInstanceBlockDeviceSpecification,
     InstanceAttributeName, InstanceBlockDeviceMappingSpecification, InstanceSpecification,
@@ -12,22 +15,67 @@ use aws_sdk_ec2::types::{
 };
 
 use super::select::Settings;
-use super::{Candidate, InstanceReport};
-use crate::aws::Target;
-use crate::plan::InstanceState;
+use super::{Candidate, InstanceReport, Outcome};
+use crate::domain::InstanceState;
 use crate::progress::Line;
 use crate::registry;
+
+/// Why a retirement stopped before termination. The text is the report's `reason`.
+#[derive(Debug, thiserror::Error)]
+pub enum Halt {
+    #[error("already terminated")]
+    AlreadyTerminated,
+    #[error("was already shutting down")]
+    AlreadyShuttingDown,
+    #[error("termination protection is on; left untouched")]
+    Protected,
+    #[error("cannot read termination protection: {0}")]
+    ProtectionUnreadable(String),
+    #[error("drain from {service_id} failed: {source}")]
+    Drain {
+        service_id: String,
+        #[source]
+        source: crate::error::Error,
+    },
+    #[error("did not reach running: {0}")]
+    NotRunning(String),
+    #[error("StopInstances failed: {0}")]
+    Stop(String),
+    #[error("did not stop: {0}")]
+    NotStopped(String),
+    #[error("CreateSnapshots failed: {0}; not terminated")]
+    Snapshot(String),
+    #[error("{taken} snapshot(s) for {volumes} volume(s); not terminated")]
+    MissingSnapshots { taken: usize, volumes: usize },
+    #[error("snapshots did not complete: {0}; not terminated")]
+    SnapshotIncomplete(String),
+    #[error("setting DeleteOnTermination failed: {0}; not terminated")]
+    DeleteOnTermination(String),
+    #[error("termination refused (protection?): {0}")]
+    TerminationRefused(String),
+    #[error("TerminateInstances failed: {0}")]
+    Terminate(String),
+}
+
+impl Halt {
+    /// Halts that leave nothing to do are skips; the others are failures.
+    fn outcome(&self) -> Outcome {
+        match self {
+            Halt::AlreadyTerminated | Halt::AlreadyShuttingDown => Outcome::Skipped,
+            _ => Outcome::Failed,
+        }
+    }
+}
 
 /// The steps and the context one instance needs.
 pub struct Run<'a> {
     pub s: &'a Settings,
-    pub targets: &'a [Target],
     pub cloudmap: Option<&'a aws_sdk_servicediscovery::Client>,
 }
 
 fn report(
     c: &Candidate,
-    outcome: &'static str,
+    outcome: Outcome,
     reason: Option<String>,
     snapshots: Vec<String>,
 ) -> InstanceReport {
@@ -43,7 +91,8 @@ fn report(
     }
 }
 
-fn err_text<E>(e: &aws_sdk_ec2::error::SdkError<E>) -> String
+/// EC2's code and message for a service error, else the whole error chain.
+fn err_text<E>(e: &SdkError<E>) -> String
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
 {
@@ -53,13 +102,17 @@ where
             se.code().unwrap_or("error"),
             se.message().unwrap_or("")
         ),
-        None => aws_sdk_ec2::error::DisplayErrorContext(e).to_string(),
+        None => DisplayErrorContext(e).to_string(),
     }
+}
+
+fn chain<E: std::error::Error>(e: &E) -> String {
+    DisplayErrorContext(e).to_string()
 }
 
 /// Outcome of an EC2 DryRun call.
 fn dry_result<T, E: std::error::Error + ProvideErrorMetadata + 'static>(
-    r: Result<T, aws_sdk_ec2::error::SdkError<E>>,
+    r: Result<T, SdkError<E>>,
 ) -> Result<&'static str, String> {
     match r {
         Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("DryRunOperation") => {
@@ -78,22 +131,11 @@ fn today() -> String {
 }
 
 impl Run<'_> {
-    async fn protected(&self, c: &Candidate) -> Result<bool, String> {
-        let out = self.targets[c.target]
-            .ec2
-            .describe_instance_attribute()
-            .instance_id(&c.instance_id)
-            .attribute(InstanceAttributeName::DisableApiTermination)
-            .send()
-            .await
-            .map_err(|e| err_text(&e))?;
-        Ok(out
-            .disable_api_termination()
-            .and_then(AttributeBooleanValue::value)
-            .unwrap_or(false))
-    }
-
-    fn delete_on_termination(&self, c: &Candidate, dry: bool) -> aws_sdk_ec2::operation::modify_instance_attribute::builders::ModifyInstanceAttributeFluentBuilder{
+    fn delete_on_termination(
+        &self,
+        c: &Candidate,
+        dry: bool,
+    ) -> ModifyInstanceAttributeFluentBuilder {
         let mappings = c
             .devices
             .iter()
@@ -108,7 +150,7 @@ impl Run<'_> {
                     .build()
             })
             .collect();
-        self.targets[c.target]
+        c.target
             .ec2
             .modify_instance_attribute()
             .instance_id(&c.instance_id)
@@ -116,12 +158,9 @@ impl Run<'_> {
             .dry_run(dry)
     }
 
-    fn create_snapshots(
-        &self,
-        c: &Candidate,
-        dry: bool,
-    ) -> aws_sdk_ec2::operation::create_snapshots::builders::CreateSnapshotsFluentBuilder {
-        self.targets[c.target]
+    fn create_snapshots(&self, c: &Candidate, dry: bool) -> CreateSnapshotsFluentBuilder {
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        c.target
             .ec2
             .create_snapshots()
             .instance_specification(
@@ -139,18 +178,8 @@ impl Run<'_> {
             .tag_specifications(
                 TagSpecification::builder()
                     .resource_type(ResourceType::Snapshot)
-                    .tags(
-                        Tag::builder()
-                            .key("cloud-unmap:instance-id")
-                            .value(&c.instance_id)
-                            .build(),
-                    )
-                    .tags(
-                        Tag::builder()
-                            .key("cloud-unmap:purpose")
-                            .value("pre-termination")
-                            .build(),
-                    )
+                    .tags(tag("cloud-unmap:instance-id", &c.instance_id))
+                    .tags(tag("cloud-unmap:purpose", "pre-termination"))
                     .build(),
             )
             .dry_run(dry)
@@ -158,7 +187,7 @@ impl Run<'_> {
 
     /// Dry run: the plan, with EC2's permission checks.
     async fn plan(&self, c: &Candidate, line: &Line) -> InstanceReport {
-        let ec2 = &self.targets[c.target].ec2;
+        let ec2 = &c.target.ec2;
         let mut steps = Vec::new();
         let mut denied = Vec::new();
         let mut check = |what: String, r: Result<&'static str, String>| match r {
@@ -219,75 +248,92 @@ impl Run<'_> {
             .await;
         check("terminate".into(), dry_result(r));
         let mut rep = if denied.is_empty() {
-            report(c, "planned", None, Vec::new())
+            report(c, Outcome::Planned, None, Vec::new())
         } else {
-            report(
-                c,
-                "failed",
-                Some(format!("permission missing for: {}", denied.join("; "))),
-                Vec::new(),
-            )
+            let why = format!("permission missing for: {}", denied.join("; "));
+            report(c, Outcome::Failed, Some(why), Vec::new())
         };
         rep.steps = steps;
         rep
     }
 
-    /// Retires one instance; every early return leaves it unterminated.
+    /// Retires one instance (or, in a dry run, plans it); the report says how far it got.
     pub async fn retire(&self, c: &Candidate, line: &Line) -> InstanceReport {
-        let failed = |reason: String, snaps: Vec<String>| report(c, "failed", Some(reason), snaps);
-        if c.state == InstanceState::Terminated {
-            return report(c, "skipped", Some("already terminated".into()), Vec::new());
+        let mut snapshots = Vec::new();
+        let halted = async {
+            if c.state == InstanceState::Terminated {
+                return Err(Halt::AlreadyTerminated);
+            }
+            self.check_protection(c, line).await?;
+            if self.s.dry_run {
+                return Ok(None);
+            }
+            self.drain(c, line).await?;
+            self.stop(c, line).await?;
+            self.snapshot(c, line, &mut snapshots).await?;
+            self.set_delete_on_termination(c, line).await?;
+            self.terminate(c, line).await.map(Some)
         }
+        .await;
+        match halted {
+            Ok(None) => self.plan(c, line).await,
+            Ok(Some(())) => report(c, Outcome::Terminated, None, snapshots),
+            Err(halt) => report(c, halt.outcome(), Some(halt.to_string()), snapshots),
+        }
+    }
+
+    async fn check_protection(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
         line.set("checking termination protection");
-        match self.protected(c).await {
-            Ok(true) => {
-                return failed(
-                    "termination protection is on; left untouched".into(),
-                    Vec::new(),
-                )
-            }
-            Ok(false) => {}
-            Err(e) => {
-                return failed(
-                    format!("cannot read termination protection: {e}"),
-                    Vec::new(),
-                )
-            }
+        let out = c
+            .target
+            .ec2
+            .describe_instance_attribute()
+            .instance_id(&c.instance_id)
+            .attribute(InstanceAttributeName::DisableApiTermination)
+            .send()
+            .await
+            .map_err(|e| Halt::ProtectionUnreadable(err_text(&e)))?;
+        let protected = out
+            .disable_api_termination()
+            .and_then(AttributeBooleanValue::value)
+            .unwrap_or(false);
+        if protected {
+            return Err(Halt::Protected);
         }
-        if self.s.dry_run {
-            return self.plan(c, line).await;
+        Ok(())
+    }
+
+    /// Removes the instance from the selected services, then waits `--drain-seconds`.
+    async fn drain(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+        let Some(cloudmap) = self.cloudmap.filter(|_| !c.services.is_empty()) else {
+            return Ok(());
+        };
+        for svc in &c.services {
+            line.set(format!("deregistering from {svc}"));
+            registry::deregister(cloudmap, svc, &c.instance_id)
+                .await
+                .map_err(|source| Halt::Drain {
+                    service_id: svc.clone(),
+                    source,
+                })?;
         }
-        let ec2 = &self.targets[c.target].ec2;
+        line.set(format!("draining for {} s", self.s.drain.as_secs()));
+        tokio::time::sleep(self.s.drain).await;
+        Ok(())
+    }
+
+    /// Brings the instance to `stopped` from whatever state discovery saw.
+    async fn stop(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+        let ec2 = &c.target.ec2;
         let timeout = self.s.wait_timeout;
-
-        if let (Some(cloudmap), false) = (self.cloudmap, c.services.is_empty()) {
-            for svc in &c.services {
-                line.set(format!("deregistering from {svc}"));
-                if let Err(e) = registry::deregister(cloudmap, svc, &c.instance_id).await {
-                    return failed(format!("drain from {svc} failed: {e}"), Vec::new());
-                }
-            }
-            line.set(format!("draining for {} s", self.s.drain.as_secs()));
-            tokio::time::sleep(self.s.drain).await;
-        }
-
         let mut state = c.state;
         if state == InstanceState::Pending {
             line.set("waiting until running");
-            if let Err(e) = ec2
-                .wait_until_instance_running()
+            ec2.wait_until_instance_running()
                 .instance_ids(&c.instance_id)
                 .wait(timeout)
                 .await
-            {
-                return failed(
-                    format!(
-                        "did not reach running: {}",
-                        aws_sdk_ec2::error::DisplayErrorContext(&e)
-                    ),
-                    Vec::new(),
-                );
-            }
+                .map_err(|e| Halt::NotRunning(chain(&e)))?;
             state = InstanceState::Running;
         }
         if state == InstanceState::ShuttingDown {
@@ -297,120 +343,94 @@ impl Run<'_> {
                 .instance_ids(&c.instance_id)
                 .wait(timeout)
                 .await;
-            return report(
-                c,
-                "skipped",
-                Some("was already shutting down".into()),
-                Vec::new(),
-            );
+            return Err(Halt::AlreadyShuttingDown);
         }
         if state == InstanceState::Running {
             line.set("stopping");
-            if let Err(e) = ec2
-                .stop_instances()
+            ec2.stop_instances()
                 .instance_ids(&c.instance_id)
                 .send()
                 .await
-            {
-                return failed(
-                    format!("StopInstances failed: {}", err_text(&e)),
-                    Vec::new(),
-                );
-            }
+                .map_err(|e| Halt::Stop(err_text(&e)))?;
         }
         if matches!(state, InstanceState::Running | InstanceState::Stopping) {
             line.set("waiting until stopped");
-            if let Err(e) = ec2
-                .wait_until_instance_stopped()
+            ec2.wait_until_instance_stopped()
                 .instance_ids(&c.instance_id)
                 .wait(timeout)
                 .await
-            {
-                return failed(
-                    format!(
-                        "did not stop: {}",
-                        aws_sdk_ec2::error::DisplayErrorContext(&e)
-                    ),
-                    Vec::new(),
-                );
-            }
+                .map_err(|e| Halt::NotStopped(chain(&e)))?;
         }
+        Ok(())
+    }
 
-        let mut snapshots = Vec::new();
-        if self.s.snapshot && !c.volumes.is_empty() {
-            line.set(format!("snapshotting {} volume(s)", c.volumes.len()));
-            match self.create_snapshots(c, false).send().await {
-                Ok(out) => {
-                    snapshots = out
-                        .snapshots()
-                        .iter()
-                        .filter_map(|s| s.snapshot_id().map(str::to_string))
-                        .collect()
-                }
-                Err(e) => {
-                    return failed(
-                        format!("CreateSnapshots failed: {}; not terminated", err_text(&e)),
-                        Vec::new(),
-                    )
-                }
-            }
-            if snapshots.len() < c.volumes.len() {
-                return failed(
-                    format!(
-                        "{} snapshot(s) for {} volume(s); not terminated",
-                        snapshots.len(),
-                        c.volumes.len()
-                    ),
-                    snapshots,
-                );
-            }
-            line.set(format!("waiting for {} snapshot(s)", snapshots.len()));
-            if let Err(e) = ec2
-                .wait_until_snapshot_completed()
-                .set_snapshot_ids(Some(snapshots.clone()))
-                .wait(timeout)
-                .await
-            {
-                let why = aws_sdk_ec2::error::DisplayErrorContext(&e);
-                return failed(
-                    format!("snapshots did not complete: {why}; not terminated"),
-                    snapshots,
-                );
-            }
+    /// Snapshots every EBS volume and waits until all are complete; `snapshots` holds what was taken.
+    async fn snapshot(
+        &self,
+        c: &Candidate,
+        line: &Line,
+        snapshots: &mut Vec<String>,
+    ) -> Result<(), Halt> {
+        if !self.s.snapshot || c.volumes.is_empty() {
+            return Ok(());
         }
+        line.set(format!("snapshotting {} volume(s)", c.volumes.len()));
+        let out = self
+            .create_snapshots(c, false)
+            .send()
+            .await
+            .map_err(|e| Halt::Snapshot(err_text(&e)))?;
+        snapshots.extend(
+            out.snapshots()
+                .iter()
+                .filter_map(|s| s.snapshot_id().map(str::to_string)),
+        );
+        if snapshots.len() < c.volumes.len() {
+            return Err(Halt::MissingSnapshots {
+                taken: snapshots.len(),
+                volumes: c.volumes.len(),
+            });
+        }
+        line.set(format!("waiting for {} snapshot(s)", snapshots.len()));
+        c.target
+            .ec2
+            .wait_until_snapshot_completed()
+            .set_snapshot_ids(Some(snapshots.clone()))
+            .wait(self.s.wait_timeout)
+            .await
+            .map_err(|e| Halt::SnapshotIncomplete(chain(&e)))?;
+        Ok(())
+    }
 
-        if !c.devices.is_empty() {
-            line.set("setting DeleteOnTermination");
-            if let Err(e) = self.delete_on_termination(c, false).send().await {
-                return failed(
-                    format!(
-                        "setting DeleteOnTermination failed: {}; not terminated",
-                        err_text(&e)
-                    ),
-                    snapshots,
-                );
-            }
+    async fn set_delete_on_termination(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+        if c.devices.is_empty() {
+            return Ok(());
         }
+        line.set("setting DeleteOnTermination");
+        self.delete_on_termination(c, false)
+            .send()
+            .await
+            .map_err(|e| Halt::DeleteOnTermination(err_text(&e)))?;
+        Ok(())
+    }
+
+    async fn terminate(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
         line.set("terminating");
-        match ec2
+        match c
+            .target
+            .ec2
             .terminate_instances()
             .instance_ids(&c.instance_id)
             .send()
             .await
         {
-            Ok(_) => report(c, "terminated", None, snapshots),
+            Ok(_) => Ok(()),
             Err(e)
                 if e.as_service_error().and_then(|s| s.code()) == Some("OperationNotPermitted") =>
             {
-                failed(
-                    format!("termination refused (protection?): {}", err_text(&e)),
-                    snapshots,
-                )
+                Err(Halt::TerminationRefused(err_text(&e)))
             }
-            Err(e) => failed(
-                format!("TerminateInstances failed: {}", err_text(&e)),
-                snapshots,
-            ),
+            Err(e) => Err(Halt::Terminate(err_text(&e))),
         }
     }
 }

@@ -1,161 +1,77 @@
-//! What a batch asks of cloud-unmap and doing it: events → claims (account and region checked),
-//! claims verified with EC2 (one DescribeInstances per account×region per batch), deregistration
-//! through the shared plan, Auto Scaling lifecycle actions completed, a disposition per message.
+//! Doing what a batch asks: read each message into a claim (rules in `claims`), verify the claims
+//! with EC2 (one DescribeInstances per account×region per batch), sync every selected service within
+//! the claimed instances (through `sync`), complete Auto Scaling lifecycle actions, and give each
+//! message its disposition.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use futures::future::join_all;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
-use super::{truncate, Disposition, Received, Worker};
+use super::claims::{self, Claim, Disposition, InstanceResult, Reading, Unclaimed};
+use super::{truncate, Received, Worker};
+use crate::emit::Failure;
 use crate::error::{Error, Operation};
-use crate::event::{self, Event, EventType, Kind, LifecycleAction, SpotAction};
+use crate::event::{self, LifecycleAction};
 use crate::inventory::{self, Observed};
-use crate::metrics::{EventOutcome, LatencyFrom, LatencyLabels, Metrics, Trigger};
-use crate::plan::{self, Hint, InstanceState, Scope};
-use crate::reconcile;
-use crate::registry;
-
-/// What an event asks of cloud-unmap, once it passed the account and region checks.
-#[derive(Debug, Clone)]
-pub(super) struct Claim {
-    message: usize,
-    instance_id: String,
-    hint: Hint,
-    /// (index into `ctx.targets`, action) for terminate lifecycle actions.
-    lifecycle: Option<(usize, LifecycleAction)>,
-    event_type: EventType,
-    event_time: Option<SystemTime>,
-    received_at: Instant,
-}
-
-/// Per instance: whether any deregistration succeeded, and whether any work failed.
-#[derive(Debug, Default, Clone, Copy)]
-pub(super) struct InstanceResult {
-    acted: bool,
-    failed: bool,
-}
+use crate::metrics::{LatencyFrom, LatencyLabels, Trigger};
+use crate::plan::{self, Claimed};
+use crate::sync::{self, Scope};
 
 impl Worker {
-    /// Index into `ctx.targets` of the event's account and region, if cloud-unmap looks there.
-    pub(super) fn target_of(&self, event: &Event) -> Option<usize> {
-        let account = event.account.as_deref().unwrap_or(&self.queue.account_id);
-        let label = if account == self.queue.account_id {
-            "home"
-        } else {
-            account
-        };
-        let region = event
-            .region
-            .as_deref()
-            .unwrap_or(&self.ctx.config.service_region);
-        self.ctx
-            .targets
-            .iter()
-            .position(|t| t.account == label && t.region == region)
-    }
-
-    /// What an event asks for, or `None` when there is nothing to do.
-    pub(super) fn claim(
-        &self,
-        message: usize,
-        received_at: Instant,
-        event: &Event,
-    ) -> Option<Claim> {
-        let instance_id = event.instance_id()?.to_string();
-        let Some(target) = self.target_of(event) else {
-            warn!(
-                event_id = event.id.as_deref(),
-                account = event.account.as_deref(),
-                region = event.region.as_deref(),
-                instance_id,
-                "event from an account or region cloud-unmap does not watch; ignored"
-            );
-            return None;
-        };
-        let stopped_counts = self.ctx.config.deregister_stopped;
-        let (hint, lifecycle) = match &event.kind {
-            Kind::StateChange { state, .. } => match state {
-                InstanceState::ShuttingDown | InstanceState::Terminated => (Hint::Judge, None),
-                InstanceState::Stopping | InstanceState::Stopped if stopped_counts => {
-                    (Hint::Judge, None)
-                }
-                _ => return None,
-            },
-            Kind::SpotInterruption { action, .. } => match action {
-                SpotAction::Terminate => (Hint::Spot, None),
-                SpotAction::Stop | SpotAction::Hibernate if stopped_counts => (Hint::Spot, None),
-                _ => return None,
-            },
-            Kind::TerminateLifecycle(action) => (
-                Hint::AsgTerminate {
-                    group: action.group.clone(),
-                },
-                Some((target, action.clone())),
-            ),
-            Kind::Other => return None,
-        };
-        Some(Claim {
-            message,
-            instance_id,
-            hint,
-            lifecycle,
-            event_type: event.event_type(),
-            event_time: event.time,
-            received_at,
-        })
-    }
-
     /// Decides and does the work of a batch; returns each message's disposition.
     pub(super) async fn process(&self, messages: &[Received]) -> Vec<Disposition> {
-        let mut dispositions = vec![Disposition::Delete; messages.len()];
-        let mut outcomes: Vec<Option<(EventType, EventOutcome)>> = vec![None; messages.len()];
+        let mut readings = Vec::with_capacity(messages.len());
         let mut claims = Vec::new();
         for (i, m) in messages.iter().enumerate() {
-            match event::parse(&m.body) {
+            let reading = match event::parse(&m.body) {
                 Err(why) => {
-                    dispositions[i] = Disposition::Invalid;
-                    outcomes[i] = Some((EventType::Invalid, EventOutcome::invalid));
                     if m.receive_count <= 1 {
                         warn!(message_id = %m.message_id, reason = %why, body = truncate(&m.body), "unreadable message left for the dead-letter queue");
                     } else {
                         debug!(message_id = %m.message_id, receive_count = m.receive_count, "unreadable message seen again");
                     }
+                    Reading::Invalid
                 }
-                Ok(ev) => match self.claim(i, m.received_at, &ev) {
-                    Some(c) => claims.push(c),
-                    None => outcomes[i] = Some((ev.event_type(), EventOutcome::ignored)),
+                Ok(ev) => match self.rules.claim(i, m.received_at, &ev) {
+                    Ok(c) => {
+                        claims.push(c);
+                        Reading::Claimed
+                    }
+                    Err(Unclaimed::Unwatched { account, region }) => {
+                        warn!(
+                            event_id = ev.id.as_deref(),
+                            %account,
+                            %region,
+                            instance_id = ev.instance_id(),
+                            "event from an account or region cloud-unmap does not watch; ignored"
+                        );
+                        Reading::Ignored(ev.event_type())
+                    }
+                    Err(Unclaimed::NothingToDo) => Reading::Ignored(ev.event_type()),
                 },
-            }
+            };
+            readings.push(reading);
         }
-        if !claims.is_empty() {
-            let results = self.act(&claims).await;
-            for c in &claims {
-                let r = results.get(&c.instance_id).copied().unwrap_or_default();
-                let outcome = if r.failed {
-                    dispositions[c.message] = Disposition::Retry;
-                    EventOutcome::failed
-                } else if r.acted {
-                    EventOutcome::acted
-                } else {
-                    EventOutcome::ignored
-                };
-                // A message names one instance; a later claim cannot downgrade a failure.
-                if outcomes[c.message].is_none_or(|(_, o)| o != EventOutcome::failed) {
-                    outcomes[c.message] = Some((c.event_type, outcome));
-                }
-            }
-        }
-        for (t, o) in outcomes.into_iter().flatten() {
-            self.ctx.metrics.event(t, o);
-        }
-        dispositions
+        let results = if claims.is_empty() {
+            HashMap::new()
+        } else {
+            self.act(&claims).await
+        };
+        claims::dispose(&readings, &claims, &results)
+            .into_iter()
+            .map(|(disposition, event_type, outcome)| {
+                self.ctx.metrics.event(event_type, outcome);
+                disposition
+            })
+            .collect()
     }
 
-    /// Verifies the claims with EC2, deregisters through the plan, completes lifecycle actions.
-    pub(super) async fn act(&self, claims: &[Claim]) -> HashMap<String, InstanceResult> {
+    /// Verifies the claims with EC2, syncs every selected service within them, completes lifecycle
+    /// actions. Returns what the work came to, per instance.
+    async fn act(&self, claims: &[Claim]) -> HashMap<String, InstanceResult> {
         let ctx = &self.ctx;
         let mut results: HashMap<String, InstanceResult> = HashMap::new();
         let fail_all = |results: &mut HashMap<String, InstanceResult>| {
@@ -163,54 +79,59 @@ impl Worker {
                 results.entry(c.instance_id.clone()).or_default().failed = true;
             }
         };
-        // What the events claim, per instance; a confirmed-departure hint outranks a plain judge.
-        let mut hints: HashMap<String, Hint> = HashMap::new();
-        for c in claims {
-            let slot = hints.entry(c.instance_id.clone()).or_insert(Hint::Judge);
-            if c.hint != Hint::Judge {
-                *slot = c.hint.clone();
-            }
-        }
-        let ids: Vec<String> = hints.keys().cloned().collect();
-        let observed: Observed = match inventory::describe(
-            &ctx.targets,
-            &ids,
-            ctx.config.concurrency,
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                self.count_error(&e);
-                error!(error = %e, "cannot verify events with EC2; leaving them for redelivery");
-                fail_all(&mut results);
-                return results;
-            }
-        };
-        let (services, selection_errors) = reconcile::resolve_services(ctx).await;
+        let claimed: Claimed = claims::merge(claims);
+        let ids: Vec<String> = claimed.keys().cloned().collect();
+        let observed: Observed =
+            match inventory::describe(&ctx.targets, &ids, ctx.config.concurrency).await {
+                Ok(o) => o,
+                Err(e) => {
+                    ctx.failed(Failure::VerifyEvents, &e);
+                    fail_all(&mut results);
+                    return results;
+                }
+            };
+        let (services, selection_errors) = sync::resolve_services(ctx).await;
         if !selection_errors.is_empty() {
             fail_all(&mut results);
             return results;
         }
+        let scope = Scope::Instances {
+            claimed: &claimed,
+            observed: &observed,
+        };
         let per_service = join_all(
             services
                 .iter()
-                .map(|s| self.act_on_service(s, &hints, &observed)),
+                .map(|s| sync::sync_service(ctx, s, scope, Trigger::event)),
         )
         .await;
-        for outcome in per_service {
+        for (service_id, outcome) in services.iter().zip(per_service) {
             match outcome {
-                Ok(done) => {
-                    for (id, ok) in done {
+                Ok(report) => {
+                    for (id, ok) in report.results {
                         let r = results.entry(id).or_default();
                         r.acted |= ok;
                         r.failed |= !ok;
                     }
                 }
-                Err(()) => fail_all(&mut results),
+                Err(e) => {
+                    let what = Failure::Sync {
+                        service_id,
+                        trigger: Trigger::event,
+                    };
+                    ctx.failed(what, &e);
+                    fail_all(&mut results);
+                }
             }
         }
-        // Latencies of confirmed deregistrations.
+        self.observe_latencies(claims, &results);
+        self.complete_lifecycles(claims, &observed, &mut results)
+            .await;
+        results
+    }
+
+    /// Latencies of confirmed deregistrations, from receipt and from the event's own time.
+    fn observe_latencies(&self, claims: &[Claim], results: &HashMap<String, InstanceResult>) {
         let (now, wall) = (Instant::now(), SystemTime::now());
         for c in claims {
             if !results
@@ -220,7 +141,8 @@ impl Worker {
                 continue;
             }
             let observe = |from: LatencyFrom, d: Duration| {
-                ctx.metrics
+                self.ctx
+                    .metrics
                     .event_latency
                     .get_or_create(&LatencyLabels { from })
                     .observe(d.as_secs_f64())
@@ -233,9 +155,18 @@ impl Worker {
                 observe(LatencyFrom::event_time, d);
             }
         }
-        // Lifecycle actions: completed once the instance is out of every service.
+    }
+
+    /// Lifecycle actions: completed once the instance is out of every service and EC2 shows it in
+    /// the action's group.
+    async fn complete_lifecycles(
+        &self,
+        claims: &[Claim],
+        observed: &Observed,
+        results: &mut HashMap<String, InstanceResult>,
+    ) {
         for c in claims {
-            let Some((target, action)) = &c.lifecycle else {
+            let Some(action) = &c.lifecycle else {
                 continue;
             };
             let r = results.entry(c.instance_id.clone()).or_default();
@@ -250,58 +181,27 @@ impl Worker {
                 warn!(instance_id = %c.instance_id, group = %action.group, "terminate lifecycle action for an instance EC2 does not show in that group; ignored");
                 continue;
             }
-            match self.complete_lifecycle(*target, action).await {
+            match self.complete_lifecycle(c, action).await {
                 Ok(()) => r.acted = true,
                 Err(e) => {
-                    self.count_error(&e);
-                    error!(error = %e, instance_id = %c.instance_id, "CompleteLifecycleAction failed; the event will be retried");
+                    let what = Failure::CompleteLifecycle {
+                        instance_id: &c.instance_id,
+                    };
+                    self.ctx.failed(what, &e);
                     r.failed = true;
                 }
             }
         }
-        results
     }
 
-    /// Lists one service's registrations now (no cache: an instance registered a second ago is
-    /// found), plans for the claimed instances, and applies. Err when the listing failed.
-    pub(super) async fn act_on_service(
-        &self,
-        service_id: &str,
-        hints: &HashMap<String, Hint>,
-        observed: &Observed,
-    ) -> Result<Vec<(String, bool)>, ()> {
-        let ctx = &self.ctx;
-        let registrations = match registry::list_registrations(&ctx.cloudmap, service_id).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.count_error(&e);
-                error!(service_id, error = %e, "cannot list registrations for the event path");
-                return Err(());
-            }
+    /// CompleteLifecycleAction(CONTINUE) in the claim's account and region.
+    async fn complete_lifecycle(&self, c: &Claim, action: &LifecycleAction) -> Result<(), Error> {
+        let Some(target) = self.ctx.target(&c.account, &c.region) else {
+            // Claims are only made for watched targets (`Rules::watched` is built from them).
+            warn!(account = %c.account, region = %c.region, "no client for the lifecycle action's account and region");
+            return Ok(());
         };
-        let plan = plan::plan(
-            &registrations,
-            observed,
-            ctx.plan_options(),
-            Scope::Only(hints),
-        );
-        if plan.held {
-            ctx.metrics
-                .guard_holds
-                .get_or_create(&Metrics::service(service_id))
-                .inc();
-            reconcile::warn_held(service_id, &plan, Trigger::event);
-            return Ok(Vec::new());
-        }
-        Ok(reconcile::apply(ctx, service_id, &plan, Trigger::event).await)
-    }
-
-    pub(super) async fn complete_lifecycle(
-        &self,
-        target: usize,
-        action: &LifecycleAction,
-    ) -> Result<(), Error> {
-        let out = self.ctx.targets[target]
+        let out = target
             .autoscaling
             .complete_lifecycle_action()
             .auto_scaling_group_name(&action.group)

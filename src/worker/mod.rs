@@ -1,8 +1,10 @@
-//! The event loop: long-polls the SQS queue, hands each batch to `act` (verify with EC2, deregister,
-//! complete lifecycle actions), and settles the messages: deleted only when their work is done,
-//! unreadable ones left for the dead-letter queue, visibility extended while work takes long.
+//! The event loop: long-polls the SQS queue, hands each batch to `act` (claims verified with EC2,
+//! the shared per-service sync, lifecycle actions), and settles the messages: deleted only when
+//! their work is done, unreadable ones left for the dead-letter queue, visibility extended while
+//! work takes long. The rules that decide are pure, in `claims`.
 
 mod act;
+mod claims;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,11 +16,13 @@ use aws_sdk_sqs::types::{
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use self::claims::{Disposition, Rules};
 use crate::backoff::Backoff;
 use crate::config::Queue;
+use crate::context::Context;
+use crate::emit::Failure;
 use crate::error::{Error, Operation};
 use crate::metrics::MessageResult;
-use crate::reconcile::Context;
 
 /// SQS's longest long poll, and its largest batch.
 const WAIT_SECONDS: i32 = 20;
@@ -38,21 +42,11 @@ pub struct Received {
     pub received_at: Instant,
 }
 
-/// What becomes of a message once its batch is handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Disposition {
-    /// Work done (or none needed): delete.
-    Delete,
-    /// Work failed: leave it for redelivery after its visibility timeout.
-    Retry,
-    /// Unreadable: make it visible again at once, so the redrive policy moves it to the DLQ soon.
-    Invalid,
-}
-
 pub struct Worker {
     ctx: Arc<Context>,
     sqs: aws_sdk_sqs::Client,
     queue: Queue,
+    rules: Rules,
 }
 
 fn truncate(body: &str) -> &str {
@@ -65,12 +59,21 @@ fn truncate(body: &str) -> &str {
 
 impl Worker {
     pub fn new(ctx: Arc<Context>, sqs: aws_sdk_sqs::Client, queue: Queue) -> Worker {
-        Worker { ctx, sqs, queue }
-    }
-
-    fn count_error(&self, e: &Error) {
-        if let Error::Aws { operation, .. } = e {
-            self.ctx.metrics.aws_error(*operation);
+        let rules = Rules {
+            home_account: queue.account_id.clone(),
+            default_region: ctx.config.service_region.clone(),
+            watched: ctx
+                .targets
+                .iter()
+                .map(|t| (t.account.clone(), t.region.clone()))
+                .collect(),
+            deregister_stopped: ctx.config.deregister_stopped,
+        };
+        Worker {
+            ctx,
+            sqs,
+            queue,
+            rules,
         }
     }
 
@@ -100,8 +103,7 @@ impl Worker {
             }
             Err(e) => {
                 let e = Error::aws(Operation::GetQueueAttributes, e);
-                self.count_error(&e);
-                warn!(error = %e, "cannot read the event queue's attributes");
+                self.ctx.failed(Failure::InspectQueue, &e);
                 DEFAULT_VISIBILITY
             }
         }
@@ -160,10 +162,8 @@ impl Worker {
             match received {
                 Err(e) => {
                     self.ctx.health.received(false, Instant::now());
-                    self.ctx.metrics.receive_errors.inc();
-                    self.count_error(&e);
                     let pause = backoff.next_delay();
-                    warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "receive from the event queue failed");
+                    self.ctx.failed(Failure::Receive { retry_in: pause }, &e);
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         _ = tokio::time::sleep(pause) => {}
@@ -242,8 +242,7 @@ impl Worker {
                 }
                 Err(e) => {
                     let e = Error::aws(Operation::DeleteMessageBatch, e);
-                    self.count_error(&e);
-                    warn!(error = %e, "deleting handled messages failed; they will be redelivered (harmless)");
+                    self.ctx.failed(Failure::DeleteMessages, &e);
                 }
             }
         }
@@ -297,8 +296,7 @@ impl Worker {
             .await
         {
             let e = Error::aws(Operation::ChangeMessageVisibilityBatch, e);
-            self.count_error(&e);
-            warn!(error = %e, "changing message visibility failed");
+            self.ctx.failed(Failure::ChangeVisibility, &e);
         }
     }
 }

@@ -1,0 +1,267 @@
+//! The one decision function: registrations + observed EC2 instances + options → plan (keep / skip /
+//! deregister with a reason) and the never-empty guard. Pure: no I/O, no clock, no async.
+
+use std::collections::HashMap;
+use std::fmt;
+
+pub use crate::domain::{is_ec2_instance_id, InstanceState};
+
+/// The Cloud Map attribute holding the registered IPv4 address (seed rule: without it, skip).
+pub const IPV4_ATTRIBUTE: &str = "AWS_INSTANCE_IPV4";
+
+/// One Cloud Map registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub instance_id: String,
+    pub ipv4: Option<String>,
+}
+
+/// What EC2 says about one instance, in one account and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedInstance {
+    pub instance_id: String,
+    pub state: InstanceState,
+    /// Every IPv4 address of the instance: primary and secondary private IPs of every network
+    /// interface, public and Elastic IPs.
+    pub ipv4: Vec<String>,
+    pub spot: bool,
+    /// The Auto Scaling group it belongs to (its `aws:autoscaling:groupName` tag).
+    pub asg_group: Option<String>,
+}
+
+/// Why a registration is (or would be) deregistered. Label values of the deregistration metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The instance is shutting-down or terminated.
+    Terminated,
+    /// The instance is stopping or stopped and `--deregister-stopped` is set.
+    Stopped,
+    /// The instance lives, but the registered IPv4 is none of its addresses.
+    IpMismatch,
+    /// No instance with that id in any configured account and region.
+    NotFound,
+    /// A Spot interruption notice for an instance EC2 confirms is a Spot instance.
+    SpotInterruption,
+    /// Auto Scaling is terminating the instance (a terminate lifecycle action of its own group).
+    AsgTerminate,
+}
+
+impl Reason {
+    /// How much a reason tells about a registration seen under several accounts or regions: a
+    /// live instance at another address (ip-mismatch) tells more than a stopped one, which tells
+    /// more than a terminated one. Event-confirmed and not-found reasons never compete here.
+    fn telling(self) -> u8 {
+        match self {
+            Reason::IpMismatch => 3,
+            Reason::Stopped => 2,
+            Reason::Terminated => 1,
+            Reason::NotFound | Reason::SpotInterruption | Reason::AsgTerminate => 0,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Terminated => "terminated",
+            Reason::Stopped => "stopped",
+            Reason::IpMismatch => "ip-mismatch",
+            Reason::NotFound => "not-found",
+            Reason::SpotInterruption => "spot-interruption",
+            Reason::AsgTerminate => "asg-terminate",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a registration is left untouched without being judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// No `AWS_INSTANCE_IPV4` attribute (seed rule).
+    NoIpv4,
+    /// The id is not an EC2 instance id (e.g. an ECS task): EC2 cannot vouch for or against it.
+    NotEc2Id,
+    /// Outside the scope of this plan (the event path judges only the instances its events name).
+    OutOfScope,
+}
+
+/// The decision for one registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Keep,
+    Skip(SkipReason),
+    Deregister(Reason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub instance_id: String,
+    pub action: Action,
+}
+
+/// Options that change decisions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Stopping/stopped instances count as gone.
+    pub deregister_stopped: bool,
+    /// Turn the never-empty guard off.
+    pub allow_empty_service: bool,
+}
+
+/// What an event claims about an instance; the plan believes it only as far as EC2 confirms it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    /// The instance may be gone: judge it by EC2 alone, as the reconcile does.
+    Judge,
+    /// A Spot interruption notice: leaving if EC2 reports a Spot instance by that id.
+    Spot,
+    /// An Auto Scaling terminate lifecycle action: leaving if EC2 reports the instance in that group.
+    AsgTerminate { group: String },
+}
+
+/// What the events of a batch claim, per instance id: every distinct hint, so that a weaker
+/// (forged) claim never masks a stronger one for the same instance.
+pub type Claimed = HashMap<String, Vec<Hint>>;
+
+/// Which registrations a plan judges.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every registration (the periodic reconcile).
+    All,
+    /// Only these instance ids, with what their events claim; the others are assumed to stay (the
+    /// event path).
+    Only(&'a Claimed),
+}
+
+/// The result of planning one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub decisions: Vec<Decision>,
+    /// The never-empty guard held back every deregistration of this plan.
+    pub held: bool,
+}
+
+impl Plan {
+    /// Registrations to deregister now (empty when the guard held).
+    pub fn deregistrations(&self) -> impl Iterator<Item = (&str, Reason)> {
+        let held = self.held;
+        self.decisions.iter().filter_map(move |d| match d.action {
+            Action::Deregister(reason) if !held => Some((d.instance_id.as_str(), reason)),
+            _ => None,
+        })
+    }
+
+    /// Registrations the plan would deregister, whether or not the guard held them.
+    pub fn wanted(&self) -> impl Iterator<Item = (&str, Reason)> {
+        self.decisions.iter().filter_map(|d| match d.action {
+            Action::Deregister(reason) => Some((d.instance_id.as_str(), reason)),
+            _ => None,
+        })
+    }
+
+    pub fn count(&self, pred: impl Fn(&Action) -> bool) -> usize {
+        self.decisions.iter().filter(|d| pred(&d.action)).count()
+    }
+}
+
+/// Whether EC2 confirms what the event claims: the instance is still there (not already gone) and
+/// is a Spot instance, or a member of the named Auto Scaling group.
+pub fn confirmed(hint: &Hint, observed: &[ObservedInstance]) -> Option<Reason> {
+    let present = |i: &&ObservedInstance| !matches!(i.state, InstanceState::Terminated);
+    match hint {
+        Hint::Judge => None,
+        Hint::Spot => observed
+            .iter()
+            .filter(present)
+            .any(|i| i.spot)
+            .then_some(Reason::SpotInterruption),
+        Hint::AsgTerminate { group } => observed
+            .iter()
+            .filter(present)
+            .any(|i| i.asg_group.as_deref() == Some(group.as_str()))
+            .then_some(Reason::AsgTerminate),
+    }
+}
+
+/// Judges one registration against every instance EC2 reported under its id.
+fn judge(ipv4: &str, observed: &[ObservedInstance], opts: PlanOptions) -> Action {
+    // An instance id is unique, but it is looked up in several accounts and regions: keep the
+    // registration if any sighting vouches for it, otherwise report the most telling reason.
+    let mut worst: Option<Reason> = None;
+    for inst in observed {
+        let alive = match inst.state {
+            InstanceState::Pending | InstanceState::Running => true,
+            InstanceState::Stopping | InstanceState::Stopped => !opts.deregister_stopped,
+            InstanceState::ShuttingDown | InstanceState::Terminated => false,
+        };
+        let reason = if !alive {
+            match inst.state {
+                InstanceState::Stopping | InstanceState::Stopped => Reason::Stopped,
+                _ => Reason::Terminated,
+            }
+        } else if inst.ipv4.iter().any(|ip| ip == ipv4) {
+            return Action::Keep;
+        } else {
+            Reason::IpMismatch
+        };
+        worst = Some(match worst {
+            Some(prev) if prev.telling() >= reason.telling() => prev,
+            _ => reason,
+        });
+    }
+    Action::Deregister(worst.unwrap_or(Reason::NotFound))
+}
+
+/// Plans one service: which registrations stay, which are skipped, which go and why.
+///
+/// The never-empty guard (seed rule): unless `allow_empty_service`, a plan that would remove every
+/// registration bearing an IPv4 address removes none of them and is marked `held`. A service with
+/// no IPv4-bearing registration is not held: there is nothing to do.
+pub fn plan(
+    registrations: &[Registration],
+    observed: &HashMap<String, Vec<ObservedInstance>>,
+    opts: PlanOptions,
+    scope: Scope<'_>,
+) -> Plan {
+    let decisions: Vec<Decision> = registrations
+        .iter()
+        .map(|reg| {
+            let seen = observed
+                .get(&reg.instance_id)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let hints: Option<&[Hint]> = match scope {
+                Scope::All => Some(&[Hint::Judge]),
+                Scope::Only(claimed) => claimed.get(&reg.instance_id).map(Vec::as_slice),
+            };
+            let action = match (&reg.ipv4, hints) {
+                (None, _) => Action::Skip(SkipReason::NoIpv4),
+                (Some(_), None) => Action::Skip(SkipReason::OutOfScope),
+                (Some(_), _) if !is_ec2_instance_id(&reg.instance_id) => {
+                    Action::Skip(SkipReason::NotEc2Id)
+                }
+                (Some(ip), Some(hints)) => match hints.iter().find_map(|h| confirmed(h, seen)) {
+                    Some(reason) => Action::Deregister(reason),
+                    None => judge(ip, seen, opts),
+                },
+            };
+            Decision {
+                instance_id: reg.instance_id.clone(),
+                action,
+            }
+        })
+        .collect();
+    let with_ipv4 = registrations.iter().filter(|r| r.ipv4.is_some()).count();
+    let leaving = decisions
+        .iter()
+        .filter(|d| matches!(d.action, Action::Deregister(_)))
+        .count();
+    let held = !opts.allow_empty_service && leaving > 0 && leaving >= with_ipv4;
+    Plan { decisions, held }
+}
+
+#[cfg(test)]
+mod tests;

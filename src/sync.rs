@@ -1,0 +1,189 @@
+//! One service's sync, called by every trigger (kube-rs style): resolve the selected services, list
+//! a service's registrations, look their instances up in EC2 (or take the event path's lookup),
+//! plan, hold or apply, and report. The reconcile syncs everything; an event narrows the scope to
+//! the instances it names and adds its hints.
+
+use std::collections::HashSet;
+
+use futures::stream::{self, StreamExt};
+use tracing::{info, instrument, warn};
+
+use crate::context::Context;
+use crate::emit::Failure;
+use crate::error::Error;
+use crate::inventory::{self, Observed};
+use crate::metrics::{DeregistrationLabels, Metrics, Trigger};
+use crate::plan::{self, Action, Claimed, Plan, Reason};
+use crate::registry::{self, Deregistered};
+
+/// What one sync looks at.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every registration of the service; their instances are looked up here (the reconcile).
+    All,
+    /// Only the claimed instances, already looked up by the caller once for every service (the
+    /// event path: one DescribeInstances per account×region per batch).
+    Instances {
+        claimed: &'a Claimed,
+        observed: &'a Observed,
+    },
+}
+
+/// What one service's sync did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ServiceReport {
+    pub registrations: usize,
+    pub kept: usize,
+    pub skipped: usize,
+    /// Removed (or, in a dry run, that would have been removed).
+    pub deregistered: usize,
+    /// Deregistrations the guard held back.
+    pub held: usize,
+    /// Deregistrations that failed.
+    pub failed: usize,
+    /// Each attempted deregistration's instance id and whether it succeeded.
+    pub results: Vec<(String, bool)>,
+}
+
+/// The explicit service ids, then every service of every namespace (listed anew on each call).
+/// A namespace that cannot be listed is logged, counted and returned among the errors.
+pub async fn resolve_services(ctx: &Context) -> (Vec<String>, Vec<Error>) {
+    let mut services = ctx.config.service_ids.clone();
+    let mut errors = Vec::new();
+    for ns in &ctx.config.namespace_ids {
+        match registry::list_services(&ctx.cloudmap, ns).await {
+            Ok(found) => {
+                for s in found {
+                    if !services.contains(&s) {
+                        services.push(s);
+                    }
+                }
+            }
+            Err(e) => {
+                ctx.failed(Failure::ListServices { namespace_id: ns }, &e);
+                errors.push(e);
+            }
+        }
+    }
+    (services, errors)
+}
+
+/// Syncs one service: list, look up (scope `All`), plan, then hold or apply. An `Err` means nothing
+/// was decided (the listing or the lookup failed); failed deregistrations are counted in the report.
+#[instrument(skip(ctx, scope), fields(service_id = %service_id, ?trigger))]
+pub async fn sync_service(
+    ctx: &Context,
+    service_id: &str,
+    scope: Scope<'_>,
+    trigger: Trigger,
+) -> Result<ServiceReport, Error> {
+    let registrations = registry::list_registrations(&ctx.cloudmap, service_id).await?;
+    let labels = Metrics::service(service_id);
+    let looked_up;
+    let (observed, plan_scope) = match scope {
+        Scope::All => {
+            ctx.metrics
+                .registered
+                .get_or_create(&labels)
+                .set(registrations.len() as i64);
+            let ids: Vec<String> = registrations
+                .iter()
+                .filter(|r| r.ipv4.is_some() && plan::is_ec2_instance_id(&r.instance_id))
+                .map(|r| r.instance_id.clone())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            looked_up = inventory::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
+            (&looked_up, plan::Scope::All)
+        }
+        Scope::Instances { claimed, observed } => (observed, plan::Scope::Only(claimed)),
+    };
+    let plan = plan::plan(&registrations, observed, ctx.plan_options(), plan_scope);
+
+    let mut report = ServiceReport {
+        registrations: registrations.len(),
+        kept: plan.count(|a| *a == Action::Keep),
+        skipped: plan.count(|a| matches!(a, Action::Skip(_))),
+        ..Default::default()
+    };
+    if plan.held {
+        report.held = plan.wanted().count();
+        ctx.metrics.guard_holds.get_or_create(&labels).inc();
+        warn_held(service_id, &plan, trigger);
+        return Ok(report);
+    }
+    let results = apply(ctx, service_id, &plan, trigger).await;
+    report.deregistered = results.iter().filter(|(_, ok)| *ok).count();
+    report.failed = results.len() - report.deregistered;
+    report.results = results;
+    if matches!(scope, Scope::All) && !ctx.config.dry_run {
+        let remaining = registrations.len().saturating_sub(report.deregistered);
+        ctx.metrics
+            .registered
+            .get_or_create(&labels)
+            .set(remaining as i64);
+    }
+    Ok(report)
+}
+
+/// Applies a plan's deregistrations (none in a dry run), `concurrency` at a time; one failure does
+/// not stop the others. Returns each instance id with whether its deregistration succeeded.
+pub async fn apply(
+    ctx: &Context,
+    service_id: &str,
+    plan: &Plan,
+    trigger: Trigger,
+) -> Vec<(String, bool)> {
+    let dry_run = ctx.config.dry_run;
+    let jobs: Vec<_> = plan
+        .deregistrations()
+        .map(|(instance_id, reason)| async move {
+            if dry_run {
+                info!(service_id, instance_id, %reason, ?trigger, dry_run, "would deregister");
+                return (instance_id.to_string(), true);
+            }
+            match registry::deregister(&ctx.cloudmap, service_id, instance_id).await {
+                Ok(outcome) => {
+                    let already_gone = outcome == Deregistered::AlreadyGone;
+                    info!(service_id, instance_id, %reason, ?trigger, already_gone, "deregistered");
+                    ctx.metrics
+                        .deregistrations
+                        .get_or_create(&DeregistrationLabels {
+                            service_id: service_id.to_string(),
+                            trigger,
+                            reason,
+                        })
+                        .inc();
+                    (instance_id.to_string(), true)
+                }
+                Err(e) => {
+                    let what = Failure::Deregister {
+                        service_id,
+                        instance_id,
+                        reason,
+                        trigger,
+                    };
+                    ctx.failed(what, &e);
+                    (instance_id.to_string(), false)
+                }
+            }
+        })
+        .collect();
+    stream::iter(jobs)
+        .buffer_unordered(ctx.config.concurrency)
+        .collect()
+        .await
+}
+
+/// Logs a held plan once, with what it would have removed.
+pub fn warn_held(service_id: &str, plan: &Plan, trigger: Trigger) {
+    let wanted: Vec<(&str, Reason)> = plan.wanted().collect();
+    warn!(
+        service_id,
+        ?trigger,
+        would_deregister = wanted.len(),
+        instance_ids = ?wanted.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        "never-empty guard: every IPv4 registration of the service looks gone; deregistering none \
+         (--allow-empty-service turns this off)"
+    );
+}
