@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
@@ -95,30 +95,10 @@ async fn snapshots_of(client: &aws_sdk_ec2::Client, id: &str) -> Vec<(String, St
 }
 
 fn decommission(endpoint: &str, args: &[&str]) -> Output {
-    let child = binary()
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .arg("decommission")
+    Cli::subcommand("decommission")
+        .endpoint(endpoint)
         .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_bounded(child, Duration::from_secs(120))
-}
-
-/// `binary()` adds `--log-format json` for the worker; decommission has its own flags.
-fn binary() -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cloud-unmap"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CLOUD_UNMAP_") || k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    cmd
+        .output(Duration::from_secs(120))
 }
 
 fn report(o: &Output) -> Value {

@@ -15,30 +15,18 @@ async fn stop_worker(worker: Running) -> String {
     stdout(&out)
 }
 
-async fn wait_queue_empty(url: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while queue_depth(url).await != (0, 0) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "queue never drained: {:?}",
-            queue_depth(url).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn state_change_events_deregister_within_the_event_path() {
-    let (s, inst, child) = setup(5, None, &[]).await;
+    let s = Setup::with(5).start().await;
     // Registered after the worker's start-up reconcile: must still be found.
     let late = launch(HOME_REGION, 1).await;
     register_all(&s.service, &late).await;
     let client = ec2(HOME_REGION).await;
-    terminate(&client, &[inst[0].id.clone(), late[0].id.clone()]).await;
-    put_state_change(&inst[0].id, "terminated").await;
+    terminate(&client, &[s.instances[0].id.clone(), late[0].id.clone()]).await;
+    put_state_change(&s.instances[0].id, "terminated").await;
     put_state_change(&late[0].id, "shutting-down").await;
 
-    let mut expected = ids(&inst[1..]);
+    let mut expected = ids(&s.instances[1..]);
     expected.sort();
     wait_registered(&s.service, WAIT, |r| r == expected.as_slice()).await;
     wait_queue_empty(&s.queue).await;
@@ -52,23 +40,27 @@ async fn state_change_events_deregister_within_the_event_path() {
         .await
             >= 2.0
     );
-    stop_worker(child).await;
+    stop_worker(s.worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forged_and_irrelevant_events_change_nothing() {
-    let (s, inst, child) = setup(3, None, &[]).await;
+    let s = Setup::with(3).start().await;
     // Routed by the rules: a terminated claim for a running instance; a Spot notice for an
     // on-demand instance; a stopped instance without --deregister-stopped.
-    put_state_change(&inst[0].id, "terminated").await;
+    put_state_change(&s.instances[0].id, "terminated").await;
     put_event(
         "aws.ec2",
         "EC2 Spot Instance Interruption Warning",
-        json!({"instance-id": inst[1].id, "instance-action": "terminate"}),
+        json!({"instance-id": s.instances[1].id, "instance-action": "terminate"}),
     )
     .await;
-    stop(&ec2(HOME_REGION).await, std::slice::from_ref(&inst[2].id)).await;
-    put_state_change(&inst[2].id, "stopped").await;
+    stop(
+        &ec2(HOME_REGION).await,
+        std::slice::from_ref(&s.instances[2].id),
+    )
+    .await;
+    put_state_change(&s.instances[2].id, "stopped").await;
     // Sent straight to the queue (the rules would not forward them): the AWS samples of types
     // cloud-unmap ignores, and a termination from an account it does not watch.
     for sample in [
@@ -85,17 +77,17 @@ async fn forged_and_irrelevant_events_change_nothing() {
     }
     let foreign = json!({"version":"0","id":"f","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2",
         "account":"999999999999","time":"2024-01-01T00:00:00Z","region":HOME_REGION,"resources":[],
-        "detail":{"instance-id": inst[0].id,"state":"terminated"}});
+        "detail":{"instance-id": s.instances[0].id,"state":"terminated"}});
     send_raw(&s.queue, &foreign.to_string()).await;
 
     wait_queue_empty(&s.queue).await;
-    assert_eq!(registered(&s.service).await, sorted(ids(&inst)));
+    assert_eq!(registered(&s.service).await, sorted(ids(&s.instances)));
     assert_eq!(queue_depth(&s.dlq).await, (0, 0));
     assert_eq!(
         metric(s.port, "cloud_unmap_messages_total{result=\"deleted\"}").await,
         7.0
     );
-    stop_worker(child).await;
+    stop_worker(s.worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,20 +95,16 @@ async fn spot_warning_and_stopped_with_the_flag() {
     let ns = namespace().await;
     let svc = service(&ns).await;
     let client = ec2(HOME_REGION).await;
-    let spot = launch_with(&client, 1, true).await;
+    let spot = Launch::on(&client).spot().run().await;
     let plain = launch(HOME_REGION, 2).await;
     register_all(&svc, &spot).await;
     register_all(&svc, &plain).await;
-    let (queue, arn, _dlq) = queue_with_dlq(3, 4).await;
-    route_rules_to(&arn).await;
+    let q = queue_with_dlq(3, 4).await;
+    route_rules_to(&q.arn).await;
     let port = free_port();
-    let child = event_worker(
-        &["--service-id", &svc],
-        &queue,
-        &moto().endpoint,
-        port,
-        &["--deregister-stopped"],
-    );
+    let child = Worker::events(&svc, &q.url, port)
+        .args(&["--deregister-stopped"])
+        .spawn();
     wait_http(port, "/readyz", WAIT, |s, _| s == 200).await;
 
     // The Spot instance is still running during its two-minute notice: removed at once.
@@ -186,7 +174,7 @@ async fn auto_scaling_terminate_lifecycle_is_deregistered_then_completed() {
         .collect();
     assert_eq!(grouped.len(), 2);
 
-    let (s, _others, child) = setup(1, Some(&proxy.endpoint), &[]).await;
+    let s = Setup::with(1).through(&proxy.endpoint).start().await;
     register_all(&s.service, &grouped).await;
     let victim = &grouped[0].id;
     let detail = json!({"LifecycleActionToken":"0befcbdb-6ecd-498a-9ff7-ae9b54447cd6","AutoScalingGroupName":group,
@@ -221,12 +209,12 @@ async fn auto_scaling_terminate_lifecycle_is_deregistered_then_completed() {
     assert_eq!(actions[0]["LifecycleHookName"], "drain-cloud-map");
     assert_eq!(actions[0]["AutoScalingGroupName"], group.as_str());
     assert_eq!(actions[0]["InstanceId"], victim.as_str());
-    stop_worker(child).await;
+    stop_worker(s.worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreadable_bodies_reach_the_dead_letter_queue_and_nothing_changes() {
-    let (s, inst, child) = setup(2, None, &[]).await;
+    let s = Setup::with(2).start().await;
     let bad = [
         "not json",
         "{\"source\":\"aws.ec2\"}",
@@ -245,8 +233,8 @@ async fn unreadable_bodies_reach_the_dead_letter_queue_and_nothing_changes() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(queue_depth(&s.queue).await, (0, 0));
-    assert_eq!(registered(&s.service).await, sorted(ids(&inst)));
-    let logs = stop_worker(child).await;
+    assert_eq!(registered(&s.service).await, sorted(ids(&s.instances)));
+    let logs = stop_worker(s.worker).await;
     let logged = logs
         .lines()
         .filter(|l| l.contains("unreadable message left for the dead-letter queue"))
@@ -256,25 +244,33 @@ async fn unreadable_bodies_reach_the_dead_letter_queue_and_nothing_changes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn out_of_order_and_duplicate_events_are_harmless() {
-    let (s, inst, child) = setup(3, None, &[]).await;
-    terminate(&ec2(HOME_REGION).await, std::slice::from_ref(&inst[0].id)).await;
+    let s = Setup::with(3).start().await;
+    terminate(
+        &ec2(HOME_REGION).await,
+        std::slice::from_ref(&s.instances[0].id),
+    )
+    .await;
     // "stopping" arrives after "terminated"; the termination is repeated. EC2 is the truth.
-    put_state_change(&inst[0].id, "terminated").await;
-    put_state_change(&inst[0].id, "stopping").await;
-    put_state_change(&inst[0].id, "terminated").await;
-    put_state_change(&inst[0].id, "shutting-down").await;
-    wait_registered(&s.service, WAIT, |r| !r.contains(&inst[0].id)).await;
+    put_state_change(&s.instances[0].id, "terminated").await;
+    put_state_change(&s.instances[0].id, "stopping").await;
+    put_state_change(&s.instances[0].id, "terminated").await;
+    put_state_change(&s.instances[0].id, "shutting-down").await;
+    wait_registered(&s.service, WAIT, |r| !r.contains(&s.instances[0].id)).await;
     wait_queue_empty(&s.queue).await;
-    assert_eq!(registered(&s.service).await, sorted(ids(&inst[1..])));
+    assert_eq!(registered(&s.service).await, sorted(ids(&s.instances[1..])));
     assert_eq!(queue_depth(&s.dlq).await, (0, 0));
-    stop_worker(child).await;
+    stop_worker(s.worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_guard_holds_on_the_event_path_too() {
-    let (s, inst, child) = setup(1, None, &[]).await;
-    terminate(&ec2(HOME_REGION).await, std::slice::from_ref(&inst[0].id)).await;
-    put_state_change(&inst[0].id, "terminated").await;
+    let s = Setup::with(1).start().await;
+    terminate(
+        &ec2(HOME_REGION).await,
+        std::slice::from_ref(&s.instances[0].id),
+    )
+    .await;
+    put_state_change(&s.instances[0].id, "terminated").await;
     let series = format!(
         "cloud_unmap_guard_holds_total{{service_id=\"{}\"}}",
         s.service
@@ -285,32 +281,26 @@ async fn the_guard_holds_on_the_event_path_too() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     wait_queue_empty(&s.queue).await;
-    assert_eq!(registered(&s.service).await, ids(&inst));
-    stop_worker(child).await;
+    assert_eq!(registered(&s.service).await, ids(&s.instances));
+    stop_worker(s.worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_in_a_burst_loses_nothing() {
-    let (s, inst, child) = setup(42, None, &[]).await;
-    let gone = ids(&inst[..40]);
+    let s = Setup::with(42).start().await;
+    let gone = ids(&s.instances[..40]);
     terminate(&ec2(HOME_REGION).await, &gone).await;
     for id in &gone {
         put_state_change(id, "terminated").await;
     }
     // Stop the worker as soon as it has removed something.
     wait_registered(&s.service, WAIT, |r| r.len() < 42).await;
-    stop_worker(child).await;
+    stop_worker(s.worker).await;
     let left_after_stop = registered(&s.service).await.len();
     // Whatever it did not finish is still in the queue: a new worker finishes the job.
     let port = free_port();
-    let second = event_worker(
-        &["--service-id", &s.service],
-        &s.queue,
-        &moto().endpoint,
-        port,
-        &[],
-    );
-    let expected = sorted(ids(&inst[40..]));
+    let second = Worker::events(&s.service, &s.queue, port).spawn();
+    let expected = sorted(ids(&s.instances[40..]));
     wait_registered(&s.service, Duration::from_secs(40), |r| {
         r == expected.as_slice()
     })
@@ -324,15 +314,19 @@ async fn sigterm_in_a_burst_loses_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn endpoint_outage_in_a_stream_then_recovery() {
     let proxy = Proxy::start();
-    let (s, inst, child) = setup(6, Some(&proxy.endpoint), &[]).await;
+    let s = Setup::with(6).through(&proxy.endpoint).start().await;
     let client = ec2(HOME_REGION).await;
-    terminate(&client, &[inst[0].id.clone(), inst[1].id.clone()]).await;
-    put_state_change(&inst[0].id, "terminated").await;
-    wait_registered(&s.service, WAIT, |r| !r.contains(&inst[0].id)).await;
+    terminate(
+        &client,
+        &[s.instances[0].id.clone(), s.instances[1].id.clone()],
+    )
+    .await;
+    put_state_change(&s.instances[0].id, "terminated").await;
+    wait_registered(&s.service, WAIT, |r| !r.contains(&s.instances[0].id)).await;
 
     proxy.state("outage/on").await;
     // Events keep arriving (straight into moto) while the worker cannot reach AWS.
-    put_state_change(&inst[1].id, "terminated").await;
+    put_state_change(&s.instances[1].id, "terminated").await;
     let (_, why) = wait_http(s.port, "/readyz", Duration::from_secs(40), |st, _| {
         st == 503
     })
@@ -346,12 +340,12 @@ async fn endpoint_outage_in_a_stream_then_recovery() {
         200,
         "alive throughout"
     );
-    assert!(registered(&s.service).await.contains(&inst[1].id));
-    terminate(&client, std::slice::from_ref(&inst[2].id)).await;
-    put_state_change(&inst[2].id, "terminated").await;
+    assert!(registered(&s.service).await.contains(&s.instances[1].id));
+    terminate(&client, std::slice::from_ref(&s.instances[2].id)).await;
+    put_state_change(&s.instances[2].id, "terminated").await;
 
     proxy.state("outage/off").await;
-    let expected = sorted(ids(&inst[3..]));
+    let expected = sorted(ids(&s.instances[3..]));
     wait_registered(&s.service, Duration::from_secs(60), |r| {
         r == expected.as_slice()
     })
@@ -361,7 +355,7 @@ async fn endpoint_outage_in_a_stream_then_recovery() {
     })
     .await;
     wait_queue_empty(&s.queue).await;
-    stop_worker(child).await;
+    stop_worker(s.worker).await;
 }
 
 #[test]

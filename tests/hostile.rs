@@ -200,8 +200,8 @@ fn corpus(dead: &str, live: &str) -> Vec<(String, Fate)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hostile_corpus_reaches_the_outcomes_the_design_gives() {
-    let (s, inst, worker) = setup(3, None, &[]).await;
-    let (dead, live) = (&inst[0].id, &inst[1].id);
+    let s = Setup::with(3).start().await;
+    let (dead, live) = (&s.instances[0].id, &s.instances[1].id);
     terminate(&ec2(HOME_REGION).await, std::slice::from_ref(dead)).await;
     let bodies = corpus(dead, live);
     assert!(bodies.len() >= 200, "corpus has {}", bodies.len());
@@ -215,7 +215,7 @@ async fn a_hostile_corpus_reaches_the_outcomes_the_design_gives() {
     );
     let client = sqs().await;
     for chunk in bodies.chunks(10) {
-        // SQS refuses some bodies itself (empty, invalid characters): they never reach the worker.
+        // SQS refuses some bodies itself (empty, invalid characters): they never reach the s.worker.
         for (body, _) in chunk {
             if client
                 .send_message()
@@ -245,19 +245,19 @@ async fn a_hostile_corpus_reaches_the_outcomes_the_design_gives() {
         assert_eq!(
             http_get(s.port, "/healthz").await.map(|r| r.0),
             Some(200),
-            "the worker stays alive"
+            "the s.worker stays alive"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(
         registered(&s.service).await,
-        sorted(vec![live.clone(), inst[2].id.clone()])
+        sorted(vec![live.clone(), s.instances[2].id.clone()])
     );
-    let out = worker.terminate(Duration::from_secs(40));
+    let out = s.worker.terminate(Duration::from_secs(40));
     assert_eq!(out.status.code(), Some(0));
 }
 
-/// Sends raw bytes to the worker's HTTP port and returns what came back (bounded).
+/// Sends raw bytes to the s.worker's HTTP port and returns what came back (bounded).
 async fn raw(port: u16, request: &[u8]) -> String {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -273,17 +273,16 @@ async fn hostile_http_requests_do_no_harm() {
     let ns = namespace().await;
     let svc = service(&ns).await;
     let port = free_port();
-    let worker = http_worker(
-        &[
+    let worker = Worker::new(port)
+        .args(&[
             "--service-id",
             &svc,
             "--service-region",
             HOME_REGION,
             "--instances-region",
             HOME_REGION,
-        ],
-        port,
-    );
+        ])
+        .spawn();
     wait_http(port, "/healthz", WAIT, |s, _| s == 200).await;
 
     // Slow clients holding connections open with half a request.

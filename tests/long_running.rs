@@ -15,8 +15,8 @@ async fn metrics_health_and_readiness() {
     let inst = launch(HOME_REGION, 3).await;
     register_all(&svc, &inst).await;
     let port = free_port();
-    let child = http_worker(
-        &[
+    let child = Worker::new(port)
+        .args(&[
             "--service-id",
             &svc,
             "--service-region",
@@ -26,9 +26,8 @@ async fn metrics_health_and_readiness() {
             "--frequency",
             "1",
             "--enable-prometheus",
-        ],
-        port,
-    );
+        ])
+        .spawn();
 
     // Ready once the first reconcile succeeded.
     let (_, ready) = wait_http(port, "/readyz", Duration::from_secs(20), |s, _| s == 200).await;
@@ -91,8 +90,8 @@ async fn readyz_reports_a_failing_service() {
     let inst = launch(HOME_REGION, 2).await;
     register_all(&svc, &inst).await;
     let port = free_port();
-    let child = http_worker(
-        &[
+    let child = Worker::new(port)
+        .args(&[
             "--service-id",
             &svc,
             "--service-id",
@@ -103,9 +102,8 @@ async fn readyz_reports_a_failing_service() {
             HOME_REGION,
             "--frequency",
             "1",
-        ],
-        port,
-    );
+        ])
+        .spawn();
     // Wait for the good service to have reconciled (its metric appears), then readiness names the bad one.
     wait_http(port, "/metrics", Duration::from_secs(20), |_, b| {
         b.contains(&format!(
@@ -141,8 +139,8 @@ async fn sigterm_mid_reconcile_finishes_the_reconcile() {
     terminate(&ec2(HOME_REGION).await, &gone).await;
     let port = free_port();
     // One deregistration at a time, so the reconcile is still running when the signal lands.
-    let mut child = spawn_http_worker(
-        &[
+    let mut child = Worker::new(port)
+        .args(&[
             "--service-id",
             &svc,
             "--service-region",
@@ -151,9 +149,8 @@ async fn sigterm_mid_reconcile_finishes_the_reconcile() {
             HOME_REGION,
             "--concurrency",
             "1",
-        ],
-        port,
-    );
+        ])
+        .spawn_child();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     for line in lines.by_ref() {
@@ -184,17 +181,16 @@ async fn sigterm_mid_reconcile_finishes_the_reconcile() {
 async fn port_in_use_fails_at_start() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let child = spawn_http_worker(
-        &[
+    let child = Worker::new(port)
+        .args(&[
             "--service-id",
             "srv-abc123",
             "--service-region",
             HOME_REGION,
             "--instances-region",
             HOME_REGION,
-        ],
-        port,
-    );
+        ])
+        .spawn_child();
     let out = wait_bounded(child, Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -207,17 +203,16 @@ async fn port_in_use_fails_at_start() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_right_after_start_is_a_clean_stop() {
     let port = free_port();
-    let child = http_worker(
-        &[
+    let child = Worker::new(port)
+        .args(&[
             "--service-id",
             "srv-abc123",
             "--service-region",
             HOME_REGION,
             "--instances-region",
             HOME_REGION,
-        ],
-        port,
-    );
+        ])
+        .spawn();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let out = child.terminate(Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));

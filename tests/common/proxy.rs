@@ -1,0 +1,32 @@
+//! The loopback test proxy in front of moto (scripts/aws_proxy.py): answers what moto lacks
+//! (CompleteLifecycleAction), counts calls, injects faults. Stops when the test process ends.
+
+use super::http::http_get;
+use super::moto::{moto, LoopbackServer};
+
+pub struct Proxy {
+    pub endpoint: String,
+    pub port: u16,
+    _server: LoopbackServer,
+}
+
+impl Proxy {
+    pub fn start() -> Proxy {
+        let upstream = moto().port.to_string();
+        let server = LoopbackServer::start("aws_proxy.py", &[&upstream]);
+        Proxy {
+            endpoint: server.endpoint.clone(),
+            port: server.port,
+            _server: server,
+        }
+    }
+
+    /// The proxy's own control and state endpoints: `/__proxy/{action}`.
+    pub async fn state(&self, action: &str) -> serde_json::Value {
+        let (status, body) = http_get(self.port, &format!("/__proxy/{action}"))
+            .await
+            .expect("proxy answers");
+        assert_eq!(status, 200);
+        serde_json::from_str(&body).unwrap()
+    }
+}
