@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cloud-unmap/target
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint infra-deps infra-test cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
+.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint ruff infra-deps infra-test cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
 
 test: venv lint rust-test infra-test
 	@echo "make test: all passed"
@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements-dev.txt
 build:
 	cargo build --all-targets
 
-lint: fmt-check clippy hadolint
+lint: fmt-check clippy hadolint ruff
 
 fmt-check:
 	cargo fmt --check
@@ -30,6 +30,12 @@ clippy:
 
 hadolint: venv
 	$(VENV)/bin/hadolint Dockerfile
+
+# The Python harnesses (benchmarks, test scripts, the infra end-to-end test): lint and format.
+PY_SOURCES := bench scripts infra/test/e2e_moto.py
+ruff: venv
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+	$(VENV)/bin/ruff format --check $(PY_SOURCES)
 
 rust-test: venv
 	cargo test --all-targets
@@ -49,7 +55,7 @@ cfn-lint: venv
 	$(VENV)/bin/cfn-lint infra/cloudformation/home.json infra/cloudformation/forwarder.json infra/cloudformation/member.json
 
 infra-e2e: venv build
-	$(PY) infra/test/e2e_moto.py $(CARGO_TARGET_DIR)/debug/cloud-unmap
+	$(PY) -m infra.test.e2e_moto $(CARGO_TARGET_DIR)/debug/cloud-unmap
 
 # Regenerates infra/cloudformation/ after a change to infra/lib.
 templates: infra-deps

@@ -1,5 +1,6 @@
 """Shared pieces of the benchmark harnesses: moto on a free loopback port, a counting proxy, the
 machine description, process sampling. Everything listens on 127.0.0.1 and stops with the harness."""
+
 import collections
 import json
 import os
@@ -7,8 +8,8 @@ import platform
 import socket
 import subprocess
 import sys
-import urllib.request
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_PY = os.path.join(ROOT, ".venv", "bin", "python")
@@ -21,8 +22,13 @@ class Moto:
     """moto's server; it stops when our end of its stdin closes (also if this harness dies)."""
 
     def __init__(self):
-        self.proc = subprocess.Popen([VENV_PY, os.path.join(ROOT, "scripts", "moto_server.py")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.proc = subprocess.Popen(
+            [VENV_PY, os.path.join(ROOT, "scripts", "moto_server.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         self.port = int(self.proc.stdout.readline())
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
@@ -35,8 +41,12 @@ class CountingProxy:
     """scripts/aws_proxy.py in front of moto: counts the AWS requests that pass, by operation."""
 
     def __init__(self, upstream_port):
-        self.proc = subprocess.Popen([VENV_PY, os.path.join(ROOT, "scripts", "aws_proxy.py"), str(upstream_port)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [VENV_PY, os.path.join(ROOT, "scripts", "aws_proxy.py"), str(upstream_port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.port = int(self.proc.stdout.readline())
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
@@ -83,8 +93,13 @@ def machine():
 
 def aws_env(endpoint):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CLOUD_UNMAP_"))}
-    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+    env.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
     return env
 
 

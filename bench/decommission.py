@@ -5,15 +5,15 @@ API calls per instance are counted through a loopback proxy.
 
     bench/run.sh decommission
 """
+
 import json
-import os
 import subprocess
 import time
 import uuid
 
 import boto3
 
-from common import BIN, CountingProxy, Moto, aws_env, machine, write_result
+from bench.common import BIN, CountingProxy, Moto, aws_env, machine, write_result
 
 MEMBER_ROLE = "arn:aws:iam::222222222222:role/cloud-unmap-decommission"
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -24,9 +24,15 @@ def session(endpoint, member):
     kw = dict(endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing")
     if not member:
         return kw
-    creds = boto3.client("sts", region_name="us-east-1", **kw).assume_role(RoleArn=MEMBER_ROLE, RoleSessionName="bench")["Credentials"]
-    return dict(endpoint_url=endpoint, aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"])
+    creds = boto3.client("sts", region_name="us-east-1", **kw).assume_role(
+        RoleArn=MEMBER_ROLE, RoleSessionName="bench"
+    )["Credentials"]
+    return dict(
+        endpoint_url=endpoint,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
 
 
 def fixture(endpoint, team, service):
@@ -35,8 +41,17 @@ def fixture(endpoint, team, service):
         kw = session(endpoint, member)
         for region in REGIONS:
             ec2 = boto3.client("ec2", region_name=region, **kw)
-            out = ec2.run_instances(ImageId="ami-12c6146b", MinCount=PER_TARGET, MaxCount=PER_TARGET, TagSpecifications=[
-                {"ResourceType": "instance", "Tags": [{"Key": "team", "Value": team}, {"Key": "Name", "Value": "bench"}]}])
+            out = ec2.run_instances(
+                ImageId="ami-12c6146b",
+                MinCount=PER_TARGET,
+                MaxCount=PER_TARGET,
+                TagSpecifications=[
+                    {
+                        "ResourceType": "instance",
+                        "Tags": [{"Key": "team", "Value": team}, {"Key": "Name", "Value": "bench"}],
+                    }
+                ],
+            )
             ids += [(i["InstanceId"], i["PrivateIpAddress"]) for i in out["Instances"]]
     if service:
         sd = boto3.client("servicediscovery", region_name="us-east-1", **session(endpoint, False))
@@ -46,8 +61,23 @@ def fixture(endpoint, team, service):
 
 
 def run(endpoint, team, concurrency, service, drain):
-    args = [BIN, "decommission", "--tag", f"team={team}", "--region", REGIONS[0], "--region", REGIONS[1],
-            "--role-arn", MEMBER_ROLE, "--yes", "--output", "json", "--concurrency", str(concurrency)]
+    args = [
+        BIN,
+        "decommission",
+        "--tag",
+        f"team={team}",
+        "--region",
+        REGIONS[0],
+        "--region",
+        REGIONS[1],
+        "--role-arn",
+        MEMBER_ROLE,
+        "--yes",
+        "--output",
+        "json",
+        "--concurrency",
+        str(concurrency),
+    ]
     if service:
         args += ["--service-id", service, "--service-region", "us-east-1", "--drain-seconds", str(drain)]
     t0 = time.perf_counter()
@@ -66,8 +96,11 @@ def main():
         op = sd.create_http_namespace(Name="bench")["OperationId"]
         ns = sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
         service = sd.create_service(Name="bench", NamespaceId=ns)["Service"]["Id"]
-        result = {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
-                  "fixture": f"{4 * PER_TARGET} instances, 2 accounts x 2 regions, one EBS volume each; moto 5.2.5"}
+        result = {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": machine(),
+            "fixture": f"{4 * PER_TARGET} instances, 2 accounts x 2 regions, one EBS volume each; moto 5.2.5",
+        }
         for label, svc, drain in (("no_drain", None, 0), ("drain_2s", service, 2)):
             walls = {}
             for concurrency in (8, 1):
@@ -75,8 +108,11 @@ def main():
                 fixture(moto.endpoint, team, svc)
                 walls[concurrency] = run(moto.endpoint, team, concurrency, svc, drain)
                 print(f"{label} concurrency {concurrency}: {walls[concurrency]:.2f} s", flush=True)
-            result[label] = {"default_concurrency_8_s": round(walls[8], 2), "concurrency_1_s": round(walls[1], 2),
-                             "ratio": round(walls[8] / walls[1], 3)}
+            result[label] = {
+                "default_concurrency_8_s": round(walls[8], 2),
+                "concurrency_1_s": round(walls[1], 2),
+                "ratio": round(walls[8] / walls[1], 3),
+            }
         # API calls per instance (default concurrency, with drain).
         team = f"bench-{uuid.uuid4().hex[:8]}"
         fixture(moto.endpoint, team, service)

@@ -9,36 +9,45 @@
 
     bench/run.sh events
 """
+
 import json
 import os
 import subprocess
 import sys
 import time
-import urllib.request
 
 import boto3
 
-from common import wait_ready, BIN, ROOT, VENV_PY, Moto, aws_env, free_port, machine, percentile, write_result
+from bench.common import BIN, ROOT, VENV_PY, Moto, aws_env, free_port, machine, percentile, wait_ready, write_result
 
 FIXTURE = os.path.join(ROOT, "scripts", "fixture.py")
 EVENTS = int(os.environ.get("EVENTS", "100"))
 
 
 def clients(endpoint):
-    kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    kw = dict(
+        endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     return {n: boto3.client(n, **kw) for n in ("sqs", "events", "servicediscovery", "ec2")}
 
 
 def seed(endpoint, n, name):
-    return json.loads(subprocess.run([VENV_PY, FIXTURE, "seed", "--endpoint", endpoint, "--instances", str(n),
-                                      "--service-name", name], check=True, capture_output=True, text=True).stdout)
+    return json.loads(
+        subprocess.run(
+            [VENV_PY, FIXTURE, "seed", "--endpoint", endpoint, "--instances", str(n), "--service-name", name],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
 
 
 def queue(c, name):
     dlq = c["sqs"].create_queue(QueueName=name + "-dlq")["QueueUrl"]
     dlq_arn = c["sqs"].get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = c["sqs"].create_queue(QueueName=name, Attributes={
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})["QueueUrl"]
+    url = c["sqs"].create_queue(
+        QueueName=name, Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})}
+    )["QueueUrl"]
     arn = c["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return url, arn
 
@@ -51,8 +60,23 @@ def route(c, arn, prefix):
 
 
 def worker(endpoint, services, url, port):
-    args = [BIN, "--service-region", "us-east-1", "--instances-region", "us-east-1", "--frequency", "3600",
-            "--queue-url", url, "--prometheus-host", "127.0.0.1", "--prometheus-port", str(port), "--log-format", "json"]
+    args = [
+        BIN,
+        "--service-region",
+        "us-east-1",
+        "--instances-region",
+        "us-east-1",
+        "--frequency",
+        "3600",
+        "--queue-url",
+        url,
+        "--prometheus-host",
+        "127.0.0.1",
+        "--prometheus-port",
+        str(port),
+        "--log-format",
+        "json",
+    ]
     for s in services:
         args += ["--service-id", s]
     return subprocess.Popen(args, env=aws_env(endpoint), stdout=subprocess.DEVNULL)
@@ -67,8 +91,11 @@ def registered(c, service, instance_id):
 
 
 def state_change(instance_id, state="terminated"):
-    return {"Source": "aws.ec2", "DetailType": "EC2 Instance State-change Notification",
-            "Detail": json.dumps({"instance-id": instance_id, "state": state})}
+    return {
+        "Source": "aws.ec2",
+        "DetailType": "EC2 Instance State-change Notification",
+        "Detail": json.dumps({"instance-id": instance_id, "state": state}),
+    }
 
 
 def latency(moto):
@@ -94,23 +121,43 @@ def latency(moto):
         w.terminate()
         w.wait(timeout=30)
     ms = [s * 1000 for s in samples]
-    return {"events": len(ms), "p50_ms": round(percentile(ms, 50), 1), "p99_ms": round(percentile(ms, 99), 1),
-            "max_ms": round(max(ms), 1), "mean_ms": round(sum(ms) / len(ms), 1)}
+    return {
+        "events": len(ms),
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "max_ms": round(max(ms), 1),
+        "mean_ms": round(sum(ms) / len(ms), 1),
+    }
 
 
 def fill(c, url, bodies):
     for k in range(0, len(bodies), 10):
-        c["sqs"].send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[k:k + 10])])
+        c["sqs"].send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[k : k + 10])]
+        )
 
 
 def depth(c, url):
-    a = c["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    a = c["sqs"].get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
 
 
 def envelope(detail_type, detail, source="aws.ec2"):
-    return json.dumps({"version": "0", "id": "x", "detail-type": detail_type, "source": source, "account": "123456789012",
-                       "time": "2024-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail": detail})
+    return json.dumps(
+        {
+            "version": "0",
+            "id": "x",
+            "detail-type": detail_type,
+            "source": source,
+            "account": "123456789012",
+            "time": "2024-01-01T00:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": detail,
+        }
+    )
 
 
 def burst(moto):
@@ -122,8 +169,13 @@ def burst(moto):
         dead += [i["id"] for i in st["instances"][:50]]
     c["ec2"].terminate_instances(InstanceIds=dead)
     live = st["instances"][-1]["id"]
-    bodies = [envelope("EC2 Instance State-change Notification", {"instance-id": i, "state": "terminated"}) for i in dead]
-    bodies += [envelope("EC2 Instance State-change Notification", {"instance-id": live, "state": "running"}) for _ in range(450)]
+    bodies = [
+        envelope("EC2 Instance State-change Notification", {"instance-id": i, "state": "terminated"}) for i in dead
+    ]
+    bodies += [
+        envelope("EC2 Instance State-change Notification", {"instance-id": live, "state": "running"})
+        for _ in range(450)
+    ]
     bodies += [envelope("EC2 Instance Rebalance Recommendation", {"instance-id": live}) for _ in range(450)]
     bodies.sort(key=lambda b: hash(b) % 97)
 
@@ -133,10 +185,14 @@ def burst(moto):
     t0 = time.perf_counter()
     n = 0
     while True:
-        msgs = c["sqs"].receive_message(QueueUrl=bare_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        msgs = (
+            c["sqs"].receive_message(QueueUrl=bare_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        )
         if not msgs:
             break
-        c["sqs"].delete_message_batch(QueueUrl=bare_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+        c["sqs"].delete_message_batch(
+            QueueUrl=bare_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)]
+        )
         n += len(msgs)
     bare = time.perf_counter() - t0
 
@@ -157,16 +213,26 @@ def burst(moto):
     left = [i for i in dead if any(registered(c, s, i) for s in services)]
     if left:
         raise SystemExit(f"{len(left)} terminated instances still registered after the burst")
-    return {"messages": len(bodies), "terminations": len(dead),
-            "bare_loop_seconds": round(bare, 2), "bare_loop_msgs_per_s": round(n / bare, 1),
-            "cloud_unmap_seconds": round(ours, 2), "cloud_unmap_msgs_per_s": round(len(bodies) / ours, 1),
-            "ratio_of_bare_rate": round(bare / ours, 3)}
+    return {
+        "messages": len(bodies),
+        "terminations": len(dead),
+        "bare_loop_seconds": round(bare, 2),
+        "bare_loop_msgs_per_s": round(n / bare, 1),
+        "cloud_unmap_seconds": round(ours, 2),
+        "cloud_unmap_msgs_per_s": round(len(bodies) / ours, 1),
+        "ratio_of_bare_rate": round(bare / ours, 3),
+    }
 
 
 def main():
     moto = Moto()
     try:
-        result = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "latency": latency(moto), "burst": burst(moto)}
+        result = {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": machine(),
+            "latency": latency(moto),
+            "burst": burst(moto),
+        }
     finally:
         moto.close()
     print(json.dumps(result, indent=2))

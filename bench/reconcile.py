@@ -5,16 +5,29 @@ tools) and cloud-unmap's idle CPU.
 
     bench/run.sh reconcile        (builds what it needs; see bench/README.md)
 """
+
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 
-from common import (wait_ready, BIN, ROOT, SEED_BIN, VENV_PY, CountingProxy, Moto, aws_env, cpu_seconds, free_port, machine,
-                    proc_status, write_result)
+from bench.common import (
+    BIN,
+    ROOT,
+    SEED_BIN,
+    VENV_PY,
+    CountingProxy,
+    Moto,
+    aws_env,
+    cpu_seconds,
+    free_port,
+    machine,
+    proc_status,
+    wait_ready,
+    write_result,
+)
 
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 N, DEAD = 900, 90
@@ -27,7 +40,7 @@ def fixture(*args):
 
 def command(tool, service):
     common = ["--service-id", service, "--service-region", "us-east-1", "--instances-region", "us-east-1"]
-    return ([BIN, *common, "--log-format", "json"] if tool == "cloud-unmap" else [SEED_BIN, *common])
+    return [BIN, *common, "--log-format", "json"] if tool == "cloud-unmap" else [SEED_BIN, *common]
 
 
 def single_run(tool, service, endpoint):
@@ -40,11 +53,14 @@ def describe_floor(port, ids):
     """Median of 3 raw DescribeInstances (one filter of every id) on the idle moto, no client parsing."""
     import http.client
     import urllib.parse
+
     form = {"Action": "DescribeInstances", "Version": "2016-11-15", "Filter.1.Name": "instance-id"}
     form.update({f"Filter.1.Value.{k + 1}": i for k, i in enumerate(ids)})
     body = urllib.parse.urlencode(form)
-    headers = {"Content-Type": "application/x-www-form-urlencoded",
-               "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=x"}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=x",
+    }
     runs = []
     for _ in range(3):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -63,7 +79,7 @@ def main():
     try:
         state = json.loads(fixture("seed", "--endpoint", moto.endpoint, "--instances", str(N)))
         service = state["service"]
-        dead = [i["id"] for i in state["instances"][::N // DEAD]][:DEAD]
+        dead = [i["id"] for i in state["instances"][:: N // DEAD]][:DEAD]
         fixture("terminate", "--endpoint", moto.endpoint, "--ids", *dead)
         state_file = os.path.join(ROOT, "bench", "out", "reconcile-state.json")
         os.makedirs(os.path.dirname(state_file), exist_ok=True)
@@ -101,8 +117,12 @@ def main():
         # Long-running: cloud-unmap's idle CPU (frequency 300 s, after the first reconcile) ...
         restore()
         port = free_port()
-        w = subprocess.Popen(command("cloud-unmap", service) + ["--frequency", "300", "--prometheus-host", "127.0.0.1",
-                             "--prometheus-port", str(port)], env=aws_env(moto.endpoint), stdout=subprocess.DEVNULL)
+        w = subprocess.Popen(
+            command("cloud-unmap", service)
+            + ["--frequency", "300", "--prometheus-host", "127.0.0.1", "--prometheus-port", str(port)],
+            env=aws_env(moto.endpoint),
+            stdout=subprocess.DEVNULL,
+        )
         wait_ready(port)
         c0 = cpu_seconds(w.pid)
         time.sleep(10)
@@ -117,8 +137,12 @@ def main():
             extra = ["--frequency", "1"]
             if tool == "cloud-unmap":
                 extra += ["--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port())]
-            p = subprocess.Popen(command(tool, service) + extra, env=aws_env(moto.endpoint),
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            p = subprocess.Popen(
+                command(tool, service) + extra,
+                env=aws_env(moto.endpoint),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(20)
             rss[tool] = proc_status(p.pid, "VmHWM") / 1024
             p.terminate()
@@ -129,7 +153,9 @@ def main():
             "date": time.strftime("%Y-%m-%d"),
             "machine": machine(),
             "fixture": f"1 service, {N} registrations, {DEAD} terminated; moto 5.2.5; {ROUNDS} alternated rounds",
-            "single_run_seconds": {t: {"median": round(med[t], 3), "runs": [round(x, 3) for x in v]} for t, v in times.items()},
+            "single_run_seconds": {
+                t: {"median": round(med[t], 3), "runs": [round(x, 3) for x in v]} for t, v in times.items()
+            },
             "ratio_median": round(med["cloud-unmap"] / med["aws-cloud-unmap"], 3),
             "api_calls": calls,
             "api_calls_total": {t: sum(c.values()) for t, c in calls.items()},

@@ -12,5 +12,5 @@ fi
 cargo build --release --quiet
 for name in "${@:-reconcile}"; do
   echo "== bench $name" >&2
-  .venv/bin/python "bench/$name.py"
+  .venv/bin/python -m "bench.$name"
 done

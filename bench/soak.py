@@ -5,6 +5,7 @@ last, no error-rate drift between halves, every terminated instance deregistered
 
     SOAK_SECONDS=1800 bench/run.sh soak
 """
+
 import json
 import os
 import random
@@ -15,7 +16,7 @@ import urllib.request
 
 import boto3
 
-from common import BIN, ROOT, Moto, aws_env, free_port, machine, write_result
+from bench.common import BIN, ROOT, Moto, aws_env, free_port, machine, write_result
 
 DURATION = int(os.environ.get("SOAK_SECONDS", "1800"))
 SAMPLE = 30
@@ -26,27 +27,45 @@ SERVICES, PER_SERVICE = 3, 20
 def metrics(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
+
     def total(prefix):
-        return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(prefix) and not l.startswith("#"))
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(prefix) and not line.startswith("#")
+        )
+
     return {
         "aws_errors": total("cloud_unmap_aws_errors_total"),
         "receive_errors": total("cloud_unmap_receive_errors_total"),
         "events_acted": total('cloud_unmap_events_total{type="state_change",outcome="acted"}'),
-        "events_failed": sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
-                             if re.match(r'cloud_unmap_events_total\{.*outcome="failed"', l)),
-        "reconcile_failures": total('cloud_unmap_reconciles_total{') - sum(
-            float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("cloud_unmap_reconciles_total{") and 'result="success"' in l),
+        "events_failed": sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if re.match(r'cloud_unmap_events_total\{.*outcome="failed"', line)
+        ),
+        "reconcile_failures": total("cloud_unmap_reconciles_total{")
+        - sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("cloud_unmap_reconciles_total{") and 'result="success"' in line
+        ),
     }
 
 
 def proc(pid):
-    rss = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS:")) / 1024
+    rss = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:")) / 1024
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def main():
     moto = Moto()
-    kw = dict(endpoint_url=moto.endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    kw = dict(
+        endpoint_url=moto.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     sqs, events, sd, ec2 = (boto3.client(n, **kw) for n in ("sqs", "events", "servicediscovery", "ec2"))
     op = sd.create_http_namespace(Name="soak")["OperationId"]
     ns = sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
@@ -55,22 +74,44 @@ def main():
 
     def launch(svc, n):
         for i in ec2.run_instances(ImageId="ami-12c6146b", MinCount=n, MaxCount=n)["Instances"]:
-            sd.register_instance(ServiceId=svc, InstanceId=i["InstanceId"], Attributes={"AWS_INSTANCE_IPV4": i["PrivateIpAddress"]})
+            sd.register_instance(
+                ServiceId=svc, InstanceId=i["InstanceId"], Attributes={"AWS_INSTANCE_IPV4": i["PrivateIpAddress"]}
+            )
             live[i["InstanceId"]] = svc
 
     for svc in services:
         launch(svc, PER_SERVICE)
     dlq = sqs.create_queue(QueueName="soak-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName="soak", Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName="soak",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
+    )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     for r in json.load(open(os.path.join(ROOT, "event-rules.json")))["rules"]:
         events.put_rule(Name=r["name"], EventPattern=json.dumps(r["pattern"]), State="ENABLED")
         events.put_targets(Rule=r["name"], Targets=[{"Id": "q", "Arn": arn}])
 
     port = free_port()
-    args = [BIN, "--namespace-id", ns, "--service-region", "us-east-1", "--instances-region", "us-east-1", "--frequency", "10",
-            "--queue-url", url, "--prometheus-host", "127.0.0.1", "--prometheus-port", str(port), "--log-format", "json"]
+    args = [
+        BIN,
+        "--namespace-id",
+        ns,
+        "--service-region",
+        "us-east-1",
+        "--instances-region",
+        "us-east-1",
+        "--frequency",
+        "10",
+        "--queue-url",
+        url,
+        "--prometheus-host",
+        "127.0.0.1",
+        "--prometheus-port",
+        str(port),
+        "--log-format",
+        "json",
+    ]
     w = subprocess.Popen(args, env=aws_env(moto.endpoint), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples, terminated = [], []
     start = time.time()
@@ -82,13 +123,29 @@ def main():
             victim = rnd.choice(sorted(live))
             svc = live.pop(victim)
             ec2.terminate_instances(InstanceIds=[victim])
-            events.put_events(Entries=[{"Source": "aws.ec2", "DetailType": "EC2 Instance State-change Notification",
-                                        "Detail": json.dumps({"instance-id": victim, "state": "terminated"})}])
+            events.put_events(
+                Entries=[
+                    {
+                        "Source": "aws.ec2",
+                        "DetailType": "EC2 Instance State-change Notification",
+                        "Detail": json.dumps({"instance-id": victim, "state": "terminated"}),
+                    }
+                ]
+            )
             terminated.append((victim, svc))
             launch(svc, 1)
             for _ in range(4):
-                events.put_events(Entries=[{"Source": "aws.ec2", "DetailType": "EC2 Spot Instance Interruption Warning",
-                                            "Detail": json.dumps({"instance-id": rnd.choice(sorted(live)), "instance-action": "terminate"})}])
+                events.put_events(
+                    Entries=[
+                        {
+                            "Source": "aws.ec2",
+                            "DetailType": "EC2 Spot Instance Interruption Warning",
+                            "Detail": json.dumps(
+                                {"instance-id": rnd.choice(sorted(live)), "instance-action": "terminate"}
+                            ),
+                        }
+                    ]
+                )
                 time.sleep(1)
             if time.time() >= next_sample:
                 rss, fds = proc(w.pid)
@@ -107,23 +164,40 @@ def main():
         moto.close()
     first, last = samples[0], samples[-1]
     half = len(samples) // 2
+
     def rate(a, b, key):
         return (b[key] - a[key]) / max(1, b["t"] - a["t"])
+
     result = {
-        "date": time.strftime("%Y-%m-%d"), "machine": machine(), "seconds": DURATION,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "seconds": DURATION,
         "load": f"{len(terminated)} terminations with events, as many replacements, {4 * len(terminated)} spot notices for on-demand (forged) instances; reconcile every 10 s over {SERVICES} services",
-        "rss_mib": {"first": first["rss_mib"], "last": last["rss_mib"], "max": max(s["rss_mib"] for s in samples),
-                    "growth_percent": round(100 * (last["rss_mib"] - first["rss_mib"]) / first["rss_mib"], 1)},
+        "rss_mib": {
+            "first": first["rss_mib"],
+            "last": last["rss_mib"],
+            "max": max(s["rss_mib"] for s in samples),
+            "growth_percent": round(100 * (last["rss_mib"] - first["rss_mib"]) / first["rss_mib"], 1),
+        },
         "fds": {"first": first["fds"], "last": last["fds"], "max": max(s["fds"] for s in samples)},
-        "aws_errors_per_min": {"first_half": round(60 * rate(first, samples[half], "aws_errors"), 3),
-                               "second_half": round(60 * rate(samples[half], last, "aws_errors"), 3)},
-        "reconcile_failures": last["reconcile_failures"], "receive_errors": last["receive_errors"],
-        "terminated_still_registered": len(still), "live_instances_removed": len(lost),
+        "aws_errors_per_min": {
+            "first_half": round(60 * rate(first, samples[half], "aws_errors"), 3),
+            "second_half": round(60 * rate(samples[half], last, "aws_errors"), 3),
+        },
+        "reconcile_failures": last["reconcile_failures"],
+        "receive_errors": last["receive_errors"],
+        "terminated_still_registered": len(still),
+        "live_instances_removed": len(lost),
         "exit_code_on_sigterm": w.returncode,
         "samples": samples,
     }
-    ok = (result["rss_mib"]["growth_percent"] < 10 and last["fds"] <= first["fds"] * 1.1 and not still and not lost
-          and w.returncode == 0)
+    ok = (
+        result["rss_mib"]["growth_percent"] < 10
+        and last["fds"] <= first["fds"] * 1.1
+        and not still
+        and not lost
+        and w.returncode == 0
+    )
     result["pass"] = ok
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
     write_result("soak", result)

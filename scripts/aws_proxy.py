@@ -13,29 +13,40 @@
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
   GET /__proxy/state also returns "faults": counts by kind.
 """
+
 import collections
 import http.client
 import http.server
 import json
 import random
 import sys
-import time
 import threading
+import time
 import urllib.parse
 
 upstream = int(sys.argv[1])
 lock = threading.Lock()
-state = {"outage": False, "counts": collections.Counter(), "lifecycle_actions": [], "fail": set(), "rate": 0.0,
-         "faults": collections.Counter()}
+state = {
+    "outage": False,
+    "counts": collections.Counter(),
+    "lifecycle_actions": [],
+    "fail": set(),
+    "rate": 0.0,
+    "faults": collections.Counter(),
+}
 rnd = random.Random(11)
 FAULTS = ["drop", "delay", "500", "503", "throttle"]
 
-INJECTED = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>InvalidParameterCombination</Code>'
-            b"<Message>failure injected by the test proxy</Message></Error></Errors><RequestID>proxy</RequestID></Response>")
+INJECTED = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>InvalidParameterCombination</Code>'
+    b"<Message>failure injected by the test proxy</Message></Error></Errors><RequestID>proxy</RequestID></Response>"
+)
 
-LIFECYCLE_OK = (b'<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
-                b"<CompleteLifecycleActionResult/><ResponseMetadata><RequestId>proxy</RequestId>"
-                b"</ResponseMetadata></CompleteLifecycleActionResponse>")
+LIFECYCLE_OK = (
+    b'<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+    b"<CompleteLifecycleActionResult/><ResponseMetadata><RequestId>proxy</RequestId>"
+    b"</ResponseMetadata></CompleteLifecycleActionResponse>"
+)
 
 
 def operation(headers, body):
@@ -69,8 +80,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["fail"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/faults/"):
                 state["rate"] = float(self.path.rsplit("/", 1)[-1])
-            body = json.dumps({"outage": state["outage"], "counts": state["counts"],
-                               "lifecycle_actions": state["lifecycle_actions"], "faults": state["faults"]}).encode()
+            body = json.dumps(
+                {
+                    "outage": state["outage"],
+                    "counts": state["counts"],
+                    "lifecycle_actions": state["lifecycle_actions"],
+                    "faults": state["faults"],
+                }
+            ).encode()
         self.reply(200, body)
 
     def do_POST(self):
@@ -100,11 +117,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(int(fault), b"injected", "text/plain")
         elif fault == "throttle":
             if self.headers.get("X-Amz-Target"):
-                return self.reply(400, json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode(),
-                                  "application/x-amz-json-1.1")
-            return self.reply(503, b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded'
-                                   b"</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>p</RequestID></Response>",
-                              "text/xml")
+                return self.reply(
+                    400,
+                    json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode(),
+                    "application/x-amz-json-1.1",
+                )
+            return self.reply(
+                503,
+                b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded'
+                b"</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>p</RequestID></Response>",
+                "text/xml",
+            )
         with lock:
             fail = op in state["fail"]
         if fail:

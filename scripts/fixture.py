@@ -9,6 +9,7 @@
 
 Used by `make demo` and the benchmarks under bench/.
 """
+
 import argparse
 import json
 import sys
@@ -35,7 +36,9 @@ def seed(a):
         instances += [{"id": i["InstanceId"], "ip": i["PrivateIpAddress"]} for i in out["Instances"]]
         left -= n
     for i in instances:
-        sd.register_instance(ServiceId=svc, InstanceId=i["id"], Attributes={"AWS_INSTANCE_IPV4": i["ip"], "AWS_INSTANCE_PORT": "80"})
+        sd.register_instance(
+            ServiceId=svc, InstanceId=i["id"], Attributes={"AWS_INSTANCE_IPV4": i["ip"], "AWS_INSTANCE_PORT": "80"}
+        )
     json.dump({"namespace": ns, "service": svc, "instances": instances}, sys.stdout)
     print()
 
@@ -43,7 +46,7 @@ def seed(a):
 def terminate(a):
     _, ec2 = clients(a.endpoint, a.region)
     for k in range(0, len(a.ids), 500):
-        ec2.terminate_instances(InstanceIds=a.ids[k:k + 500])
+        ec2.terminate_instances(InstanceIds=a.ids[k : k + 500])
 
 
 def register(a):
@@ -52,7 +55,11 @@ def register(a):
     present = set(registered_ids(sd, a.service))
     for i in state["instances"]:
         if i["id"] not in present:
-            sd.register_instance(ServiceId=a.service, InstanceId=i["id"], Attributes={"AWS_INSTANCE_IPV4": i["ip"], "AWS_INSTANCE_PORT": "80"})
+            sd.register_instance(
+                ServiceId=a.service,
+                InstanceId=i["id"],
+                Attributes={"AWS_INSTANCE_IPV4": i["ip"], "AWS_INSTANCE_PORT": "80"},
+            )
 
 
 def registered_ids(sd, service):
@@ -75,12 +82,16 @@ def registered(a):
 
 
 def queue(a):
-    kw = dict(endpoint_url=a.endpoint, region_name=a.region, aws_access_key_id="testing", aws_secret_access_key="testing")
+    kw = dict(
+        endpoint_url=a.endpoint, region_name=a.region, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     sqs, events = boto3.client("sqs", **kw), boto3.client("events", **kw)
     dlq = sqs.create_queue(QueueName=a.name + "-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName=a.name, Attributes={
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName=a.name,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
+    )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     root = __file__.rsplit("/scripts/", 1)[0]
     for rule in json.load(open(f"{root}/event-rules.json"))["rules"]:
@@ -91,10 +102,19 @@ def queue(a):
 
 
 def event(a):
-    kw = dict(endpoint_url=a.endpoint, region_name=a.region, aws_access_key_id="testing", aws_secret_access_key="testing")
-    boto3.client("events", **kw).put_events(Entries=[
-        {"Source": "aws.ec2", "DetailType": "EC2 Instance State-change Notification",
-         "Detail": json.dumps({"instance-id": i, "state": "terminated"})} for i in a.ids])
+    kw = dict(
+        endpoint_url=a.endpoint, region_name=a.region, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    boto3.client("events", **kw).put_events(
+        Entries=[
+            {
+                "Source": "aws.ec2",
+                "DetailType": "EC2 Instance State-change Notification",
+                "Detail": json.dumps({"instance-id": i, "state": "terminated"}),
+            }
+            for i in a.ids
+        ]
+    )
 
 
 def main():
@@ -116,8 +136,14 @@ def main():
         if name == "register":
             s.add_argument("--state", required=True)
     a = p.parse_args()
-    {"seed": seed, "terminate": terminate, "register": register, "registered": registered, "queue": queue,
-     "event": event}[a.cmd](a)
+    {
+        "seed": seed,
+        "terminate": terminate,
+        "register": register,
+        "registered": registered,
+        "queue": queue,
+        "event": event,
+    }[a.cmd](a)
 
 
 if __name__ == "__main__":

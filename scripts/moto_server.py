@@ -4,6 +4,7 @@ Used by the Rust integration tests, `make demo` and the benchmarks: whoever star
 stdin open; when that process ends (even by a crash), the pipe closes and this server stops, so no
 test leaves a server behind.
 """
+
 import logging
 import sys
 

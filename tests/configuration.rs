@@ -114,14 +114,7 @@ async fn credentials_never_reach_the_logs() {
         let out = Cli::worker()
             .env("AWS_SECRET_ACCESS_KEY", SECRET)
             .env("AWS_SESSION_TOKEN", TOKEN)
-            .args(&[
-                "--service-id",
-                &svc,
-                "--service-region",
-                HOME_REGION,
-                "--instances-region",
-                HOME_REGION,
-            ])
+            .args(&home_args(&svc))
             .args(&[
                 "--instances-role-arn",
                 MEMBER_ROLE,

@@ -273,16 +273,7 @@ async fn hostile_http_requests_do_no_harm() {
     let ns = namespace().await;
     let svc = service(&ns).await;
     let port = free_port();
-    let worker = Worker::new(port)
-        .args(&[
-            "--service-id",
-            &svc,
-            "--service-region",
-            HOME_REGION,
-            "--instances-region",
-            HOME_REGION,
-        ])
-        .spawn();
+    let worker = Worker::new(port).args(&home_args(&svc)).spawn();
     wait_http(port, "/healthz", WAIT, |s, _| s == 200).await;
 
     // Slow clients holding connections open with half a request.

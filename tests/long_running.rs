@@ -16,17 +16,8 @@ async fn metrics_health_and_readiness() {
     register_all(&svc, &inst).await;
     let port = free_port();
     let child = Worker::new(port)
-        .args(&[
-            "--service-id",
-            &svc,
-            "--service-region",
-            HOME_REGION,
-            "--instances-region",
-            HOME_REGION,
-            "--frequency",
-            "1",
-            "--enable-prometheus",
-        ])
+        .args(&home_args(&svc))
+        .args(&["--frequency", "1", "--enable-prometheus"])
         .spawn();
 
     // Ready once the first reconcile succeeded.
@@ -140,16 +131,8 @@ async fn sigterm_mid_reconcile_finishes_the_reconcile() {
     let port = free_port();
     // One deregistration at a time, so the reconcile is still running when the signal lands.
     let mut child = Worker::new(port)
-        .args(&[
-            "--service-id",
-            &svc,
-            "--service-region",
-            HOME_REGION,
-            "--instances-region",
-            HOME_REGION,
-            "--concurrency",
-            "1",
-        ])
+        .args(&home_args(&svc))
+        .args(&["--concurrency", "1"])
         .spawn_child();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();

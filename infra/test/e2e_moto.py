@@ -3,8 +3,9 @@ into moto's CloudFormation, put a terminated-instance event on the default bus, 
 stack's own rules into the stack's queue, and see the worker pointed at that queue deregister the
 instance. Prints a closing line "e2e: N passed, N failed"; exit 1 on any failure.
 
-    .venv/bin/python infra/test/e2e_moto.py [path/to/cloud-unmap]
+    .venv/bin/python -m infra.test.e2e_moto [path/to/cloud-unmap]   (from the repo root)
 """
+
 import json
 import os
 import subprocess
@@ -14,9 +15,9 @@ import urllib.request
 
 import boto3
 
+from bench.common import Moto, aws_env, free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
-from common import Moto, aws_env, free_port  # noqa: E402
 
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/cloud-unmap/target"))
 BIN = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TARGET, "debug", "cloud-unmap")
@@ -34,20 +35,30 @@ def main():
     moto = Moto()
     worker = None
     try:
-        kw = dict(endpoint_url=moto.endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
-        cfn, sqs, events, sd, ec2 = (boto3.client(n, **kw) for n in ("cloudformation", "sqs", "events", "servicediscovery", "ec2"))
+        kw = dict(
+            endpoint_url=moto.endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+        cfn, sqs, events, sd, ec2 = (
+            boto3.client(n, **kw) for n in ("cloudformation", "sqs", "events", "servicediscovery", "ec2")
+        )
         # Fixture: a service with two live instances.
         op = sd.create_http_namespace(Name="e2e")["OperationId"]
         ns = sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
         svc = sd.create_service(Name="web", NamespaceId=ns)["Service"]["Id"]
         insts = ec2.run_instances(ImageId="ami-12c6146b", MinCount=2, MaxCount=2)["Instances"]
         for i in insts:
-            sd.register_instance(ServiceId=svc, InstanceId=i["InstanceId"], Attributes={"AWS_INSTANCE_IPV4": i["PrivateIpAddress"]})
+            sd.register_instance(
+                ServiceId=svc, InstanceId=i["InstanceId"], Attributes={"AWS_INSTANCE_IPV4": i["PrivateIpAddress"]}
+            )
 
         template = open(os.path.join(ROOT, "infra", "cloudformation", "home.json")).read()
         params = {"ImageUri": "public.ecr.aws/example/cloud-unmap:test", "ServiceIds": svc, "InstanceRegions": REGION}
-        cfn.create_stack(StackName="cloud-unmap-home", TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"],
-                         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
+        cfn.create_stack(
+            StackName="cloud-unmap-home",
+            TemplateBody=template,
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        )
         status = None
         for _ in range(300):
             status = cfn.describe_stacks(StackName="cloud-unmap-home")["Stacks"][0]["StackStatus"]
@@ -58,29 +69,62 @@ def main():
             for e in cfn.describe_stack_events(StackName="cloud-unmap-home")["StackEvents"][:10]:
                 print("  ", e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason", ""))
             return
-        resources = {r.get("LogicalResourceId", ""): r for r in cfn.describe_stack_resources(StackName="cloud-unmap-home")["StackResources"]}
-        queue_url = next(r["PhysicalResourceId"] for k, r in resources.items()
-                         if r.get("ResourceType") == "AWS::SQS::Queue" and k.startswith("EventQueue"))
+        resources = {
+            r.get("LogicalResourceId", ""): r
+            for r in cfn.describe_stack_resources(StackName="cloud-unmap-home")["StackResources"]
+        }
+        queue_url = next(
+            r["PhysicalResourceId"]
+            for k, r in resources.items()
+            if r.get("ResourceType") == "AWS::SQS::Queue" and k.startswith("EventQueue")
+        )
         found = sqs.get_queue_url(QueueName=queue_url.rsplit("/", 1)[-1])["QueueUrl"]
         # The stack reports the regional URL; moto answers with its own host. Same account and name.
         check("the stack's queue exists", found.split("/")[-2:] == queue_url.split("/")[-2:], f"{found} vs {queue_url}")
-        redrive = json.loads(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"])
-        check("its redrive policy sends to the stack's dead-letter queue after 5 receives", int(redrive["maxReceiveCount"]) == 5)
+        redrive = json.loads(
+            sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"][
+                "RedrivePolicy"
+            ]
+        )
+        check(
+            "its redrive policy sends to the stack's dead-letter queue after 5 receives",
+            int(redrive["maxReceiveCount"]) == 5,
+        )
 
         # An event on the default bus is routed by the stack's rules into its queue.
         victim = insts[0]["InstanceId"]
         ec2.terminate_instances(InstanceIds=[victim])
-        events.put_events(Entries=[{"Source": "aws.ec2", "DetailType": "EC2 Instance State-change Notification",
-                                     "Detail": json.dumps({"instance-id": victim, "state": "terminated"})}])
-        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-        check("the stack's rule routed the event into the stack's queue", attrs["ApproximateNumberOfMessages"] == "1", attrs)
+        events.put_events(
+            Entries=[
+                {
+                    "Source": "aws.ec2",
+                    "DetailType": "EC2 Instance State-change Notification",
+                    "Detail": json.dumps({"instance-id": victim, "state": "terminated"}),
+                }
+            ]
+        )
+        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]
+        check(
+            "the stack's rule routed the event into the stack's queue",
+            attrs["ApproximateNumberOfMessages"] == "1",
+            attrs,
+        )
 
         # The worker, configured as the task definition would configure it, deregisters the instance.
         port = free_port()
         env = aws_env(moto.endpoint)
-        env.update(CLOUD_UNMAP_SERVICE_ID=svc, CLOUD_UNMAP_SERVICE_REGION=REGION, CLOUD_UNMAP_INSTANCES_REGION=REGION,
-                   CLOUD_UNMAP_QUEUE_URL=queue_url, CLOUD_UNMAP_FREQUENCY="3600", CLOUD_UNMAP_PROMETHEUS_HOST="127.0.0.1",
-                   CLOUD_UNMAP_PROMETHEUS_PORT=str(port), CLOUD_UNMAP_LOG_FORMAT="json")
+        env.update(
+            CLOUD_UNMAP_SERVICE_ID=svc,
+            CLOUD_UNMAP_SERVICE_REGION=REGION,
+            CLOUD_UNMAP_INSTANCES_REGION=REGION,
+            CLOUD_UNMAP_QUEUE_URL=queue_url,
+            CLOUD_UNMAP_FREQUENCY="3600",
+            CLOUD_UNMAP_PROMETHEUS_HOST="127.0.0.1",
+            CLOUD_UNMAP_PROMETHEUS_PORT=str(port),
+            CLOUD_UNMAP_LOG_FORMAT="json",
+        )
         worker = subprocess.Popen([BIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         gone = False
         for _ in range(200):
@@ -90,7 +134,10 @@ def main():
                 break
             time.sleep(0.1)
         check("the worker deregistered the terminated instance from that queue", gone)
-        check("the live instance stays registered", insts[1]["InstanceId"] in [i["Id"] for i in sd.list_instances(ServiceId=svc)["Instances"]])
+        check(
+            "the live instance stays registered",
+            insts[1]["InstanceId"] in [i["Id"] for i in sd.list_instances(ServiceId=svc)["Instances"]],
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
             check("the container health check endpoint answers 200", r.status == 200)
     finally:

@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt};
 use super::{Candidate, DecommissionError};
 use crate::aws::Target;
 use crate::cli::{DecommissionArgs, OutputFormat};
-use crate::config::MemberRole;
+use crate::config::{ConfigError, MemberRole};
 use crate::domain::{
     is_ec2_instance_id, role_account, valid_prefixed_id, valid_region, InstanceState,
 };
@@ -47,20 +47,13 @@ pub enum SettingsError {
     NothingSelected,
     #[error("missing --region: at least one region to look in")]
     NoRegion,
-    #[error("invalid {flag} {value:?}: expected an AWS region like eu-west-1")]
-    Region { flag: &'static str, value: String },
     #[error("invalid --role-arn {0:?}: expected arn:aws:iam::<account>:role/<name>")]
     RoleArn(String),
     #[error("--skip-home-account leaves no account to look in: add --role-arn")]
     NoAccount,
-    #[error(
-        "invalid --service-id {0:?}: expected a Cloud Map service id like srv-abcdef0123456789"
-    )]
-    ServiceId(String),
-    #[error(
-        "invalid --namespace-id {0:?}: expected a Cloud Map namespace id like ns-abcdef0123456789"
-    )]
-    NamespaceId(String),
+    /// A value the worker's configuration rejects in the same words (ids, regions).
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
     #[error("--service-id/--namespace-id need --service-region")]
     NoServiceRegion,
     #[error("--concurrency and --wait-timeout must be at least 1")]
@@ -87,10 +80,11 @@ pub fn settings(a: &DecommissionArgs) -> Result<Settings, SettingsError> {
         return Err(SettingsError::NoRegion);
     }
     if let Some(bad) = a.regions.iter().find(|r| !valid_region(r)) {
-        return Err(SettingsError::Region {
+        return Err(ConfigError::Region {
             flag: "--region",
             value: bad.clone(),
-        });
+        }
+        .into());
     }
     let roles = a
         .role_arns
@@ -107,23 +101,24 @@ pub fn settings(a: &DecommissionArgs) -> Result<Settings, SettingsError> {
         return Err(SettingsError::NoAccount);
     }
     if let Some(bad) = a.service_ids.iter().find(|s| !valid_prefixed_id(s, "srv-")) {
-        return Err(SettingsError::ServiceId(bad.clone()));
+        return Err(ConfigError::ServiceId(bad.clone()).into());
     }
     if let Some(bad) = a
         .namespace_ids
         .iter()
         .find(|s| !valid_prefixed_id(s, "ns-"))
     {
-        return Err(SettingsError::NamespaceId(bad.clone()));
+        return Err(ConfigError::NamespaceId(bad.clone()).into());
     }
     let draining = !a.service_ids.is_empty() || !a.namespace_ids.is_empty();
     match &a.service_region {
         None if draining => return Err(SettingsError::NoServiceRegion),
         Some(r) if !valid_region(r) => {
-            return Err(SettingsError::Region {
+            return Err(ConfigError::Region {
                 flag: "--service-region",
                 value: r.clone(),
-            })
+            }
+            .into())
         }
         _ => {}
     }

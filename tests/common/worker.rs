@@ -25,13 +25,7 @@ impl Worker {
 
     /// The event-path worker of `service` on `queue_url`; the reconcile runs once, at start.
     pub fn events(service: &str, queue_url: &str, port: u16) -> Worker {
-        Worker::new(port).args(&[
-            "--service-id",
-            service,
-            "--service-region",
-            HOME_REGION,
-            "--instances-region",
-            HOME_REGION,
+        Worker::new(port).args(&home_args(service)).args(&[
             "--frequency",
             "3600",
             "--queue-url",
@@ -123,4 +117,16 @@ impl SetupBuilder {
             worker,
         }
     }
+}
+
+/// The flags that select `service` in the home region, with instances looked up there too.
+pub fn home_args(service: &str) -> [&str; 6] {
+    [
+        "--service-id",
+        service,
+        "--service-region",
+        HOME_REGION,
+        "--instances-region",
+        HOME_REGION,
+    ]
 }
