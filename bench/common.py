@@ -138,3 +138,12 @@ def write_result(name, result):
     with open(path, "w") as f:
         json.dump(result, f, indent=2)
     print(f"wrote {path}", file=sys.stderr)
+
+
+def worker_args(selection, queue_url, port, frequency=3600, json_logs=False):
+    """The event worker's command line: `selection` (e.g. ["--namespace-id", ns]), instances and
+    services in us-east-1, the queue, HTTP on 127.0.0.1:`port`."""
+    args = [BIN, *selection, "--service-region", "us-east-1", "--instances-region", "us-east-1"]
+    args += ["--frequency", str(frequency), "--queue-url", queue_url]
+    args += ["--prometheus-host", "127.0.0.1", "--prometheus-port", str(port)]
+    return args + (["--log-format", "json"] if json_logs else [])

@@ -18,7 +18,18 @@ import time
 
 import boto3
 
-from bench.common import BIN, ROOT, VENV_PY, Moto, aws_env, free_port, machine, percentile, wait_ready, write_result
+from bench.common import (
+    ROOT,
+    VENV_PY,
+    Moto,
+    aws_env,
+    free_port,
+    machine,
+    percentile,
+    wait_ready,
+    worker_args,
+    write_result,
+)
 
 FIXTURE = os.path.join(ROOT, "scripts", "fixture.py")
 EVENTS = int(os.environ.get("EVENTS", "100"))
@@ -60,23 +71,7 @@ def route(c, arn, prefix):
 
 
 def worker(endpoint, services, url, port):
-    args = [
-        BIN,
-        "--service-region",
-        "us-east-1",
-        "--instances-region",
-        "us-east-1",
-        "--frequency",
-        "3600",
-        "--queue-url",
-        url,
-        "--prometheus-host",
-        "127.0.0.1",
-        "--prometheus-port",
-        str(port),
-        "--log-format",
-        "json",
-    ]
+    args = worker_args([], url, port, json_logs=True)
     for s in services:
         args += ["--service-id", s]
     return subprocess.Popen(args, env=aws_env(endpoint), stdout=subprocess.DEVNULL)

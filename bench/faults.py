@@ -18,7 +18,7 @@ import urllib.request
 
 import boto3
 
-from bench.common import BIN, ROOT, VENV_PY, Moto, aws_env, free_port, machine, write_result
+from bench.common import ROOT, VENV_PY, Moto, aws_env, free_port, machine, worker_args, write_result
 
 RATE = float(os.environ.get("FAULT_RATE", "0.2"))
 TERMINATIONS, IRRELEVANT, INVALID, LIVE_PER_SERVICE = 1000, 980, 20, 10
@@ -116,23 +116,7 @@ def main():
     dying = set(dead)
 
     port = free_port()
-    args = [
-        BIN,
-        "--namespace-id",
-        ns,
-        "--service-region",
-        "us-east-1",
-        "--instances-region",
-        "us-east-1",
-        "--frequency",
-        "3600",
-        "--queue-url",
-        url,
-        "--prometheus-host",
-        "127.0.0.1",
-        "--prometheus-port",
-        str(port),
-    ]
+    args = worker_args(["--namespace-id", ns], url, port)
     w = subprocess.Popen(
         args, env=aws_env(f"http://127.0.0.1:{pport}"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

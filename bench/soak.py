@@ -16,7 +16,7 @@ import urllib.request
 
 import boto3
 
-from bench.common import BIN, ROOT, Moto, aws_env, free_port, machine, write_result
+from bench.common import ROOT, Moto, aws_env, free_port, machine, worker_args, write_result
 
 DURATION = int(os.environ.get("SOAK_SECONDS", "1800"))
 SAMPLE = 30
@@ -93,25 +93,7 @@ def main():
         events.put_targets(Rule=r["name"], Targets=[{"Id": "q", "Arn": arn}])
 
     port = free_port()
-    args = [
-        BIN,
-        "--namespace-id",
-        ns,
-        "--service-region",
-        "us-east-1",
-        "--instances-region",
-        "us-east-1",
-        "--frequency",
-        "10",
-        "--queue-url",
-        url,
-        "--prometheus-host",
-        "127.0.0.1",
-        "--prometheus-port",
-        str(port),
-        "--log-format",
-        "json",
-    ]
+    args = worker_args(["--namespace-id", ns], url, port, frequency=10, json_logs=True)
     w = subprocess.Popen(args, env=aws_env(moto.endpoint), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples, terminated = [], []
     start = time.time()
