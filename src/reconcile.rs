@@ -34,7 +34,7 @@ impl CycleReport {
             || self
                 .services
                 .iter()
-                .any(|(_, r)| r.as_ref().map_or(true, |r| r.failed > 0));
+                .any(|(_, r)| r.as_ref().map_or(true, |r| r.failed() > 0));
         let held = self
             .services
             .iter()
@@ -67,7 +67,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
     let outcome = match &result {
-        Ok(r) if r.failed > 0 => ReconcileResult::failure,
+        Ok(r) if r.failed() > 0 => ReconcileResult::failure,
         Ok(r) if r.held > 0 => ReconcileResult::held,
         Ok(_) => ReconcileResult::success,
         Err(_) => ReconcileResult::failure,
@@ -91,7 +91,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
                 registrations = r.registrations,
                 kept = r.kept,
                 skipped = r.skipped,
-                deregistered = r.deregistered,
+                deregistered = r.deregistered(),
                 dry_run = ctx.config.dry_run,
                 elapsed_ms = elapsed.as_millis() as u64,
                 "reconciled"
@@ -100,9 +100,9 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
         Ok(r) => warn!(
             service_id,
             registrations = r.registrations,
-            deregistered = r.deregistered,
+            deregistered = r.deregistered(),
             held = r.held,
-            failed = r.failed,
+            failed = r.failed(),
             elapsed_ms = elapsed.as_millis() as u64,
             "reconcile incomplete"
         ),
@@ -176,8 +176,8 @@ mod tests {
 
     fn report(failed: usize, held: usize) -> Result<ServiceReport, Error> {
         Ok(ServiceReport {
-            failed,
             held,
+            results: vec![("i-0123456789abcdef0".into(), false); failed],
             ..Default::default()
         })
     }

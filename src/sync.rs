@@ -35,14 +35,23 @@ pub struct ServiceReport {
     pub registrations: usize,
     pub kept: usize,
     pub skipped: usize,
-    /// Removed (or, in a dry run, that would have been removed).
-    pub deregistered: usize,
     /// Deregistrations the guard held back.
     pub held: usize,
-    /// Deregistrations that failed.
-    pub failed: usize,
-    /// Each attempted deregistration's instance id and whether it succeeded.
+    /// Each attempted deregistration's instance id and whether it succeeded (in a dry run: would
+    /// have been attempted).
     pub results: Vec<(String, bool)>,
+}
+
+impl ServiceReport {
+    /// Removed (or, in a dry run, that would have been removed).
+    pub fn deregistered(&self) -> usize {
+        self.results.iter().filter(|(_, ok)| *ok).count()
+    }
+
+    /// Deregistrations that failed.
+    pub fn failed(&self) -> usize {
+        self.results.len() - self.deregistered()
+    }
 }
 
 /// The explicit service ids, then every service of every namespace (listed anew on each call).
@@ -112,12 +121,9 @@ pub async fn sync_service(
         warn_held(service_id, &plan, trigger);
         return Ok(report);
     }
-    let results = apply(ctx, service_id, &plan, trigger).await;
-    report.deregistered = results.iter().filter(|(_, ok)| *ok).count();
-    report.failed = results.len() - report.deregistered;
-    report.results = results;
+    report.results = apply(ctx, service_id, &plan, trigger).await;
     if matches!(scope, Scope::All) && !ctx.config.dry_run {
-        let remaining = registrations.len().saturating_sub(report.deregistered);
+        let remaining = registrations.len().saturating_sub(report.deregistered());
         ctx.metrics
             .registered
             .get_or_create(&labels)
@@ -128,7 +134,7 @@ pub async fn sync_service(
 
 /// Applies a plan's deregistrations (none in a dry run), `concurrency` at a time; one failure does
 /// not stop the others. Returns each instance id with whether its deregistration succeeded.
-pub async fn apply(
+async fn apply(
     ctx: &Context,
     service_id: &str,
     plan: &Plan,
@@ -176,7 +182,7 @@ pub async fn apply(
 }
 
 /// Logs a held plan once, with what it would have removed.
-pub fn warn_held(service_id: &str, plan: &Plan, trigger: Trigger) {
+fn warn_held(service_id: &str, plan: &Plan, trigger: Trigger) {
     let wanted: Vec<(&str, Reason)> = plan.wanted().collect();
     warn!(
         service_id,
