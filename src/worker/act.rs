@@ -38,7 +38,7 @@ impl Worker {
                 Ok(ev) => match self.rules.claim(i, m.received_at, &ev) {
                     Ok(c) => {
                         claims.push(c);
-                        Reading::Claimed
+                        Reading::Claimed(ev.event_type())
                     }
                     Err(Unclaimed::Unwatched { account, region }) => {
                         warn!(

@@ -45,7 +45,6 @@ pub struct Claim {
     pub region: String,
     /// A terminate lifecycle action to complete once the instance is out of every service.
     pub lifecycle: Option<LifecycleAction>,
-    pub event_type: EventType,
     pub event_time: Option<SystemTime>,
     pub received_at: Instant,
 }
@@ -115,7 +114,6 @@ impl Rules {
             account,
             region,
             lifecycle,
-            event_type: event.event_type(),
             event_time: event.time,
             received_at,
         })
@@ -151,8 +149,8 @@ pub enum Reading {
     Invalid,
     /// A well-formed event that claims nothing.
     Ignored(EventType),
-    /// A well-formed event with a claim (see the batch's claims).
-    Claimed,
+    /// A well-formed event of this type with a claim (see the batch's claims).
+    Claimed(EventType),
 }
 
 /// Each message's disposition and the outcome it is counted under: unreadable ones go to the
@@ -171,9 +169,10 @@ pub fn dispose(
                 EventType::Invalid,
                 EventOutcome::invalid,
             ),
-            Reading::Ignored(t) => (Disposition::Delete, *t, EventOutcome::ignored),
-            // Settled below from its claim; a claim without a result did nothing.
-            Reading::Claimed => (Disposition::Delete, EventType::Other, EventOutcome::ignored),
+            // A claim is settled below from its instance's result; without one it did nothing.
+            Reading::Ignored(t) | Reading::Claimed(t) => {
+                (Disposition::Delete, *t, EventOutcome::ignored)
+            }
         })
         .collect();
     for c in claims {
@@ -182,12 +181,12 @@ pub fn dispose(
         if slot.2 == EventOutcome::failed {
             continue;
         }
-        *slot = if r.failed {
-            (Disposition::Retry, c.event_type, EventOutcome::failed)
+        (slot.0, slot.2) = if r.failed {
+            (Disposition::Retry, EventOutcome::failed)
         } else if r.acted {
-            (Disposition::Delete, c.event_type, EventOutcome::acted)
+            (Disposition::Delete, EventOutcome::acted)
         } else {
-            (Disposition::Delete, c.event_type, EventOutcome::ignored)
+            (Disposition::Delete, EventOutcome::ignored)
         };
     }
     out

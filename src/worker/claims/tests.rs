@@ -198,9 +198,9 @@ fn dispositions_follow_the_work() {
     let readings = [
         Reading::Invalid,
         Reading::Ignored(EventType::Other),
-        Reading::Claimed,
-        Reading::Claimed,
-        Reading::Claimed,
+        Reading::Claimed(EventType::StateChange),
+        Reading::Claimed(EventType::StateChange),
+        Reading::Claimed(EventType::StateChange),
     ];
     let claims = [
         claimed(2, "i-0aaaaaaaaaaaaaaa1"),
@@ -270,6 +270,10 @@ fn a_failure_is_not_hidden_by_a_later_claim_of_the_same_message() {
         ),
     ]
     .into();
-    let d = dispose(&[Reading::Claimed], &claims, &results);
+    let d = dispose(
+        &[Reading::Claimed(EventType::StateChange)],
+        &claims,
+        &results,
+    );
     assert_eq!(d[0].0, Disposition::Retry);
 }
