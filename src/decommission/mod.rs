@@ -62,10 +62,8 @@ impl Outcome {
 /// A matched instance.
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    /// The clients of its account and region.
+    /// Its account and region, with their clients.
     pub(crate) target: Target,
-    pub account: Account,
-    pub region: String,
     pub instance_id: String,
     pub name: Option<String>,
     pub state: InstanceState,
@@ -95,8 +93,8 @@ fn print_matches(found: &[Candidate]) {
     for c in found {
         eprintln!(
             "  {:<14} {:<14} {:<21} {:<24} {:<13} {}",
-            c.account.as_str(),
-            c.region,
+            c.target.account.as_str(),
+            c.target.region,
             c.instance_id,
             c.name.as_deref().unwrap_or("(no Name tag)"),
             c.state.as_str(),
@@ -230,7 +228,10 @@ pub async fn run(args: DecommissionArgs) -> i32 {
     let jobs: Vec<_> = found
         .iter()
         .map(|c| {
-            let line = progress.line(format!("{}/{}/{}", c.account, c.region, c.instance_id));
+            let line = progress.line(format!(
+                "{}/{}/{}",
+                c.target.account, c.target.region, c.instance_id
+            ));
             let run = &run;
             async move {
                 let r = run.retire(c, &line).await;

@@ -160,8 +160,6 @@ fn candidate(target: &Target, inst: &Instance) -> Option<Candidate> {
         .collect();
     Some(Candidate {
         target: target.clone(),
-        account: target.account.clone(),
-        region: target.region.clone(),
         instance_id: id.to_string(),
         name: inst
             .tags()
@@ -224,9 +222,9 @@ pub async fn discover(
         all.extend(f?);
     }
     all.sort_by(|a, b| {
-        (a.account.as_str(), &a.region, &a.instance_id).cmp(&(
-            b.account.as_str(),
-            &b.region,
+        (a.target.account.as_str(), &a.target.region, &a.instance_id).cmp(&(
+            b.target.account.as_str(),
+            &b.target.region,
             &b.instance_id,
         ))
     });

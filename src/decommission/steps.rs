@@ -80,8 +80,8 @@ fn report(
     snapshots: Vec<String>,
 ) -> InstanceReport {
     InstanceReport {
-        account: c.account.clone(),
-        region: c.region.clone(),
+        account: c.target.account.clone(),
+        region: c.target.region.clone(),
         instance_id: c.instance_id.clone(),
         name: c.name.clone(),
         outcome,
