@@ -77,8 +77,9 @@ pub async fn describe_where(target: &Target, filters: Vec<Filter>) -> Result<Vec
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| Error::aws(Operation::DescribeInstances, e))?;
-        for reservation in page.reservations() {
-            out.extend(reservation.instances().iter().cloned());
+        // Taken by value: the page is not needed afterwards, so nothing is copied.
+        for reservation in page.reservations.unwrap_or_default() {
+            out.extend(reservation.instances.unwrap_or_default());
         }
     }
     Ok(out)
