@@ -9,6 +9,7 @@ use futures::stream::{self, StreamExt};
 use tracing::{info, instrument, warn};
 
 use crate::context::Context;
+use crate::domain::is_ec2_instance_id;
 use crate::emit::Failure;
 use crate::error::Error;
 use crate::inventory::{self, Observed};
@@ -97,7 +98,7 @@ pub async fn sync_service(
                 .set(registrations.len() as i64);
             let ids: Vec<String> = registrations
                 .iter()
-                .filter(|r| r.ipv4.is_some() && plan::is_ec2_instance_id(&r.instance_id))
+                .filter(|r| r.ipv4.is_some() && is_ec2_instance_id(&r.instance_id))
                 .map(|r| r.instance_id.clone())
                 .collect::<HashSet<_>>()
                 .into_iter()

@@ -3,10 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use cloud_unmap::domain::InstanceState;
 use cloud_unmap::event::{self, Kind};
-use cloud_unmap::plan::{
-    self, Action, Hint, InstanceState, ObservedInstance, PlanOptions, Registration, Scope,
-};
+use cloud_unmap::plan::{self, Action, Hint, ObservedInstance, PlanOptions, Registration, Scope};
 use proptest::prelude::*;
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {

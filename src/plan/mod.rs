@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-pub use crate::domain::{is_ec2_instance_id, InstanceState};
+use crate::domain::{is_ec2_instance_id, InstanceState};
 
 /// The Cloud Map attribute holding the registered IPv4 address (seed rule: without it, skip).
 pub const IPV4_ATTRIBUTE: &str = "AWS_INSTANCE_IPV4";
