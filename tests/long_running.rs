@@ -146,7 +146,7 @@ async fn sigterm_mid_reconcile_finishes_the_reconcile() {
         }
     }
     seen.extend(lines.map_while(Result::ok));
-    let out = wait_bounded(child, Duration::from_secs(40));
+    let out = Running::new(child).wait(Duration::from_secs(40));
     assert_eq!(out.status.code(), Some(0), "{}", seen.join("\n"));
     let deregistered = seen
         .iter()
@@ -164,17 +164,10 @@ async fn sigterm_mid_reconcile_finishes_the_reconcile() {
 async fn port_in_use_fails_at_start() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let child = Worker::new(port)
-        .args(&[
-            "--service-id",
-            "srv-abc123",
-            "--service-region",
-            HOME_REGION,
-            "--instances-region",
-            HOME_REGION,
-        ])
-        .spawn_child();
-    let out = wait_bounded(child, Duration::from_secs(20));
+    let out = Worker::new(port)
+        .args(&home_args("srv-abc123"))
+        .spawn()
+        .wait(Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout(&out).contains("cannot start the HTTP server"),
@@ -186,16 +179,7 @@ async fn port_in_use_fails_at_start() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_right_after_start_is_a_clean_stop() {
     let port = free_port();
-    let child = Worker::new(port)
-        .args(&[
-            "--service-id",
-            "srv-abc123",
-            "--service-region",
-            HOME_REGION,
-            "--instances-region",
-            HOME_REGION,
-        ])
-        .spawn();
+    let child = Worker::new(port).args(&home_args("srv-abc123")).spawn();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let out = child.terminate(Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));

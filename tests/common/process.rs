@@ -152,11 +152,6 @@ impl Drop for Running {
     }
 }
 
-/// Waits (bounded) for a bare child whose stdout/stderr are piped and not yet taken.
-pub fn wait_bounded(child: Child, limit: Duration) -> Output {
-    Running::new(child).wait(limit)
-}
-
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
