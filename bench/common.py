@@ -15,7 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_PY = os.path.join(ROOT, ".venv", "bin", "python")
 SEED_BIN = os.path.join(ROOT, "bench", ".venv-seed", "bin", "aws-cloud-unmap")
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/cloud-unmap/target"))
-BIN = os.path.join(TARGET, "release", "cloud-unmap")
+# BENCH_BIN runs another build (e.g. an older commit, for a same-machine A/B).
+BIN = os.environ.get("BENCH_BIN") or os.path.join(TARGET, "release", "cloud-unmap")
 
 
 class Moto:
