@@ -3,6 +3,7 @@
 //! parallel. An instance is never terminated unless its snapshots completed. Selection lives in
 //! `select`, the per-instance steps in `steps`; this module confirms, runs and reports.
 
+mod dry_run;
 mod select;
 mod steps;
 

@@ -1,4 +1,4 @@
-//! The steps of retiring one instance (and, in a dry run, their plan with EC2's permission checks).
+//! The steps of retiring one instance (the dry run's plan of them lives in `dry_run`).
 //! Each step either lets the next one run or halts the retirement with a typed reason; a halt always
 //! leaves the instance unterminated.
 
@@ -73,7 +73,7 @@ pub struct Run<'a> {
     pub cloudmap: Option<&'a aws_sdk_servicediscovery::Client>,
 }
 
-fn report(
+pub(super) fn report(
     c: &Candidate,
     outcome: Outcome,
     reason: Option<String>,
@@ -92,7 +92,7 @@ fn report(
 }
 
 /// EC2's code and message for a service error, else the whole error chain.
-fn err_text<E>(e: &SdkError<E>) -> String
+pub(super) fn err_text<E>(e: &SdkError<E>) -> String
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
 {
@@ -110,19 +110,6 @@ fn chain<E: std::error::Error>(e: &E) -> String {
     DisplayErrorContext(e).to_string()
 }
 
-/// Outcome of an EC2 DryRun call.
-fn dry_result<T, E: std::error::Error + ProvideErrorMetadata + 'static>(
-    r: Result<T, SdkError<E>>,
-) -> Result<&'static str, String> {
-    match r {
-        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("DryRunOperation") => {
-            Ok("permitted")
-        }
-        Err(e) => Err(err_text(&e)),
-        Ok(_) => Ok("permitted"),
-    }
-}
-
 fn today() -> String {
     aws_sdk_ec2::primitives::DateTime::from(SystemTime::now())
         .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
@@ -131,7 +118,7 @@ fn today() -> String {
 }
 
 impl Run<'_> {
-    fn delete_on_termination(
+    pub(super) fn delete_on_termination(
         &self,
         c: &Candidate,
         dry: bool,
@@ -158,7 +145,11 @@ impl Run<'_> {
             .dry_run(dry)
     }
 
-    fn create_snapshots(&self, c: &Candidate, dry: bool) -> CreateSnapshotsFluentBuilder {
+    pub(super) fn create_snapshots(
+        &self,
+        c: &Candidate,
+        dry: bool,
+    ) -> CreateSnapshotsFluentBuilder {
         let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
         c.target
             .ec2
@@ -183,78 +174,6 @@ impl Run<'_> {
                     .build(),
             )
             .dry_run(dry)
-    }
-
-    /// Dry run: the plan, with EC2's permission checks.
-    async fn plan(&self, c: &Candidate, line: &Line) -> InstanceReport {
-        let ec2 = &c.target.ec2;
-        let mut steps = Vec::new();
-        let mut denied = Vec::new();
-        let mut check = |what: String, r: Result<&'static str, String>| match r {
-            Ok(ok) => steps.push(format!("{what} ({ok})")),
-            Err(e) => {
-                steps.push(format!("{what} (DENIED: {e})"));
-                denied.push(what);
-            }
-        };
-        if !c.services.is_empty() {
-            check(
-                format!(
-                    "deregister from {}, then wait {} s",
-                    c.services.join(", "),
-                    self.s.drain.as_secs()
-                ),
-                Ok("no dry run in Cloud Map"),
-            );
-        }
-        match c.state {
-            InstanceState::Pending | InstanceState::Running => {
-                line.set("checking StopInstances");
-                let r = ec2
-                    .stop_instances()
-                    .instance_ids(&c.instance_id)
-                    .dry_run(true)
-                    .send()
-                    .await;
-                check("stop and wait until stopped".into(), dry_result(r));
-            }
-            InstanceState::Stopping => check("wait until stopped".into(), Ok("no call")),
-            _ => {}
-        }
-        if self.s.snapshot {
-            line.set("checking CreateSnapshots");
-            let r = self.create_snapshots(c, true).send().await;
-            check(
-                format!("snapshot {} and wait until complete", c.volumes.join(", ")),
-                dry_result(r),
-            );
-        } else {
-            check("no snapshot (--no-snapshot)".into(), Ok("skipped"));
-        }
-        if !c.devices.is_empty() {
-            line.set("checking ModifyInstanceAttribute");
-            let r = self.delete_on_termination(c, true).send().await;
-            check(
-                format!("set DeleteOnTermination on {}", c.devices.join(", ")),
-                dry_result(r),
-            );
-        }
-        line.set("checking TerminateInstances");
-        let r = ec2
-            .terminate_instances()
-            .instance_ids(&c.instance_id)
-            .dry_run(true)
-            .send()
-            .await;
-        check("terminate".into(), dry_result(r));
-        let mut rep = if denied.is_empty() {
-            report(c, Outcome::Planned, None, Vec::new())
-        } else {
-            let why = format!("permission missing for: {}", denied.join("; "));
-            report(c, Outcome::Failed, Some(why), Vec::new())
-        };
-        rep.steps = steps;
-        rep
     }
 
     /// Retires one instance (or, in a dry run, plans it); the report says how far it got.
