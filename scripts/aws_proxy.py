@@ -3,10 +3,15 @@
     aws_proxy.py UPSTREAM_PORT      prints its own port; stops when stdin closes
 
 - forwards every AWS request to moto on 127.0.0.1:UPSTREAM_PORT and counts it by operation;
-- answers Auto Scaling's CompleteLifecycleAction itself (moto 5.2.5 does not implement it) and
-  records its parameters;
+- answers Auto Scaling's CompleteLifecycleAction and RecordLifecycleActionHeartbeat itself (moto 5.2.5
+  implements neither) as AWS does: a token already completed answers ValidationError "No active
+  Lifecycle Action found"; every call is recorded with its parameters, time and answer;
+- POST /__proxy/terminating/<instance-id>: DescribeAutoScalingInstances shows that instance
+  "Terminating:Wait", as AWS does once a terminate lifecycle action started (moto never leaves InService);
+- POST /__proxy/hold/<Action>/<seconds>: the next such request is forwarded at once, but its answer is held
+  back that long (a caller that read the world, then stalls before acting on it);
 - POST /__proxy/outage/on drops every AWS connection without an answer (an endpoint outage) until
-  POST /__proxy/outage/off; GET /__proxy/state returns {"counts": …, "lifecycle_actions": […]};
+  POST /__proxy/outage/off; GET /__proxy/state returns {"counts": …, "lifecycle_actions": […], "heartbeats": […]};
 - POST /__proxy/fail/<Action> answers that EC2 query action with a non-retryable error from then on.
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
@@ -19,6 +24,7 @@ import http.client
 import http.server
 import json
 import random
+import re
 import sys
 import threading
 import time
@@ -30,6 +36,10 @@ state = {
     "outage": False,
     "counts": collections.Counter(),
     "lifecycle_actions": [],
+    "heartbeats": [],
+    "completed": set(),
+    "terminating": set(),
+    "hold": {},
     "fail": set(),
     "rate": 0.0,
     "faults": collections.Counter(),
@@ -42,11 +52,37 @@ INJECTED = (
     b"<Message>failure injected by the test proxy</Message></Error></Errors><RequestID>proxy</RequestID></Response>"
 )
 
-LIFECYCLE_OK = (
-    b'<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
-    b"<CompleteLifecycleActionResult/><ResponseMetadata><RequestId>proxy</RequestId>"
-    b"</ResponseMetadata></CompleteLifecycleActionResponse>"
-)
+
+def lifecycle_ok(op):
+    return (
+        f'<{op}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+        f"<{op}Result/><ResponseMetadata><RequestId>proxy</RequestId>"
+        f"</ResponseMetadata></{op}Response>"
+    ).encode()
+
+
+def lifecycle_gone(token):
+    return (
+        '<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type>'
+        f"<Code>ValidationError</Code><Message>No active Lifecycle Action found with token {token}</Message>"
+        "</Error><RequestId>proxy</RequestId></ErrorResponse>"
+    ).encode()
+
+
+def mark_terminating(data, ids):
+    """Rewrites moto's DescribeAutoScalingInstances answer: the given instances are Terminating:Wait."""
+    text = data.decode()
+
+    def member(m):
+        block = m.group(0)
+        found = re.search(r"<InstanceId>([^<]+)</InstanceId>", block)
+        if found and found.group(1) in ids:
+            block = re.sub(
+                r"<LifecycleState>[^<]*</LifecycleState>", "<LifecycleState>Terminating:Wait</LifecycleState>", block
+            )
+        return block
+
+    return re.sub(r"<member>.*?</member>", member, text, flags=re.S).encode()
 
 
 def operation(headers, body):
@@ -80,11 +116,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["fail"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/faults/"):
                 state["rate"] = float(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/terminating/"):
+                state["terminating"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/hold/"):
+                _, _, _, action, seconds = self.path.split("/")
+                state["hold"][action] = float(seconds)
             body = json.dumps(
                 {
                     "outage": state["outage"],
                     "counts": state["counts"],
                     "lifecycle_actions": state["lifecycle_actions"],
+                    "heartbeats": state["heartbeats"],
                     "faults": state["faults"],
                 }
             ).encode()
@@ -132,16 +174,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
             fail = op in state["fail"]
         if fail:
             return self.reply(400, INJECTED, "text/xml")
-        if op == "CompleteLifecycleAction":
+        if op in ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat"):
             form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+            token = form.get("LifecycleActionToken", "")
             with lock:
-                state["lifecycle_actions"].append(form)
-            return self.reply(200, LIFECYCLE_OK, "text/xml")
+                active = token not in state["completed"]
+                if op == "CompleteLifecycleAction":
+                    state["completed"].add(token)
+                form["at"] = time.time()
+                form["answer"] = "ok" if active else "gone"
+                state["lifecycle_actions" if op == "CompleteLifecycleAction" else "heartbeats"].append(form)
+            if not active:
+                return self.reply(400, lifecycle_gone(token), "text/xml")
+            return self.reply(200, lifecycle_ok(op), "text/xml")
         conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
+        with lock:
+            hold = state["hold"].pop(op, 0)
+            terminating = set(state["terminating"])
+        if hold:
+            time.sleep(hold)
+        if op == "DescribeAutoScalingInstances" and terminating:
+            data = mark_terminating(data, terminating)
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):

@@ -45,13 +45,8 @@ pub async fn context(config: Config) -> Assembled {
     for s in &config.service_ids {
         metrics.up.get_or_create(&Metrics::service(s)).set(1);
     }
-    let ctx = Context {
-        cloudmap: aws::cloudmap(&home, Some(&watch)),
-        targets,
-        metrics,
-        health,
-        config,
-    };
+    let cloudmap = aws::cloudmap(&home, Some(&watch));
+    let ctx = Context::new(config, cloudmap, targets, metrics, health);
     Assembled {
         ctx: Arc::new(ctx),
         registry: Arc::new(registry),

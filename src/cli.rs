@@ -22,6 +22,11 @@ Examples:
   cloud-unmap --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --instances-region eu-west-1 \\
               --queue-url https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events
 
+  # Own the Auto Scaling hook `cloud-unmap` (default) and `web-drain`; wait 60 s after deregistering
+  cloud-unmap --service-id srv-abcdef0123456789 --service-region eu-west-1 --instances-region eu-west-1 \\
+              --queue-url https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events \\
+              --lifecycle-hook-name cloud-unmap --lifecycle-hook-name web-drain --lifecycle-drain-seconds 60
+
   # Container health check (exit 0 when /healthz answers 200)
   cloud-unmap healthcheck --port 9100
 
@@ -242,4 +247,17 @@ pub struct RunArgs {
         default_value_t = 10
     )]
     pub concurrency: usize,
+    /// Auto Scaling lifecycle hook names cloud-unmap owns: only their terminate actions are completed
+    /// (CONTINUE, after the drain). Another hook's action still deregisters the instance but is left
+    /// to its owner. Repeatable.
+    #[arg(long = "lifecycle-hook-name", value_name = "NAME", env = "CLOUD_UNMAP_LIFECYCLE_HOOK_NAME", value_delimiter = ',', action = clap::ArgAction::Append, default_value = "cloud-unmap")]
+    pub lifecycle_hook_names: Vec<String>,
+    /// Seconds between an instance leaving every service and its lifecycle action's CONTINUE
+    /// (default, or empty: the largest DNS record TTL of the services it left; 0 without DNS records).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "CLOUD_UNMAP_LIFECYCLE_DRAIN_SECONDS"
+    )]
+    pub lifecycle_drain_seconds: Option<String>,
 }

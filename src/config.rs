@@ -41,6 +41,10 @@ pub enum ConfigError {
     QueueUrl(String),
     #[error("--dry-run cannot be combined with --queue-url: a dry replica would consume events the real one needs")]
     DryRunQueue,
+    #[error("invalid --lifecycle-hook-name {0:?}: expected 1 to 255 characters of A-Z, a-z, 0-9, -, _ and /")]
+    HookName(String),
+    #[error("invalid --lifecycle-drain-seconds {0:?}: expected whole seconds from 0 to 172800 (48 h, the longest a lifecycle action can wait)")]
+    DrainSeconds(String),
     #[error("--single-run cannot be combined with --queue-url: the event loop only runs in long-running mode")]
     SingleRunQueue,
 }
@@ -73,6 +77,21 @@ pub struct Config {
     pub concurrency: usize,
     /// The event queue, if the event loop is on.
     pub queue: Option<Queue>,
+    /// Lifecycle hooks whose actions cloud-unmap completes.
+    pub lifecycle_hook_names: Vec<String>,
+    /// `--lifecycle-drain-seconds`; `None`: the largest DNS TTL of the services left.
+    pub lifecycle_drain: Option<Duration>,
+}
+
+/// Auto Scaling's longest wait for a lifecycle action (its global timeout's ceiling).
+pub const MAX_LIFECYCLE_WAIT: Duration = Duration::from_secs(172_800);
+
+/// Auto Scaling's LifecycleHookName: 1–255 of `[A-Za-z0-9\-_/]`.
+pub fn valid_hook_name(name: &str) -> bool {
+    (1..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/'))
 }
 
 /// The SQS queue of the event loop and the (home) account that owns it.
@@ -202,6 +221,20 @@ impl Config {
         if queue.is_some() && args.single_run {
             return Err(ConfigError::SingleRunQueue);
         }
+        let lifecycle_hook_names = dedup(&args.lifecycle_hook_names);
+        if let Some(bad) = lifecycle_hook_names.iter().find(|n| !valid_hook_name(n)) {
+            return Err(ConfigError::HookName(bad.clone()));
+        }
+        let lifecycle_drain = match args.lifecycle_drain_seconds.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(
+                s.parse::<u64>()
+                    .ok()
+                    .map(Duration::from_secs)
+                    .filter(|d| *d <= MAX_LIFECYCLE_WAIT)
+                    .ok_or_else(|| ConfigError::DrainSeconds(s.to_string()))?,
+            ),
+        };
         Ok(Config {
             service_ids,
             namespace_ids,
@@ -220,139 +253,11 @@ impl Config {
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
             concurrency: args.concurrency,
             queue,
+            lifecycle_hook_names,
+            lifecycle_drain,
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args() -> RunArgs {
-        RunArgs {
-            service_ids: vec!["srv-abcdef0123456789".into()],
-            service_region: Some("eu-west-1".into()),
-            instances_regions: vec!["eu-west-1".into(), "us-east-1".into()],
-            frequency: 300,
-            prometheus_host: "0.0.0.0".into(),
-            prometheus_port: 9100,
-            log_level: "INFO".into(),
-            shutdown_timeout: 25,
-            concurrency: 10,
-            ..RunArgs::default()
-        }
-    }
-
-    #[test]
-    fn accepts_seed_invocation() {
-        let c = Config::from_args(&args()).unwrap();
-        assert_eq!(c.service_ids, vec!["srv-abcdef0123456789"]);
-        assert_eq!(c.instances_regions, vec!["eu-west-1", "us-east-1"]);
-        assert_eq!(c.frequency, Duration::from_secs(300));
-    }
-
-    #[test]
-    fn rejects_bad_input_with_the_offending_value() {
-        type Mutation = Box<dyn Fn(&mut RunArgs)>;
-        let cases: Vec<(Mutation, ConfigError)> = vec![
-            (
-                Box::new(|a| a.service_ids = vec!["svc-1".into()]),
-                ConfigError::ServiceId("svc-1".into()),
-            ),
-            (
-                Box::new(|a| a.namespace_ids = vec!["ns_1".into()]),
-                ConfigError::NamespaceId("ns_1".into()),
-            ),
-            (
-                Box::new(|a| a.service_region = Some("europe".into())),
-                ConfigError::Region {
-                    flag: "--service-region",
-                    value: "europe".into(),
-                },
-            ),
-            (
-                Box::new(|a| a.instances_regions = vec!["us-east-01".into()]),
-                ConfigError::Region {
-                    flag: "--instances-region",
-                    value: "us-east-01".into(),
-                },
-            ),
-            (
-                Box::new(|a| a.instances_regions = vec![]),
-                ConfigError::NoInstancesRegion,
-            ),
-            (
-                Box::new(|a| a.service_region = None),
-                ConfigError::NoServiceRegion,
-            ),
-            (
-                Box::new(|a| a.service_ids = vec![]),
-                ConfigError::NothingSelected,
-            ),
-            (Box::new(|a| a.frequency = 0), ConfigError::Frequency),
-            (Box::new(|a| a.concurrency = 0), ConfigError::Concurrency),
-            (
-                Box::new(|a| a.log_level = "LOUD".into()),
-                ConfigError::LogLevel("LOUD".into()),
-            ),
-            (
-                Box::new(|a| a.instances_role_arns = vec!["arn:aws:iam::12:role/x".into()]),
-                ConfigError::RoleArn("arn:aws:iam::12:role/x".into()),
-            ),
-        ];
-        for (mutate, expected) in cases {
-            let mut a = args();
-            mutate(&mut a);
-            assert_eq!(Config::from_args(&a).unwrap_err(), expected);
-        }
-    }
-
-    #[test]
-    fn queue_urls() {
-        assert_eq!(
-            queue_account("https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events")
-                .as_deref(),
-            Some("111111111111")
-        );
-        assert_eq!(
-            queue_account("http://127.0.0.1:5000/123456789012/q.fifo").as_deref(),
-            Some("123456789012")
-        );
-        for bad in [
-            "sqs/q",
-            "https://h/12/q",
-            "https://h/123456789012/",
-            "https://h/123456789012/a/b",
-            "ftp://h/123456789012/q",
-        ] {
-            assert_eq!(queue_account(bad), None, "{bad}");
-        }
-        let mut a = args();
-        a.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
-        a.dry_run = true;
-        assert_eq!(Config::from_args(&a).unwrap_err(), ConfigError::DryRunQueue);
-        a.queue_url = Some("queue".into());
-        a.dry_run = false;
-        assert_eq!(
-            Config::from_args(&a).unwrap_err(),
-            ConfigError::QueueUrl("queue".into())
-        );
-    }
-
-    #[test]
-    fn seed_log_levels() {
-        assert_eq!(parse_log_level("warning"), Some(tracing::Level::WARN));
-        assert_eq!(parse_log_level("CRITICAL"), Some(tracing::Level::ERROR));
-        assert_eq!(parse_log_level("verbose"), None);
-    }
-
-    #[test]
-    fn repeats_are_folded() {
-        let mut a = args();
-        a.service_ids = vec!["srv-a1".into(), "srv-a1".into(), "srv-b2".into()];
-        assert_eq!(
-            Config::from_args(&a).unwrap().service_ids,
-            vec!["srv-a1", "srv-b2"]
-        );
-    }
-}
+mod tests;

@@ -1,8 +1,14 @@
 //! The shared context of a running worker: validated configuration, the Cloud Map client, the EC2
-//! and Auto Scaling clients of every (account, region) target, metrics and health. Built once by
+//! and Auto Scaling clients of every (account, region) target, metrics and health, and what the
+//! triggers must share to stay consistent: one planner per service at a time, the last known
+//! services of each namespace, which selections are missing, and services' DNS TTLs. Built once by
 //! `app`, shared by the reconcile and the event path.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::OwnedMutexGuard;
 
 use crate::aws::Target;
 use crate::config::Config;
@@ -10,8 +16,12 @@ use crate::domain::Account;
 use crate::emit::{self, Failure};
 use crate::error::Error;
 use crate::health::Health;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, MissingLabels, SelectionKind};
 use crate::plan::PlanOptions;
+use crate::registry;
+
+/// How long a service's DNS TTL is trusted before GetService is asked again.
+const TTL_FRESH: Duration = Duration::from_secs(300);
 
 /// Everything the reconcile and event paths share.
 pub struct Context {
@@ -20,9 +30,38 @@ pub struct Context {
     pub targets: Vec<Target>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    shared: Shared,
+}
+
+#[derive(Default)]
+struct Shared {
+    planners: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    namespaces: Mutex<HashMap<String, Vec<String>>>,
+    ttls: Mutex<HashMap<String, (Duration, Instant)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Context {
+    pub fn new(
+        config: Config,
+        cloudmap: aws_sdk_servicediscovery::Client,
+        targets: Vec<Target>,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Context {
+        Context {
+            config,
+            cloudmap,
+            targets,
+            metrics,
+            health,
+            shared: Shared::default(),
+        }
+    }
+
     pub fn plan_options(&self) -> PlanOptions {
         PlanOptions {
             deregister_stopped: self.config.deregister_stopped,
@@ -40,5 +79,53 @@ impl Context {
     /// Logs and counts a failure (see `emit`).
     pub fn failed(&self, what: Failure<'_>, error: &Error) {
         emit::failure(&self.metrics, what, error);
+    }
+
+    /// Waits until no other trigger plans or applies `service_id` in this process: the never-empty
+    /// guard must judge one consistent listing, so list → plan → apply runs under this guard.
+    pub async fn plan_alone(&self, service_id: &str) -> OwnedMutexGuard<()> {
+        let planner = lock(&self.shared.planners)
+            .entry(service_id.to_string())
+            .or_default()
+            .clone();
+        planner.lock_owned().await
+    }
+
+    /// Records a namespace's services as listed now.
+    pub fn remember_namespace(&self, namespace_id: &str, services: &[String]) {
+        lock(&self.shared.namespaces).insert(namespace_id.to_string(), services.to_vec());
+    }
+
+    /// The services a namespace had at its last successful listing.
+    pub fn last_known_services(&self, namespace_id: &str) -> Option<Vec<String>> {
+        lock(&self.shared.namespaces).get(namespace_id).cloned()
+    }
+
+    /// Marks a selected service or namespace as missing (or found again), in metrics and health.
+    /// Returns whether it just became missing (so callers log a new problem once).
+    pub fn set_missing(&self, kind: SelectionKind, id: &str, missing: bool) -> bool {
+        let changed = self.health.missing(id, missing);
+        if changed {
+            self.metrics
+                .missing
+                .get_or_create(&MissingLabels {
+                    kind,
+                    id: id.to_string(),
+                })
+                .set(i64::from(missing));
+        }
+        changed && missing
+    }
+
+    /// The largest DNS TTL of `service_id`, from a cache refreshed every five minutes.
+    pub async fn dns_ttl(&self, service_id: &str) -> Result<Duration, Error> {
+        if let Some((ttl, at)) = lock(&self.shared.ttls).get(service_id) {
+            if at.elapsed() < TTL_FRESH {
+                return Ok(*ttl);
+            }
+        }
+        let ttl = registry::dns_ttl(&self.cloudmap, service_id).await?;
+        lock(&self.shared.ttls).insert(service_id.to_string(), (ttl, Instant::now()));
+        Ok(ttl)
     }
 }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::metrics::SelectionKind;
+
 /// An AWS API operation the program calls; a label value of the error metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
@@ -16,6 +18,12 @@ pub enum Operation {
     ChangeMessageVisibilityBatch,
     GetQueueAttributes,
     CompleteLifecycleAction,
+    GetNamespace,
+    GetService,
+    SendMessage,
+    DescribeAutoScalingInstances,
+    DescribeLifecycleHooks,
+    RecordLifecycleActionHeartbeat,
 }
 
 impl Operation {
@@ -31,6 +39,12 @@ impl Operation {
             Operation::ChangeMessageVisibilityBatch => "ChangeMessageVisibilityBatch",
             Operation::GetQueueAttributes => "GetQueueAttributes",
             Operation::CompleteLifecycleAction => "CompleteLifecycleAction",
+            Operation::GetNamespace => "GetNamespace",
+            Operation::GetService => "GetService",
+            Operation::SendMessage => "SendMessage",
+            Operation::DescribeAutoScalingInstances => "DescribeAutoScalingInstances",
+            Operation::DescribeLifecycleHooks => "DescribeLifecycleHooks",
+            Operation::RecordLifecycleActionHeartbeat => "RecordLifecycleActionHeartbeat",
         }
     }
 }
@@ -54,6 +68,12 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A selected service or namespace does not exist (deleted, or a wrong id).
+    #[error("the selected {kind} {id} does not exist (deleted, or a wrong id)")]
+    Missing { kind: SelectionKind, id: String },
+    /// No client for an account and region (a claim outside the watched targets).
+    #[error("no client for account {account} in {region}")]
+    NoTarget { account: String, region: String },
     /// A Cloud Map operation reported FAIL.
     #[error("Cloud Map operation {operation_id} failed: {reason}")]
     OperationFailed {
@@ -93,6 +113,8 @@ impl Error {
             Error::OperationFailed { .. } => "operation_failed",
             Error::OperationTimeout { .. } => "operation_timeout",
             Error::Listen { .. } => "listen",
+            Error::Missing { .. } => "missing",
+            Error::NoTarget { .. } => "no_target",
         }
     }
 }

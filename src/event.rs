@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 
 use crate::domain::{is_ec2_instance_id, valid_region, InstanceState};
+use crate::lifecycle::{self, Drain};
 
 /// What the Spot service will do at the end of its two-minute notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,8 @@ pub enum Kind {
     },
     /// "EC2 Instance-terminate Lifecycle Action".
     TerminateLifecycle(LifecycleAction),
+    /// cloud-unmap's own record of a lifecycle action whose drain is under way (see `lifecycle`).
+    Drain(Drain),
     /// Well-formed, but nothing cloud-unmap acts on (other detail-types, Auto Scaling test
     /// notifications, launch lifecycle actions, rebalance recommendations…).
     Other,
@@ -61,6 +64,7 @@ pub enum EventType {
     StateChange,
     SpotInterruption,
     TerminateLifecycle,
+    LifecycleDrain,
     Other,
     Invalid,
 }
@@ -71,6 +75,7 @@ impl EventType {
             EventType::StateChange => "state_change",
             EventType::SpotInterruption => "spot_interruption",
             EventType::TerminateLifecycle => "terminate_lifecycle",
+            EventType::LifecycleDrain => "lifecycle_drain",
             EventType::Other => "other",
             EventType::Invalid => "invalid",
         }
@@ -83,6 +88,7 @@ impl Event {
             Kind::StateChange { .. } => EventType::StateChange,
             Kind::SpotInterruption { .. } => EventType::SpotInterruption,
             Kind::TerminateLifecycle(_) => EventType::TerminateLifecycle,
+            Kind::Drain(_) => EventType::LifecycleDrain,
             Kind::Other => EventType::Other,
         }
     }
@@ -94,6 +100,7 @@ impl Event {
                 Some(instance_id)
             }
             Kind::TerminateLifecycle(a) => Some(&a.instance_id),
+            Kind::Drain(d) => Some(&d.action.instance_id),
             Kind::Other => None,
         }
     }
@@ -140,6 +147,15 @@ fn parse_time(s: &str) -> Result<SystemTime, Invalid> {
     .ok()
     .and_then(|t| SystemTime::try_from(t).ok())
     .ok_or_else(|| Invalid("`time` is not an RFC 3339 date-time".into()))
+}
+
+fn lifecycle_action(detail: &Map<String, Value>) -> Result<LifecycleAction, Invalid> {
+    Ok(LifecycleAction {
+        instance_id: instance_id(detail, "EC2InstanceId")?,
+        token: string_field(detail, "LifecycleActionToken")?.to_string(),
+        hook: string_field(detail, "LifecycleHookName")?.to_string(),
+        group: string_field(detail, "AutoScalingGroupName")?.to_string(),
+    })
 }
 
 /// Parses one SQS message body.
@@ -197,13 +213,12 @@ pub fn parse(body: &str) -> Result<Event, Invalid> {
             },
         },
         ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action") => {
-            Kind::TerminateLifecycle(LifecycleAction {
-                instance_id: instance_id(detail, "EC2InstanceId")?,
-                token: string_field(detail, "LifecycleActionToken")?.to_string(),
-                hook: string_field(detail, "LifecycleHookName")?.to_string(),
-                group: string_field(detail, "AutoScalingGroupName")?.to_string(),
-            })
+            Kind::TerminateLifecycle(lifecycle_action(detail)?)
         }
+        (lifecycle::SOURCE, lifecycle::DETAIL_TYPE) => Kind::Drain(
+            Drain::from_detail(lifecycle_action(detail)?, detail)
+                .ok_or_else(|| Invalid("a drain record without its times".into()))?,
+        ),
         _ => Kind::Other,
     };
     Ok(Event {

@@ -2,7 +2,7 @@
 //! answers `/healthz` and `/readyz`). Plain data behind a mutex; the clock is passed in so the rules
 //! are tested without waiting.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,8 @@ struct State {
     receive: Option<Receive>,
     /// AWS request attempts that failed in a row (no answer, or a 5xx), across every client.
     failed_attempts: u32,
+    /// Selected services and namespaces that do not exist.
+    missing: BTreeSet<String>,
 }
 
 /// Consecutive failed AWS attempts after which the process reports AWS unreachable. One failure
@@ -62,6 +64,7 @@ impl Health {
                 stopped: false,
                 receive: None,
                 failed_attempts: 0,
+                missing: BTreeSet::new(),
             }),
         }
     }
@@ -122,6 +125,18 @@ impl Health {
         };
     }
 
+    /// A selected service or namespace does not exist (or exists again). A missing one is named in
+    /// `/readyz`'s reason and does not count as stale: it blocks nothing else.
+    /// Returns whether that changed anything.
+    pub fn missing(&self, id: &str, missing: bool) -> bool {
+        let mut st = self.lock();
+        if missing {
+            st.missing.insert(id.to_string())
+        } else {
+            st.missing.remove(id)
+        }
+    }
+
     pub fn success(&self, service_id: &str, now: Instant) {
         self.lock()
             .services
@@ -151,7 +166,10 @@ impl Health {
         let stale: Vec<String> = st
             .services
             .iter()
-            .filter(|(_, last)| !last.is_some_and(|t| now.saturating_duration_since(t) <= window))
+            .filter(|(s, last)| {
+                !st.missing.contains(*s)
+                    && !last.is_some_and(|t| now.saturating_duration_since(t) <= window)
+            })
             .map(|(s, _)| s.clone())
             .collect();
         let receive_problem = st.receive.and_then(|r| {
@@ -196,6 +214,15 @@ impl Health {
                     st.services.len(),
                     window.as_secs()
                 ),
+            )
+        };
+        let reason = if st.missing.is_empty() {
+            reason
+        } else {
+            let ids: Vec<&str> = st.missing.iter().map(String::as_str).collect();
+            format!(
+                "{reason}; selected but missing (deleted, or a wrong id): {}",
+                ids.join(", ")
             )
         };
         Readiness {
@@ -273,6 +300,21 @@ mod tests {
         assert!(!r.ready && r.reason.contains("unreachable"), "{r:?}");
         h.attempt(true);
         assert!(h.readiness(t0).ready);
+    }
+
+    #[test]
+    fn a_missing_service_is_named_and_blocks_nothing() {
+        let t0 = Instant::now();
+        let h = Health::new(Duration::from_secs(10), t0);
+        h.select(&["srv-a".into(), "srv-gone".into()]);
+        h.success("srv-a", t0);
+        assert!(!h.readiness(t0).ready);
+        h.missing("srv-gone", true);
+        let r = h.readiness(t0);
+        assert!(r.ready, "{r:?}");
+        assert!(r.reason.contains("missing") && r.reason.contains("srv-gone"));
+        h.missing("srv-gone", false);
+        assert!(!h.readiness(t0).ready);
     }
 
     #[test]

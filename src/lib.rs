@@ -7,7 +7,8 @@
 //!   identity. [`error`]: the library's error type with bounded kinds.
 //! * **Configuration.** [`cli`] (clap flags and env vars) → [`config`] (a validated `Config`).
 //! * **Decisions (pure).** [`plan`]: registrations + EC2 observations → keep / skip / deregister,
-//!   and the never-empty guard. [`event`]: EventBridge bodies → typed events.
+//!   and the never-empty guard. [`event`]: EventBridge bodies → typed events. [`lifecycle`]: the
+//!   drain before a lifecycle action's CONTINUE (a delayed record in the queue, heartbeats).
 //! * **AWS edges.** [`aws`] (SDK clients per account and region), [`registry`] (Cloud Map),
 //!   [`inventory`] (EC2 DescribeInstances in chunks).
 //! * **One sync path.** [`context`] (what every trigger shares), [`sync`] (one service: list → plan
@@ -33,6 +34,7 @@ pub mod event;
 pub mod health;
 pub mod healthcheck;
 pub mod inventory;
+pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod plan;

@@ -55,6 +55,46 @@ pub enum EventOutcome {
     invalid,
     /// Work failed: left for redelivery.
     failed,
+    /// Out of every service; the lifecycle action's CONTINUE is queued for after the drain.
+    draining,
+    /// Another team's lifecycle hook: the instance was deregistered (or already out), the action
+    /// left to its owner.
+    other_hook,
+    /// A Spot interruption notice past its two-minute window: nothing changed.
+    expired,
+    /// A terminate lifecycle action for an instance Auto Scaling does not show terminating.
+    not_terminating,
+}
+
+/// One step of a lifecycle action cloud-unmap owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum LifecycleStep {
+    /// The drain started: the record is in the queue.
+    drain_started,
+    /// RecordLifecycleActionHeartbeat sent during a long drain.
+    heartbeat,
+    /// CompleteLifecycleAction(CONTINUE) succeeded.
+    completed,
+    /// Auto Scaling had no such action any more (completed elsewhere, or timed out).
+    gone,
+}
+
+/// What kind of selection a missing one is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum SelectionKind {
+    service,
+    namespace,
+}
+
+impl std::fmt::Display for SelectionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SelectionKind::service => "service",
+            SelectionKind::namespace => "namespace",
+        })
+    }
 }
 
 /// What happened to a received message.
@@ -84,6 +124,17 @@ impl EncodeLabelValue for crate::event::EventType {
 pub struct EventLabels {
     pub r#type: crate::event::EventType,
     pub outcome: EventOutcome,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LifecycleLabels {
+    pub step: LifecycleStep,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MissingLabels {
+    pub kind: SelectionKind,
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -148,6 +199,8 @@ pub struct Metrics {
     pub messages: Family<MessageLabels, Counter>,
     pub event_latency: HistogramFamily<LatencyLabels>,
     pub receive_errors: Counter,
+    pub lifecycle: Family<LifecycleLabels, Counter>,
+    pub missing: Family<MissingLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -165,6 +218,8 @@ impl Default for Metrics {
             messages: Family::default(),
             event_latency: Family::new_with_constructor(latency_histogram),
             receive_errors: Counter::default(),
+            lifecycle: Family::default(),
+            missing: Family::default(),
         }
     }
 }
@@ -214,7 +269,7 @@ impl Metrics {
         );
         registry.register(
             "cloud_unmap_events",
-            "Events read from the queue, by type and outcome (acted, ignored, invalid, failed)",
+            "Events read from the queue, by type and outcome (acted, draining, other_hook, expired, not_terminating, ignored, invalid, failed)",
             self.events.clone(),
         );
         registry.register(
@@ -232,6 +287,22 @@ impl Metrics {
             "Failed ReceiveMessage calls (each followed by a backoff)",
             self.receive_errors.clone(),
         );
+        registry.register(
+            "cloud_unmap_lifecycle_actions",
+            "Steps of the lifecycle actions cloud-unmap owns (drain started, heartbeat, completed, gone)",
+            self.lifecycle.clone(),
+        );
+        registry.register(
+            "cloud_unmap_selection_missing",
+            "1 while a selected service or namespace does not exist (deleted, or a wrong id)",
+            self.missing.clone(),
+        );
+    }
+
+    pub fn lifecycle_step(&self, step: LifecycleStep) {
+        self.lifecycle
+            .get_or_create(&LifecycleLabels { step })
+            .inc();
     }
 
     pub fn event(&self, r#type: crate::event::EventType, outcome: EventOutcome) {

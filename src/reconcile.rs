@@ -72,6 +72,10 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
         Ok(_) => ReconcileResult::success,
         Err(_) => ReconcileResult::failure,
     };
+    let missing = result
+        .as_ref()
+        .err()
+        .is_some_and(|e| sync::note_missing(ctx, service_id, e, true));
     ctx.metrics
         .reconciles
         .get_or_create(&ReconcileLabels {
@@ -106,6 +110,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
             elapsed_ms = elapsed.as_millis() as u64,
             "reconcile incomplete"
         ),
+        Err(_) if missing => {}
         Err(e) => ctx.failed(
             Failure::Sync {
                 service_id,
@@ -120,7 +125,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
 
 /// One cycle over every selected service, `SERVICE_CONCURRENCY` at a time.
 pub async fn run_cycle(ctx: &Context) -> CycleReport {
-    let (services, selection_errors) = sync::resolve_services(ctx).await;
+    let (services, selection_errors) = sync::resolve_services(ctx, true).await;
     if selection_errors.is_empty() {
         ctx.health.select(&services);
     }

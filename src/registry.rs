@@ -1,15 +1,20 @@
-//! Cloud Map access: services of a namespace, registrations of a service (every page), and
-//! deregistration confirmed by waiting for its operation. "Already gone" counts as done.
+//! Cloud Map access: services of a namespace, registrations of a service (every page), a service's
+//! DNS TTL, and deregistration confirmed by waiting for its operation. "Already gone" counts as
+//! done; a selected service or namespace that does not exist is `Error::Missing`.
 
 use std::time::Duration;
 
 use aws_sdk_servicediscovery::operation::deregister_instance::DeregisterInstanceError;
+use aws_sdk_servicediscovery::operation::get_namespace::GetNamespaceError;
+use aws_sdk_servicediscovery::operation::get_service::GetServiceError;
+use aws_sdk_servicediscovery::operation::list_instances::ListInstancesError;
 use aws_sdk_servicediscovery::types::{
     FilterCondition, OperationStatus, ServiceFilter, ServiceFilterName,
 };
 use aws_sdk_servicediscovery::Client;
 
 use crate::error::{Error, Operation};
+use crate::metrics::SelectionKind;
 use crate::plan::{Registration, IPV4_ATTRIBUTE};
 
 /// How long a deregistration's operation may stay pending before it is reported as failed.
@@ -38,7 +43,48 @@ pub async fn list_services(client: &Client, namespace_id: &str) -> Result<Vec<St
                 .filter_map(|s| s.id().map(str::to_string)),
         );
     }
+    if ids.is_empty() {
+        // A filter on a namespace that does not exist lists nothing: tell the two apart.
+        match client.get_namespace().id(namespace_id).send().await {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(GetNamespaceError::NamespaceNotFound(_))
+                ) =>
+            {
+                return Err(Error::Missing {
+                    kind: SelectionKind::namespace,
+                    id: namespace_id.to_string(),
+                })
+            }
+            Err(e) => return Err(Error::aws(Operation::GetNamespace, e)),
+        }
+    }
     Ok(ids)
+}
+
+/// The largest TTL of a service's DNS records (zero for a service without DNS records): how long
+/// a client may keep resolving an instance after its deregistration.
+pub async fn dns_ttl(client: &Client, service_id: &str) -> Result<Duration, Error> {
+    match client.get_service().id(service_id).send().await {
+        Ok(out) => Ok(Duration::from_secs(
+            out.service()
+                .and_then(|s| s.dns_config())
+                .map(|d| d.dns_records().iter().map(|r| r.ttl().max(0) as u64))
+                .and_then(Iterator::max)
+                .unwrap_or(0),
+        )),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(GetServiceError::ServiceNotFound(_))
+            ) =>
+        {
+            Ok(Duration::ZERO)
+        }
+        Err(e) => Err(Error::aws(Operation::GetService, e)),
+    }
 }
 
 /// Lists every registration of `service_id` (Cloud Map pages hold at most 100).
@@ -54,7 +100,13 @@ pub async fn list_registrations(
         .send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::aws(Operation::ListInstances, e))?;
+        let page = page.map_err(|e| match e.as_service_error() {
+            Some(ListInstancesError::ServiceNotFound(_)) => Error::Missing {
+                kind: SelectionKind::service,
+                id: service_id.to_string(),
+            },
+            _ => Error::aws(Operation::ListInstances, e),
+        })?;
         out.extend(page.instances().iter().filter_map(|i| {
             Some(Registration {
                 instance_id: i.id()?.to_string(),

@@ -13,7 +13,7 @@ use crate::domain::is_ec2_instance_id;
 use crate::emit::Failure;
 use crate::error::Error;
 use crate::inventory::{self, Observed};
-use crate::metrics::{DeregistrationLabels, Metrics, Trigger};
+use crate::metrics::{DeregistrationLabels, Metrics, SelectionKind, Trigger};
 use crate::plan::{self, Action, Claimed, Plan, Reason};
 use crate::registry::{self, Deregistered};
 
@@ -56,30 +56,62 @@ impl ServiceReport {
 }
 
 /// The explicit service ids, then every service of every namespace (listed anew on each call).
-/// A namespace that cannot be listed is logged, counted and returned among the errors.
-pub async fn resolve_services(ctx: &Context) -> (Vec<String>, Vec<Error>) {
+/// A namespace that does not exist is marked missing and skipped; one that cannot be listed is
+/// logged, counted, and stands for its last known services; without any, it is among the errors.
+/// The reconcile (`log_missing`) logs every missing namespace once per cycle; the event path only
+/// logs one that just went missing.
+pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>, Vec<Error>) {
     let mut services = ctx.config.service_ids.clone();
     let mut errors = Vec::new();
     for ns in &ctx.config.namespace_ids {
-        match registry::list_services(&ctx.cloudmap, ns).await {
+        let found = match registry::list_services(&ctx.cloudmap, ns).await {
             Ok(found) => {
-                for s in found {
-                    if !services.contains(&s) {
-                        services.push(s);
-                    }
+                ctx.set_missing(SelectionKind::namespace, ns, false);
+                ctx.remember_namespace(ns, &found);
+                found
+            }
+            Err(e @ Error::Missing { .. }) => {
+                if ctx.set_missing(SelectionKind::namespace, ns, true) || log_missing {
+                    warn!(namespace_id = %ns, error = %e, "a selected namespace does not exist; skipped");
                 }
+                continue;
             }
             Err(e) => {
                 ctx.failed(Failure::ListServices { namespace_id: ns }, &e);
-                errors.push(e);
+                match ctx.last_known_services(ns) {
+                    Some(known) => known,
+                    None => {
+                        errors.push(e);
+                        continue;
+                    }
+                }
+            }
+        };
+        for s in found {
+            if !services.contains(&s) {
+                services.push(s);
             }
         }
     }
     (services, errors)
 }
 
-/// Syncs one service: list, look up (scope `All`), plan, then hold or apply. An `Err` means nothing
-/// was decided (the listing or the lookup failed); failed deregistrations are counted in the report.
+/// What a missing service comes to: marked (metric, `/readyz`), logged when it just went missing
+/// or when `log_missing` (the reconcile, once per cycle). Returns whether `error` was that.
+pub fn note_missing(ctx: &Context, service_id: &str, error: &Error, log_missing: bool) -> bool {
+    if !matches!(error, Error::Missing { .. }) {
+        return false;
+    }
+    if ctx.set_missing(SelectionKind::service, service_id, true) || log_missing {
+        warn!(service_id, error = %error, "a selected service does not exist; skipped");
+    }
+    true
+}
+
+/// Syncs one service: list, look up (scope `All`), plan, then hold or apply, alone (no other
+/// trigger of this process plans the service meanwhile). An `Err` means nothing was decided (the
+/// listing or the lookup failed, or the service is missing); failed deregistrations are counted in
+/// the report.
 #[instrument(skip(ctx, scope), fields(service_id = %service_id, ?trigger))]
 pub async fn sync_service(
     ctx: &Context,
@@ -87,7 +119,9 @@ pub async fn sync_service(
     scope: Scope<'_>,
     trigger: Trigger,
 ) -> Result<ServiceReport, Error> {
+    let _alone = ctx.plan_alone(service_id).await;
     let registrations = registry::list_registrations(&ctx.cloudmap, service_id).await?;
+    ctx.set_missing(SelectionKind::service, service_id, false);
     let labels = Metrics::service(service_id);
     let looked_up;
     let (observed, plan_scope) = match scope {

@@ -83,19 +83,17 @@ async fn forged_and_irrelevant_events_change_nothing() {
     wait_queue_empty(&s.queue).await;
     assert_eq!(registered(&s.service).await, sorted(ids(&s.instances)));
     assert_eq!(queue_depth(&s.dlq).await, (0, 0));
-    assert_eq!(
-        metric(s.port, "cloud_unmap_messages_total{result=\"deleted\"}").await,
-        7.0
-    );
+    // Every one of them deleted (at least: the rules also route other tests' events here).
+    assert!(metric(s.port, "cloud_unmap_messages_total{result=\"deleted\"}").await >= 7.0);
     stop_worker(s.worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn spot_warning_and_stopped_with_the_flag() {
+async fn spot_warning_while_true_and_stopped_with_the_flag() {
     let ns = namespace().await;
     let svc = service(&ns).await;
     let client = ec2(HOME_REGION).await;
-    let spot = Launch::on(&client).spot().run().await;
+    let spot = Launch::on(&client).count(2).spot().run().await;
     let plain = launch(HOME_REGION, 2).await;
     register_all(&svc, &spot).await;
     register_all(&svc, &plain).await;
@@ -107,6 +105,16 @@ async fn spot_warning_and_stopped_with_the_flag() {
         .spawn();
     wait_http(port, "/readyz", WAIT, |s, _| s == 200).await;
 
+    // A notice ten minutes old (redriven from the DLQ; the instance runs on): nothing changes.
+    let old = aws_sdk_sqs::primitives::DateTime::from(
+        std::time::SystemTime::now() - Duration::from_secs(600),
+    )
+    .fmt(aws_sdk_sqs::primitives::DateTimeFormat::DateTime)
+    .unwrap();
+    let expired = json!({"version": "0", "id": "old", "detail-type": "EC2 Spot Instance Interruption Warning",
+        "source": "aws.ec2", "time": old, "region": HOME_REGION, "resources": [],
+        "detail": {"instance-id": spot[1].id, "instance-action": "terminate"}});
+    send_raw(&q.url, &expired.to_string()).await;
     // The Spot instance is still running during its two-minute notice: removed at once.
     put_event(
         "aws.ec2",
@@ -116,100 +124,15 @@ async fn spot_warning_and_stopped_with_the_flag() {
     .await;
     stop(&client, std::slice::from_ref(&plain[0].id)).await;
     put_state_change(&plain[0].id, "stopped").await;
-    wait_registered(&svc, WAIT, |r| r == [plain[1].id.clone()]).await;
+    let left = sorted(vec![spot[1].id.clone(), plain[1].id.clone()]);
+    wait_registered(&svc, WAIT, |r| r == left.as_slice()).await;
+    wait_queue_empty(&q.url).await;
     let series = format!("cloud_unmap_deregistrations_total{{service_id=\"{svc}\",trigger=\"event\",reason=\"spot-interruption\"}}");
     assert_eq!(metric(port, &series).await, 1.0);
+    let expired = "cloud_unmap_events_total{type=\"spot_interruption\",outcome=\"expired\"}";
+    assert_eq!(metric(port, expired).await, 1.0);
+    assert_eq!(registered(&svc).await, left);
     stop_worker(child).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn auto_scaling_terminate_lifecycle_is_deregistered_then_completed() {
-    let proxy = Proxy::start();
-    let asg = aws_sdk_autoscaling::Client::new(&config(HOME_REGION).await);
-    let group = unique("web-asg");
-    let lc = unique("lc");
-    asg.create_launch_configuration()
-        .launch_configuration_name(&lc)
-        .image_id("ami-12c6146b")
-        .instance_type("t3.micro")
-        .send()
-        .await
-        .unwrap();
-    asg.create_auto_scaling_group()
-        .auto_scaling_group_name(&group)
-        .launch_configuration_name(&lc)
-        .min_size(2)
-        .max_size(2)
-        .desired_capacity(2)
-        .availability_zones("us-east-1a")
-        .send()
-        .await
-        .unwrap();
-    let members: Vec<String> = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&group)
-        .send()
-        .await
-        .unwrap()
-        .auto_scaling_groups()[0]
-        .instances()
-        .iter()
-        .map(|i| i.instance_id().unwrap().to_string())
-        .collect();
-    let described = ec2(HOME_REGION)
-        .await
-        .describe_instances()
-        .set_instance_ids(Some(members.clone()))
-        .send()
-        .await
-        .unwrap();
-    let grouped: Vec<Instance> = described
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .map(|i| Instance {
-            id: i.instance_id().unwrap().into(),
-            ip: i.private_ip_address().unwrap().into(),
-        })
-        .collect();
-    assert_eq!(grouped.len(), 2);
-
-    let s = Setup::with(1).through(&proxy.endpoint).start().await;
-    register_all(&s.service, &grouped).await;
-    let victim = &grouped[0].id;
-    let detail = json!({"LifecycleActionToken":"0befcbdb-6ecd-498a-9ff7-ae9b54447cd6","AutoScalingGroupName":group,
-        "LifecycleHookName":"drain-cloud-map","EC2InstanceId":victim,"LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING"});
-    put_event(
-        "aws.autoscaling",
-        "EC2 Instance-terminate Lifecycle Action",
-        detail,
-    )
-    .await;
-    // A forged action for an instance of another group is neither acted on nor completed.
-    let forged = json!({"LifecycleActionToken":"t","AutoScalingGroupName":"other-group","LifecycleHookName":"h",
-        "EC2InstanceId":grouped[1].id,"LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING"});
-    put_event(
-        "aws.autoscaling",
-        "EC2 Instance-terminate Lifecycle Action",
-        forged,
-    )
-    .await;
-
-    wait_registered(&s.service, WAIT, |r| !r.contains(victim)).await;
-    wait_queue_empty(&s.queue).await;
-    assert!(registered(&s.service).await.contains(&grouped[1].id));
-    let state = proxy.state("state").await;
-    let actions = state["lifecycle_actions"].as_array().unwrap();
-    assert_eq!(actions.len(), 1, "{state}");
-    assert_eq!(actions[0]["LifecycleActionResult"], "CONTINUE");
-    assert_eq!(
-        actions[0]["LifecycleActionToken"],
-        "0befcbdb-6ecd-498a-9ff7-ae9b54447cd6"
-    );
-    assert_eq!(actions[0]["LifecycleHookName"], "drain-cloud-map");
-    assert_eq!(actions[0]["AutoScalingGroupName"], group.as_str());
-    assert_eq!(actions[0]["InstanceId"], victim.as_str());
-    stop_worker(s.worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

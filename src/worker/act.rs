@@ -1,66 +1,97 @@
 //! Doing what a batch asks: read each message into a claim (rules in `claims`), verify the claims
-//! with EC2 (one DescribeInstances per account×region per batch), sync every selected service within
-//! the claimed instances (through `sync`), complete Auto Scaling lifecycle actions, and give each
-//! message its disposition.
+//! with EC2 (one DescribeInstances per account×region of the batch's claims; a failing one fails
+//! only its own claims), drop lifecycle actions Auto Scaling does not show terminating, sync every
+//! selected service within the claimed instances (through `sync`, `--concurrency` at a time; a
+//! missing service blocks nothing), then settle lifecycle actions (`lifecycle`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_sqs::error::ProvideErrorMetadata;
-use futures::future::join_all;
+use futures::stream::{self, StreamExt};
 use tracing::{debug, info, warn};
 
-use super::claims::{self, Claim, Disposition, InstanceResult, Reading, Unclaimed};
+use super::claims::{self, Arrival, Claim, Disposition, InstanceResult, Reading, Unclaimed};
 use super::{truncate, Received, Worker};
+use crate::domain::Account;
 use crate::emit::Failure;
-use crate::error::{Error, Operation};
-use crate::event::{self, LifecycleAction};
+use crate::event;
 use crate::inventory::{self, Observed};
-use crate::metrics::{LatencyFrom, LatencyLabels, Trigger};
-use crate::plan::{self, Claimed};
+use crate::metrics::{EventOutcome, LatencyFrom, LatencyLabels, Trigger};
+use crate::plan::Claimed;
 use crate::sync::{self, Scope};
+
+/// What a batch's work came to: per instance, and per message where a lifecycle action says more.
+#[derive(Debug, Default)]
+pub(super) struct Outcomes {
+    pub results: HashMap<String, InstanceResult>,
+    pub notes: HashMap<usize, EventOutcome>,
+    /// The services each instance was removed from by this batch.
+    pub removed_from: HashMap<String, Vec<String>>,
+}
+
+impl Outcomes {
+    pub fn fail(&mut self, instance_id: &str) {
+        self.results
+            .entry(instance_id.to_string())
+            .or_default()
+            .failed = true;
+    }
+
+    pub fn failed(&self, instance_id: &str) -> bool {
+        self.results.get(instance_id).is_some_and(|r| r.failed)
+    }
+}
 
 impl Worker {
     /// Decides and does the work of a batch; returns each message's disposition.
     pub(super) async fn process(&self, messages: &[Received]) -> Vec<Disposition> {
+        let now = SystemTime::now();
         let mut readings = Vec::with_capacity(messages.len());
         let mut claims = Vec::new();
         for (i, m) in messages.iter().enumerate() {
-            let reading = match event::parse(&m.body) {
+            let ev = match event::parse(&m.body) {
+                Ok(ev) => ev,
                 Err(why) => {
                     if m.receive_count <= 1 {
                         warn!(message_id = %m.message_id, reason = %why, body = truncate(&m.body), "unreadable message left for the dead-letter queue");
                     } else {
                         debug!(message_id = %m.message_id, receive_count = m.receive_count, "unreadable message seen again");
                     }
-                    Reading::Invalid
+                    readings.push(Reading::Invalid);
+                    continue;
                 }
-                Ok(ev) => match self.rules.claim(i, m.received_at, &ev) {
-                    Ok(c) => {
-                        claims.push(c);
-                        Reading::Claimed(ev.event_type())
-                    }
-                    Err(Unclaimed::Unwatched { account, region }) => {
-                        warn!(
-                            event_id = ev.id.as_deref(),
-                            %account,
-                            %region,
-                            instance_id = ev.instance_id(),
-                            "event from an account or region cloud-unmap does not watch; ignored"
-                        );
-                        Reading::Ignored(ev.event_type())
-                    }
-                    Err(Unclaimed::NothingToDo) => Reading::Ignored(ev.event_type()),
-                },
             };
-            readings.push(reading);
+            let arrival = Arrival {
+                message: i,
+                received_at: m.received_at,
+                now,
+                sent_at: m.sent_at,
+            };
+            let t = ev.event_type();
+            readings.push(match self.rules.claim(arrival, &ev) {
+                Ok(c) => {
+                    claims.push(c);
+                    Reading::Claimed(t)
+                }
+                Err(Unclaimed::Unwatched { account, region }) => {
+                    warn!(event_id = ev.id.as_deref(), %account, %region, instance_id = ev.instance_id(),
+                        "event from an account or region cloud-unmap does not watch; ignored");
+                    Reading::Ignored(t, EventOutcome::ignored)
+                }
+                Err(Unclaimed::Expired) => {
+                    info!(event_id = ev.id.as_deref(), instance_id = ev.instance_id(),
+                        "Spot interruption notice past its two-minute window; nothing changed");
+                    Reading::Ignored(t, EventOutcome::expired)
+                }
+                Err(Unclaimed::NothingToDo) => Reading::Ignored(t, EventOutcome::ignored),
+            });
         }
-        let results = if claims.is_empty() {
-            HashMap::new()
+        let out = if claims.is_empty() {
+            Outcomes::default()
         } else {
             self.act(&claims).await
         };
-        claims::dispose(&readings, &claims, &results)
+        claims::dispose(&readings, &claims, &out.results, &out.notes)
             .into_iter()
             .map(|(disposition, event_type, outcome)| {
                 self.ctx.metrics.event(event_type, outcome);
@@ -69,75 +100,146 @@ impl Worker {
             .collect()
     }
 
-    /// Verifies the claims with EC2, syncs every selected service within them, completes lifecycle
-    /// actions. Returns what the work came to, per instance.
-    async fn act(&self, claims: &[Claim]) -> HashMap<String, InstanceResult> {
-        let ctx = &self.ctx;
-        let mut results: HashMap<String, InstanceResult> = HashMap::new();
-        let fail_all = |results: &mut HashMap<String, InstanceResult>| {
-            for c in claims {
-                results.entry(c.instance_id.clone()).or_default().failed = true;
+    /// Verifies the claims, syncs every selected service within them, settles lifecycle actions.
+    async fn act(&self, claims: &[Claim]) -> Outcomes {
+        let mut out = Outcomes::default();
+        // Drains not yet over only heartbeat or wait on: nothing to verify or sync.
+        let now = SystemTime::now();
+        let (waiting, active): (Vec<&Claim>, Vec<&Claim>) = claims
+            .iter()
+            .partition(|c| super::lifecycle::waiting(c, now));
+        for c in waiting {
+            self.wait_on(c, now, &mut out).await;
+        }
+        let observed = self.verify(&active, &mut out).await;
+        let active = self.terminating(active, &mut out).await;
+        let claimed: Claimed = claims::merge(
+            active
+                .iter()
+                .copied()
+                .filter(|c| !out.failed(&c.instance_id)),
+        );
+        if claimed.is_empty() {
+            return out;
+        }
+        let services = self.sync_all(&claimed, &observed, &mut out).await;
+        self.observe_latencies(&active, &out);
+        if let Some(services) = services {
+            self.settle_lifecycles(&active, &observed, &services, &mut out)
+                .await;
+        }
+        out
+    }
+
+    /// Looks the claimed instances up, each in its claim's account and region only, so one failing
+    /// account×region fails only its own claims.
+    async fn verify(&self, claims: &[&Claim], out: &mut Outcomes) -> Observed {
+        let mut by_target: HashMap<(&Account, &str), Vec<String>> = HashMap::new();
+        for c in claims {
+            let ids = by_target.entry((&c.account, &c.region)).or_default();
+            if !ids.contains(&c.instance_id) {
+                ids.push(c.instance_id.clone());
             }
-        };
-        let claimed: Claimed = claims::merge(claims);
-        let ids: Vec<String> = claimed.keys().cloned().collect();
-        let observed: Observed =
-            match inventory::describe(&ctx.targets, &ids, ctx.config.concurrency).await {
-                Ok(o) => o,
+        }
+        let ctx = &self.ctx;
+        let jobs: Vec<_> = by_target
+            .into_iter()
+            .filter_map(|((account, region), ids)| {
+                let target = ctx.target(account, region)?;
+                Some(async move {
+                    let found = inventory::describe(std::slice::from_ref(target), &ids, 1).await;
+                    (ids, found)
+                })
+            })
+            .collect();
+        let looked_up: Vec<_> = stream::iter(jobs)
+            .buffer_unordered(ctx.config.concurrency)
+            .collect()
+            .await;
+        let mut observed = Observed::new();
+        for (ids, found) in looked_up {
+            match found {
+                Ok(found) => {
+                    for (id, seen) in found {
+                        observed.entry(id).or_default().extend(seen);
+                    }
+                }
                 Err(e) => {
                     ctx.failed(Failure::VerifyEvents, &e);
-                    fail_all(&mut results);
-                    return results;
+                    for id in &ids {
+                        out.fail(id);
+                    }
                 }
-            };
-        let (services, selection_errors) = sync::resolve_services(ctx).await;
-        if !selection_errors.is_empty() {
-            fail_all(&mut results);
-            return results;
+            }
         }
-        let scope = Scope::Instances {
-            claimed: &claimed,
-            observed: &observed,
+        observed
+    }
+
+    /// Syncs every selected service within the claims. Returns the services synced, or `None` when
+    /// the selection itself could not be resolved (every claim then fails).
+    async fn sync_all(
+        &self,
+        claimed: &Claimed,
+        observed: &Observed,
+        out: &mut Outcomes,
+    ) -> Option<Vec<String>> {
+        let ctx = &self.ctx;
+        let fail_all = |out: &mut Outcomes| {
+            for id in claimed.keys() {
+                out.fail(id);
+            }
         };
-        let per_service = join_all(
-            services
-                .iter()
-                .map(|s| sync::sync_service(ctx, s, scope, Trigger::event)),
-        )
-        .await;
-        for (service_id, outcome) in services.iter().zip(per_service) {
+        let (services, selection_errors) = sync::resolve_services(ctx, false).await;
+        if !selection_errors.is_empty() {
+            fail_all(out);
+            return None;
+        }
+        let scope = Scope::Instances { claimed, observed };
+        let jobs: Vec<_> = services
+            .iter()
+            .map(|s| async move {
+                let r = sync::sync_service(ctx, s, scope, Trigger::event).await;
+                (s, r)
+            })
+            .collect();
+        let per_service: Vec<_> = stream::iter(jobs)
+            .buffer_unordered(ctx.config.concurrency)
+            .collect()
+            .await;
+        for (service_id, outcome) in per_service {
             match outcome {
                 Ok(report) => {
                     for (id, ok) in report.results {
-                        let r = results.entry(id).or_default();
+                        if ok {
+                            out.removed_from
+                                .entry(id.clone())
+                                .or_default()
+                                .push(service_id.clone());
+                        }
+                        let r = out.results.entry(id).or_default();
                         r.acted |= ok;
                         r.failed |= !ok;
                     }
                 }
+                Err(e) if sync::note_missing(ctx, service_id, &e, false) => {}
                 Err(e) => {
                     let what = Failure::Sync {
                         service_id,
                         trigger: Trigger::event,
                     };
                     ctx.failed(what, &e);
-                    fail_all(&mut results);
+                    fail_all(out);
                 }
             }
         }
-        self.observe_latencies(claims, &results);
-        self.complete_lifecycles(claims, &observed, &mut results)
-            .await;
-        results
+        Some(services)
     }
 
-    /// Latencies of confirmed deregistrations, from receipt and from the event's own time.
-    fn observe_latencies(&self, claims: &[Claim], results: &HashMap<String, InstanceResult>) {
+    /// Latencies of this batch's confirmed deregistrations, from receipt and from the event's time.
+    fn observe_latencies(&self, claims: &[&Claim], out: &Outcomes) {
         let (now, wall) = (Instant::now(), SystemTime::now());
         for c in claims {
-            if !results
-                .get(&c.instance_id)
-                .is_some_and(|r| r.acted && !r.failed)
-            {
+            if !out.removed_from.contains_key(&c.instance_id) || out.failed(&c.instance_id) {
                 continue;
             }
             let observe = |from: LatencyFrom, d: Duration| {
@@ -154,78 +256,6 @@ impl Worker {
             if let Some(d) = c.event_time.and_then(|t| wall.duration_since(t).ok()) {
                 observe(LatencyFrom::event_time, d);
             }
-        }
-    }
-
-    /// Lifecycle actions: completed once the instance is out of every service and EC2 shows it in
-    /// the action's group.
-    async fn complete_lifecycles(
-        &self,
-        claims: &[Claim],
-        observed: &Observed,
-        results: &mut HashMap<String, InstanceResult>,
-    ) {
-        for c in claims {
-            let Some(action) = &c.lifecycle else {
-                continue;
-            };
-            let r = results.entry(c.instance_id.clone()).or_default();
-            if r.failed {
-                continue;
-            }
-            let seen = observed
-                .get(&c.instance_id)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            if plan::confirmed(&c.hint, seen).is_none() {
-                warn!(instance_id = %c.instance_id, group = %action.group, "terminate lifecycle action for an instance EC2 does not show in that group; ignored");
-                continue;
-            }
-            match self.complete_lifecycle(c, action).await {
-                Ok(()) => r.acted = true,
-                Err(e) => {
-                    let what = Failure::CompleteLifecycle {
-                        instance_id: &c.instance_id,
-                    };
-                    self.ctx.failed(what, &e);
-                    r.failed = true;
-                }
-            }
-        }
-    }
-
-    /// CompleteLifecycleAction(CONTINUE) in the claim's account and region.
-    async fn complete_lifecycle(&self, c: &Claim, action: &LifecycleAction) -> Result<(), Error> {
-        let Some(target) = self.ctx.target(&c.account, &c.region) else {
-            // Claims are only made for watched targets (`Rules::watched` is built from them).
-            warn!(account = %c.account, region = %c.region, "no client for the lifecycle action's account and region");
-            return Ok(());
-        };
-        let out = target
-            .autoscaling
-            .complete_lifecycle_action()
-            .auto_scaling_group_name(&action.group)
-            .lifecycle_hook_name(&action.hook)
-            .lifecycle_action_token(&action.token)
-            .instance_id(&action.instance_id)
-            .lifecycle_action_result("CONTINUE")
-            .send()
-            .await;
-        match out {
-            Ok(_) => {
-                info!(instance_id = %action.instance_id, group = %action.group, hook = %action.hook, "completed lifecycle action (CONTINUE)");
-                Ok(())
-            }
-            // Already completed, or timed out: nothing is waiting any more.
-            Err(e)
-                if e.code() == Some("ValidationError")
-                    && e.message()
-                        .is_some_and(|m| m.contains("No active Lifecycle Action")) =>
-            {
-                info!(instance_id = %action.instance_id, "lifecycle action already completed");
-                Ok(())
-            }
-            Err(e) => Err(Error::aws(Operation::CompleteLifecycleAction, e)),
         }
     }
 }

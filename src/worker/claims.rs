@@ -1,14 +1,21 @@
 //! The event path's rules as pure code: an event becomes a claim (which instance, in which watched
-//! account and region, with which hint and lifecycle action), the claims of a batch merge into one
-//! scope per instance, and each message gets its disposition from its instance's result.
+//! account and region, with which hint and lifecycle action, whose hook), the claims of a batch
+//! merge into one scope per instance, and each message gets its disposition from its instance's
+//! result.
 
 use std::collections::HashMap;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::domain::{Account, InstanceState};
 use crate::event::{Event, EventType, Kind, LifecycleAction, SpotAction};
+use crate::lifecycle::Drain;
 use crate::metrics::EventOutcome;
 use crate::plan::{Claimed, Hint};
+
+/// A Spot interruption notice is true for two minutes after its event time.
+pub const SPOT_WINDOW: Duration = Duration::from_secs(120);
+/// Clock skew tolerated between EC2's event time and ours.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
 
 /// What becomes of a message once its batch is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +39,41 @@ pub struct Rules {
     pub watched: Vec<(Account, String)>,
     /// `--deregister-stopped`.
     pub deregister_stopped: bool,
+    /// `--lifecycle-hook-name`: the hooks whose actions cloud-unmap completes.
+    pub hook_names: Vec<String>,
+}
+
+/// When and how a message arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// Index of the message in its batch.
+    pub message: usize,
+    pub received_at: Instant,
+    /// The wall clock at receipt.
+    pub now: SystemTime,
+    /// SQS's SentTimestamp: the event's time when its body has none.
+    pub sent_at: Option<SystemTime>,
+}
+
+/// A terminate lifecycle action, and whether cloud-unmap may complete it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// A hook of ours: CONTINUE once the instance is out of every service and the drain is over.
+    Own(LifecycleAction),
+    /// A hook of ours whose drain is under way (the record cloud-unmap queued).
+    Draining(Drain),
+    /// Another hook's action: the instance is leaving, but the action belongs to its owner and is
+    /// never completed or heart-beaten.
+    Foreign(LifecycleAction),
+}
+
+impl Lifecycle {
+    pub fn action(&self) -> &LifecycleAction {
+        match self {
+            Lifecycle::Own(a) | Lifecycle::Foreign(a) => a,
+            Lifecycle::Draining(d) => &d.action,
+        }
+    }
 }
 
 /// What one event asks of cloud-unmap, once it passed the account and region checks.
@@ -43,8 +85,8 @@ pub struct Claim {
     pub hint: Hint,
     pub account: Account,
     pub region: String,
-    /// A terminate lifecycle action to complete once the instance is out of every service.
-    pub lifecycle: Option<LifecycleAction>,
+    /// A terminate lifecycle action behind the claim.
+    pub lifecycle: Option<Lifecycle>,
     pub event_time: Option<SystemTime>,
     pub received_at: Instant,
 }
@@ -57,16 +99,22 @@ pub enum Unclaimed {
     NothingToDo,
     /// From an account or region cloud-unmap does not look in.
     Unwatched { account: Account, region: String },
+    /// A Spot interruption notice past its two-minute window (e.g. redriven from the DLQ): what it
+    /// announced has happened or was cancelled, and the instance may be running again.
+    Expired,
 }
 
 impl Rules {
-    /// What `event` (message `message` of its batch) asks for.
-    pub fn claim(
-        &self,
-        message: usize,
-        received_at: Instant,
-        event: &Event,
-    ) -> Result<Claim, Unclaimed> {
+    fn lifecycle(&self, action: &LifecycleAction, own: Lifecycle) -> Lifecycle {
+        if self.hook_names.contains(&action.hook) {
+            own
+        } else {
+            Lifecycle::Foreign(action.clone())
+        }
+    }
+
+    /// What `event` asks for.
+    pub fn claim(&self, arrival: Arrival, event: &Event) -> Result<Claim, Unclaimed> {
         let Some(instance_id) = event.instance_id() else {
             return Err(Unclaimed::NothingToDo);
         };
@@ -94,6 +142,14 @@ impl Rules {
                 }
                 _ => return Err(Unclaimed::NothingToDo),
             },
+            Kind::SpotInterruption { .. }
+                if event
+                    .time
+                    .or(arrival.sent_at)
+                    .is_some_and(|t| arrival.now > t + SPOT_WINDOW + CLOCK_SKEW) =>
+            {
+                return Err(Unclaimed::Expired)
+            }
             Kind::SpotInterruption { action, .. } => match action {
                 SpotAction::Terminate => (Hint::Spot, None),
                 SpotAction::Stop | SpotAction::Hibernate if stopped_counts => (Hint::Spot, None),
@@ -103,26 +159,32 @@ impl Rules {
                 Hint::AsgTerminate {
                     group: action.group.clone(),
                 },
-                Some(action.clone()),
+                Some(self.lifecycle(action, Lifecycle::Own(action.clone()))),
+            ),
+            Kind::Drain(d) => (
+                Hint::AsgTerminate {
+                    group: d.action.group.clone(),
+                },
+                Some(self.lifecycle(&d.action, Lifecycle::Draining(d.clone()))),
             ),
             Kind::Other => return Err(Unclaimed::NothingToDo),
         };
         Ok(Claim {
-            message,
+            message: arrival.message,
             instance_id: instance_id.to_string(),
             hint,
             account,
             region,
             lifecycle,
             event_time: event.time,
-            received_at,
+            received_at: arrival.received_at,
         })
     }
 }
 
 /// The claims of a batch as one scope: every distinct hint per instance, so a weaker (forged) claim
 /// never masks a stronger one (the plan believes whichever EC2 confirms).
-pub fn merge(claims: &[Claim]) -> Claimed {
+pub fn merge<'a>(claims: impl IntoIterator<Item = &'a Claim>) -> Claimed {
     let mut claimed = Claimed::new();
     for c in claims {
         let hints = claimed.entry(c.instance_id.clone()).or_default();
@@ -147,19 +209,21 @@ pub struct InstanceResult {
 pub enum Reading {
     /// The body is not an event cloud-unmap can read.
     Invalid,
-    /// A well-formed event that claims nothing.
-    Ignored(EventType),
+    /// A well-formed event that claims nothing, counted under this outcome.
+    Ignored(EventType, EventOutcome),
     /// A well-formed event of this type with a claim (see the batch's claims).
     Claimed(EventType),
 }
 
 /// Each message's disposition and the outcome it is counted under: unreadable ones go to the
 /// dead-letter queue, failed work comes back, everything else is deleted. A failure is never hidden
-/// by another claim of the same message.
+/// by another claim of the same message; short of one, a message's `notes` entry (what its
+/// lifecycle action came to) names its outcome.
 pub fn dispose(
     readings: &[Reading],
     claims: &[Claim],
     results: &HashMap<String, InstanceResult>,
+    notes: &HashMap<usize, EventOutcome>,
 ) -> Vec<(Disposition, EventType, EventOutcome)> {
     let mut out: Vec<(Disposition, EventType, EventOutcome)> = readings
         .iter()
@@ -169,10 +233,9 @@ pub fn dispose(
                 EventType::Invalid,
                 EventOutcome::invalid,
             ),
-            // A claim is settled below from its instance's result; without one it did nothing.
-            Reading::Ignored(t) | Reading::Claimed(t) => {
-                (Disposition::Delete, *t, EventOutcome::ignored)
-            }
+            Reading::Ignored(t, outcome) => (Disposition::Delete, *t, *outcome),
+            // A claim is settled below from its instance's result.
+            Reading::Claimed(t) => (Disposition::Delete, *t, EventOutcome::ignored),
         })
         .collect();
     for c in claims {
@@ -183,6 +246,8 @@ pub fn dispose(
         }
         (slot.0, slot.2) = if r.failed {
             (Disposition::Retry, EventOutcome::failed)
+        } else if let Some(note) = notes.get(&c.message) {
+            (Disposition::Delete, *note)
         } else if r.acted {
             (Disposition::Delete, EventOutcome::acted)
         } else {

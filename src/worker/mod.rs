@@ -1,13 +1,15 @@
 //! The event loop: long-polls the SQS queue, hands each batch to `act` (claims verified with EC2,
-//! the shared per-service sync, lifecycle actions), and settles the messages: deleted only when
+//! the shared per-service sync) and `lifecycle` (Auto Scaling's view, drains, completions), and
+//! settles the messages: deleted only when
 //! their work is done, unreadable ones left for the dead-letter queue, visibility extended while
 //! work takes long. The rules that decide are pure, in `claims`.
 
 mod act;
 mod claims;
+mod lifecycle;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
@@ -40,6 +42,8 @@ pub struct Received {
     pub body: String,
     pub receive_count: u32,
     pub received_at: Instant,
+    /// SQS's SentTimestamp.
+    pub sent_at: Option<SystemTime>,
 }
 
 pub struct Worker {
@@ -68,6 +72,7 @@ impl Worker {
                 .map(|t| (t.account.clone(), t.region.clone()))
                 .collect(),
             deregister_stopped: ctx.config.deregister_stopped,
+            hook_names: ctx.config.lifecycle_hook_names.clone(),
         };
         Worker {
             ctx,
@@ -117,6 +122,7 @@ impl Worker {
             .max_number_of_messages(BATCH_SIZE)
             .wait_time_seconds(WAIT_SECONDS)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             // The loop retries with its own backoff; fewer SDK attempts surface an outage in
             // /readyz sooner.
             .customize()
@@ -131,16 +137,18 @@ impl Worker {
             .messages()
             .iter()
             .filter_map(|m| {
+                let attribute = |name| m.attributes().and_then(|a| a.get(&name));
                 Some(Received {
                     message_id: m.message_id().unwrap_or_default().to_string(),
                     receipt: m.receipt_handle()?.to_string(),
                     body: m.body().unwrap_or_default().to_string(),
-                    receive_count: m
-                        .attributes()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(1),
                     received_at: now,
+                    sent_at: attribute(MessageSystemAttributeName::SentTimestamp)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
                 })
             })
             .collect())

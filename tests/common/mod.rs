@@ -2,9 +2,10 @@
 //! clients pointed at it), `fixtures` (namespaces, services, instances, registrations), `process`
 //! (the real binary: one spawner, bounded waits, output), `wait` (the one bounded polling helper),
 //! `http` (the worker's endpoints), `queue` and `eventbridge` (the event path's plumbing), `proxy`
-//! (the fault-injecting test proxy) and `worker` (a worker builder and the event-path `Setup`).
+//! (the fault-injecting test proxy), `asg` (Auto Scaling groups, hooks, lifecycle events) and `worker` (a worker builder and the event-path `Setup`).
 #![allow(dead_code, unused_imports)]
 
+pub mod asg;
 pub mod eventbridge;
 pub mod fixtures;
 pub mod http;
@@ -15,6 +16,7 @@ pub mod queue;
 pub mod wait;
 pub mod worker;
 
+pub use asg::*;
 pub use eventbridge::*;
 pub use fixtures::*;
 pub use http::*;

@@ -1,5 +1,6 @@
-//! The loopback test proxy in front of moto (scripts/aws_proxy.py): answers what moto lacks
-//! (CompleteLifecycleAction), counts calls, injects faults. Stops when the test process ends.
+//! The loopback test proxy in front of moto (scripts/aws_proxy.py): answers what moto lacks as AWS
+//! does (CompleteLifecycleAction, heartbeats, Terminating:Wait), counts calls, holds answers back,
+//! injects faults. Stops when the test process ends.
 
 use super::http::http_get;
 use super::moto::{moto, LoopbackServer};
@@ -28,5 +29,26 @@ impl Proxy {
             .expect("proxy answers");
         assert_eq!(status, 200);
         serde_json::from_str(&body).unwrap()
+    }
+
+    /// The recorded CompleteLifecycleAction calls carrying `token`.
+    pub async fn completions(&self, token: &str) -> Vec<serde_json::Value> {
+        self.calls("lifecycle_actions", token).await
+    }
+
+    /// The recorded RecordLifecycleActionHeartbeat calls carrying `token`.
+    pub async fn heartbeats(&self, token: &str) -> Vec<serde_json::Value> {
+        self.calls("heartbeats", token).await
+    }
+
+    async fn calls(&self, kind: &str, token: &str) -> Vec<serde_json::Value> {
+        let state = self.state("state").await;
+        state[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["LifecycleActionToken"] == token)
+            .cloned()
+            .collect()
     }
 }

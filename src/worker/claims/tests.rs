@@ -1,4 +1,8 @@
-//! The README's event table, rule by rule.
+//! The README's event table, rule by rule (how batches merge and settle: `dispose`).
+
+mod dispose;
+
+use std::time::Duration;
 
 use super::*;
 use crate::event;
@@ -15,6 +19,21 @@ fn rules(deregister_stopped: bool) -> Rules {
             (Account::Member(MEMBER.into()), "us-east-1".into()),
         ],
         deregister_stopped,
+        hook_names: vec!["cloud-unmap".into(), "web-drain".into()],
+    }
+}
+
+/// The sample events' time.
+fn event_time() -> SystemTime {
+    state(HOME, "us-east-1", "terminated").time.unwrap()
+}
+
+fn arrival_at(now: SystemTime, sent_at: Option<SystemTime>) -> Arrival {
+    Arrival {
+        message: 0,
+        received_at: Instant::now(),
+        now,
+        sent_at,
     }
 }
 
@@ -24,16 +43,19 @@ fn body(account: &str, region: &str, source: &str, detail_type: &str, detail: &s
     )
 }
 
-fn state(account: &str, region: &str, state: &str) -> Event {
+fn state_body(account: &str, region: &str, state: &str) -> String {
     let detail = format!(r#"{{"instance-id":"i-0123456789abcdef0","state":"{state}"}}"#);
-    let b = body(
+    body(
         account,
         region,
         "aws.ec2",
         "EC2 Instance State-change Notification",
         &detail,
-    );
-    event::parse(&b).unwrap()
+    )
+}
+
+fn state(account: &str, region: &str, state: &str) -> Event {
+    event::parse(&state_body(account, region, state)).unwrap()
 }
 
 fn spot(action: &str) -> Event {
@@ -48,20 +70,27 @@ fn spot(action: &str) -> Event {
     event::parse(&b).unwrap()
 }
 
-fn lifecycle(account: &str) -> Event {
-    let detail = r#"{"LifecycleActionToken":"tok","AutoScalingGroupName":"web","LifecycleHookName":"cloud-unmap","EC2InstanceId":"i-0123456789abcdef0","LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING"}"#;
+fn lifecycle_of(account: &str, hook: &str) -> Event {
+    let detail = format!(
+        r#"{{"LifecycleActionToken":"tok","AutoScalingGroupName":"web","LifecycleHookName":"{hook}","EC2InstanceId":"i-0123456789abcdef0","LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING"}}"#
+    );
     let b = body(
         account,
         "us-east-1",
         "aws.autoscaling",
         "EC2 Instance-terminate Lifecycle Action",
-        detail,
+        &detail,
     );
     event::parse(&b).unwrap()
 }
 
+fn lifecycle(account: &str) -> Event {
+    lifecycle_of(account, "cloud-unmap")
+}
+
+/// Claims `e` ten seconds after its time.
 fn claim(r: &Rules, e: &Event) -> Result<Claim, Unclaimed> {
-    r.claim(0, Instant::now(), e)
+    r.claim(arrival_at(event_time() + Duration::from_secs(10), None), e)
 }
 
 fn hint_of(r: &Rules, e: &Event) -> Option<Hint> {
@@ -114,11 +143,93 @@ fn terminate_lifecycle_claims_group_membership_and_carries_the_action() {
         }
     );
     assert_eq!(c.account, Account::Member(MEMBER.into()));
-    let action = c.lifecycle.unwrap();
+    let Some(Lifecycle::Own(action)) = c.lifecycle else {
+        panic!("{:?}", c.lifecycle)
+    };
     assert_eq!(
         (action.token.as_str(), action.hook.as_str()),
         ("tok", "cloud-unmap")
     );
+}
+
+#[test]
+fn another_teams_hook_still_claims_the_instance_but_is_never_ours_to_complete() {
+    let c = claim(&rules(false), &lifecycle_of(HOME, "ecs-managed-draining")).unwrap();
+    assert_eq!(
+        c.hint,
+        Hint::AsgTerminate {
+            group: "web".into()
+        }
+    );
+    assert!(
+        matches!(c.lifecycle, Some(Lifecycle::Foreign(ref a)) if a.hook == "ecs-managed-draining")
+    );
+    // Every configured name is ours.
+    let c = claim(&rules(false), &lifecycle_of(HOME, "web-drain")).unwrap();
+    assert!(matches!(c.lifecycle, Some(Lifecycle::Own(_))));
+}
+
+#[test]
+fn a_drain_record_claims_group_membership_and_carries_its_drain() {
+    let action = crate::event::LifecycleAction {
+        instance_id: "i-0123456789abcdef0".into(),
+        token: "tok".into(),
+        hook: "cloud-unmap".into(),
+        group: "web".into(),
+    };
+    let d = crate::lifecycle::Drain {
+        action: action.clone(),
+        not_before: event_time() + Duration::from_secs(60),
+        last_beat: event_time(),
+        heartbeat_timeout: Duration::from_secs(3600),
+    };
+    let e = event::parse(&d.to_body(MEMBER, "us-east-1")).unwrap();
+    let c = claim(&rules(false), &e).unwrap();
+    assert_eq!(c.account, Account::Member(MEMBER.into()));
+    assert_eq!(
+        c.hint,
+        Hint::AsgTerminate {
+            group: "web".into()
+        }
+    );
+    assert_eq!(c.lifecycle, Some(Lifecycle::Draining(d.clone())));
+    // A record naming a hook that is not (or no longer) ours is never completed.
+    let foreign = crate::lifecycle::Drain {
+        action: crate::event::LifecycleAction {
+            hook: "backup".into(),
+            ..action
+        },
+        ..d
+    };
+    let e = event::parse(&foreign.to_body(HOME, "us-east-1")).unwrap();
+    assert!(matches!(
+        claim(&rules(false), &e).unwrap().lifecycle,
+        Some(Lifecycle::Foreign(_))
+    ));
+}
+
+#[test]
+fn a_spot_notice_counts_only_within_its_two_minute_window_and_clock_skew() {
+    let r = rules(false);
+    let e = spot("terminate");
+    let at = |secs: u64| arrival_at(event_time() + Duration::from_secs(secs), None);
+    assert_eq!(r.claim(at(0), &e).unwrap().hint, Hint::Spot);
+    assert_eq!(r.claim(at(150), &e).unwrap().hint, Hint::Spot);
+    assert_eq!(r.claim(at(151), &e), Err(Unclaimed::Expired));
+    assert_eq!(r.claim(at(3600), &e), Err(Unclaimed::Expired));
+    // Without a time in the body, SQS's SentTimestamp stands for it; without either, it counts.
+    let mut untimed = e.clone();
+    untimed.time = None;
+    let now = event_time() + Duration::from_secs(600);
+    assert_eq!(
+        r.claim(arrival_at(now, Some(event_time())), &untimed),
+        Err(Unclaimed::Expired)
+    );
+    assert!(r.claim(arrival_at(now, None), &untimed).is_ok());
+    // Other events have no window: a late state change still counts.
+    assert!(r
+        .claim(at(3600), &state(HOME, "us-east-1", "terminated"))
+        .is_ok());
 }
 
 #[test]
@@ -161,119 +272,4 @@ fn other_events_claim_nothing() {
     );
     let e = event::parse(&b).unwrap();
     assert_eq!(claim(&rules(false), &e), Err(Unclaimed::NothingToDo));
-}
-
-#[test]
-fn merging_keeps_every_distinct_hint_so_a_forged_one_masks_nothing() {
-    let r = rules(false);
-    let mut forged = claim(&r, &spot("terminate")).unwrap();
-    forged.message = 1;
-    let genuine = claim(&r, &lifecycle(HOME)).unwrap();
-    let judge = claim(&r, &state(HOME, "us-east-1", "terminated")).unwrap();
-    for order in [
-        vec![genuine.clone(), forged.clone(), judge.clone()],
-        vec![
-            forged.clone(),
-            judge.clone(),
-            genuine.clone(),
-            forged.clone(),
-        ],
-    ] {
-        let merged = merge(&order);
-        let hints = &merged["i-0123456789abcdef0"];
-        assert_eq!(hints.len(), 3, "{hints:?}");
-        assert!(hints.contains(&genuine.hint) && hints.contains(&Hint::Spot));
-    }
-}
-
-fn claimed(message: usize, instance: &str) -> Claim {
-    let mut c = claim(&rules(false), &state(HOME, "us-east-1", "terminated")).unwrap();
-    c.message = message;
-    c.instance_id = instance.into();
-    c
-}
-
-#[test]
-fn dispositions_follow_the_work() {
-    let readings = [
-        Reading::Invalid,
-        Reading::Ignored(EventType::Other),
-        Reading::Claimed(EventType::StateChange),
-        Reading::Claimed(EventType::StateChange),
-        Reading::Claimed(EventType::StateChange),
-    ];
-    let claims = [
-        claimed(2, "i-0aaaaaaaaaaaaaaa1"),
-        claimed(3, "i-0bbbbbbbbbbbbbbb2"),
-        claimed(4, "i-0ccccccccccccccc3"),
-    ];
-    let results: HashMap<String, InstanceResult> = [
-        (
-            "i-0aaaaaaaaaaaaaaa1".to_string(),
-            InstanceResult {
-                acted: true,
-                failed: false,
-            },
-        ),
-        (
-            "i-0bbbbbbbbbbbbbbb2".to_string(),
-            InstanceResult {
-                acted: true,
-                failed: true,
-            },
-        ),
-    ]
-    .into();
-    let d = dispose(&readings, &claims, &results);
-    let st = EventType::StateChange;
-    assert_eq!(
-        d,
-        vec![
-            // unreadable: back to the queue at once, for the dead-letter queue
-            (
-                Disposition::Invalid,
-                EventType::Invalid,
-                EventOutcome::invalid
-            ),
-            // well-formed, nothing to do: deleted
-            (Disposition::Delete, EventType::Other, EventOutcome::ignored),
-            // deregistered: deleted
-            (Disposition::Delete, st, EventOutcome::acted),
-            // any failure: left for redelivery, even if something else succeeded
-            (Disposition::Retry, st, EventOutcome::failed),
-            // nothing registered or confirmed: deleted
-            (Disposition::Delete, st, EventOutcome::ignored),
-        ]
-    );
-}
-
-#[test]
-fn a_failure_is_not_hidden_by_a_later_claim_of_the_same_message() {
-    let claims = [
-        claimed(0, "i-0aaaaaaaaaaaaaaa1"),
-        claimed(0, "i-0bbbbbbbbbbbbbbb2"),
-    ];
-    let results: HashMap<String, InstanceResult> = [
-        (
-            "i-0aaaaaaaaaaaaaaa1".to_string(),
-            InstanceResult {
-                acted: false,
-                failed: true,
-            },
-        ),
-        (
-            "i-0bbbbbbbbbbbbbbb2".to_string(),
-            InstanceResult {
-                acted: true,
-                failed: false,
-            },
-        ),
-    ]
-    .into();
-    let d = dispose(
-        &[Reading::Claimed(EventType::StateChange)],
-        &claims,
-        &results,
-    );
-    assert_eq!(d[0].0, Disposition::Retry);
 }

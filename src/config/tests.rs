@@ -1,0 +1,144 @@
+//! Validation of the worker's flags: every bad input named, with its value.
+
+use super::*;
+
+fn args() -> RunArgs {
+    RunArgs {
+        service_ids: vec!["srv-abcdef0123456789".into()],
+        service_region: Some("eu-west-1".into()),
+        instances_regions: vec!["eu-west-1".into(), "us-east-1".into()],
+        frequency: 300,
+        prometheus_host: "0.0.0.0".into(),
+        prometheus_port: 9100,
+        log_level: "INFO".into(),
+        shutdown_timeout: 25,
+        concurrency: 10,
+        lifecycle_hook_names: vec!["cloud-unmap".into()],
+        ..RunArgs::default()
+    }
+}
+
+#[test]
+fn accepts_seed_invocation() {
+    let c = Config::from_args(&args()).unwrap();
+    assert_eq!(c.service_ids, vec!["srv-abcdef0123456789"]);
+    assert_eq!(c.instances_regions, vec!["eu-west-1", "us-east-1"]);
+    assert_eq!(c.frequency, Duration::from_secs(300));
+}
+
+#[test]
+fn rejects_bad_input_with_the_offending_value() {
+    type Mutation = Box<dyn Fn(&mut RunArgs)>;
+    let cases: Vec<(Mutation, ConfigError)> = vec![
+        (
+            Box::new(|a| a.service_ids = vec!["svc-1".into()]),
+            ConfigError::ServiceId("svc-1".into()),
+        ),
+        (
+            Box::new(|a| a.namespace_ids = vec!["ns_1".into()]),
+            ConfigError::NamespaceId("ns_1".into()),
+        ),
+        (
+            Box::new(|a| a.service_region = Some("europe".into())),
+            ConfigError::Region {
+                flag: "--service-region",
+                value: "europe".into(),
+            },
+        ),
+        (
+            Box::new(|a| a.instances_regions = vec!["us-east-01".into()]),
+            ConfigError::Region {
+                flag: "--instances-region",
+                value: "us-east-01".into(),
+            },
+        ),
+        (
+            Box::new(|a| a.instances_regions = vec![]),
+            ConfigError::NoInstancesRegion,
+        ),
+        (
+            Box::new(|a| a.service_region = None),
+            ConfigError::NoServiceRegion,
+        ),
+        (
+            Box::new(|a| a.service_ids = vec![]),
+            ConfigError::NothingSelected,
+        ),
+        (Box::new(|a| a.frequency = 0), ConfigError::Frequency),
+        (Box::new(|a| a.concurrency = 0), ConfigError::Concurrency),
+        (
+            Box::new(|a| a.log_level = "LOUD".into()),
+            ConfigError::LogLevel("LOUD".into()),
+        ),
+        (
+            Box::new(|a| a.instances_role_arns = vec!["arn:aws:iam::12:role/x".into()]),
+            ConfigError::RoleArn("arn:aws:iam::12:role/x".into()),
+        ),
+        (
+            Box::new(|a| a.lifecycle_hook_names = vec!["drain hook".into()]),
+            ConfigError::HookName("drain hook".into()),
+        ),
+        (
+            Box::new(|a| a.lifecycle_drain_seconds = Some("172801".into())),
+            ConfigError::DrainSeconds("172801".into()),
+        ),
+        (
+            Box::new(|a| a.lifecycle_drain_seconds = Some("1m".into())),
+            ConfigError::DrainSeconds("1m".into()),
+        ),
+    ];
+    for (mutate, expected) in cases {
+        let mut a = args();
+        mutate(&mut a);
+        assert_eq!(Config::from_args(&a).unwrap_err(), expected);
+    }
+}
+
+#[test]
+fn queue_urls() {
+    assert_eq!(
+        queue_account("https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events")
+            .as_deref(),
+        Some("111111111111")
+    );
+    assert_eq!(
+        queue_account("http://127.0.0.1:5000/123456789012/q.fifo").as_deref(),
+        Some("123456789012")
+    );
+    for bad in [
+        "sqs/q",
+        "https://h/12/q",
+        "https://h/123456789012/",
+        "https://h/123456789012/a/b",
+        "ftp://h/123456789012/q",
+    ] {
+        assert_eq!(queue_account(bad), None, "{bad}");
+    }
+    let mut a = args();
+    a.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
+    a.dry_run = true;
+    assert_eq!(Config::from_args(&a).unwrap_err(), ConfigError::DryRunQueue);
+    a.queue_url = Some("queue".into());
+    a.dry_run = false;
+    assert_eq!(
+        Config::from_args(&a).unwrap_err(),
+        ConfigError::QueueUrl("queue".into())
+    );
+}
+
+#[test]
+fn seed_log_levels() {
+    assert_eq!(parse_log_level("warning"), Some(tracing::Level::WARN));
+    assert_eq!(parse_log_level("CRITICAL"), Some(tracing::Level::ERROR));
+    assert_eq!(parse_log_level("verbose"), None);
+}
+
+#[test]
+fn repeats_are_folded() {
+    let mut a = args();
+    a.service_ids = vec!["srv-a1".into(), "srv-a1".into(), "srv-b2".into()];
+    assert_eq!(
+        Config::from_args(&a).unwrap().service_ids,
+        vec!["srv-a1", "srv-b2"]
+    );
+}
