@@ -29,7 +29,7 @@ export function buildApp(config: CloudUnmapConfig, app: App = new App()): Built 
   });
   const forwarders: ForwarderStack[] = [];
   const members: MemberStack[] = [];
-  const homeRef = { account: config.homeAccount, region: config.homeRegion };
+  const homeRef = { account: config.homeAccount, region: config.homeRegion, hookNames: config.lifecycleHookNames };
   for (const region of config.instanceRegions.filter((r) => r !== config.homeRegion)) {
     forwarders.push(
       new ForwarderStack(app, `CloudUnmapForwarder-${region}`, {
@@ -44,7 +44,12 @@ export function buildApp(config: CloudUnmapConfig, app: App = new App()): Built 
     members.push(
       new MemberStack(app, `CloudUnmapMember-${account}`, {
         env: env(account, first),
-        settings: { homeAccount: config.homeAccount, homeRegion: config.homeRegion, roleName: config.memberRoleName },
+        settings: {
+          homeAccount: config.homeAccount,
+          homeRegion: config.homeRegion,
+          roleName: config.memberRoleName,
+          hookNames: config.lifecycleHookNames,
+        },
         description: 'cloud-unmap: reader role for the worker and event forwarder',
       }),
     );

@@ -20,10 +20,16 @@ export interface CloudUnmapConfig {
   /** Worker replicas sharing the queue. */
   desiredCount: number;
   frequencySeconds: number;
+  /** Auto Scaling lifecycle hooks cloud-unmap owns (completes after the drain); default ['cloud-unmap']. */
+  lifecycleHookNames: string[];
+  /** Seconds between deregistration and CONTINUE; absent: the services' largest DNS TTL. */
+  lifecycleDrainSeconds?: number;
 }
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-[1-9][0-9]*$/;
 const ACCOUNT = /^[0-9]{12}$/;
+/** Auto Scaling's LifecycleHookName. */
+const HOOK = /^[A-Za-z0-9\-_/]{1,255}$/;
 
 function fail(message: string): never {
   throw new Error(`cloudUnmap config: ${message}`);
@@ -62,6 +68,12 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
   if (!Number.isInteger(desiredCount) || desiredCount < 1) fail('desiredCount must be a whole number ≥ 1');
   const frequencySeconds = Number(c.frequencySeconds ?? 300);
   if (!Number.isInteger(frequencySeconds) || frequencySeconds < 1) fail('frequencySeconds must be a whole number ≥ 1');
+  const lifecycleHookNames = c.lifecycleHookNames === undefined ? ['cloud-unmap'] : list(c.lifecycleHookNames, 'lifecycleHookNames', HOOK);
+  if (lifecycleHookNames.length === 0) fail('lifecycleHookNames must name at least one hook');
+  const lifecycleDrainSeconds = c.lifecycleDrainSeconds === undefined ? undefined : Number(c.lifecycleDrainSeconds);
+  if (lifecycleDrainSeconds !== undefined && (!Number.isInteger(lifecycleDrainSeconds) || lifecycleDrainSeconds < 0 || lifecycleDrainSeconds > 172800)) {
+    fail('lifecycleDrainSeconds must be a whole number from 0 to 172800');
+  }
   return {
     homeAccount,
     homeRegion,
@@ -74,6 +86,8 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
     imageUri,
     desiredCount,
     frequencySeconds,
+    lifecycleHookNames,
+    lifecycleDrainSeconds,
   };
 }
 

@@ -2,11 +2,11 @@
 // accounts' other regions).
 import { CfnParameter, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { Forwarder } from './forwarder';
+import { Forwarder, hookNamesParameter } from './forwarder';
 
 export interface ForwarderStackProps extends StackProps {
-  /** The home account and region, or 'parameters' for the published template. */
-  home: { account: string; region: string } | 'parameters';
+  /** The home account and region with the hook names, or 'parameters' for the published template. */
+  home: { account: string; region: string; hookNames: string[] } | 'parameters';
 }
 
 export class ForwarderStack extends Stack {
@@ -24,8 +24,9 @@ export class ForwarderStack extends Stack {
               type: 'String',
               description: 'Region of the cloud-unmap home stack',
             }).valueAsString,
+            hookNames: hookNamesParameter(this).valueAsList,
           }
         : props.home;
-    new Forwarder(this, 'Forwarder', { homeAccount: home.account, homeRegion: home.region });
+    new Forwarder(this, 'Forwarder', { homeAccount: home.account, homeRegion: home.region, hookNames: home.hookNames });
   }
 }

@@ -1,15 +1,17 @@
 // A forwarder: the rules of event-rules.json in one instance region (and account), sending what
 // they match to the home region's default event bus.
-import { Stack } from 'aws-cdk-lib';
+import { CfnParameter, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { eventPattern, loadRules } from './rules';
+import { eventPattern, loadRules, withHookNames } from './rules';
 
 export interface ForwarderProps {
   homeAccount: string;
   homeRegion: string;
+  /** cloud-unmap's lifecycle hook names: only their actions are forwarded. */
+  hookNames: string[];
 }
 
 export class Forwarder extends Construct {
@@ -29,7 +31,7 @@ export class Forwarder extends Construct {
         statements: [new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [busArn] })],
       }),
     );
-    for (const rule of loadRules()) {
+    for (const rule of withHookNames(loadRules(), props.hookNames)) {
       new events.Rule(this, `Rule-${rule.name}`, {
         description: `${rule.description} (forwarded to the home region)`,
         eventPattern: eventPattern(rule),
@@ -37,4 +39,13 @@ export class Forwarder extends Construct {
       });
     }
   }
+}
+
+/** The published templates' parameter for cloud-unmap's lifecycle hook names. */
+export function hookNamesParameter(stack: Stack): CfnParameter {
+  return new CfnParameter(stack, 'LifecycleHookNames', {
+    type: 'CommaDelimitedList',
+    default: 'cloud-unmap',
+    description: 'Auto Scaling lifecycle hooks cloud-unmap owns, comma-separated: only their terminate actions are forwarded and completed',
+  });
 }

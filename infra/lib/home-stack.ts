@@ -13,7 +13,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CloudUnmapConfig, taskRoleName } from './config';
 import { acknowledgeWildcards, workerStatements } from './policy';
-import { eventPattern, loadRules } from './rules';
+import { hookNamesParameter } from './forwarder';
+import { eventPattern, loadRules, withHookNames } from './rules';
 
 /** Where the worker binary lives in the image (see the Dockerfile). */
 export const BINARY = '/usr/local/bin/cloud-unmap';
@@ -36,6 +37,11 @@ export interface HomeSettings {
   imageUri: string;
   desiredCount: number;
   frequencySeconds: string;
+  /** Lifecycle hook names cloud-unmap owns (a list token in template mode), and the same for the env. */
+  hookNames: string[];
+  hookNamesEnv: string;
+  /** --lifecycle-drain-seconds, or '' for the services' largest DNS TTL. */
+  drainSeconds: string;
 }
 
 export interface HomeStackProps extends StackProps {
@@ -57,11 +63,14 @@ export function homeSettings(c: CloudUnmapConfig): HomeSettings {
     imageUri: c.imageUri,
     desiredCount: c.desiredCount,
     frequencySeconds: String(c.frequencySeconds),
+    hookNames: c.lifecycleHookNames,
+    hookNamesEnv: c.lifecycleHookNames.join(','),
+    drainSeconds: c.lifecycleDrainSeconds === undefined ? '' : String(c.lifecycleDrainSeconds),
   };
 }
 
 function parameterSettings(stack: Stack): HomeSettings {
-  const p = (id: string, description: string, extra: Partial<{ default: string; type: string }> = {}) =>
+  const p = (id: string, description: string, extra: Partial<{ default: string; type: string; allowedPattern: string }> = {}) =>
     new CfnParameter(stack, id, { type: 'String', description, ...extra });
   const image = p('ImageUri', 'cloud-unmap container image URI');
   const serviceIds = p('ServiceIds', 'Cloud Map service ids, comma-separated (or empty)', { default: '' });
@@ -86,6 +95,11 @@ function parameterSettings(stack: Stack): HomeSettings {
     minValue: 1,
     description: 'Seconds between reconciles',
   });
+  const hookNames = hookNamesParameter(stack);
+  const drain = p('LifecycleDrainSeconds', 'Seconds from deregistration to CONTINUE (empty: the services\' largest DNS TTL)', {
+    default: '',
+    allowedPattern: '^[0-9]{0,6}$',
+  });
   const hasOrg = new CfnCondition(stack, 'HasOrganization', {
     expression: Fn.conditionNot(Fn.conditionEquals(org.valueAsString, '')),
   });
@@ -102,6 +116,9 @@ function parameterSettings(stack: Stack): HomeSettings {
     imageUri: image.valueAsString,
     desiredCount: desired.valueAsNumber,
     frequencySeconds: frequency.valueAsString,
+    hookNames: hookNames.valueAsList,
+    hookNamesEnv: Fn.join(',', hookNames.valueAsList),
+    drainSeconds: drain.valueAsString,
   };
 }
 
@@ -139,7 +156,7 @@ export class HomeStack extends Stack {
       reason: 'This queue is itself a dead-letter queue: the rules\' target DLQ for events EventBridge could not deliver.',
     });
 
-    for (const rule of loadRules()) {
+    for (const rule of withHookNames(loadRules(), s.hookNames)) {
       new events.Rule(this, `Rule-${rule.name}`, {
         description: rule.description,
         eventPattern: eventPattern(rule),
@@ -239,6 +256,8 @@ export class HomeStack extends Stack {
         CLOUD_UNMAP_FREQUENCY: s.frequencySeconds,
         CLOUD_UNMAP_PROMETHEUS_PORT: String(HTTP_PORT),
         CLOUD_UNMAP_LOG_FORMAT: 'json',
+        CLOUD_UNMAP_LIFECYCLE_HOOK_NAME: s.hookNamesEnv,
+        CLOUD_UNMAP_LIFECYCLE_DRAIN_SECONDS: s.drainSeconds,
       },
       portMappings: [{ containerPort: HTTP_PORT }],
       healthCheck: {

@@ -4,12 +4,12 @@ import { CfnParameter, Stack, StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { taskRoleName } from './config';
-import { Forwarder } from './forwarder';
+import { Forwarder, hookNamesParameter } from './forwarder';
 import { acknowledgeWildcards, memberStatements } from './policy';
 
 export interface MemberStackProps extends StackProps {
   /** Home account, home region and reader role name, or 'parameters' for the published template. */
-  settings: { homeAccount: string; homeRegion: string; roleName: string } | 'parameters';
+  settings: { homeAccount: string; homeRegion: string; roleName: string; hookNames: string[] } | 'parameters';
 }
 
 export class MemberStack extends Stack {
@@ -34,6 +34,7 @@ export class MemberStack extends Stack {
               default: 'cloud-unmap-reader',
               description: 'Name of the role the worker assumes here',
             }).valueAsString,
+            hookNames: hookNamesParameter(this).valueAsList,
           }
         : props.settings;
     const worker = `arn:${this.partition}:iam::${s.homeAccount}:role/${taskRoleName(s.homeRegion)}`;
@@ -45,6 +46,6 @@ export class MemberStack extends Stack {
     const policy = new iam.Policy(this, 'ReaderPolicy', { statements: memberStatements() });
     this.reader.attachInlinePolicy(policy);
     acknowledgeWildcards(policy);
-    new Forwarder(this, 'Forwarder', { homeAccount: s.homeAccount, homeRegion: s.homeRegion });
+    new Forwarder(this, 'Forwarder', { homeAccount: s.homeAccount, homeRegion: s.homeRegion, hookNames: s.hookNames });
   }
 }

@@ -25,6 +25,8 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
         'servicediscovery:ListInstances',
         'servicediscovery:DeregisterInstance',
         'servicediscovery:GetOperation',
+        'servicediscovery:GetNamespace',
+        'servicediscovery:GetService',
       ],
       resources: ['*'],
     }),
@@ -41,14 +43,17 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
     new iam.PolicyStatement({ sid: 'Ec2', actions: ['ec2:DescribeInstances'], resources: ['*'] }),
     new iam.PolicyStatement({
       sid: 'EventQueue',
-      actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+      // SendMessage: a lifecycle action's drain waits in the queue as a delayed record.
+      actions: [
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:GetQueueAttributes',
+        'sqs:SendMessage',
+      ],
       resources: [input.queueArn],
     }),
-    new iam.PolicyStatement({
-      sid: 'LifecycleHooks',
-      actions: ['autoscaling:CompleteLifecycleAction'],
-      resources: ['*'],
-    }),
+    lifecycleStatement(),
   ];
   if (input.memberRoleArns.length > 0) {
     statements.push(
@@ -62,12 +67,22 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
 export function memberStatements(): iam.PolicyStatement[] {
   return [
     new iam.PolicyStatement({ sid: 'Ec2', actions: ['ec2:DescribeInstances'], resources: ['*'] }),
-    new iam.PolicyStatement({
-      sid: 'LifecycleHooks',
-      actions: ['autoscaling:CompleteLifecycleAction'],
-      resources: ['*'],
-    }),
+    lifecycleStatement(),
   ];
+}
+
+/** Lifecycle actions: is the instance terminating, the hook's heartbeat timeout, heartbeats, CONTINUE. */
+function lifecycleStatement(): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'LifecycleHooks',
+    actions: [
+      'autoscaling:DescribeAutoScalingInstances',
+      'autoscaling:DescribeLifecycleHooks',
+      'autoscaling:RecordLifecycleActionHeartbeat',
+      'autoscaling:CompleteLifecycleAction',
+    ],
+    resources: ['*'],
+  });
 }
 
 /** The policy document for users outside CDK, with placeholders for the deployment's names. */
@@ -84,8 +99,8 @@ export function workerPolicyDocument(): Record<string, unknown> {
 /** cdk-nag: why a policy of ours may name "*" (and, in the published template, a role-name pattern). */
 export function acknowledgeWildcards(policy: IConstruct, extraResources: string[] = []): void {
   const reason =
-    'ec2:DescribeInstances, the Cloud Map list/deregister/operation calls, the route53 calls Cloud Map makes ' +
-    'and autoscaling:CompleteLifecycleAction do not support resource-level permissions for what cloud-unmap ' +
+    'ec2:DescribeInstances, the Cloud Map list/get/deregister/operation calls, the route53 calls Cloud Map makes ' +
+    'and the Auto Scaling lifecycle calls do not support resource-level permissions for what cloud-unmap ' +
     'touches (instances, services and groups come and go); the queue and the member roles are named exactly.';
   for (const resource of ['*', ...extraResources]) {
     Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });

@@ -1,4 +1,6 @@
-// The EventBridge rules of ../event-rules.json: the one file the worker's tests also load.
+// The EventBridge rules of ../event-rules.json: the one file the worker's tests also load. The
+// lifecycle rule names cloud-unmap's own hooks: `withHookNames` puts the configured names there, so
+// another team's hook never even reaches the queue (the worker checks the names again).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -11,6 +13,9 @@ export interface RuleSpec {
 
 export const RULES_FILE = path.resolve(__dirname, '..', '..', 'event-rules.json');
 
+/** The worker's default hook name (--lifecycle-hook-name). */
+export const DEFAULT_HOOK_NAMES = ['cloud-unmap'];
+
 export function loadRules(file: string = RULES_FILE): RuleSpec[] {
   const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { rules: RuleSpec[] };
   for (const r of parsed.rules) {
@@ -18,6 +23,15 @@ export function loadRules(file: string = RULES_FILE): RuleSpec[] {
     if (extra.length > 0) throw new Error(`rule ${r.name}: unsupported pattern keys ${extra.join(', ')}`);
   }
   return parsed.rules;
+}
+
+/** The rules with the lifecycle rule's hook names replaced (names may be a list token in templates). */
+export function withHookNames(rules: RuleSpec[], hookNames: string[]): RuleSpec[] {
+  return rules.map((r) =>
+    r.pattern.detail?.LifecycleHookName === undefined
+      ? r
+      : { ...r, pattern: { ...r.pattern, detail: { ...r.pattern.detail, LifecycleHookName: hookNames } } },
+  );
 }
 
 /** The CDK form of a pattern (CDK renders `detailType` as `detail-type`). */

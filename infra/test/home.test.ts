@@ -5,7 +5,7 @@ process.env.CDK_VALIDATION = 'false'; // the one validated synth is in nag.test.
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BINARY } from '../lib/home-stack';
-import { loadRules } from '../lib/rules';
+import { loadRules, withHookNames } from '../lib/rules';
 import { workerStatements } from '../lib/policy';
 import { built, exampleConfig, resources, template } from './helpers';
 
@@ -40,7 +40,7 @@ test('every queue is encrypted and refuses plain-text transport', () => {
 
 test('one rule per entry of event-rules.json, same pattern, into the queue with retries and a DLQ', () => {
   const rules = resources(t, 'AWS::Events::Rule');
-  const specs = loadRules();
+  const specs = withHookNames(loadRules(), exampleConfig.lifecycleHookNames);
   assert.equal(rules.length, specs.length);
   for (const spec of specs) {
     const match = rules.find(([, r]) => JSON.stringify(r.Properties.EventPattern) === JSON.stringify(spec.pattern));
@@ -50,6 +50,21 @@ test('one rule per entry of event-rules.json, same pattern, into the queue with 
     assert.ok(target.DeadLetterConfig.Arn, 'rule target has a dead-letter queue');
     assert.ok(target.RetryPolicy.MaximumRetryAttempts > 0);
   }
+});
+
+test('only the configured lifecycle hooks are forwarded and owned, and the drain is passed on', () => {
+  const config = { ...exampleConfig, lifecycleHookNames: ['cloud-unmap', 'web-drain'], lifecycleDrainSeconds: 60 };
+  const b = built(config);
+  for (const stack of [b.home, ...b.forwarders, ...b.members]) {
+    const patterns = resources(template(stack), 'AWS::Events::Rule').map(([, r]) => r.Properties.EventPattern);
+    const lifecycle = patterns.filter((p) => p['detail-type'].includes('EC2 Instance-terminate Lifecycle Action'));
+    assert.equal(lifecycle.length, 1, stack.stackName);
+    assert.deepEqual(lifecycle[0].detail.LifecycleHookName, ['cloud-unmap', 'web-drain'], stack.stackName);
+  }
+  const [, task] = resources(template(b.home), 'AWS::ECS::TaskDefinition')[0];
+  const env = Object.fromEntries(task.Properties.ContainerDefinitions[0].Environment.map((e: any) => [e.Name, e.Value]));
+  assert.equal(env.CLOUD_UNMAP_LIFECYCLE_HOOK_NAME, 'cloud-unmap,web-drain');
+  assert.equal(env.CLOUD_UNMAP_LIFECYCLE_DRAIN_SECONDS, '60');
 });
 
 test('the default bus admits each member account\'s forwarders', () => {

@@ -27,14 +27,20 @@ test('forwarders send the same patterns to the home region\'s default bus, throu
   }
 });
 
-test('the member role trusts only the worker\'s task role and may only read EC2 and complete lifecycle actions', () => {
+test('the member role trusts only the worker\'s task role and may only read EC2 and work lifecycle actions', () => {
   const t = template(b.members[0]);
   const [, reader] = resources(t, 'AWS::IAM::Role').find(([, r]) => r.Properties.RoleName === 'cloud-unmap-reader')!;
   const [trust] = reader.Properties.AssumeRolePolicyDocument.Statement;
   assert.match(JSON.stringify(trust.Principal), /iam::111111111111:role\/cloud-unmap-task-eu-west-1/);
   const [, policy] = resources(t, 'AWS::IAM::Policy').find(([id]) => id.startsWith('ReaderPolicy'))!;
   const actions = policy.Properties.PolicyDocument.Statement.flatMap((s: any) => [s.Action].flat()).sort();
-  assert.deepEqual(actions, ['autoscaling:CompleteLifecycleAction', 'ec2:DescribeInstances']);
+  assert.deepEqual(actions, [
+    'autoscaling:CompleteLifecycleAction',
+    'autoscaling:DescribeAutoScalingInstances',
+    'autoscaling:DescribeLifecycleHooks',
+    'autoscaling:RecordLifecycleActionHeartbeat',
+    'ec2:DescribeInstances',
+  ]);
 });
 
 test('bad configuration is refused with the field named', () => {
@@ -43,6 +49,8 @@ test('bad configuration is refused with the field named', () => {
     [{ homeRegion: 'europe' }, /homeRegion/],
     [{ instanceRegions: [] }, /instanceRegions/],
     [{ serviceIds: [], namespaceIds: [] }, /select at least one/],
+    [{ lifecycleHookNames: ['drain hook'] }, /lifecycleHookNames/],
+    [{ lifecycleDrainSeconds: -1 }, /lifecycleDrainSeconds/],
     [{ serviceIds: ['svc-1'] }, /serviceIds/],
     [{ desiredCount: 0 }, /desiredCount/],
     [{ imageUri: '' }, /imageUri/],
