@@ -8,6 +8,7 @@
   Lifecycle Action found"; every call is recorded with its parameters, time and answer;
 - POST /__proxy/terminating/<instance-id>: DescribeAutoScalingInstances shows that instance
   "Terminating:Wait", as AWS does once a terminate lifecycle action started (moto never leaves InService);
+- applies ListServices' NAMESPACE_ID filter, which moto ignores (AWS lists only that namespace's services);
 - POST /__proxy/hold/<Action>/<seconds>: the next such request is forwarded at once, but its answer is held
   back that long (a caller that read the world, then stalls before acting on it);
 - POST /__proxy/outage/on drops every AWS connection without an answer (an endpoint outage) until
@@ -67,6 +68,27 @@ def lifecycle_gone(token):
         f"<Code>ValidationError</Code><Message>No active Lifecycle Action found with token {token}</Message>"
         "</Error><RequestId>proxy</RequestId></ErrorResponse>"
     ).encode()
+
+
+def filter_services(request, data, headers):
+    """Applies ListServices' NAMESPACE_ID filter, which moto ignores: AWS lists only that namespace's
+    services (none for a namespace that does not exist)."""
+    wanted = [f["Values"] for f in json.loads(request or b"{}").get("Filters", []) if f.get("Name") == "NAMESPACE_ID"]
+    if not wanted:
+        return data
+    answer = json.loads(data)
+    kept = []
+    for service in answer.get("Services", []):
+        conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
+        get = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+        get["X-Amz-Target"] = "Route53AutoNaming_v20170314.GetService"
+        conn.request("POST", "/", body=json.dumps({"Id": service["Id"]}), headers=get)
+        got = json.loads(conn.getresponse().read())
+        conn.close()
+        if got.get("Service", {}).get("NamespaceId") in wanted[0]:
+            kept.append(service)
+    answer["Services"] = kept
+    return json.dumps(answer).encode()
 
 
 def mark_terminating(data, ids):
@@ -199,6 +221,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(hold)
         if op == "DescribeAutoScalingInstances" and terminating:
             data = mark_terminating(data, terminating)
+        if op == "ListServices" and resp.status == 200:
+            data = filter_services(body, data, headers)
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):

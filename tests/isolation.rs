@@ -1,4 +1,5 @@
-//! One broken part never stalls the rest: a deleted service selected beside a healthy one, a member
+//! One broken part never stalls the rest: a deleted service and namespace selected beside a healthy
+//! service, a member
 //! account whose role cannot be assumed, and the reconcile and the event path on the same service at
 //! the same time (one planner per service, so the never-empty guard sees one consistent listing).
 
@@ -13,17 +14,20 @@ fn events(t: &str, o: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_deleted_service_beside_a_healthy_one_blocks_nothing() {
+async fn a_deleted_service_and_namespace_beside_a_healthy_service_block_nothing() {
+    // Through the proxy: it applies ListServices' namespace filter as AWS does (moto ignores it).
+    let proxy = Proxy::start();
     let ns = namespace().await;
     let gone = service(&ns).await;
-    cloudmap()
-        .await
-        .delete_service()
-        .id(&gone)
-        .send()
-        .await
-        .unwrap();
-    let s = Setup::with(3).args(&["--service-id", &gone]).start().await;
+    let sd = cloudmap().await;
+    sd.delete_service().id(&gone).send().await.unwrap();
+    let gone_ns = namespace().await;
+    sd.delete_namespace().id(&gone_ns).send().await.unwrap();
+    let s = Setup::with(3)
+        .through(&proxy.endpoint)
+        .args(&["--service-id", &gone, "--namespace-id", &gone_ns])
+        .start()
+        .await;
     let victim = s.instances[0].id.clone();
     terminate(&ec2(HOME_REGION).await, std::slice::from_ref(&victim)).await;
     put_state_change(&victim, "terminated").await;
@@ -33,16 +37,22 @@ async fn a_deleted_service_beside_a_healthy_one_blocks_nothing() {
     wait_queue_empty(&s.queue).await;
     assert_eq!(metric(s.port, &events("state_change", "acted")).await, 1.0);
     assert_eq!(queue_depth(&s.dlq).await, (0, 0));
-    let missing = format!("cloud_unmap_selection_missing{{kind=\"service\",id=\"{gone}\"}}");
-    assert_eq!(metric(s.port, &missing).await, 1.0);
+    for (kind, id) in [("service", &gone), ("namespace", &gone_ns)] {
+        let missing = format!("cloud_unmap_selection_missing{{kind=\"{kind}\",id=\"{id}\"}}");
+        assert_eq!(metric(s.port, &missing).await, 1.0, "{kind}");
+    }
     let (status, body) = http_get(s.port, "/readyz").await.unwrap();
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains(&gone), "{body}");
+    assert!(body.contains(&gone) && body.contains(&gone_ns), "{body}");
 
     let out = s.worker.terminate(Duration::from_secs(40));
-    let logged = log_lines(&out, "a selected service does not exist; skipped");
-    // Once by the start-up reconcile; the event path does not repeat it.
-    assert_eq!(logged.len(), 1, "{}", stdout(&out));
+    // Once each by the start-up reconcile; the event path does not repeat them.
+    for message in [
+        "a selected service does not exist; skipped",
+        "a selected namespace does not exist; skipped",
+    ] {
+        assert_eq!(log_lines(&out, message).len(), 1, "{}", stdout(&out));
+    }
     assert_eq!(out.status.code(), Some(0));
 }
 

@@ -228,3 +228,73 @@ async fn an_action_auto_scaling_does_not_show_terminating_or_ec2_does_not_confir
     );
     stop_worker(s.worker);
 }
+
+/// A service in a private DNS namespace whose A records live `ttl` seconds.
+async fn dns_service(ttl: i64) -> String {
+    use aws_sdk_servicediscovery::types::{DnsConfig, DnsRecord, RecordType, RoutingPolicy};
+    let sd = cloudmap().await;
+    let op = sd
+        .create_private_dns_namespace()
+        .name(format!("{}.local", unique("dns")))
+        .vpc("vpc-12345678")
+        .send()
+        .await
+        .unwrap();
+    let out = sd
+        .get_operation()
+        .operation_id(op.operation_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let ns = out.operation().unwrap().targets().unwrap()
+        [&aws_sdk_servicediscovery::types::OperationTargetType::Namespace]
+        .clone();
+    let record = DnsRecord::builder()
+        .r#type(RecordType::A)
+        .ttl(ttl)
+        .build()
+        .unwrap();
+    let dns = DnsConfig::builder()
+        .routing_policy(RoutingPolicy::Multivalue)
+        .dns_records(record)
+        .build()
+        .unwrap();
+    let created = sd
+        .create_service()
+        .name(unique("web"))
+        .namespace_id(ns)
+        .dns_config(dns)
+        .send()
+        .await
+        .unwrap();
+    created.service().unwrap().id().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn by_default_the_drain_is_the_largest_dns_ttl_of_the_services_left() {
+    let proxy = Proxy::start();
+    let svc = dns_service(4).await;
+    let plain = launch(HOME_REGION, 1).await;
+    let (group, members) = group(1).await;
+    register_all(&svc, &plain).await;
+    register_all(&svc, &members).await;
+    proxy.state(&format!("terminating/{}", members[0].id)).await;
+    let q = queue_with_dlq(3, 4).await;
+    let port = free_port();
+    let worker = Worker::events(&svc, &q.url, port)
+        .endpoint(&proxy.endpoint)
+        .spawn();
+    wait_http(port, "/readyz", WAIT, |s, _| s == 200).await;
+    let id = &members[0].id;
+    let event = lifecycle_event(&group, "cloud-unmap", id, "tok-ttl", SystemTime::now());
+    send_raw(&q.url, &event).await;
+    let done = completed_once(&proxy, "tok-ttl").await;
+    let out = stop_worker(worker);
+    let drained = done["at"].as_f64().unwrap() - deregistered_at(&out, id);
+    assert!(
+        drained >= 4.0,
+        "CONTINUE {drained:.3} s after the deregistration"
+    );
+    let started = log_lines(&out, "out of every service; CONTINUE after the drain");
+    assert_eq!(started[0]["drain_s"], 4, "{}", stdout(&out));
+}
