@@ -1,7 +1,7 @@
 //! One broken part never stalls the rest: a deleted service and namespace selected beside a healthy
-//! service, a member
-//! account whose role cannot be assumed, and the reconcile and the event path on the same service at
-//! the same time (one planner per service, so the never-empty guard sees one consistent listing).
+//! service, a member account whose role cannot be assumed, and the reconcile and the event path on
+//! the same service at the same time (one planner per service, so the never-empty guard sees one
+//! consistent listing).
 
 mod common;
 
