@@ -52,7 +52,14 @@ def main():
             )
 
         template = open(os.path.join(ROOT, "infra", "cloudformation", "home.json")).read()
-        params = {"ImageUri": "public.ecr.aws/example/cloud-unmap:test", "ServiceIds": svc, "InstanceRegions": REGION}
+        params = {
+            "ImageUri": "public.ecr.aws/example/cloud-unmap:test",
+            "ServiceIds": svc,
+            "InstanceRegions": REGION,
+            # Given explicitly: moto splits a CommaDelimitedList parameter only when it is passed, not its
+            # default (AWS splits both); unsplit, the rule's LifecycleHookName would not be a list.
+            "LifecycleHookNames": "cloud-unmap",
+        }
         cfn.create_stack(
             StackName="cloud-unmap-home",
             TemplateBody=template,
@@ -111,6 +118,32 @@ def main():
             attrs["ApproximateNumberOfMessages"] == "1",
             attrs,
         )
+        # The lifecycle rule forwards only cloud-unmap's own hooks.
+        for hook in ("another-teams-hook", "cloud-unmap"):
+            detail = {
+                "LifecycleActionToken": hook,
+                "AutoScalingGroupName": "web",
+                "LifecycleHookName": hook,
+                "EC2InstanceId": insts[1]["InstanceId"],
+                "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+            }
+            events.put_events(
+                Entries=[
+                    {
+                        "Source": "aws.autoscaling",
+                        "DetailType": "EC2 Instance-terminate Lifecycle Action",
+                        "Detail": json.dumps(detail),
+                    }
+                ]
+            )
+        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]
+        check(
+            "the lifecycle rule routed cloud-unmap's hook and not another team's",
+            attrs["ApproximateNumberOfMessages"] == "2",
+            attrs,
+        )
 
         # The worker, configured as the task definition would configure it, deregisters the instance.
         port = free_port()
@@ -124,6 +157,8 @@ def main():
             CLOUD_UNMAP_PROMETHEUS_HOST="127.0.0.1",
             CLOUD_UNMAP_PROMETHEUS_PORT=str(port),
             CLOUD_UNMAP_LOG_FORMAT="json",
+            CLOUD_UNMAP_LIFECYCLE_HOOK_NAME="cloud-unmap",
+            CLOUD_UNMAP_LIFECYCLE_DRAIN_SECONDS="",
         )
         worker = subprocess.Popen([BIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         gone = False
