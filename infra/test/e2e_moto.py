@@ -101,23 +101,17 @@ def main():
         # An event on the default bus is routed by the stack's rules into its queue.
         victim = insts[0]["InstanceId"]
         ec2.terminate_instances(InstanceIds=[victim])
-        events.put_events(
-            Entries=[
-                {
-                    "Source": "aws.ec2",
-                    "DetailType": "EC2 Instance State-change Notification",
-                    "Detail": json.dumps({"instance-id": victim, "state": "terminated"}),
-                }
-            ]
-        )
-        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])[
-            "Attributes"
-        ]
-        check(
-            "the stack's rule routed the event into the stack's queue",
-            attrs["ApproximateNumberOfMessages"] == "1",
-            attrs,
-        )
+
+        def put(source, detail_type, detail):
+            events.put_events(Entries=[{"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}])
+
+        def queued():
+            attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+            return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+        put("aws.ec2", "EC2 Instance State-change Notification", {"instance-id": victim, "state": "terminated"})
+        n = queued()
+        check("the stack's rule routed the event into the stack's queue", n == 1, n)
         # The lifecycle rule forwards only cloud-unmap's own hooks.
         for hook in ("another-teams-hook", "cloud-unmap"):
             detail = {
@@ -127,23 +121,9 @@ def main():
                 "EC2InstanceId": insts[1]["InstanceId"],
                 "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
             }
-            events.put_events(
-                Entries=[
-                    {
-                        "Source": "aws.autoscaling",
-                        "DetailType": "EC2 Instance-terminate Lifecycle Action",
-                        "Detail": json.dumps(detail),
-                    }
-                ]
-            )
-        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])[
-            "Attributes"
-        ]
-        check(
-            "the lifecycle rule routed cloud-unmap's hook and not another team's",
-            attrs["ApproximateNumberOfMessages"] == "2",
-            attrs,
-        )
+            put("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action", detail)
+        n = queued()
+        check("the lifecycle rule routed cloud-unmap's hook and not another team's", n == 2, n)
 
         # The worker, configured as the task definition would configure it, deregisters the instance.
         port = free_port()
