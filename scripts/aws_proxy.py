@@ -8,6 +8,10 @@
   Lifecycle Action found"; every call is recorded with its parameters, time and answer;
 - POST /__proxy/terminating/<instance-id>: DescribeAutoScalingInstances shows that instance
   "Terminating:Wait", as AWS does once a terminate lifecycle action started (moto never leaves InService);
+- POST /__proxy/hide/<instance-id>/<n>: the next n DescribeInstances answers leave that instance out (EC2's
+  eventual consistency: a new instance can be missing from DescribeInstances for a while);
+- POST /__proxy/state-name/<instance-id>/<name>: DescribeInstances reports that state name for it (an answer
+  cloud-unmap cannot read);
 - applies ListServices' NAMESPACE_ID filter, which moto ignores (AWS lists only that namespace's services);
 - POST /__proxy/hold/<Action>/<seconds>: the next such request is forwarded at once, but its answer is held
   back that long (a caller that read the world, then stalls before acting on it);
@@ -30,6 +34,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from xml.etree import ElementTree
 
 upstream = int(sys.argv[1])
 lock = threading.Lock()
@@ -41,6 +46,8 @@ state = {
     "completed": set(),
     "terminating": set(),
     "hold": {},
+    "hide": {},
+    "state_names": {},
     "fail": set(),
     "rate": 0.0,
     "faults": collections.Counter(),
@@ -89,6 +96,33 @@ def filter_services(request, data, headers):
             kept.append(service)
     answer["Services"] = kept
     return json.dumps(answer).encode()
+
+
+def edit_instances(data):
+    """Applies the hide and state-name controls to a DescribeInstances answer."""
+    with lock:
+        hide = {i for i, n in state["hide"].items() if n > 0}
+        names = dict(state["state_names"])
+        for i in hide:
+            state["hide"][i] -= 1
+    if not hide and not names:
+        return data
+    root = ElementTree.fromstring(data)
+    ns = root.tag.split("}")[0].strip("{")
+    q = lambda *path: "/".join(f"{{{ns}}}{p}" for p in path)  # noqa: E731
+    for rset in root.findall(q("reservationSet")):
+        for reservation in list(rset):
+            instances = reservation.find(q("instancesSet"))
+            for inst in list(instances if instances is not None else []):
+                iid = inst.findtext(q("instanceId"))
+                if iid in hide:
+                    instances.remove(inst)
+                elif iid in names:
+                    inst.find(q("instanceState", "name")).text = names[iid]
+            if instances is not None and len(instances) == 0:
+                rset.remove(reservation)
+    ElementTree.register_namespace("", ns)
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
 def mark_terminating(data, ids):
@@ -140,6 +174,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["rate"] = float(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/terminating/"):
                 state["terminating"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/hide/"):
+                _, _, _, instance, n = self.path.split("/")
+                state["hide"][instance] = int(n)
+            elif self.path.startswith("/__proxy/state-name/"):
+                _, _, _, instance, name = self.path.split("/")
+                state["state_names"][instance] = name
             elif self.path.startswith("/__proxy/hold/"):
                 _, _, _, action, seconds = self.path.split("/")
                 state["hold"][action] = float(seconds)
@@ -221,6 +261,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(hold)
         if op == "DescribeAutoScalingInstances" and terminating:
             data = mark_terminating(data, terminating)
+        if op == "DescribeInstances" and resp.status == 200:
+            data = edit_instances(data)
         if op == "ListServices" and resp.status == 200:
             data = filter_services(body, data, headers)
         self.send_response(resp.status)

@@ -260,4 +260,23 @@ pub struct RunArgs {
         env = "CLOUD_UNMAP_LIFECYCLE_DRAIN_SECONDS"
     )]
     pub lifecycle_drain_seconds: Option<String>,
+    /// Hold every `not-found` deregistration of a service when more than this many of its registrations
+    /// are not found at once (N% of its IPv4 registrations and more than 2, or a COUNT): the sign of a
+    /// forgotten account or region. `100%` turns the hold off (a first clean-up of an old namespace).
+    #[arg(
+        long,
+        value_name = "N%|COUNT",
+        env = "CLOUD_UNMAP_MAX_NOT_FOUND",
+        default_value = "10%"
+    )]
+    pub max_not_found: String,
+    /// A registration is removed as `not-found` only if a second lookup at least this many seconds
+    /// after the first still finds no instance.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "CLOUD_UNMAP_NOT_FOUND_GRACE",
+        default_value_t = 30
+    )]
+    pub not_found_grace: u64,
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::cli::{LogFormat, RunArgs};
 use crate::domain::{role_account, valid_account_id, valid_prefixed_id, valid_region};
+use crate::plan::NotFoundBound;
 
 /// A configuration problem, reported as one line on stderr with exit code 2.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -29,8 +30,14 @@ pub enum ConfigError {
     NoInstancesRegion,
     #[error("nothing selected: give at least one --service-id or --namespace-id")]
     NothingSelected,
-    #[error("invalid --frequency 0: the reconcile period must be at least 1 second")]
-    Frequency,
+    #[error("invalid --frequency {0}: the reconcile period must be 1 to 86400 seconds")]
+    Frequency(u64),
+    #[error("invalid --max-not-found {0:?}: expected a percentage like 10% (0% to 100%) or a count like 5")]
+    MaxNotFound(String),
+    #[error("invalid --not-found-grace {0}: at most 3600 seconds")]
+    NotFoundGrace(u64),
+    #[error("invalid --shutdown-timeout {0}: at most 3600 seconds")]
+    ShutdownTimeout(u64),
     #[error("invalid --concurrency 0: must be at least 1")]
     Concurrency,
     #[error("invalid --log-level {0:?}: expected TRACE, DEBUG, INFO, WARNING, ERROR or CRITICAL")]
@@ -81,6 +88,27 @@ pub struct Config {
     pub lifecycle_hook_names: Vec<String>,
     /// `--lifecycle-drain-seconds`; `None`: the largest DNS TTL of the services left.
     pub lifecycle_drain: Option<Duration>,
+    pub max_not_found: NotFoundBound,
+    pub not_found_grace: Duration,
+}
+
+/// The longest reconcile period (a day): every duration the program adds up stays far from overflow.
+pub const MAX_FREQUENCY: u64 = 86_400;
+/// The longest `--not-found-grace` and `--shutdown-timeout`.
+pub const MAX_GRACE: u64 = 3_600;
+
+/// `10%` or `5`.
+pub fn parse_not_found_bound(value: &str) -> Option<NotFoundBound> {
+    let value = value.trim();
+    match value.strip_suffix('%') {
+        Some(p) => p
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= 100)
+            .map(NotFoundBound::Percent),
+        None => value.parse::<usize>().ok().map(NotFoundBound::Count),
+    }
 }
 
 /// Auto Scaling's longest wait for a lifecycle action (its global timeout's ceiling).
@@ -193,8 +221,16 @@ impl Config {
         if service_ids.is_empty() && namespace_ids.is_empty() {
             return Err(ConfigError::NothingSelected);
         }
-        if args.frequency == 0 {
-            return Err(ConfigError::Frequency);
+        if !(1..=MAX_FREQUENCY).contains(&args.frequency) {
+            return Err(ConfigError::Frequency(args.frequency));
+        }
+        let max_not_found = parse_not_found_bound(&args.max_not_found)
+            .ok_or_else(|| ConfigError::MaxNotFound(args.max_not_found.clone()))?;
+        if args.not_found_grace > MAX_GRACE {
+            return Err(ConfigError::NotFoundGrace(args.not_found_grace));
+        }
+        if args.shutdown_timeout > MAX_GRACE {
+            return Err(ConfigError::ShutdownTimeout(args.shutdown_timeout));
         }
         if args.concurrency == 0 {
             return Err(ConfigError::Concurrency);
@@ -255,6 +291,8 @@ impl Config {
             queue,
             lifecycle_hook_names,
             lifecycle_drain,
+            max_not_found,
+            not_found_grace: Duration::from_secs(args.not_found_grace),
         })
     }
 }

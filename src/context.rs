@@ -1,10 +1,11 @@
 //! The shared context of a running worker: validated configuration, the Cloud Map client, the EC2
 //! and Auto Scaling clients of every (account, region) target, metrics and health, and what the
 //! triggers must share to stay consistent: one planner per service at a time, the last known
-//! services of each namespace, which selections are missing, and services' DNS TTLs. Built once by
+//! services of each namespace, which selections are missing, services' DNS TTLs, and when each
+//! registration was first found missing from EC2. Built once by
 //! `app`, shared by the reconcile and the event path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use crate::emit::{self, Failure};
 use crate::error::Error;
 use crate::health::Health;
 use crate::metrics::{Metrics, MissingLabels, SelectionKind};
-use crate::plan::PlanOptions;
+use crate::plan::{Action, Plan, PlanOptions, SkipReason};
 use crate::registry;
 
 /// How long a service's DNS TTL is trusted before GetService is asked again.
@@ -38,6 +39,8 @@ struct Shared {
     planners: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     namespaces: Mutex<HashMap<String, Vec<String>>>,
     ttls: Mutex<HashMap<String, (Duration, Instant)>>,
+    /// Per service, when each registration was first judged `not-found` (and still is).
+    absent: Mutex<HashMap<String, HashMap<String, Instant>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -66,6 +69,7 @@ impl Context {
         PlanOptions {
             deregister_stopped: self.config.deregister_stopped,
             allow_empty_service: self.config.allow_empty_service,
+            max_not_found: self.config.max_not_found,
         }
     }
 
@@ -115,6 +119,45 @@ impl Context {
                 .set(i64::from(missing));
         }
         changed && missing
+    }
+
+    /// The registrations of `service_id` first judged `not-found` at least `grace` ago: a second
+    /// lookup now confirms their absence.
+    pub fn confirmed_absent(&self, service_id: &str, grace: Duration) -> HashSet<String> {
+        lock(&self.shared.absent)
+            .get(service_id)
+            .map(|seen| {
+                seen.iter()
+                    .filter(|(_, first)| first.elapsed() >= grace)
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Remembers what `plan` judged: the first sighting of each `not-found` registration is kept,
+    /// a registration judged anything else is forgotten. A whole-service plan (`complete`) also
+    /// forgets registrations that are gone from the listing.
+    pub fn note_absent(&self, service_id: &str, plan: &Plan, complete: bool) {
+        let now = Instant::now();
+        let mut ledger = lock(&self.shared.absent);
+        let seen = ledger.entry(service_id.to_string()).or_default();
+        if complete {
+            let listed: HashSet<&str> = plan
+                .decisions
+                .iter()
+                .map(|d| d.instance_id.as_str())
+                .collect();
+            seen.retain(|id, _| listed.contains(id.as_str()));
+        }
+        let absent: HashSet<&str> = plan.not_found().collect();
+        for d in &plan.decisions {
+            if absent.contains(d.instance_id.as_str()) {
+                seen.entry(d.instance_id.clone()).or_insert(now);
+            } else if d.action != Action::Skip(SkipReason::OutOfScope) {
+                seen.remove(&d.instance_id);
+            }
+        }
     }
 
     /// The largest DNS TTL of `service_id`, from a cache refreshed every five minutes.

@@ -71,6 +71,9 @@ pub enum Error {
     /// A selected service or namespace does not exist (deleted, or a wrong id).
     #[error("the selected {kind} {id} does not exist (deleted, or a wrong id)")]
     Missing { kind: SelectionKind, id: String },
+    /// EC2 answered something cloud-unmap cannot read (an instance without id or known state).
+    #[error("unreadable EC2 answer: {what}")]
+    Unreadable { what: String },
     /// No client for an account and region (a claim outside the watched targets).
     #[error("no client for account {account} in {region}")]
     NoTarget { account: String, region: String },
@@ -115,6 +118,7 @@ impl Error {
             Error::Listen { .. } => "listen",
             Error::Missing { .. } => "missing",
             Error::NoTarget { .. } => "no_target",
+            Error::Unreadable { .. } => "unreadable",
         }
     }
 }

@@ -49,11 +49,25 @@ pub fn ipv4_addresses(inst: &Instance) -> Vec<String> {
     out
 }
 
-/// Converts the SDK's instance into the plan's view of it; `None` without id or known state.
-pub fn observe(inst: &Instance) -> Option<ObservedInstance> {
-    Some(ObservedInstance {
-        instance_id: inst.instance_id()?.to_string(),
-        state: InstanceState::parse(inst.state()?.name()?.as_str())?,
+/// Converts the SDK's instance into the plan's view of it. An instance without an id or a known
+/// state is unreadable, never "gone": the lookup fails with the raw values.
+pub fn observe(inst: &Instance) -> Result<ObservedInstance, Error> {
+    let raw_state = inst.state().and_then(|s| s.name()).map(|n| n.as_str());
+    let (Some(id), Some(state)) = (
+        inst.instance_id().filter(|id| !id.is_empty()),
+        raw_state.and_then(InstanceState::parse),
+    ) else {
+        return Err(Error::Unreadable {
+            what: format!(
+                "instance id {:?} with state {:?}",
+                inst.instance_id(),
+                raw_state
+            ),
+        });
+    };
+    Ok(ObservedInstance {
+        instance_id: id.to_string(),
+        state,
         ipv4: ipv4_addresses(inst),
         spot: matches!(inst.instance_lifecycle(), Some(InstanceLifecycleType::Spot)),
         asg_group: inst
@@ -92,7 +106,7 @@ async fn describe_chunk(target: &Target, ids: &[String]) -> Result<Vec<ObservedI
         .set_values(Some(ids.to_vec()))
         .build();
     let found = describe_where(target, vec![filter]).await?;
-    Ok(found.iter().filter_map(observe).collect())
+    found.iter().map(observe).collect()
 }
 
 /// Describes `ids` in every target, `concurrency` calls at a time. Any failure fails the whole
@@ -191,5 +205,30 @@ mod tests {
         );
         assert_eq!(o.state, InstanceState::Running);
         assert!(o.spot);
+    }
+
+    #[test]
+    fn an_unreadable_instance_is_an_error_with_its_raw_values_never_gone() {
+        let exploded = Instance::builder()
+            .instance_id("i-0123456789abcdef0")
+            .state(
+                SdkState::builder()
+                    .name(InstanceStateName::from("exploded"))
+                    .build(),
+            )
+            .build();
+        let e = observe(&exploded).unwrap_err().to_string();
+        assert!(
+            e.contains("exploded") && e.contains("i-0123456789abcdef0"),
+            "{e}"
+        );
+        let stateless = Instance::builder()
+            .instance_id("i-0123456789abcdef0")
+            .build();
+        assert!(observe(&stateless).is_err());
+        let nameless = Instance::builder()
+            .state(SdkState::builder().name(InstanceStateName::Running).build())
+            .build();
+        assert!(observe(&nameless).is_err());
     }
 }

@@ -66,6 +66,22 @@ pub enum EventOutcome {
     not_terminating,
 }
 
+/// Which guard held deregistrations back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Guard {
+    /// Every IPv4 registration of the service would have gone.
+    never_empty,
+    /// Too many registrations of the service were not found at once.
+    not_found_surge,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardLabels {
+    pub service_id: String,
+    pub guard: Guard,
+}
+
 /// One step of a lifecycle action cloud-unmap owns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -192,7 +208,7 @@ pub struct Metrics {
     pub deregistrations: Family<DeregistrationLabels, Counter>,
     pub reconciles: Family<ReconcileLabels, Counter>,
     pub reconcile_duration: HistogramFamily<ServiceLabels>,
-    pub guard_holds: Family<ServiceLabels, Counter>,
+    pub guard_holds: Family<GuardLabels, Counter>,
     pub aws_errors: Family<OperationLabels, Counter>,
     pub registered: Family<ServiceLabels, Gauge>,
     pub events: Family<EventLabels, Counter>,
@@ -254,7 +270,7 @@ impl Metrics {
         );
         registry.register(
             "cloud_unmap_guard_holds",
-            "Times the never-empty guard held a service's deregistrations back",
+            "Times a guard held a service's deregistrations back (never_empty, not_found_surge)",
             self.guard_holds.clone(),
         );
         registry.register(
@@ -297,6 +313,15 @@ impl Metrics {
             "1 while a selected service or namespace does not exist (deleted, or a wrong id)",
             self.missing.clone(),
         );
+    }
+
+    pub fn guard_hold(&self, service_id: &str, guard: Guard) {
+        self.guard_holds
+            .get_or_create(&GuardLabels {
+                service_id: service_id.to_string(),
+                guard,
+            })
+            .inc();
     }
 
     pub fn lifecycle_step(&self, step: LifecycleStep) {

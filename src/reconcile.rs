@@ -28,7 +28,7 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
-    /// Exit code of a single run: 1 on any failure, else 3 if the guard held anything, else 0.
+    /// Exit code of a single run: 1 on any failure, else 3 if a guard held anything, else 0.
     pub fn exit_code(&self) -> i32 {
         let failed = !self.selection_errors.is_empty()
             || self
@@ -38,7 +38,7 @@ impl CycleReport {
         let held = self
             .services
             .iter()
-            .any(|(_, r)| r.as_ref().is_ok_and(|r| r.held > 0));
+            .any(|(_, r)| r.as_ref().is_ok_and(|r| r.held + r.not_found_held > 0));
         if failed {
             1
         } else if held {
@@ -68,7 +68,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
         .observe(elapsed.as_secs_f64());
     let outcome = match &result {
         Ok(r) if r.failed() > 0 => ReconcileResult::failure,
-        Ok(r) if r.held > 0 => ReconcileResult::held,
+        Ok(r) if r.held + r.not_found_held > 0 => ReconcileResult::held,
         Ok(_) => ReconcileResult::success,
         Err(_) => ReconcileResult::failure,
     };
@@ -96,6 +96,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
                 kept = r.kept,
                 skipped = r.skipped,
                 deregistered = r.deregistered(),
+                not_found_unconfirmed = r.unconfirmed,
                 dry_run = ctx.config.dry_run,
                 elapsed_ms = elapsed.as_millis() as u64,
                 "reconciled"
@@ -106,6 +107,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
             registrations = r.registrations,
             deregistered = r.deregistered(),
             held = r.held,
+            not_found_held = r.not_found_held,
             failed = r.failed(),
             elapsed_ms = elapsed.as_millis() as u64,
             "reconcile incomplete"

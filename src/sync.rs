@@ -13,8 +13,8 @@ use crate::domain::is_ec2_instance_id;
 use crate::emit::Failure;
 use crate::error::Error;
 use crate::inventory::{self, Observed};
-use crate::metrics::{DeregistrationLabels, Metrics, SelectionKind, Trigger};
-use crate::plan::{self, Action, Claimed, Plan, Reason};
+use crate::metrics::{DeregistrationLabels, Guard, Metrics, SelectionKind, Trigger};
+use crate::plan::{self, Action, Claimed, Hold, Plan, Reason};
 use crate::registry::{self, Deregistered};
 
 /// What one sync looks at.
@@ -36,8 +36,12 @@ pub struct ServiceReport {
     pub registrations: usize,
     pub kept: usize,
     pub skipped: usize,
-    /// Deregistrations the guard held back.
+    /// Deregistrations the never-empty guard held back.
     pub held: usize,
+    /// `not-found` registrations the surge guard held back.
+    pub not_found_held: usize,
+    /// `not-found` registrations kept until a second lookup confirms them.
+    pub unconfirmed: usize,
     /// Each attempted deregistration's instance id and whether it succeeded (in a dry run: would
     /// have been attempted).
     pub results: Vec<(String, bool)>,
@@ -123,8 +127,8 @@ pub async fn sync_service(
     let registrations = registry::list_registrations(&ctx.cloudmap, service_id).await?;
     ctx.set_missing(SelectionKind::service, service_id, false);
     let labels = Metrics::service(service_id);
-    let looked_up;
-    let (observed, plan_scope) = match scope {
+    let mut looked_up = Observed::new();
+    let (given, plan_scope) = match scope {
         Scope::All => {
             ctx.metrics
                 .registered
@@ -138,21 +142,58 @@ pub async fn sync_service(
                 .into_iter()
                 .collect();
             looked_up = inventory::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
-            (&looked_up, plan::Scope::All)
+            (None, plan::Scope::All)
         }
-        Scope::Instances { claimed, observed } => (observed, plan::Scope::Only(claimed)),
+        Scope::Instances { claimed, observed } => (Some(observed), plan::Scope::Only(claimed)),
     };
-    let plan = plan::plan(&registrations, observed, ctx.plan_options(), plan_scope);
+    let complete = given.is_none();
+    let judge = |observed: &Observed| {
+        let confirmed = ctx.confirmed_absent(service_id, ctx.config.not_found_grace);
+        let plan = plan::plan_with(
+            &registrations,
+            observed,
+            ctx.plan_options(),
+            plan_scope,
+            Some(&confirmed),
+        );
+        ctx.note_absent(service_id, &plan, complete);
+        plan
+    };
+    let mut plan = judge(given.unwrap_or(&looked_up));
+    if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
+        // A single run cannot wait for its next cycle: it looks again after the grace period.
+        let ids: Vec<String> = plan.unconfirmed().map(str::to_string).collect();
+        let grace = ctx.config.not_found_grace;
+        info!(
+            service_id,
+            not_found = ids.len(),
+            grace_s = grace.as_secs(),
+            "not found in EC2; looking again after the grace period"
+        );
+        tokio::time::sleep(grace).await;
+        let again = inventory::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
+        for id in &ids {
+            looked_up.remove(id);
+        }
+        looked_up.extend(again);
+        plan = judge(&looked_up);
+    }
 
     let mut report = ServiceReport {
         registrations: registrations.len(),
         kept: plan.count(|a| *a == Action::Keep),
         skipped: plan.count(|a| matches!(a, Action::Skip(_))),
+        not_found_held: plan.count(|a| *a == Action::Hold(Hold::Surge)),
+        unconfirmed: plan.count(|a| *a == Action::Hold(Hold::Unconfirmed)),
         ..Default::default()
     };
+    if plan.surge {
+        ctx.metrics.guard_hold(service_id, Guard::not_found_surge);
+        warn_surge(ctx, service_id, &plan, trigger);
+    }
     if plan.held {
         report.held = plan.wanted().count();
-        ctx.metrics.guard_holds.get_or_create(&labels).inc();
+        ctx.metrics.guard_hold(service_id, Guard::never_empty);
         warn_held(service_id, &plan, trigger);
         return Ok(report);
     }
@@ -214,6 +255,25 @@ async fn apply(
         .buffer_unordered(ctx.config.concurrency)
         .collect()
         .await
+}
+
+/// Logs a not-found surge once, with the accounts and regions that were asked.
+fn warn_surge(ctx: &Context, service_id: &str, plan: &Plan, trigger: Trigger) {
+    let asked: Vec<String> = ctx
+        .targets
+        .iter()
+        .map(|t| format!("{}/{}", t.account, t.region))
+        .collect();
+    let ids: Vec<&str> = plan.not_found().collect();
+    warn!(
+        service_id,
+        ?trigger,
+        not_found = ids.len(),
+        instance_ids = ?ids,
+        asked = ?asked,
+        "not-found surge: too many registrations have no instance in any account and region asked; \
+         keeping them (a forgotten --instances-role-arn or --instances-region? --max-not-found sets the bound)"
+    );
 }
 
 /// Logs a held plan once, with what it would have removed.

@@ -195,7 +195,7 @@ async fn the_guard_holds_on_the_event_path_too() {
     .await;
     put_state_change(&s.instances[0].id, "terminated").await;
     let series = format!(
-        "cloud_unmap_guard_holds_total{{service_id=\"{}\"}}",
+        "cloud_unmap_guard_holds_total{{service_id=\"{}\",guard=\"never_empty\"}}",
         s.service
     );
     let deadline = tokio::time::Instant::now() + WAIT;

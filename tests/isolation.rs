@@ -132,7 +132,8 @@ async fn the_reconcile_and_the_event_path_never_plan_one_service_at_once() {
         "detail": {"instance-id": b, "state": "terminated"}});
     send_raw(&q.url, &event.to_string()).await;
     wait_queue_empty(&q.url).await;
-    let holds = format!("cloud_unmap_guard_holds_total{{service_id=\"{svc}\"}}");
+    let holds =
+        format!("cloud_unmap_guard_holds_total{{service_id=\"{svc}\",guard=\"never_empty\"}}");
     assert_eq!(metric(port, &holds).await, 1.0);
     assert_eq!(registered(&svc).await, vec![b.clone()]);
     drop(worker);

@@ -136,13 +136,18 @@ fn world() -> impl Strategy<
         }
         map
     });
-    (regs, seen, any::<bool>(), any::<bool>()).prop_map(|(r, s, stopped, empty)| {
+    let bound = prop_oneof![
+        (0u8..=100).prop_map(plan::NotFoundBound::Percent),
+        (0usize..5).prop_map(plan::NotFoundBound::Count),
+    ];
+    (regs, seen, any::<bool>(), any::<bool>(), bound).prop_map(|(r, s, stopped, empty, bound)| {
         (
             r,
             s,
             PlanOptions {
                 deregister_stopped: stopped,
                 allow_empty_service: empty,
+                max_not_found: bound,
             },
         )
     })
@@ -168,6 +173,8 @@ proptest! {
                 (None, a) => prop_assert_eq!(a, Action::Skip(plan::SkipReason::NoIpv4)),
                 (Some(ip), Action::Keep) => prop_assert!(seen.get(&r.instance_id).into_iter().flatten().any(|o| vouches(o, ip, opts))),
                 (Some(ip), Action::Deregister(_)) => prop_assert!(!seen.get(&r.instance_id).into_iter().flatten().any(|o| vouches(o, ip, opts))),
+                // Only a registration EC2 said nothing about is held, and only in a surge.
+                (Some(_), Action::Hold(plan::Hold::Surge)) => prop_assert!(p.surge && seen.get(&r.instance_id).is_none_or(|v| v.is_empty())),
                 (Some(_), a) => prop_assert!(false, "unexpected {:?}", a),
             }
         }
@@ -182,6 +189,17 @@ proptest! {
             prop_assert!(going < with_ip, "{} of {} would go", going, with_ip);
         }
         prop_assert_eq!(p.held, !opts.allow_empty_service && p.wanted().count() > 0 && p.wanted().count() >= with_ip);
+    }
+
+    #[test]
+    fn in_a_surge_no_registration_goes_as_not_found((regs, seen, opts) in world()) {
+        let p = plan::plan(&regs, &seen, opts, Scope::All);
+        let with_ip = regs.iter().filter(|r| r.ipv4.is_some()).count();
+        let not_found = p.not_found().count();
+        prop_assert_eq!(p.surge, opts.max_not_found.surge(not_found, with_ip));
+        if p.surge {
+            prop_assert!(p.wanted().all(|(_, reason)| reason != plan::Reason::NotFound));
+        }
     }
 
     #[test]

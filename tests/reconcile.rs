@@ -86,8 +86,17 @@ async fn matching_rules() {
     terminate(&client, &[dead.id.clone(), no_ipv4.id.clone()]).await;
     stop(&client, std::slice::from_ref(&stopped.id)).await;
 
-    let out = single(&svc, &[HOME_REGION], &[]);
+    // Not found once, then again a second later: only then is it gone.
+    let out = single(&svc, &[HOME_REGION], &["--not-found-grace", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(
+        log_lines(
+            &out,
+            "not found in EC2; looking again after the grace period"
+        )
+        .len(),
+        1
+    );
     assert_eq!(
         reasons(&out),
         sorted(vec![

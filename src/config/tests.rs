@@ -14,6 +14,8 @@ fn args() -> RunArgs {
         shutdown_timeout: 25,
         concurrency: 10,
         lifecycle_hook_names: vec!["cloud-unmap".into()],
+        max_not_found: "10%".into(),
+        not_found_grace: 30,
         ..RunArgs::default()
     }
 }
@@ -64,7 +66,27 @@ fn rejects_bad_input_with_the_offending_value() {
             Box::new(|a| a.service_ids = vec![]),
             ConfigError::NothingSelected,
         ),
-        (Box::new(|a| a.frequency = 0), ConfigError::Frequency),
+        (Box::new(|a| a.frequency = 0), ConfigError::Frequency(0)),
+        (
+            Box::new(|a| a.frequency = u64::MAX),
+            ConfigError::Frequency(u64::MAX),
+        ),
+        (
+            Box::new(|a| a.max_not_found = "110%".into()),
+            ConfigError::MaxNotFound("110%".into()),
+        ),
+        (
+            Box::new(|a| a.max_not_found = "ten".into()),
+            ConfigError::MaxNotFound("ten".into()),
+        ),
+        (
+            Box::new(|a| a.not_found_grace = 3601),
+            ConfigError::NotFoundGrace(3601),
+        ),
+        (
+            Box::new(|a| a.shutdown_timeout = u64::MAX),
+            ConfigError::ShutdownTimeout(u64::MAX),
+        ),
         (Box::new(|a| a.concurrency = 0), ConfigError::Concurrency),
         (
             Box::new(|a| a.log_level = "LOUD".into()),
@@ -141,4 +163,20 @@ fn repeats_are_folded() {
         Config::from_args(&a).unwrap().service_ids,
         vec!["srv-a1", "srv-b2"]
     );
+}
+
+#[test]
+fn not_found_bounds() {
+    assert_eq!(
+        parse_not_found_bound("10%"),
+        Some(NotFoundBound::Percent(10))
+    );
+    assert_eq!(
+        parse_not_found_bound(" 100% "),
+        Some(NotFoundBound::Percent(100))
+    );
+    assert_eq!(parse_not_found_bound("5"), Some(NotFoundBound::Count(5)));
+    for bad in ["", "%", "101%", "-1", "1.5%", "x"] {
+        assert_eq!(parse_not_found_bound(bad), None, "{bad}");
+    }
 }

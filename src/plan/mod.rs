@@ -1,7 +1,7 @@
 //! The one decision function: registrations + observed EC2 instances + options → plan (keep / skip /
 //! deregister with a reason) and the never-empty guard. Pure: no I/O, no clock, no async.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::domain::{is_ec2_instance_id, InstanceState};
@@ -88,12 +88,52 @@ pub enum SkipReason {
     OutOfScope,
 }
 
+/// Why a `not-found` registration is kept for now: absence of evidence is not evidence of death.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Not found only once so far (EC2 is eventually consistent: a new instance can be missing from
+    /// DescribeInstances for a while); gone only if a second lookup a grace period later agrees.
+    Unconfirmed,
+    /// Too many of the service's registrations are not found at once: the sign of an account or
+    /// region cloud-unmap does not look in, not of dead instances.
+    Surge,
+}
+
 /// The decision for one registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Keep,
     Skip(SkipReason),
     Deregister(Reason),
+    /// Judged `not-found`, kept for now.
+    Hold(Hold),
+}
+
+/// Above how many `not-found` registrations of one service they count as a surge and are held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotFoundBound {
+    /// More than this percentage of the IPv4-bearing registrations, and more than two.
+    Percent(u8),
+    /// More than this many.
+    Count(usize),
+}
+
+impl Default for NotFoundBound {
+    fn default() -> Self {
+        NotFoundBound::Percent(10)
+    }
+}
+
+impl NotFoundBound {
+    /// Whether `not_found` of `with_ipv4` registrations is a surge. `Percent(100)` never is.
+    pub fn surge(self, not_found: usize, with_ipv4: usize) -> bool {
+        match self {
+            NotFoundBound::Percent(p) => {
+                not_found > 2 && not_found * 100 > usize::from(p) * with_ipv4
+            }
+            NotFoundBound::Count(c) => not_found > c,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +149,8 @@ pub struct PlanOptions {
     pub deregister_stopped: bool,
     /// Turn the never-empty guard off.
     pub allow_empty_service: bool,
+    /// `--max-not-found`.
+    pub max_not_found: NotFoundBound,
 }
 
 /// What an event claims about an instance; the plan believes it only as far as EC2 confirms it.
@@ -142,6 +184,8 @@ pub struct Plan {
     pub decisions: Vec<Decision>,
     /// The never-empty guard held back every deregistration of this plan.
     pub held: bool,
+    /// The not-found surge guard held this plan's `not-found` registrations.
+    pub surge: bool,
 }
 
 impl Plan {
@@ -164,6 +208,22 @@ impl Plan {
 
     pub fn count(&self, pred: impl Fn(&Action) -> bool) -> usize {
         self.decisions.iter().filter(|d| pred(&d.action)).count()
+    }
+
+    /// Registrations judged `not-found` (deregistered or held).
+    pub fn not_found(&self) -> impl Iterator<Item = &str> {
+        self.decisions.iter().filter_map(|d| match d.action {
+            Action::Deregister(Reason::NotFound) | Action::Hold(_) => Some(d.instance_id.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Registrations held until a second lookup confirms they are not found.
+    pub fn unconfirmed(&self) -> impl Iterator<Item = &str> {
+        self.decisions.iter().filter_map(|d| match d.action {
+            Action::Hold(Hold::Unconfirmed) => Some(d.instance_id.as_str()),
+            _ => None,
+        })
     }
 }
 
@@ -215,18 +275,33 @@ fn judge(ipv4: &str, observed: &[ObservedInstance], opts: PlanOptions) -> Action
     Action::Deregister(worst.unwrap_or(Reason::NotFound))
 }
 
-/// Plans one service: which registrations stay, which are skipped, which go and why.
-///
-/// The never-empty guard (seed rule): unless `allow_empty_service`, a plan that would remove every
-/// registration bearing an IPv4 address removes none of them and is marked `held`. A service with
-/// no IPv4-bearing registration is not held: there is nothing to do.
+/// Plans one service, every absence counting as confirmed (see `plan_with`).
 pub fn plan(
     registrations: &[Registration],
     observed: &HashMap<String, Vec<ObservedInstance>>,
     opts: PlanOptions,
     scope: Scope<'_>,
 ) -> Plan {
-    let decisions: Vec<Decision> = registrations
+    plan_with(registrations, observed, opts, scope, None)
+}
+
+/// Plans one service: which registrations stay, which are skipped, which go and why.
+///
+/// Guards, in order:
+/// 1. `not-found` is only the absence of an answer: a registration judged so is deregistered only
+///    if its absence is confirmed (`confirmed_absent` holds its id; `None`: every absence is), and
+///    none of them is when they are a surge (`opts.max_not_found`). Those are `Hold`s: they stay.
+/// 2. The never-empty guard (seed rule): unless `allow_empty_service`, a plan that would remove
+///    every registration bearing an IPv4 address removes none of them and is marked `held`. A
+///    service with no IPv4-bearing registration is not held: there is nothing to do.
+pub fn plan_with(
+    registrations: &[Registration],
+    observed: &HashMap<String, Vec<ObservedInstance>>,
+    opts: PlanOptions,
+    scope: Scope<'_>,
+    confirmed_absent: Option<&HashSet<String>>,
+) -> Plan {
+    let mut decisions: Vec<Decision> = registrations
         .iter()
         .map(|reg| {
             let seen = observed
@@ -255,12 +330,30 @@ pub fn plan(
         })
         .collect();
     let with_ipv4 = registrations.iter().filter(|r| r.ipv4.is_some()).count();
+    let not_found = decisions
+        .iter()
+        .filter(|d| d.action == Action::Deregister(Reason::NotFound))
+        .count();
+    let surge = opts.max_not_found.surge(not_found, with_ipv4);
+    for d in &mut decisions {
+        if d.action == Action::Deregister(Reason::NotFound) {
+            if surge {
+                d.action = Action::Hold(Hold::Surge);
+            } else if confirmed_absent.is_some_and(|c| !c.contains(&d.instance_id)) {
+                d.action = Action::Hold(Hold::Unconfirmed);
+            }
+        }
+    }
     let leaving = decisions
         .iter()
         .filter(|d| matches!(d.action, Action::Deregister(_)))
         .count();
     let held = !opts.allow_empty_service && leaving > 0 && leaving >= with_ipv4;
-    Plan { decisions, held }
+    Plan {
+        decisions,
+        held,
+        surge,
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The decision function's rules, one plain test each.
+//! The decision function's rules, one plain test each (the not-found guards in `absence`).
+
+mod absence;
 
 use super::*;
 

@@ -1,0 +1,122 @@
+//! Absence of evidence is not evidence of death: registrations EC2 does not find are removed only
+//! when the absence is confirmed by a second lookup a grace period later, never in a surge (a
+//! forgotten account or region), and an answer cloud-unmap cannot read fails the lookup. EC2's
+//! eventual consistency and unreadable answers are produced by `scripts/aws_proxy.py`, since moto
+//! answers every new instance at once and only with known states.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+fn single(service: &str, extra: &[&str]) -> Cli {
+    Cli::worker()
+        .args(&home_args(service))
+        .args(&["--single-run"])
+        .args(extra)
+}
+
+fn removed(o: &std::process::Output, reason: &str) -> Vec<String> {
+    let mut ids: Vec<String> = log_lines(o, "deregistered")
+        .iter()
+        .filter(|l| l["reason"] == reason)
+        .map(|l| l["instance_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forgotten_member_account_keeps_its_registrations() {
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let home = launch(HOME_REGION, 12).await;
+    let member = aws_sdk_ec2::Client::new(&member_config(HOME_REGION).await);
+    let theirs = Launch::on(&member).count(10).run().await;
+    register_all(&svc, &home).await;
+    register_all(&svc, &theirs).await;
+    let client = ec2(HOME_REGION).await;
+    terminate(&client, &[home[0].id.clone(), home[1].id.clone()]).await;
+
+    // The member account is not configured: its 10 live instances are "not found" — a surge.
+    let out = single(&svc, &[]).output(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert_eq!(removed(&out, "terminated"), sorted(ids(&home[..2])));
+    assert!(removed(&out, "not-found").is_empty());
+    let mut left = ids(&home[2..]);
+    left.extend(ids(&theirs));
+    assert_eq!(registered(&svc).await, sorted(left));
+    let warned = log_lines(&out, "not-found surge: too many registrations have no instance in any account and region asked; keeping them (a forgotten --instances-role-arn or --instances-region? --max-not-found sets the bound)");
+    assert_eq!(warned.len(), 1, "{}", stdout(&out));
+    assert!(warned[0]["asked"].as_str().unwrap().contains(HOME_REGION));
+
+    // A first clean-up of an old namespace: 100 % turns the bound off.
+    let out = single(&svc, &["--max-not-found", "100%", "--not-found-grace", "1"])
+        .output(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(removed(&out, "not-found"), sorted(ids(&theirs)));
+    assert_eq!(registered(&svc).await, sorted(ids(&home[2..])));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_missing_from_the_first_lookup_only_is_kept() {
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = launch(HOME_REGION, 4).await;
+    register_all(&svc, &all).await;
+    register(&svc, "i-0123456789abcdef0", Some("10.1.2.3")).await; // never existed
+                                                                   // Just launched: EC2 does not list it yet in the first lookup.
+    proxy.state(&format!("hide/{}/1", all[0].id)).await;
+    let out = single(&svc, &["--not-found-grace", "1"])
+        .endpoint(&proxy.endpoint)
+        .output(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(removed(&out, "not-found"), vec!["i-0123456789abcdef0"]);
+    assert_eq!(registered(&svc).await, sorted(ids(&all)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_ec2_answer_fails_the_lookup_and_removes_nothing() {
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = launch(HOME_REGION, 3).await;
+    register_all(&svc, &all).await;
+    terminate(&ec2(HOME_REGION).await, std::slice::from_ref(&all[1].id)).await;
+    proxy
+        .state(&format!("state-name/{}/exploded", all[0].id))
+        .await;
+    let out = single(&svc, &[])
+        .endpoint(&proxy.endpoint)
+        .output(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("exploded"), "{}", stdout(&out));
+    assert_eq!(registered(&svc).await, sorted(ids(&all)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_long_running_worker_never_removes_on_first_sight() {
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = launch(HOME_REGION, 3).await;
+    register_all(&svc, &all).await;
+    register(&svc, "i-0123456789abcdef0", Some("10.1.2.3")).await; // never existed
+    let port = free_port();
+    let worker = Worker::new(port)
+        .args(&home_args(&svc))
+        .args(&["--frequency", "1", "--not-found-grace", "3"])
+        .spawn();
+    wait_registered(&svc, Duration::from_secs(30), |r| r.len() == 3).await;
+    let out = worker.terminate(Duration::from_secs(30));
+    let first = log_lines(&out, "reconciled")
+        .first()
+        .map(|l| epoch_seconds(l["timestamp"].as_str().unwrap()))
+        .unwrap();
+    let gone = log_lines(&out, "deregistered");
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0]["reason"], "not-found");
+    let after = epoch_seconds(gone[0]["timestamp"].as_str().unwrap()) - first;
+    assert!(after >= 3.0, "removed {after:.2} s after the first sight");
+}
