@@ -216,6 +216,7 @@ pub struct Metrics {
     pub event_latency: HistogramFamily<LatencyLabels>,
     pub receive_errors: Counter,
     pub lifecycle: Family<LifecycleLabels, Counter>,
+    pub changed: Family<ServiceLabels, Counter>,
     pub missing: Family<MissingLabels, Gauge>,
 }
 
@@ -235,6 +236,7 @@ impl Default for Metrics {
             event_latency: Family::new_with_constructor(latency_histogram),
             receive_errors: Counter::default(),
             lifecycle: Family::default(),
+            changed: Family::default(),
             missing: Family::default(),
         }
     }
@@ -307,6 +309,11 @@ impl Metrics {
             "cloud_unmap_lifecycle_actions",
             "Steps of the lifecycle actions cloud-unmap owns (drain started, heartbeat, completed, gone)",
             self.lifecycle.clone(),
+        );
+        registry.register(
+            "cloud_unmap_changed",
+            "Registrations registered again with other attributes between their judgment and their removal, kept",
+            self.changed.clone(),
         );
         registry.register(
             "cloud_unmap_selection_missing",

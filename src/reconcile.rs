@@ -184,7 +184,7 @@ mod tests {
     fn report(failed: usize, held: usize) -> Result<ServiceReport, Error> {
         Ok(ServiceReport {
             held,
-            results: vec![("i-0123456789abcdef0".into(), false); failed],
+            results: vec![("i-0123456789abcdef0".into(), sync::Applied::Failed); failed],
             ..Default::default()
         })
     }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use aws_sdk_servicediscovery::operation::deregister_instance::DeregisterInstanceError;
+use aws_sdk_servicediscovery::operation::get_instance::GetInstanceError;
 use aws_sdk_servicediscovery::operation::get_namespace::GetNamespaceError;
 use aws_sdk_servicediscovery::operation::get_service::GetServiceError;
 use aws_sdk_servicediscovery::operation::list_instances::ListInstancesError;
@@ -115,6 +116,35 @@ pub async fn list_registrations(
         }));
     }
     Ok(out)
+}
+
+/// A registration as Cloud Map holds it now (GetInstance), or `None` when it is gone.
+pub async fn current(
+    client: &Client,
+    service_id: &str,
+    instance_id: &str,
+) -> Result<Option<Registration>, Error> {
+    match client
+        .get_instance()
+        .service_id(service_id)
+        .instance_id(instance_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.instance().map(|i| Registration {
+            instance_id: instance_id.to_string(),
+            ipv4: i.attributes().and_then(|a| a.get(IPV4_ATTRIBUTE)).cloned(),
+        })),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(GetInstanceError::InstanceNotFound(_))
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(Error::aws(Operation::GetInstance, e)),
+    }
 }
 
 /// What a deregistration came to.

@@ -18,7 +18,7 @@ use crate::event;
 use crate::inventory::{self, Observed};
 use crate::metrics::{EventOutcome, LatencyFrom, LatencyLabels, Trigger};
 use crate::plan::Claimed;
-use crate::sync::{self, Scope};
+use crate::sync::{self, Applied, Scope};
 
 /// What a batch's work came to: per instance, and per message where a lifecycle action says more.
 #[derive(Debug, Default)]
@@ -209,15 +209,16 @@ impl Worker {
         for (service_id, outcome) in per_service {
             match outcome {
                 Ok(report) => {
-                    for (id, ok) in report.results {
-                        if ok {
+                    for (id, applied) in report.results {
+                        let ok = applied != Applied::Failed;
+                        if applied == Applied::Removed {
                             out.removed_from
                                 .entry(id.clone())
                                 .or_default()
                                 .push(service_id.clone());
                         }
                         let r = out.results.entry(id).or_default();
-                        r.acted |= ok;
+                        r.acted |= applied == Applied::Removed;
                         r.failed |= !ok;
                     }
                 }

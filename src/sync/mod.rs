@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 
-use futures::stream::{self, StreamExt};
 use tracing::{info, instrument, warn};
 
 use crate::context::Context;
@@ -13,9 +12,12 @@ use crate::domain::is_ec2_instance_id;
 use crate::emit::Failure;
 use crate::error::Error;
 use crate::inventory::{self, Observed};
-use crate::metrics::{DeregistrationLabels, Guard, Metrics, SelectionKind, Trigger};
+use crate::metrics::{Guard, Metrics, SelectionKind, Trigger};
 use crate::plan::{self, Action, Claimed, Hold, Plan, Reason};
-use crate::registry::{self, Deregistered};
+use crate::registry;
+
+mod apply;
+pub use apply::Applied;
 
 /// What one sync looks at.
 #[derive(Debug, Clone, Copy)]
@@ -42,20 +44,29 @@ pub struct ServiceReport {
     pub not_found_held: usize,
     /// `not-found` registrations kept until a second lookup confirms them.
     pub unconfirmed: usize,
-    /// Each attempted deregistration's instance id and whether it succeeded (in a dry run: would
-    /// have been attempted).
-    pub results: Vec<(String, bool)>,
+    /// Each attempted deregistration's instance id and what it came to (in a dry run: `Removed`
+    /// for what would have been removed).
+    pub results: Vec<(String, Applied)>,
 }
 
 impl ServiceReport {
     /// Removed (or, in a dry run, that would have been removed).
     pub fn deregistered(&self) -> usize {
-        self.results.iter().filter(|(_, ok)| *ok).count()
+        self.count(Applied::Removed)
     }
 
     /// Deregistrations that failed.
     pub fn failed(&self) -> usize {
-        self.results.len() - self.deregistered()
+        self.count(Applied::Failed)
+    }
+
+    /// Registrations that changed between the plan and their removal, and were kept.
+    pub fn changed(&self) -> usize {
+        self.count(Applied::Changed)
+    }
+
+    fn count(&self, what: Applied) -> usize {
+        self.results.iter().filter(|(_, a)| *a == what).count()
     }
 }
 
@@ -197,7 +208,7 @@ pub async fn sync_service(
         warn_held(service_id, &plan, trigger);
         return Ok(report);
     }
-    report.results = apply(ctx, service_id, &plan, trigger).await;
+    report.results = apply::apply(ctx, service_id, &registrations, &plan, trigger).await;
     if matches!(scope, Scope::All) && !ctx.config.dry_run {
         let remaining = registrations.len().saturating_sub(report.deregistered());
         ctx.metrics
@@ -206,55 +217,6 @@ pub async fn sync_service(
             .set(remaining as i64);
     }
     Ok(report)
-}
-
-/// Applies a plan's deregistrations (none in a dry run), `concurrency` at a time; one failure does
-/// not stop the others. Returns each instance id with whether its deregistration succeeded.
-async fn apply(
-    ctx: &Context,
-    service_id: &str,
-    plan: &Plan,
-    trigger: Trigger,
-) -> Vec<(String, bool)> {
-    let dry_run = ctx.config.dry_run;
-    let jobs: Vec<_> = plan
-        .deregistrations()
-        .map(|(instance_id, reason)| async move {
-            if dry_run {
-                info!(service_id, instance_id, %reason, ?trigger, dry_run, "would deregister");
-                return (instance_id.to_string(), true);
-            }
-            match registry::deregister(&ctx.cloudmap, service_id, instance_id).await {
-                Ok(outcome) => {
-                    let already_gone = outcome == Deregistered::AlreadyGone;
-                    info!(service_id, instance_id, %reason, ?trigger, already_gone, "deregistered");
-                    ctx.metrics
-                        .deregistrations
-                        .get_or_create(&DeregistrationLabels {
-                            service_id: service_id.to_string(),
-                            trigger,
-                            reason,
-                        })
-                        .inc();
-                    (instance_id.to_string(), true)
-                }
-                Err(e) => {
-                    let what = Failure::Deregister {
-                        service_id,
-                        instance_id,
-                        reason,
-                        trigger,
-                    };
-                    ctx.failed(what, &e);
-                    (instance_id.to_string(), false)
-                }
-            }
-        })
-        .collect();
-    stream::iter(jobs)
-        .buffer_unordered(ctx.config.concurrency)
-        .collect()
-        .await
 }
 
 /// Logs a not-found surge once, with the accounts and regions that were asked.

@@ -1,8 +1,9 @@
-//! Absence of evidence is not evidence of death: registrations EC2 does not find are removed only
-//! when the absence is confirmed by a second lookup a grace period later, never in a surge (a
-//! forgotten account or region), and an answer cloud-unmap cannot read fails the lookup. EC2's
-//! eventual consistency and unreadable answers are produced by `scripts/aws_proxy.py`, since moto
-//! answers every new instance at once and only with known states.
+//! Decisions that cannot remove a healthy instance. Absence of evidence is not evidence of death:
+//! registrations EC2 does not find are removed only when a second lookup a grace period later
+//! agrees, never in a surge (a forgotten account or region); an answer cloud-unmap cannot read
+//! fails the lookup; a registration replaced between its judgment and its removal is kept. EC2's
+//! eventual consistency, unreadable answers and slow answers come from `scripts/aws_proxy.py`,
+//! since moto answers every new instance at once, only with known states, and without delay.
 
 mod common;
 
@@ -119,4 +120,48 @@ async fn the_long_running_worker_never_removes_on_first_sight() {
     assert_eq!(gone[0]["reason"], "not-found");
     let after = epoch_seconds(gone[0]["timestamp"].as_str().unwrap()) - first;
     assert!(after >= 3.0, "removed {after:.2} s after the first sight");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_replaced_between_its_judgment_and_its_removal_is_kept() {
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = launch(HOME_REGION, 3).await;
+    register_all(&svc, &all[1..]).await;
+    // Registered with an address the instance does not have: `ip-mismatch`…
+    register(&svc, &all[0].id, Some("10.99.99.99")).await;
+    // …judged on EC2's answer, which the proxy then holds back 3 s before the plan is applied.
+    proxy.state("hold/DescribeInstances/3").await;
+    let run = single(&svc, &[]).endpoint(&proxy.endpoint).spawn();
+    eventually(WAIT, "the lookup", || async {
+        let n = proxy.state("state").await["counts"]["DescribeInstances"].as_u64();
+        n.filter(|n| *n >= 1).ok_or(format!("{n:?}"))
+    })
+    .await;
+    // Meanwhile the instance registers itself again, with its real address. (On AWS, RegisterInstance
+    // of an existing id updates it; moto appends a second copy, so the old one is removed first.)
+    cloudmap()
+        .await
+        .deregister_instance()
+        .service_id(&svc)
+        .instance_id(&all[0].id)
+        .send()
+        .await
+        .unwrap();
+    register(&svc, &all[0].id, Some(&all[0].ip)).await;
+    let out = run.wait(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        log_lines(&out, "deregistered").is_empty(),
+        "{}",
+        stdout(&out)
+    );
+    let changed = log_lines(
+        &out,
+        "registration changed since it was judged; kept for the next cycle",
+    );
+    assert_eq!(changed.len(), 1, "{}", stdout(&out));
+    assert_eq!(changed[0]["instance_id"], all[0].id.as_str());
+    assert_eq!(registered(&svc).await, sorted(ids(&all)));
 }

@@ -1,0 +1,109 @@
+//! Applying a plan's deregistrations, `--concurrency` at a time, each re-checked right before its
+//! removal: Cloud Map is read again (GetInstance) and the registration is removed only if it is
+//! still the one the plan judged. One that was registered again meanwhile (an instance restarted
+//! with a new address) is kept as `changed`, for the next cycle to judge.
+
+use std::collections::HashMap;
+
+use futures::stream::{self, StreamExt};
+use tracing::info;
+
+use crate::context::Context;
+use crate::emit::Failure;
+use crate::metrics::{DeregistrationLabels, Metrics, Trigger};
+use crate::plan::{Plan, Reason, Registration};
+use crate::registry::{self, Deregistered};
+
+/// What one planned deregistration came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Removed (or already gone; in a dry run: would have been removed).
+    Removed,
+    /// Registered again with other attributes since the plan: kept.
+    Changed,
+    /// The removal failed.
+    Failed,
+}
+
+/// Applies `plan`'s deregistrations (none in a dry run); one failure does not stop the others.
+pub(super) async fn apply(
+    ctx: &Context,
+    service_id: &str,
+    registrations: &[Registration],
+    plan: &Plan,
+    trigger: Trigger,
+) -> Vec<(String, Applied)> {
+    let judged: HashMap<&str, &Registration> = registrations
+        .iter()
+        .map(|r| (r.instance_id.as_str(), r))
+        .collect();
+    let jobs: Vec<_> = plan
+        .deregistrations()
+        .map(|(instance_id, reason)| {
+            let judged = judged.get(instance_id).copied();
+            async move {
+                let applied = remove(ctx, service_id, instance_id, judged, reason, trigger).await;
+                (instance_id.to_string(), applied)
+            }
+        })
+        .collect();
+    stream::iter(jobs)
+        .buffer_unordered(ctx.config.concurrency)
+        .collect()
+        .await
+}
+
+async fn remove(
+    ctx: &Context,
+    service_id: &str,
+    instance_id: &str,
+    judged: Option<&Registration>,
+    reason: Reason,
+    trigger: Trigger,
+) -> Applied {
+    if ctx.config.dry_run {
+        info!(service_id, instance_id, %reason, ?trigger, dry_run = true, "would deregister");
+        return Applied::Removed;
+    }
+    let failed = |e| {
+        let what = Failure::Deregister {
+            service_id,
+            instance_id,
+            reason,
+            trigger,
+        };
+        ctx.failed(what, &e);
+        Applied::Failed
+    };
+    let now = match registry::current(&ctx.cloudmap, service_id, instance_id).await {
+        Ok(now) => now,
+        Err(e) => return failed(e),
+    };
+    let outcome = match now {
+        None => Deregistered::AlreadyGone,
+        Some(now) if Some(&now) != judged => {
+            info!(service_id, instance_id, %reason, ?trigger, judged_ipv4 = ?judged.and_then(|r| r.ipv4.as_deref()),
+                now_ipv4 = ?now.ipv4, "registration changed since it was judged; kept for the next cycle");
+            ctx.metrics
+                .changed
+                .get_or_create(&Metrics::service(service_id))
+                .inc();
+            return Applied::Changed;
+        }
+        Some(_) => match registry::deregister(&ctx.cloudmap, service_id, instance_id).await {
+            Ok(outcome) => outcome,
+            Err(e) => return failed(e),
+        },
+    };
+    let already_gone = outcome == Deregistered::AlreadyGone;
+    info!(service_id, instance_id, %reason, ?trigger, already_gone, "deregistered");
+    ctx.metrics
+        .deregistrations
+        .get_or_create(&DeregistrationLabels {
+            service_id: service_id.to_string(),
+            trigger,
+            reason,
+        })
+        .inc();
+    Applied::Removed
+}
