@@ -8,6 +8,7 @@
   Lifecycle Action found"; every call is recorded with its parameters, time and answer;
 - POST /__proxy/terminating/<instance-id>: DescribeAutoScalingInstances shows that instance
   "Terminating:Wait", as AWS does once a terminate lifecycle action started (moto never leaves InService);
+- POST /__proxy/slow/<ms>: every AWS request is answered that much later (a slow endpoint);
 - POST /__proxy/hide/<instance-id>/<n>: the next n DescribeInstances answers leave that instance out (EC2's
   eventual consistency: a new instance can be missing from DescribeInstances for a while);
 - POST /__proxy/state-name/<instance-id>/<name>: DescribeInstances reports that state name for it (an answer
@@ -47,6 +48,7 @@ state = {
     "terminating": set(),
     "hold": {},
     "hide": {},
+    "slow": 0.0,
     "state_names": {},
     "fail": set(),
     "rate": 0.0,
@@ -174,6 +176,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["rate"] = float(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/terminating/"):
                 state["terminating"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/slow/"):
+                state["slow"] = float(self.path.rsplit("/", 1)[-1]) / 1000
             elif self.path.startswith("/__proxy/hide/"):
                 _, _, _, instance, n = self.path.split("/")
                 state["hide"][instance] = int(n)
@@ -234,6 +238,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             )
         with lock:
             fail = op in state["fail"]
+            slow = state["slow"]
+        if slow:
+            time.sleep(slow)
         if fail:
             return self.reply(400, INJECTED, "text/xml")
         if op in ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat"):

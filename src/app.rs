@@ -1,8 +1,8 @@
 //! Assembly of a running worker: builds the context (clients, metrics, health), then runs one
 //! cycle (`--single-run`) or the long-running loop with its HTTP server, and returns the exit code.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +28,7 @@ pub struct Assembled {
 /// Builds the shared context. No AWS call is made here (assumed roles are resolved lazily).
 pub async fn context(config: Config) -> Assembled {
     let home = aws::load_home(&config.service_region).await;
-    let health = Arc::new(Health::new(config.frequency, Instant::now()));
+    let health = Arc::new(Health::new(config.frequency, config.stall_timeout));
     let watch = aws::Reachability(health.clone());
     let sqs = config.queue.as_ref().map(|_| aws::sqs(&home, Some(&watch)));
     let targets = aws::targets(
@@ -90,15 +90,34 @@ pub async fn run(config: Config) -> i32 {
         health: ctx.health.clone(),
     };
     tracker.spawn(server::serve(listener, state, root.child_token()));
+    let crashed = Arc::new(AtomicBool::new(false));
     let loop_task = tokio::spawn(reconcile::run_forever(ctx.clone(), root.child_token()));
-    supervise(&tracker, &root, &ctx, loop_task, "reconcile loop");
+    supervise(
+        &tracker,
+        &root,
+        &ctx.health,
+        &crashed,
+        loop_task,
+        "reconcile loop",
+    );
     if let (Some(queue), Some(sqs)) = (ctx.config.queue.clone(), sqs) {
         let worker = Worker::new(ctx.clone(), sqs, queue);
         let event_task = tokio::spawn(worker.run(root.child_token()));
-        supervise(&tracker, &root, &ctx, event_task, "event loop");
+        supervise(
+            &tracker,
+            &root,
+            &ctx.health,
+            &crashed,
+            event_task,
+            "event loop",
+        );
     }
     root.cancelled().await;
-    if shutdown::drain(&tracker, &root, grace).await {
+    let drained = shutdown::drain(&tracker, &root, grace).await;
+    if crashed.load(Ordering::SeqCst) {
+        error!("stopped after a crash");
+        1
+    } else if drained {
         info!("stopped");
         0
     } else {
@@ -106,20 +125,23 @@ pub async fn run(config: Config) -> i32 {
     }
 }
 
-/// Waits for a loop; if it crashed, liveness fails and the process stops (the orchestrator restarts
-/// it). Either way liveness fails once a loop has ended.
+/// Waits for a loop; if it crashed, `crashed` is set and the process stops with exit 1 (the
+/// orchestrator restarts it). Either way liveness fails once a loop has ended.
 fn supervise(
     tracker: &TaskTracker,
     root: &CancellationToken,
-    ctx: &Arc<Context>,
+    health: &Arc<Health>,
+    crashed: &Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
     name: &'static str,
 ) {
     let root = root.clone();
-    let health = ctx.health.clone();
+    let health = health.clone();
+    let crashed = crashed.clone();
     tracker.spawn(async move {
         if let Err(e) = task.await {
             error!(error = %e, "the {name} crashed; stopping");
+            crashed.store(true, Ordering::SeqCst);
             root.cancel();
         }
         health.stop();
@@ -146,4 +168,44 @@ async fn single_run(
         error!(error = %e, "the reconcile crashed");
         1
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_crashed_loop_stops_the_process_and_marks_the_crash() {
+        let (tracker, root) = (TaskTracker::new(), CancellationToken::new());
+        let health = Arc::new(Health::new(
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+        ));
+        let crashed = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(async { panic!("a bug in a loop") });
+        supervise(&tracker, &root, &health, &crashed, task, "reconcile loop");
+        tokio::time::timeout(Duration::from_secs(5), root.cancelled())
+            .await
+            .expect("the crash cancels the process");
+        tracker.close();
+        tracker.wait().await;
+        assert!(crashed.load(Ordering::SeqCst));
+        assert!(health.liveness(std::time::Instant::now()).is_err());
+
+        // A loop that ends normally (at shutdown) is no crash.
+        let (tracker, root) = (TaskTracker::new(), CancellationToken::new());
+        let crashed = Arc::new(AtomicBool::new(false));
+        supervise(
+            &tracker,
+            &root,
+            &health,
+            &crashed,
+            tokio::spawn(async {}),
+            "event loop",
+        );
+        tracker.close();
+        tracker.wait().await;
+        assert!(!crashed.load(Ordering::SeqCst) && !root.is_cancelled());
+    }
 }

@@ -279,4 +279,13 @@ pub struct RunArgs {
         default_value_t = 30
     )]
     pub not_found_grace: u64,
+    /// Liveness (/healthz) fails when a working loop completes no unit of work (no AWS request, no
+    /// cycle, no batch) for this many seconds. A sleeping loop is judged by its planned wake instead.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "CLOUD_UNMAP_STALL_TIMEOUT",
+        default_value_t = 300
+    )]
+    pub stall_timeout: u64,
 }

@@ -38,6 +38,8 @@ pub enum ConfigError {
     NotFoundGrace(u64),
     #[error("invalid --shutdown-timeout {0}: at most 3600 seconds")]
     ShutdownTimeout(u64),
+    #[error("invalid --stall-timeout {0}: 1 to 3600 seconds")]
+    StallTimeout(u64),
     #[error("invalid --concurrency 0: must be at least 1")]
     Concurrency,
     #[error("invalid --log-level {0:?}: expected TRACE, DEBUG, INFO, WARNING, ERROR or CRITICAL")]
@@ -90,11 +92,12 @@ pub struct Config {
     pub lifecycle_drain: Option<Duration>,
     pub max_not_found: NotFoundBound,
     pub not_found_grace: Duration,
+    pub stall_timeout: Duration,
 }
 
 /// The longest reconcile period (a day): every duration the program adds up stays far from overflow.
 pub const MAX_FREQUENCY: u64 = 86_400;
-/// The longest `--not-found-grace` and `--shutdown-timeout`.
+/// The longest `--not-found-grace`, `--shutdown-timeout` and `--stall-timeout`.
 pub const MAX_GRACE: u64 = 3_600;
 
 /// `10%` or `5`.
@@ -232,6 +235,9 @@ impl Config {
         if args.shutdown_timeout > MAX_GRACE {
             return Err(ConfigError::ShutdownTimeout(args.shutdown_timeout));
         }
+        if !(1..=MAX_GRACE).contains(&args.stall_timeout) {
+            return Err(ConfigError::StallTimeout(args.stall_timeout));
+        }
         if args.concurrency == 0 {
             return Err(ConfigError::Concurrency);
         }
@@ -293,6 +299,7 @@ impl Config {
             lifecycle_drain,
             max_not_found,
             not_found_grace: Duration::from_secs(args.not_found_grace),
+            stall_timeout: Duration::from_secs(args.stall_timeout),
         })
     }
 }

@@ -8,12 +8,43 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-/// Extra time a loop may stay silent beyond its period before it counts as wedged.
-pub const WEDGE_GRACE: Duration = Duration::from_secs(300);
+/// How long past its planned wake a sleeping loop may stay asleep before it counts as wedged.
+pub const SLEEP_SLACK: Duration = Duration::from_secs(60);
+
+/// The long-running loops whose liveness `/healthz` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LoopName {
+    Reconcile,
+    Events,
+}
+
+impl LoopName {
+    fn as_str(self) -> &'static str {
+        match self {
+            LoopName::Reconcile => "reconcile loop",
+            LoopName::Events => "event loop",
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The loop the current task works for: every AWS request attempt it completes (through the
+    /// SDK interceptor in `aws`) counts as that loop's progress.
+    pub static CURRENT_LOOP: LoopName;
+}
+
+/// What a loop was last seen doing.
+#[derive(Debug, Clone, Copy)]
+struct LoopState {
+    /// The last unit of work it completed (an AWS request attempt, a cycle, a batch).
+    progress: Instant,
+    /// Asleep until then (between two reconciles).
+    sleeping_until: Option<Instant>,
+}
 
 #[derive(Debug)]
 struct State {
-    heartbeat: Instant,
+    loops: BTreeMap<LoopName, LoopState>,
     /// Selected services and when each last reconciled successfully.
     services: BTreeMap<String, Option<Instant>>,
     stopped: bool,
@@ -42,6 +73,8 @@ pub const RECEIVE_STALE: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct Health {
     frequency: Duration,
+    /// A working loop with no progress for this long is wedged (`--stall-timeout`).
+    stall: Duration,
     state: Mutex<State>,
 }
 
@@ -55,11 +88,12 @@ pub struct Readiness {
 }
 
 impl Health {
-    pub fn new(frequency: Duration, now: Instant) -> Health {
+    pub fn new(frequency: Duration, stall: Duration) -> Health {
         Health {
             frequency,
+            stall,
             state: Mutex::new(State {
-                heartbeat: now,
+                loops: BTreeMap::new(),
                 services: BTreeMap::new(),
                 stopped: false,
                 receive: None,
@@ -73,9 +107,26 @@ impl Health {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The loop is alive and making progress.
-    pub fn beat(&self, now: Instant) {
-        self.lock().heartbeat = now;
+    /// `name` completed a unit of work (and is working, not sleeping).
+    pub fn progress(&self, name: LoopName, now: Instant) {
+        self.lock().loops.insert(
+            name,
+            LoopState {
+                progress: now,
+                sleeping_until: None,
+            },
+        );
+    }
+
+    /// `name` sleeps until `until`.
+    pub fn sleeping(&self, name: LoopName, now: Instant, until: Instant) {
+        self.lock().loops.insert(
+            name,
+            LoopState {
+                progress: now,
+                sleeping_until: Some(until),
+            },
+        );
     }
 
     /// The loop has ended (shutdown or crash): liveness fails from now on.
@@ -115,8 +166,12 @@ impl Health {
         }
     }
 
-    /// Records one AWS request attempt (called by the SDK interceptor in `aws`).
+    /// Records one AWS request attempt (called by the SDK interceptor in `aws`): reachability, and
+    /// progress of the loop the attempt was made for.
     pub fn attempt(&self, ok: bool) {
+        if let Ok(name) = CURRENT_LOOP.try_with(|l| *l) {
+            self.progress(name, Instant::now());
+        }
         let mut st = self.lock();
         st.failed_attempts = if ok {
             0
@@ -143,18 +198,31 @@ impl Health {
             .insert(service_id.to_string(), Some(now));
     }
 
-    /// `/healthz`: alive unless the loop ended or has been silent for longer than a period plus grace.
+    /// `/healthz`: alive unless a loop ended, a working loop made no progress for the stall
+    /// timeout, or a sleeping one overslept its wake by more than `SLEEP_SLACK`.
     pub fn liveness(&self, now: Instant) -> Result<(), String> {
         let st = self.lock();
         if st.stopped {
-            return Err("the reconcile loop has stopped".into());
+            return Err("a loop has stopped".into());
         }
-        let silent = now.saturating_duration_since(st.heartbeat);
-        if silent > self.frequency + WEDGE_GRACE {
-            return Err(format!(
-                "the reconcile loop made no progress for {} s",
-                silent.as_secs()
-            ));
+        for (name, l) in &st.loops {
+            match l.sleeping_until {
+                Some(until) if now > until + SLEEP_SLACK => {
+                    return Err(format!(
+                        "the {} overslept its wake by {} s",
+                        name.as_str(),
+                        now.saturating_duration_since(until).as_secs()
+                    ))
+                }
+                None if now.saturating_duration_since(l.progress) > self.stall => {
+                    return Err(format!(
+                        "the {} made no progress for {} s",
+                        name.as_str(),
+                        now.saturating_duration_since(l.progress).as_secs()
+                    ))
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -234,108 +302,4 @@ impl Health {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn readiness_follows_success_within_two_periods() {
-        let t0 = Instant::now();
-        let h = Health::new(Duration::from_secs(10), t0);
-        assert!(!h.readiness(t0).ready);
-        h.select(&["srv-a".into(), "srv-b".into()]);
-        h.success("srv-a", t0);
-        let r = h.readiness(t0);
-        assert!(!r.ready);
-        assert_eq!(r.stale_services, vec!["srv-b"]);
-        h.success("srv-b", t0 + Duration::from_secs(5));
-        assert!(h.readiness(t0 + Duration::from_secs(20)).ready);
-        let r = h.readiness(t0 + Duration::from_secs(21));
-        assert!(!r.ready);
-        assert_eq!(r.stale_services, vec!["srv-a"]);
-    }
-
-    #[test]
-    fn readiness_follows_the_event_queue() {
-        let t0 = Instant::now();
-        let h = Health::new(Duration::from_secs(300), t0);
-        h.select(&["srv-a".into()]);
-        h.success("srv-a", t0);
-        assert!(h.readiness(t0).ready);
-        h.expect_receives(t0);
-        assert!(
-            h.readiness(t0 + Duration::from_secs(60)).ready,
-            "a first long poll is under way"
-        );
-        assert!(
-            !h.readiness(t0 + Duration::from_secs(61)).ready,
-            "nothing completed for 61 s"
-        );
-        h.received(true, t0);
-        assert!(h.readiness(t0).ready);
-        h.received(false, t0 + Duration::from_secs(1));
-        assert!(h
-            .readiness(t0 + Duration::from_secs(1))
-            .reason
-            .contains("failed"));
-        h.received(true, t0 + Duration::from_secs(2));
-        assert!(h.readiness(t0 + Duration::from_secs(62)).ready);
-        assert!(!h.readiness(t0 + Duration::from_secs(63)).ready);
-    }
-
-    #[test]
-    fn readiness_follows_aws_reachability() {
-        let t0 = Instant::now();
-        let h = Health::new(Duration::from_secs(300), t0);
-        h.select(&["srv-a".into()]);
-        h.success("srv-a", t0);
-        for _ in 0..UNREACHABLE_AFTER - 1 {
-            h.attempt(false);
-        }
-        assert!(
-            h.readiness(t0).ready,
-            "a few failures among successes do not flip it"
-        );
-        h.attempt(false);
-        let r = h.readiness(t0);
-        assert!(!r.ready && r.reason.contains("unreachable"), "{r:?}");
-        h.attempt(true);
-        assert!(h.readiness(t0).ready);
-    }
-
-    #[test]
-    fn a_missing_service_is_named_and_blocks_nothing() {
-        let t0 = Instant::now();
-        let h = Health::new(Duration::from_secs(10), t0);
-        h.select(&["srv-a".into(), "srv-gone".into()]);
-        h.success("srv-a", t0);
-        assert!(!h.readiness(t0).ready);
-        h.missing("srv-gone", true);
-        let r = h.readiness(t0);
-        assert!(r.ready, "{r:?}");
-        assert!(r.reason.contains("missing") && r.reason.contains("srv-gone"));
-        h.missing("srv-gone", false);
-        assert!(!h.readiness(t0).ready);
-    }
-
-    #[test]
-    fn reselection_keeps_history_and_drops_removed_services() {
-        let t0 = Instant::now();
-        let h = Health::new(Duration::from_secs(10), t0);
-        h.select(&["srv-a".into(), "srv-b".into()]);
-        h.success("srv-a", t0);
-        h.select(&["srv-a".into()]);
-        assert!(h.readiness(t0).ready);
-    }
-
-    #[test]
-    fn liveness_fails_when_wedged_or_stopped() {
-        let t0 = Instant::now();
-        let h = Health::new(Duration::from_secs(10), t0);
-        assert!(h.liveness(t0 + Duration::from_secs(310)).is_ok());
-        assert!(h.liveness(t0 + Duration::from_secs(311)).is_err());
-        h.beat(t0 + Duration::from_secs(311));
-        assert!(h.liveness(t0 + Duration::from_secs(312)).is_ok());
-        h.stop();
-        assert!(h.liveness(t0 + Duration::from_secs(312)).is_err());
-    }
-}
+mod tests;

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use crate::context::Context;
 use crate::emit::Failure;
 use crate::error::Error;
+use crate::health::{LoopName, CURRENT_LOOP};
 use crate::metrics::{Metrics, ReconcileLabels, ReconcileResult, Trigger};
 use crate::sync::{self, ServiceReport};
 
@@ -121,7 +122,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
             e,
         ),
     }
-    ctx.health.beat(Instant::now());
+    ctx.health.progress(LoopName::Reconcile, Instant::now());
     result
 }
 
@@ -156,12 +157,19 @@ pub fn jittered(frequency: Duration) -> Duration {
 }
 
 /// Reconciles at start and then every `frequency` (+ jitter) until `stop` is cancelled. A cycle in
-/// progress is never cancelled: shutdown waits for it (bounded by the caller's grace period).
+/// progress is never cancelled: shutdown waits for it (bounded by the caller's grace period). Every
+/// AWS request attempt of a cycle counts as the loop's progress (`CURRENT_LOOP`); between cycles it
+/// sleeps until a known wake.
 pub async fn run_forever(ctx: Arc<Context>, stop: CancellationToken) {
+    CURRENT_LOOP
+        .scope(LoopName::Reconcile, cycles(ctx, stop))
+        .await
+}
+
+async fn cycles(ctx: Arc<Context>, stop: CancellationToken) {
     loop {
-        ctx.health.beat(Instant::now());
+        ctx.health.progress(LoopName::Reconcile, Instant::now());
         let report = run_cycle(&ctx).await;
-        ctx.health.beat(Instant::now());
         let failed = report.exit_code() != 0;
         if failed {
             warn!(
@@ -169,9 +177,12 @@ pub async fn run_forever(ctx: Arc<Context>, stop: CancellationToken) {
                 "cycle finished with failures or holds"
             );
         }
+        let pause = jittered(ctx.config.frequency);
+        let now = Instant::now();
+        ctx.health.sleeping(LoopName::Reconcile, now, now + pause);
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = tokio::time::sleep(jittered(ctx.config.frequency)) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     }
     info!("reconcile loop stopped");

@@ -97,7 +97,10 @@ mod tests {
             .set(1);
         AppState {
             registry: Arc::new(registry),
-            health: Arc::new(Health::new(Duration::from_secs(60), Instant::now())),
+            health: Arc::new(Health::new(
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+            )),
         }
     }
 

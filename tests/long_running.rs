@@ -1,5 +1,6 @@
 //! Long-running mode end to end: the HTTP server (/metrics, /healthz, /readyz), the healthcheck
-//! subcommand, periodic reconciles, and SIGTERM in the middle of a reconcile.
+//! subcommand, periodic reconciles, liveness through a long slow reconcile, and SIGTERM in the
+//! middle of a reconcile.
 
 mod common;
 
@@ -7,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use common::*;
+use futures::StreamExt;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_health_and_readiness() {
@@ -188,4 +190,61 @@ async fn sigterm_right_after_start_is_a_clean_stop() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let out = child.terminate(Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn liveness_holds_through_a_long_slow_reconcile() {
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let client = ec2(HOME_REGION).await;
+    let gone = Launch::on(&client).count(1000).run().await;
+    let live = launch(HOME_REGION, 1).await;
+    let jobs: Vec<_> = gone
+        .iter()
+        .chain(&live)
+        .map(|i| register(&svc, &i.id, Some(&i.ip)))
+        .collect();
+    futures::stream::iter(jobs)
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    terminate(&client, &ids(&gone)).await;
+    // Every AWS answer 20 ms late: one reconcile of 1,000 removals takes far longer than the
+    // 2 s stall timeout, yet it makes progress all along.
+    proxy.state("slow/20").await;
+    let port = free_port();
+    let child = Worker::new(port)
+        .endpoint(&proxy.endpoint)
+        .args(&home_args(&svc))
+        .args(&["--frequency", "3600", "--stall-timeout", "2"])
+        .spawn();
+    let started = std::time::Instant::now();
+    let mut polls = 0;
+    loop {
+        if let Some((status, body)) = http_get(port, "/healthz").await {
+            assert_eq!(status, 200, "after {:?}: {body}", started.elapsed());
+            polls += 1;
+        }
+        if registered(&svc).await == ids(&live) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the reconcile did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        started.elapsed() > Duration::from_secs(4),
+        "too quick to prove anything"
+    );
+    assert!(polls > 10);
+    // Then it sleeps for an hour, alive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(http_get(port, "/healthz").await.unwrap().0, 200);
+    assert_eq!(
+        child.terminate(Duration::from_secs(30)).status.code(),
+        Some(0)
+    );
 }

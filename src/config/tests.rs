@@ -16,6 +16,7 @@ fn args() -> RunArgs {
         lifecycle_hook_names: vec!["cloud-unmap".into()],
         max_not_found: "10%".into(),
         not_found_grace: 30,
+        stall_timeout: 300,
         ..RunArgs::default()
     }
 }
@@ -86,6 +87,10 @@ fn rejects_bad_input_with_the_offending_value() {
         (
             Box::new(|a| a.shutdown_timeout = u64::MAX),
             ConfigError::ShutdownTimeout(u64::MAX),
+        ),
+        (
+            Box::new(|a| a.stall_timeout = 0),
+            ConfigError::StallTimeout(0),
         ),
         (Box::new(|a| a.concurrency = 0), ConfigError::Concurrency),
         (

@@ -24,6 +24,7 @@ use crate::config::Queue;
 use crate::context::Context;
 use crate::emit::Failure;
 use crate::error::{Error, Operation};
+use crate::health::{LoopName, CURRENT_LOOP};
 use crate::metrics::MessageResult;
 
 /// SQS's longest long poll, and its largest batch.
@@ -155,8 +156,16 @@ impl Worker {
     }
 
     /// Receives and handles batches until `stop` is cancelled. Only the long poll itself is
-    /// cancelled: a batch being handled always runs to its end.
+    /// cancelled: a batch being handled always runs to its end. Every AWS request attempt (a long
+    /// poll completes at least every 20 s) counts as the loop's progress.
     pub async fn run(self, stop: CancellationToken) {
+        CURRENT_LOOP
+            .scope(LoopName::Events, self.receive_and_handle(stop))
+            .await
+    }
+
+    async fn receive_and_handle(self, stop: CancellationToken) {
+        self.ctx.health.progress(LoopName::Events, Instant::now());
         self.ctx.health.expect_receives(Instant::now());
         let visibility = self.inspect_queue().await;
         info!(queue_url = %self.queue.url, visibility_s = visibility.as_secs(), "event loop started");
@@ -188,6 +197,7 @@ impl Worker {
                         break;
                     }
                     self.handle_batch(&messages, visibility).await;
+                    self.ctx.health.progress(LoopName::Events, Instant::now());
                 }
             }
         }
