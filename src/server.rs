@@ -1,15 +1,20 @@
 //! The HTTP server: `/metrics` (Prometheus), `/healthz` (liveness), `/readyz` (readiness). Read-only:
-//! nothing it serves changes state.
+//! nothing it serves changes state; bounded: a connection limit and a header-read timeout.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use prometheus_client::registry::Registry;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
@@ -65,18 +70,55 @@ pub async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, Erro
         .map_err(|source| Error::Listen { address, source })
 }
 
-/// Serves until `shutdown` is cancelled.
+/// Connections served at once. One beyond the limit is closed as soon as it is accepted: file
+/// descriptors stay bounded under thousands of clients, and the server serves again as soon as
+/// slow ones are shed (instead of working through a backlog of them).
+pub const MAX_CONNECTIONS: usize = 64;
+/// A client must send its request headers within this time (slowloris), also on a kept-alive
+/// connection waiting for its next request.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connections in progress may take to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves until `shutdown` is cancelled: HTTP/1.1 through hyper, at most `MAX_CONNECTIONS`
+/// connections at once, each with `HEADER_READ_TIMEOUT`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: CancellationToken,
 ) {
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
-    if let Err(error) = result {
-        tracing::error!(%error, "HTTP server stopped");
+    let app = router(state);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of descriptors, or a connection reset before it was accepted: pause.
+                    tracing::warn!(%error, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::debug!("HTTP connection limit reached; connection closed");
+            continue;
+        };
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away or times out is not an error of ours.
+            let _ = connection.await;
+            drop(permit);
+        });
     }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
 }
 
 #[cfg(test)]

@@ -325,3 +325,54 @@ async fn hostile_http_requests_do_no_harm() {
         Some(0)
     );
 }
+
+/// Open descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_slow_clients_cannot_exhaust_descriptors_and_is_shed() {
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let port = free_port();
+    let worker = Worker::new(port).args(&home_args(&svc)).spawn();
+    wait_http(port, "/healthz", WAIT, |s, _| s == 200).await;
+    let pid = worker.child.id();
+    let before = open_fds(pid);
+
+    // 300 clients that never finish their request headers.
+    let flood_started = std::time::Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let _ = s
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await;
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = open_fds(pid);
+    assert!(
+        during <= before + 64 + 8,
+        "{during} descriptors open during the flood, {before} before"
+    );
+    // Once the slow ones are shed (10 s header timeout), the server answers again.
+    let (status, _) = wait_http(port, "/healthz", Duration::from_secs(20), |s, _| s == 200).await;
+    assert_eq!(status, 200);
+    assert!(flood_started.elapsed() < Duration::from_secs(16));
+    // Every slow client was closed by the server: shed at once, or after the header timeout.
+    for mut s in slow {
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "a slow client is still held open");
+    }
+    assert_eq!(
+        worker.terminate(Duration::from_secs(30)).status.code(),
+        Some(0)
+    );
+}
