@@ -3,122 +3,10 @@
 
 mod common;
 
-use std::process::Output;
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use common::*;
 use serde_json::Value;
-
-/// Launches `count` instances tagged `team=<team>` (and `Name`, unless `name` is None).
-async fn launch_tagged(
-    client: &aws_sdk_ec2::Client,
-    count: i32,
-    team: &str,
-    name: Option<&str>,
-    protected: bool,
-) -> Vec<String> {
-    let mut tags = TagSpecification::builder()
-        .resource_type(ResourceType::Instance)
-        .tags(Tag::builder().key("team").value(team).build());
-    if let Some(n) = name {
-        tags = tags.tags(Tag::builder().key("Name").value(n).build());
-    }
-    let out = client
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .min_count(count)
-        .max_count(count)
-        .tag_specifications(tags.build())
-        .send()
-        .await
-        .unwrap();
-    let ids: Vec<String> = out
-        .instances()
-        .iter()
-        .map(|i| i.instance_id().unwrap().to_string())
-        .collect();
-    if protected {
-        // moto honours termination protection set this way, not through RunInstances' flag.
-        for id in &ids {
-            client
-                .modify_instance_attribute()
-                .instance_id(id)
-                .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
-                .value("true")
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-    ids
-}
-
-async fn state_of(client: &aws_sdk_ec2::Client, id: &str) -> String {
-    let out = client
-        .describe_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .unwrap();
-    out.reservations()[0].instances()[0]
-        .state()
-        .unwrap()
-        .name()
-        .unwrap()
-        .as_str()
-        .to_string()
-}
-
-/// Snapshots cloud-unmap made for `id` (tagged with it), as (description, snapshot id).
-async fn snapshots_of(client: &aws_sdk_ec2::Client, id: &str) -> Vec<(String, String)> {
-    let out = client
-        .describe_snapshots()
-        .filters(
-            Filter::builder()
-                .name("tag:cloud-unmap:instance-id")
-                .values(id)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    out.snapshots()
-        .iter()
-        .map(|s| {
-            (
-                s.description().unwrap_or_default().to_string(),
-                s.snapshot_id().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn decommission(endpoint: &str, args: &[&str]) -> Output {
-    Cli::subcommand("decommission")
-        .endpoint(endpoint)
-        .args(args)
-        .output(Duration::from_secs(120))
-}
-
-fn report(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| {
-        panic!(
-            "not JSON: {}\n{}",
-            stdout(o),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    })
-}
-
-fn outcome_of<'a>(r: &'a Value, id: &str) -> &'a Value {
-    r["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["instance_id"] == id)
-        .unwrap_or_else(|| panic!("{id} not in {r}"))
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retires_across_two_accounts_and_two_regions() {
@@ -388,4 +276,56 @@ fn bad_usage_exits_2_with_one_line() {
         full.extend_from_slice(args);
         assert_usage_error(&full);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_started_after_discovery_is_stopped_again_before_its_snapshot() {
+    let proxy = Proxy::start();
+    let team = unique("dtest");
+    let east = ec2(HOME_REGION).await;
+    let id = launch_tagged(&east, 1, &team, Some("late-start"), false).await;
+    east.stop_instances()
+        .instance_ids(&id[0])
+        .send()
+        .await
+        .unwrap();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    register(&svc, &id[0], Some("10.0.0.1")).await;
+    register(&svc, "i-0123456789abcdef0", Some("10.0.0.2")).await;
+    let tag = format!("team={team}");
+    // Discovered stopped; started by someone during its 3 s drain.
+    let run = Cli::subcommand("decommission")
+        .endpoint(&proxy.endpoint)
+        .args(&["--tag", &tag, "--region", HOME_REGION, "--service-id", &svc])
+        .args(&["--service-region", HOME_REGION, "--drain-seconds", "3"])
+        .args(&["--yes", "--output", "json"])
+        .spawn();
+    eventually(WAIT, "the drain", || async {
+        let n = proxy.state("state").await["counts"]["DeregisterInstance"].as_u64();
+        n.filter(|n| *n >= 1).ok_or(format!("{n:?}"))
+    })
+    .await;
+    east.start_instances()
+        .instance_ids(&id[0])
+        .send()
+        .await
+        .unwrap();
+    let out = run.wait(Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let r = report(&out);
+    let mine = outcome_of(&r, &id[0]);
+    assert_eq!(mine["outcome"], "terminated", "{r}");
+    assert!(
+        mine["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("stopped at discovery, running before the snapshot; stopped again"),
+        "{r}"
+    );
+    // Stopped (once: the discovery saw it stopped) before the snapshot was taken.
+    let counts = &proxy.state("state").await["counts"];
+    assert_eq!(counts["StopInstances"], 1, "{counts}");
+    assert!(!snapshots_of(&east, &id[0]).await.is_empty());
+    assert_eq!(state_of(&east, &id[0]).await, "terminated");
 }

@@ -3,6 +3,7 @@
 //! parallel. An instance is never terminated unless its snapshots completed. Selection lives in
 //! `select`, the per-instance steps in `steps`; this module confirms, runs and reports.
 
+mod calls;
 mod dry_run;
 mod select;
 mod steps;
@@ -87,6 +88,9 @@ pub struct InstanceReport {
     /// Dry run: the steps that would run, with the permission checks' results.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<String>,
+    /// What changed under it while it was retired (e.g. started after discovery).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 fn print_matches(found: &[Candidate]) {
@@ -152,6 +156,9 @@ fn print_report(s: &Settings, reports: &[InstanceReport]) {
                 }
                 if !r.snapshots.is_empty() {
                     line.push_str(&format!("  snapshots: {}", r.snapshots.join(", ")));
+                }
+                for note in &r.notes {
+                    line.push_str(&format!("  ({note})"));
                 }
                 println!("{line}");
                 for step in &r.steps {

@@ -2,17 +2,9 @@
 //! Each step either lets the next one run or halts the retirement with a typed reason; a halt always
 //! leaves the instance unterminated.
 
-use std::time::SystemTime;
-
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_ec2::operation::create_snapshots::builders::CreateSnapshotsFluentBuilder;
-use aws_sdk_ec2::operation::modify_instance_attribute::builders::ModifyInstanceAttributeFluentBuilder;
-use aws_sdk_ec2::types::{
-    AttributeBooleanValue, CopyTagsFromSource, EbsInstanceBlockDeviceSpecification,
-    InstanceAttributeName, InstanceBlockDeviceMappingSpecification, InstanceSpecification,
-    ResourceType, Tag, TagSpecification,
-};
+use aws_sdk_ec2::types::{AttributeBooleanValue, InstanceAttributeName};
 
 use super::select::Settings;
 use super::{Candidate, InstanceReport, Outcome};
@@ -43,6 +35,8 @@ pub enum Halt {
     Stop(String),
     #[error("did not stop: {0}")]
     NotStopped(String),
+    #[error("cannot read its state before the snapshot: {0}")]
+    StateUnreadable(String),
     #[error("CreateSnapshots failed: {0}; not terminated")]
     Snapshot(String),
     #[error("{taken} snapshot(s) for {volumes} volume(s); not terminated")]
@@ -88,6 +82,7 @@ pub(super) fn report(
         reason,
         snapshots,
         steps: Vec::new(),
+        notes: Vec::new(),
     }
 }
 
@@ -110,75 +105,11 @@ fn chain<E: std::error::Error>(e: &E) -> String {
     DisplayErrorContext(e).to_string()
 }
 
-fn today() -> String {
-    aws_sdk_ec2::primitives::DateTime::from(SystemTime::now())
-        .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
-        .map(|s| s[..10].to_string())
-        .unwrap_or_default()
-}
-
 impl Run<'_> {
-    pub(super) fn delete_on_termination(
-        &self,
-        c: &Candidate,
-        dry: bool,
-    ) -> ModifyInstanceAttributeFluentBuilder {
-        let mappings = c
-            .devices
-            .iter()
-            .map(|d| {
-                InstanceBlockDeviceMappingSpecification::builder()
-                    .device_name(d)
-                    .ebs(
-                        EbsInstanceBlockDeviceSpecification::builder()
-                            .delete_on_termination(true)
-                            .build(),
-                    )
-                    .build()
-            })
-            .collect();
-        c.target
-            .ec2
-            .modify_instance_attribute()
-            .instance_id(&c.instance_id)
-            .set_block_device_mappings(Some(mappings))
-            .dry_run(dry)
-    }
-
-    pub(super) fn create_snapshots(
-        &self,
-        c: &Candidate,
-        dry: bool,
-    ) -> CreateSnapshotsFluentBuilder {
-        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-        c.target
-            .ec2
-            .create_snapshots()
-            .instance_specification(
-                InstanceSpecification::builder()
-                    .instance_id(&c.instance_id)
-                    .exclude_boot_volume(false)
-                    .build(),
-            )
-            .copy_tags_from_source(CopyTagsFromSource::Volume)
-            .description(format!(
-                "{}-pre-termination-snapshot {}",
-                today(),
-                c.instance_id
-            ))
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::Snapshot)
-                    .tags(tag("cloud-unmap:instance-id", &c.instance_id))
-                    .tags(tag("cloud-unmap:purpose", "pre-termination"))
-                    .build(),
-            )
-            .dry_run(dry)
-    }
-
     /// Retires one instance (or, in a dry run, plans it); the report says how far it got.
     pub async fn retire(&self, c: &Candidate, line: &Line) -> InstanceReport {
         let mut snapshots = Vec::new();
+        let mut notes = Vec::new();
         let halted = async {
             if c.state == InstanceState::Terminated {
                 return Err(Halt::AlreadyTerminated);
@@ -188,17 +119,61 @@ impl Run<'_> {
                 return Ok(None);
             }
             self.drain(c, line).await?;
-            self.stop(c, line).await?;
+            self.stop(c, line, c.state).await?;
+            self.stopped_before_snapshot(c, line, &mut notes).await?;
             self.snapshot(c, line, &mut snapshots).await?;
             self.set_delete_on_termination(c, line).await?;
             self.terminate(c, line).await.map(Some)
         }
         .await;
-        match halted {
-            Ok(None) => self.plan(c, line).await,
+        let mut rep = match halted {
+            Ok(None) => return self.plan(c, line).await,
             Ok(Some(())) => report(c, Outcome::Terminated, None, snapshots),
             Err(halt) => report(c, halt.outcome(), Some(halt.to_string()), snapshots),
+        };
+        rep.notes = notes;
+        rep
+    }
+
+    /// Reads the state again right before the snapshot (discovery may be long past: a prompt, a
+    /// queue behind `--concurrency`): an instance started meanwhile is stopped again first, and the
+    /// change is noted in the report.
+    async fn stopped_before_snapshot(
+        &self,
+        c: &Candidate,
+        line: &Line,
+        notes: &mut Vec<String>,
+    ) -> Result<(), Halt> {
+        line.set("checking it is still stopped");
+        let out = c
+            .target
+            .ec2
+            .describe_instances()
+            .instance_ids(&c.instance_id)
+            .send()
+            .await
+            .map_err(|e| Halt::StateUnreadable(err_text(&e)))?;
+        let raw = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| i.state().and_then(|s| s.name()))
+            .map(|n| n.as_str().to_string());
+        let now = raw
+            .as_deref()
+            .and_then(InstanceState::parse)
+            .ok_or_else(|| Halt::StateUnreadable(format!("state {raw:?}")))?;
+        if now == InstanceState::Stopped {
+            return Ok(());
         }
+        let note = format!(
+            "state changed under it: {} at discovery, {} before the snapshot; stopped again",
+            c.state.as_str(),
+            now.as_str()
+        );
+        tracing::warn!(instance_id = %c.instance_id, "{note}");
+        notes.push(note);
+        self.stop(c, line, now).await
     }
 
     async fn check_protection(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
@@ -241,11 +216,10 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Brings the instance to `stopped` from whatever state discovery saw.
-    async fn stop(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+    /// Brings the instance to `stopped` from `state`.
+    async fn stop(&self, c: &Candidate, line: &Line, mut state: InstanceState) -> Result<(), Halt> {
         let ec2 = &c.target.ec2;
         let timeout = self.s.wait_timeout;
-        let mut state = c.state;
         if state == InstanceState::Pending {
             line.set("waiting until running");
             ec2.wait_until_instance_running()

@@ -2,7 +2,8 @@
 //! clients pointed at it), `fixtures` (namespaces, services, instances, registrations), `process`
 //! (the real binary: one spawner, bounded waits, output), `wait` (the one bounded polling helper),
 //! `http` (the worker's endpoints), `queue` and `eventbridge` (the event path's plumbing), `proxy`
-//! (the fault-injecting test proxy), `asg` (Auto Scaling groups, hooks, lifecycle events) and `worker` (a worker builder and the event-path `Setup`).
+//! (the fault-injecting test proxy), `asg` (Auto Scaling groups, hooks, lifecycle events), `retire`
+//! (decommission's fixtures and report) and `worker` (a worker builder and the event-path `Setup`).
 #![allow(dead_code, unused_imports)]
 
 pub mod asg;
@@ -13,6 +14,7 @@ pub mod moto;
 pub mod process;
 pub mod proxy;
 pub mod queue;
+pub mod retire;
 pub mod wait;
 pub mod worker;
 
@@ -24,5 +26,6 @@ pub use moto::*;
 pub use process::*;
 pub use proxy::*;
 pub use queue::*;
+pub use retire::*;
 pub use wait::*;
 pub use worker::*;
