@@ -30,8 +30,8 @@ Examples:
   # Container health check (exit 0 when /healthz answers 200)
   cloud-unmap healthcheck --port 9100
 
-Exit codes (one-shot runs): 0 done, 1 AWS/runtime failure, 2 bad usage, 3 the never-empty guard held
-deregistrations back.";
+Exit codes (one-shot runs): 0 done, 1 AWS/runtime failure, 2 bad usage, 3 a guard held deregistrations
+back (never-empty, or a not-found surge: see --max-not-found).";
 
 /// Top-level command line.
 #[derive(Debug, Parser)]
@@ -69,8 +69,9 @@ Examples:
       --role-arn arn:aws:iam::222222222222:role/cloud-unmap-decommission \\
       --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --drain-seconds 30 --yes
 
-Per instance: drain (with --service-id/--namespace-id), stop and wait, snapshot every EBS volume and wait
-(unless --no-snapshot), set DeleteOnTermination, terminate. A failed snapshot, termination protection or
+Per instance: drain (with --service-id/--namespace-id), stop and wait, read the state again (started
+meanwhile: stop again), snapshot every EBS volume and wait (unless --no-snapshot), set DeleteOnTermination,
+terminate. A failed snapshot, termination protection or
 any error leaves the instance unterminated and reports it failed. Exit 0 only when nothing failed;
 2 for bad usage or a refused confirmation.";
 
@@ -175,7 +176,7 @@ pub struct RunArgs {
         default_value_t = 300
     )]
     pub frequency: u64,
-    /// [seed] Reconcile every selected service once, then exit (0 done, 1 failure, 3 guard held).
+    /// [seed] Reconcile every selected service once, then exit (0 done, 1 failure, 3 a guard held).
     #[arg(long, env = "CLOUD_UNMAP_SINGLE_RUN")]
     pub single_run: bool,
     /// [seed] Accepted for compatibility: the HTTP server (/metrics, /healthz, /readyz) always runs in
