@@ -95,6 +95,26 @@ fn bad_configuration_exits_2_with_one_line() {
             "--frequency",
             "soon",
         ],
+        &[
+            "--service-id",
+            "srv-abc",
+            "--service-region",
+            "us-east-1",
+            "--instances-region",
+            "us-east-1",
+            "--frequency",
+            "18446744073709551615",
+        ],
+        &[
+            "--service-id",
+            "srv-abc",
+            "--service-region",
+            "us-east-1",
+            "--instances-region",
+            "us-east-1",
+            "--max-not-found",
+            "200%",
+        ],
     ];
     for args in cases {
         assert_usage_error(args);

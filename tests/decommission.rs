@@ -271,6 +271,22 @@ fn bad_usage_exits_2_with_one_line() {
             "--service-id",
             "srv-1",
         ][..],
+        &[
+            "--tag",
+            "Name=x",
+            "--region",
+            "us-east-1",
+            "--wait-timeout",
+            "18446744073709551615",
+        ][..],
+        &[
+            "--tag",
+            "Name=x",
+            "--region",
+            "us-east-1",
+            "--drain-seconds",
+            "86401",
+        ][..],
     ] {
         let mut full = vec!["decommission"];
         full.extend_from_slice(args);

@@ -58,7 +58,12 @@ pub enum SettingsError {
     NoServiceRegion,
     #[error("--concurrency and --wait-timeout must be at least 1")]
     Zero,
+    #[error("{flag} {value} is too long: at most 86400 seconds")]
+    TooLong { flag: &'static str, value: u64 },
 }
+
+/// The longest `--drain-seconds` and `--wait-timeout` (a day): no deadline arithmetic can overflow.
+pub const MAX_WAIT: u64 = 86_400;
 
 /// Checks the arguments.
 pub fn settings(a: &DecommissionArgs) -> Result<Settings, SettingsError> {
@@ -124,6 +129,14 @@ pub fn settings(a: &DecommissionArgs) -> Result<Settings, SettingsError> {
     }
     if a.concurrency == 0 || a.wait_timeout == 0 {
         return Err(SettingsError::Zero);
+    }
+    for (flag, value) in [
+        ("--drain-seconds", a.drain_seconds),
+        ("--wait-timeout", a.wait_timeout),
+    ] {
+        if value > MAX_WAIT {
+            return Err(SettingsError::TooLong { flag, value });
+        }
     }
     Ok(Settings {
         tags,
