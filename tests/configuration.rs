@@ -56,66 +56,27 @@ fn bad_configuration_exits_2_with_one_line() {
             "--instances-region",
             "us-east-1",
         ],
-        &[
-            "--service-id",
-            "srv-abc",
-            "--service-region",
-            "us-east-1",
-            "--instances-region",
-            "us-east-1",
-            "--frequency",
-            "0",
-        ],
-        &[
-            "--service-id",
-            "srv-abc",
-            "--service-region",
-            "us-east-1",
-            "--instances-region",
-            "us-east-1",
-            "--instances-role-arn",
-            "arn:aws:iam::1:role/x",
-        ],
-        &[
-            "--service-id",
-            "srv-abc",
-            "--service-region",
-            "us-east-1",
-            "--instances-region",
-            "us-east-1",
-            "--no-such-flag",
-        ],
-        &[
-            "--service-id",
-            "srv-abc",
-            "--service-region",
-            "us-east-1",
-            "--instances-region",
-            "us-east-1",
-            "--frequency",
-            "soon",
-        ],
-        &[
-            "--service-id",
-            "srv-abc",
-            "--service-region",
-            "us-east-1",
-            "--instances-region",
-            "us-east-1",
-            "--frequency",
-            "18446744073709551615",
-        ],
-        &[
-            "--service-id",
-            "srv-abc",
-            "--service-region",
-            "us-east-1",
-            "--instances-region",
-            "us-east-1",
-            "--max-not-found",
-            "200%",
-        ],
     ];
+    // A valid selection with one bad flag (or value) each.
+    let valid = [
+        "--service-id",
+        "srv-abc",
+        "--service-region",
+        "us-east-1",
+        "--instances-region",
+        "us-east-1",
+    ];
+    let bad_flags: &[&[&str]] = &[
+        &["--frequency", "0"],
+        &["--instances-role-arn", "arn:aws:iam::1:role/x"],
+        &["--no-such-flag"],
+        &["--frequency", "soon"],
+        &["--frequency", "18446744073709551615"],
+        &["--max-not-found", "200%"],
+    ];
+    for extra in bad_flags {
+        assert_usage_error(&[&valid[..], extra].concat());
+    }
     for args in cases {
         assert_usage_error(args);
     }

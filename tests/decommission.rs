@@ -317,11 +317,7 @@ async fn a_target_started_after_discovery_is_stopped_again_before_its_snapshot()
         .args(&["--service-region", HOME_REGION, "--drain-seconds", "3"])
         .args(&["--yes", "--output", "json"])
         .spawn();
-    eventually(WAIT, "the drain", || async {
-        let n = proxy.state("state").await["counts"]["DeregisterInstance"].as_u64();
-        n.filter(|n| *n >= 1).ok_or(format!("{n:?}"))
-    })
-    .await;
+    proxy.wait_for("DeregisterInstance").await;
     east.start_instances()
         .instance_ids(&id[0])
         .send()

@@ -118,11 +118,7 @@ async fn the_reconcile_and_the_event_path_never_plan_one_service_at_once() {
     let worker = Worker::events(&svc, &q.url, port)
         .endpoint(&proxy.endpoint)
         .spawn();
-    eventually(WAIT, "the reconcile's lookup", || async {
-        let n = proxy.state("state").await["counts"]["DescribeInstances"].as_u64();
-        n.filter(|n| *n >= 1).ok_or(format!("{n:?}"))
-    })
-    .await;
+    proxy.wait_for("DescribeInstances").await;
     // Meanwhile b goes too, and its event arrives. Planned beside the stalled reconcile, the
     // event path would remove b (a looks like it stays) and the reconcile a (b looks alive):
     // an empty service. One planner at a time: whichever plans second sees the other's result.

@@ -134,11 +134,7 @@ async fn a_registration_replaced_between_its_judgment_and_its_removal_is_kept() 
     // …judged on EC2's answer, which the proxy then holds back 3 s before the plan is applied.
     proxy.state("hold/DescribeInstances/3").await;
     let run = single(&svc, &[]).endpoint(&proxy.endpoint).spawn();
-    eventually(WAIT, "the lookup", || async {
-        let n = proxy.state("state").await["counts"]["DescribeInstances"].as_u64();
-        n.filter(|n| *n >= 1).ok_or(format!("{n:?}"))
-    })
-    .await;
+    proxy.wait_for("DescribeInstances").await;
     // Meanwhile the instance registers itself again, with its real address. (On AWS, RegisterInstance
     // of an existing id updates it; moto appends a second copy, so the old one is removed first.)
     cloudmap()

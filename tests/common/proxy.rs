@@ -31,6 +31,15 @@ impl Proxy {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// Waits until the proxy has seen `operation` at least once (a caller is then in that call).
+    pub async fn wait_for(&self, operation: &str) {
+        super::wait::eventually(super::wait::WAIT, operation, || async {
+            let n = self.state("state").await["counts"][operation].as_u64();
+            n.filter(|n| *n >= 1).map(|_| ()).ok_or(format!("{n:?}"))
+        })
+        .await
+    }
+
     /// The recorded CompleteLifecycleAction calls carrying `token`.
     pub async fn completions(&self, token: &str) -> Vec<serde_json::Value> {
         self.calls("lifecycle_actions", token).await
