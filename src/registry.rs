@@ -16,7 +16,7 @@ use aws_sdk_servicediscovery::Client;
 
 use crate::error::{Error, Operation};
 use crate::metrics::SelectionKind;
-use crate::plan::{Registration, IPV4_ATTRIBUTE};
+use crate::plan::{Registration, EC2_ID_ATTRIBUTE, IPV4_ATTRIBUTE};
 
 /// How long a deregistration's operation may stay pending before it is reported as failed.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -88,6 +88,19 @@ pub async fn dns_ttl(client: &Client, service_id: &str) -> Result<Duration, Erro
     }
 }
 
+/// A registration from its id and attributes (the ones cloud-unmap judges by).
+fn registration(
+    instance_id: &str,
+    attributes: Option<&std::collections::HashMap<String, String>>,
+) -> Registration {
+    let attribute = |name: &str| attributes.and_then(|a| a.get(name)).cloned();
+    Registration {
+        instance_id: instance_id.to_string(),
+        ec2_id: attribute(EC2_ID_ATTRIBUTE),
+        ipv4: attribute(IPV4_ATTRIBUTE),
+    }
+}
+
 /// Lists every registration of `service_id` (Cloud Map pages hold at most 100).
 pub async fn list_registrations(
     client: &Client,
@@ -108,12 +121,11 @@ pub async fn list_registrations(
             },
             _ => Error::aws(Operation::ListInstances, e),
         })?;
-        out.extend(page.instances().iter().filter_map(|i| {
-            Some(Registration {
-                instance_id: i.id()?.to_string(),
-                ipv4: i.attributes().and_then(|a| a.get(IPV4_ATTRIBUTE)).cloned(),
-            })
-        }));
+        out.extend(
+            page.instances()
+                .iter()
+                .filter_map(|i| Some(registration(i.id()?, i.attributes()))),
+        );
     }
     Ok(out)
 }
@@ -131,10 +143,9 @@ pub async fn current(
         .send()
         .await
     {
-        Ok(out) => Ok(out.instance().map(|i| Registration {
-            instance_id: instance_id.to_string(),
-            ipv4: i.attributes().and_then(|a| a.get(IPV4_ATTRIBUTE)).cloned(),
-        })),
+        Ok(out) => Ok(out
+            .instance()
+            .map(|i| registration(instance_id, i.attributes()))),
         Err(e)
             if matches!(
                 e.as_service_error(),

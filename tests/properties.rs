@@ -110,6 +110,7 @@ fn world() -> impl Strategy<
             v.into_iter()
                 .map(|(n, ip)| Registration {
                     instance_id: id(n),
+                    ec2_id: None,
                     ipv4: ip.map(|k| format!("10.0.0.{k}")),
                 })
                 .collect::<Vec<_>>()

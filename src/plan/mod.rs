@@ -9,11 +9,25 @@ use crate::domain::{is_ec2_instance_id, InstanceState};
 /// The Cloud Map attribute holding the registered IPv4 address (seed rule: without it, skip).
 pub const IPV4_ATTRIBUTE: &str = "AWS_INSTANCE_IPV4";
 
+/// The Cloud Map attribute naming the registration's EC2 instance when its id is something else
+/// (`web-1`, a host name; common in HTTP namespaces).
+pub const EC2_ID_ATTRIBUTE: &str = "AWS_EC2_INSTANCE_ID";
+
 /// One Cloud Map registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
+    /// Its Cloud Map instance id (what is deregistered).
     pub instance_id: String,
+    /// Its `AWS_EC2_INSTANCE_ID` attribute, if any.
+    pub ec2_id: Option<String>,
     pub ipv4: Option<String>,
+}
+
+impl Registration {
+    /// The EC2 instance it stands for: its `AWS_EC2_INSTANCE_ID` attribute, else its own id.
+    pub fn target(&self) -> &str {
+        self.ec2_id.as_deref().unwrap_or(&self.instance_id)
+    }
 }
 
 /// What EC2 says about one instance, in one account and region.
@@ -304,18 +318,15 @@ pub fn plan_with(
     let mut decisions: Vec<Decision> = registrations
         .iter()
         .map(|reg| {
-            let seen = observed
-                .get(&reg.instance_id)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
+            let seen = observed.get(reg.target()).map(Vec::as_slice).unwrap_or(&[]);
             let hints: Option<&[Hint]> = match scope {
                 Scope::All => Some(&[Hint::Judge]),
-                Scope::Only(claimed) => claimed.get(&reg.instance_id).map(Vec::as_slice),
+                Scope::Only(claimed) => claimed.get(reg.target()).map(Vec::as_slice),
             };
             let action = match (&reg.ipv4, hints) {
                 (None, _) => Action::Skip(SkipReason::NoIpv4),
                 (Some(_), None) => Action::Skip(SkipReason::OutOfScope),
-                (Some(_), _) if !is_ec2_instance_id(&reg.instance_id) => {
+                (Some(_), _) if !is_ec2_instance_id(reg.target()) => {
                     Action::Skip(SkipReason::NotEc2Id)
                 }
                 (Some(ip), Some(hints)) => match hints.iter().find_map(|h| confirmed(h, seen)) {

@@ -41,9 +41,10 @@ pub(super) async fn apply(
         .deregistrations()
         .map(|(instance_id, reason)| {
             let judged = judged.get(instance_id).copied();
+            let target = judged.map_or(instance_id, Registration::target).to_string();
             async move {
                 let applied = remove(ctx, service_id, instance_id, judged, reason, trigger).await;
-                (instance_id.to_string(), applied)
+                (target, applied)
             }
         })
         .collect();

@@ -44,7 +44,7 @@ pub struct ServiceReport {
     pub not_found_held: usize,
     /// `not-found` registrations kept until a second lookup confirms them.
     pub unconfirmed: usize,
-    /// Each attempted deregistration's instance id and what it came to (in a dry run: `Removed`
+    /// Each attempted deregistration's EC2 instance (`Registration::target`) and what it came to (in a dry run: `Removed`
     /// for what would have been removed).
     pub results: Vec<(String, Applied)>,
 }
@@ -147,8 +147,8 @@ pub async fn sync_service(
                 .set(registrations.len() as i64);
             let ids: Vec<String> = registrations
                 .iter()
-                .filter(|r| r.ipv4.is_some() && is_ec2_instance_id(&r.instance_id))
-                .map(|r| r.instance_id.clone())
+                .filter(|r| r.ipv4.is_some() && is_ec2_instance_id(r.target()))
+                .map(|r| r.target().to_string())
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
@@ -173,7 +173,15 @@ pub async fn sync_service(
     let mut plan = judge(given.unwrap_or(&looked_up));
     if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
         // A single run cannot wait for its next cycle: it looks again after the grace period.
-        let ids: Vec<String> = plan.unconfirmed().map(str::to_string).collect();
+        // The EC2 instances those registrations stand for.
+        let unconfirmed: HashSet<&str> = plan.unconfirmed().collect();
+        let ids: Vec<String> = registrations
+            .iter()
+            .filter(|r| unconfirmed.contains(r.instance_id.as_str()))
+            .map(|r| r.target().to_string())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         let grace = ctx.config.not_found_grace;
         info!(
             service_id,
