@@ -49,6 +49,23 @@ pub fn ipv4_addresses(inst: &Instance) -> Vec<String> {
     out
 }
 
+/// Every IPv6 address of an instance: its primary one and those of every network interface.
+pub fn ipv6_addresses(inst: &Instance) -> Vec<String> {
+    let mut out: Vec<String> = inst
+        .ipv6_address()
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    for eni in inst.network_interfaces() {
+        for a in eni.ipv6_addresses() {
+            if let Some(ip) = a.ipv6_address().filter(|ip| !out.iter().any(|o| o == ip)) {
+                out.push(ip.to_string());
+            }
+        }
+    }
+    out
+}
+
 /// Converts the SDK's instance into the plan's view of it. An instance without an id or a known
 /// state is unreadable, never "gone": the lookup fails with the raw values.
 pub fn observe(inst: &Instance) -> Result<ObservedInstance, Error> {
@@ -69,6 +86,7 @@ pub fn observe(inst: &Instance) -> Result<ObservedInstance, Error> {
         instance_id: id.to_string(),
         state,
         ipv4: ipv4_addresses(inst),
+        ipv6: ipv6_addresses(inst),
         spot: matches!(inst.instance_lifecycle(), Some(InstanceLifecycleType::Spot)),
         asg_group: inst
             .tags()

@@ -16,7 +16,7 @@ use aws_sdk_servicediscovery::Client;
 
 use crate::error::{Error, Operation};
 use crate::metrics::SelectionKind;
-use crate::plan::{Registration, EC2_ID_ATTRIBUTE, IPV4_ATTRIBUTE};
+use crate::plan::{Registration, EC2_ID_ATTRIBUTE, IPV4_ATTRIBUTE, IPV6_ATTRIBUTE};
 
 /// How long a deregistration's operation may stay pending before it is reported as failed.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -98,6 +98,7 @@ fn registration(
         instance_id: instance_id.to_string(),
         ec2_id: attribute(EC2_ID_ATTRIBUTE),
         ipv4: attribute(IPV4_ATTRIBUTE),
+        ipv6: attribute(IPV6_ATTRIBUTE),
     }
 }
 

@@ -1,5 +1,7 @@
 //! Registrations judged by their real identity: a registration whose id is not the EC2 instance id
-//! (`web-1`) is judged by its `AWS_EC2_INSTANCE_ID` attribute, by the reconcile and the event path.
+//! (`web-1`) is judged by its `AWS_EC2_INSTANCE_ID` attribute, by the reconcile and the event path;
+//! IPv6 registrations (alone or beside IPv4) by every address of the instance (moto gives instances
+//! IPv6 addresses in a subnet with an IPv6 block).
 
 mod common;
 
@@ -62,4 +64,137 @@ async fn registrations_named_otherwise_are_judged_by_their_ec2_instance_id_attri
     let series = format!("cloud_unmap_deregistrations_total{{service_id=\"{svc}\",trigger=\"event\",reason=\"terminated\"}}");
     assert_eq!(metric(port, &series).await, 1.0);
     drop(worker);
+}
+
+/// `count` instances in a fresh subnet with an IPv6 block, one IPv6 address each: (id, IPv4, IPv6).
+async fn dual_stack(count: i32) -> Vec<(String, String, String)> {
+    let c = ec2(HOME_REGION).await;
+    let vpc = c
+        .create_vpc()
+        .cidr_block("10.20.0.0/16")
+        .amazon_provided_ipv6_cidr_block(true)
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpc.vpc().unwrap();
+    let block = vpc.ipv6_cidr_block_association_set()[0]
+        .ipv6_cidr_block()
+        .unwrap()
+        .to_string();
+    let subnet_block = block.replace("/56", "/64");
+    let subnet = c
+        .create_subnet()
+        .vpc_id(vpc.vpc_id().unwrap())
+        .cidr_block("10.20.1.0/24")
+        .ipv6_cidr_block(subnet_block)
+        .send()
+        .await
+        .unwrap();
+    let out = c
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(count)
+        .max_count(count)
+        .subnet_id(subnet.subnet().unwrap().subnet_id().unwrap())
+        .ipv6_address_count(1)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<String> = out
+        .instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect();
+    let described = c
+        .describe_instances()
+        .set_instance_ids(Some(ids))
+        .send()
+        .await
+        .unwrap();
+    described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| {
+            let v6 = i.network_interfaces()[0].ipv6_addresses()[0]
+                .ipv6_address()
+                .unwrap()
+                .to_string();
+            (
+                i.instance_id().unwrap().to_string(),
+                i.private_ip_address().unwrap().to_string(),
+                v6,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ipv6_only_and_dual_stack_registrations_are_judged_by_every_address() {
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = dual_stack(4).await;
+    let v6_expanded = |v6: &str| {
+        v6.parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .segments()
+            .iter()
+            .map(|s| format!("{s:x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    // IPv6 only, written in full: kept. IPv6 only, terminated: removed.
+    register_named(
+        &svc,
+        &all[0].0,
+        &[("AWS_INSTANCE_IPV6", &v6_expanded(&all[0].2))],
+    )
+    .await;
+    register_named(&svc, &all[1].0, &[("AWS_INSTANCE_IPV6", &all[1].2)]).await;
+    // Dual stack, both right: kept. Dual stack, an IPv6 address the instance does not have: removed.
+    register_named(
+        &svc,
+        &all[2].0,
+        &[
+            ("AWS_INSTANCE_IPV4", &all[2].1),
+            ("AWS_INSTANCE_IPV6", &all[2].2),
+        ],
+    )
+    .await;
+    register_named(
+        &svc,
+        &all[3].0,
+        &[
+            ("AWS_INSTANCE_IPV4", &all[3].1),
+            ("AWS_INSTANCE_IPV6", "2001:db8::dead"),
+        ],
+    )
+    .await;
+    terminate(&ec2(HOME_REGION).await, std::slice::from_ref(&all[1].0)).await;
+
+    let out = Cli::worker()
+        .args(&home_args(&svc))
+        .args(&["--single-run"])
+        .output(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let mut reasons: Vec<(String, String)> = log_lines(&out, "deregistered")
+        .iter()
+        .map(|l| {
+            (
+                l["instance_id"].as_str().unwrap().into(),
+                l["reason"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    let mut expected = vec![
+        (all[1].0.clone(), "terminated".to_string()),
+        (all[3].0.clone(), "ip-mismatch".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(reasons, expected);
+    assert_eq!(
+        registered(&svc).await,
+        sorted(vec![all[0].0.clone(), all[2].0.clone()])
+    );
 }

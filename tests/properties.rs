@@ -112,6 +112,7 @@ fn world() -> impl Strategy<
                     instance_id: id(n),
                     ec2_id: None,
                     ipv4: ip.map(|k| format!("10.0.0.{k}")),
+                    ipv6: None,
                 })
                 .collect::<Vec<_>>()
         });
@@ -131,6 +132,7 @@ fn world() -> impl Strategy<
                 instance_id: id(n),
                 state: InstanceState::parse(STATES[st]).unwrap(),
                 ipv4: ips.into_iter().map(|k| format!("10.0.0.{k}")).collect(),
+                ipv6: Vec::new(),
                 spot,
                 asg_group: None,
             });
@@ -171,7 +173,7 @@ proptest! {
         let p = plan::plan(&regs, &seen, opts, Scope::All);
         for (r, d) in regs.iter().zip(&p.decisions) {
             match (&r.ipv4, d.action) {
-                (None, a) => prop_assert_eq!(a, Action::Skip(plan::SkipReason::NoIpv4)),
+                (None, a) => prop_assert_eq!(a, Action::Skip(plan::SkipReason::NoAddress)),
                 (Some(ip), Action::Keep) => prop_assert!(seen.get(&r.instance_id).into_iter().flatten().any(|o| vouches(o, ip, opts))),
                 (Some(ip), Action::Deregister(_)) => prop_assert!(!seen.get(&r.instance_id).into_iter().flatten().any(|o| vouches(o, ip, opts))),
                 // Only a registration EC2 said nothing about is held, and only in a surge.

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::net::IpAddr;
 
 use crate::domain::{is_ec2_instance_id, InstanceState};
 
@@ -21,12 +22,31 @@ pub struct Registration {
     /// Its `AWS_EC2_INSTANCE_ID` attribute, if any.
     pub ec2_id: Option<String>,
     pub ipv4: Option<String>,
+    /// Its `AWS_INSTANCE_IPV6` attribute, if any.
+    pub ipv6: Option<String>,
 }
 
 impl Registration {
     /// The EC2 instance it stands for: its `AWS_EC2_INSTANCE_ID` attribute, else its own id.
     pub fn target(&self) -> &str {
         self.ec2_id.as_deref().unwrap_or(&self.instance_id)
+    }
+
+    /// Whether it registers an address at all (IPv4, IPv6 or both).
+    pub fn has_address(&self) -> bool {
+        self.ipv4.is_some() || self.ipv6.is_some()
+    }
+}
+
+/// The Cloud Map attribute holding the registered IPv6 address.
+pub const IPV6_ATTRIBUTE: &str = "AWS_INSTANCE_IPV6";
+
+/// Whether two written addresses are the same address (`2001:db8::1` = `2001:0db8:0:0:0:0:0:1`);
+/// text that is no address only equals itself.
+pub fn same_address(a: &str, b: &str) -> bool {
+    match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 
@@ -38,6 +58,8 @@ pub struct ObservedInstance {
     /// Every IPv4 address of the instance: primary and secondary private IPs of every network
     /// interface, public and Elastic IPs.
     pub ipv4: Vec<String>,
+    /// Every IPv6 address of its network interfaces.
+    pub ipv6: Vec<String>,
     pub spot: bool,
     /// The Auto Scaling group it belongs to (its `aws:autoscaling:groupName` tag).
     pub asg_group: Option<String>,
@@ -95,7 +117,7 @@ impl fmt::Display for Reason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
     /// No `AWS_INSTANCE_IPV4` attribute (seed rule).
-    NoIpv4,
+    NoAddress,
     /// The id is not an EC2 instance id (e.g. an ECS task): EC2 cannot vouch for or against it.
     NotEc2Id,
     /// Outside the scope of this plan (the event path judges only the instances its events name).
@@ -126,7 +148,7 @@ pub enum Action {
 /// Above how many `not-found` registrations of one service they count as a surge and are held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotFoundBound {
-    /// More than this percentage of the IPv4-bearing registrations, and more than two.
+    /// More than this percentage of the registrations with an address, and more than two.
     Percent(u8),
     /// More than this many.
     Count(usize),
@@ -261,7 +283,13 @@ pub fn confirmed(hint: &Hint, observed: &[ObservedInstance]) -> Option<Reason> {
 }
 
 /// Judges one registration against every instance EC2 reported under its id.
-fn judge(ipv4: &str, observed: &[ObservedInstance], opts: PlanOptions) -> Action {
+fn judge(reg: &Registration, observed: &[ObservedInstance], opts: PlanOptions) -> Action {
+    // Every address the registration names must be one of the instance's.
+    let has = |registered: &Option<String>, own: &[String]| {
+        registered
+            .as_deref()
+            .is_none_or(|r| own.iter().any(|a| same_address(a, r)))
+    };
     // An instance id is unique, but it is looked up in several accounts and regions: keep the
     // registration if any sighting vouches for it, otherwise report the most telling reason.
     let mut worst: Option<Reason> = None;
@@ -276,7 +304,7 @@ fn judge(ipv4: &str, observed: &[ObservedInstance], opts: PlanOptions) -> Action
                 InstanceState::Stopping | InstanceState::Stopped => Reason::Stopped,
                 _ => Reason::Terminated,
             }
-        } else if inst.ipv4.iter().any(|ip| ip == ipv4) {
+        } else if has(&reg.ipv4, &inst.ipv4) && has(&reg.ipv6, &inst.ipv6) {
             return Action::Keep;
         } else {
             Reason::IpMismatch
@@ -306,8 +334,8 @@ pub fn plan(
 ///    if its absence is confirmed (`confirmed_absent` holds its id; `None`: every absence is), and
 ///    none of them is when they are a surge (`opts.max_not_found`). Those are `Hold`s: they stay.
 /// 2. The never-empty guard (seed rule): unless `allow_empty_service`, a plan that would remove
-///    every registration bearing an IPv4 address removes none of them and is marked `held`. A
-///    service with no IPv4-bearing registration is not held: there is nothing to do.
+///    every registration bearing an address (IPv4 or IPv6) removes none of them and is marked `held`. A
+///    service with no registration bearing an address is not held: there is nothing to do.
 pub fn plan_with(
     registrations: &[Registration],
     observed: &HashMap<String, Vec<ObservedInstance>>,
@@ -323,15 +351,15 @@ pub fn plan_with(
                 Scope::All => Some(&[Hint::Judge]),
                 Scope::Only(claimed) => claimed.get(reg.target()).map(Vec::as_slice),
             };
-            let action = match (&reg.ipv4, hints) {
-                (None, _) => Action::Skip(SkipReason::NoIpv4),
-                (Some(_), None) => Action::Skip(SkipReason::OutOfScope),
-                (Some(_), _) if !is_ec2_instance_id(reg.target()) => {
+            let action = match (reg.has_address(), hints) {
+                (false, _) => Action::Skip(SkipReason::NoAddress),
+                (true, None) => Action::Skip(SkipReason::OutOfScope),
+                (true, _) if !is_ec2_instance_id(reg.target()) => {
                     Action::Skip(SkipReason::NotEc2Id)
                 }
-                (Some(ip), Some(hints)) => match hints.iter().find_map(|h| confirmed(h, seen)) {
+                (true, Some(hints)) => match hints.iter().find_map(|h| confirmed(h, seen)) {
                     Some(reason) => Action::Deregister(reason),
-                    None => judge(ip, seen, opts),
+                    None => judge(reg, seen, opts),
                 },
             };
             Decision {
@@ -340,7 +368,7 @@ pub fn plan_with(
             }
         })
         .collect();
-    let with_ipv4 = registrations.iter().filter(|r| r.ipv4.is_some()).count();
+    let with_ipv4 = registrations.iter().filter(|r| r.has_address()).count();
     let not_found = decisions
         .iter()
         .filter(|d| d.action == Action::Deregister(Reason::NotFound))

@@ -1,6 +1,7 @@
 //! The decision function's rules, one plain test each (the not-found guards in `absence`).
 
 mod absence;
+mod addresses;
 
 use super::*;
 
@@ -13,6 +14,7 @@ fn reg(id: &str, ip: Option<&str>) -> Registration {
         instance_id: id.into(),
         ec2_id: None,
         ipv4: ip.map(Into::into),
+        ipv6: None,
     }
 }
 
@@ -21,6 +23,7 @@ fn inst(id: &str, state: InstanceState, ips: &[&str]) -> ObservedInstance {
         instance_id: id.into(),
         state,
         ipv4: ips.iter().map(|s| s.to_string()).collect(),
+        ipv6: Vec::new(),
         spot: false,
         asg_group: None,
     }
@@ -55,7 +58,7 @@ fn registration_without_ipv4_is_skipped_even_if_instance_is_gone() {
         PlanOptions::default(),
         Scope::All,
     );
-    assert_eq!(action_of(&p, A), Action::Skip(SkipReason::NoIpv4));
+    assert_eq!(action_of(&p, A), Action::Skip(SkipReason::NoAddress));
     assert_eq!(action_of(&p, B), Action::Keep);
     assert!(!p.held);
 }
@@ -357,6 +360,7 @@ fn named(name: &str, ec2: Option<&str>, ip: &str) -> Registration {
         instance_id: name.into(),
         ec2_id: ec2.map(Into::into),
         ipv4: Some(ip.into()),
+        ipv6: None,
     }
 }
 

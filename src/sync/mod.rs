@@ -147,7 +147,7 @@ pub async fn sync_service(
                 .set(registrations.len() as i64);
             let ids: Vec<String> = registrations
                 .iter()
-                .filter(|r| r.ipv4.is_some() && is_ec2_instance_id(r.target()))
+                .filter(|r| r.has_address() && is_ec2_instance_id(r.target()))
                 .map(|r| r.target().to_string())
                 .collect::<HashSet<_>>()
                 .into_iter()
@@ -254,7 +254,7 @@ fn warn_held(service_id: &str, plan: &Plan, trigger: Trigger) {
         ?trigger,
         would_deregister = wanted.len(),
         instance_ids = ?wanted.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        "never-empty guard: every IPv4 registration of the service looks gone; deregistering none \
+        "never-empty guard: every registration with an address in the service looks gone; deregistering none \
          (--allow-empty-service turns this off)"
     );
 }
