@@ -64,6 +64,7 @@ pub async fn run(config: Config) -> i32 {
     info!(
         services = ?ctx.config.service_ids,
         namespaces = ?ctx.config.namespace_ids,
+        service_tags = ?ctx.config.service_tags,
         service_region = %ctx.config.service_region,
         instances_regions = ?ctx.config.instances_regions,
         member_accounts = ?ctx.config.member_roles.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>(),

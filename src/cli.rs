@@ -209,6 +209,10 @@ pub struct RunArgs {
     )]
     pub log_level: String,
 
+    /// Every service of the home account and --service-region carrying this tag (KEY=VALUE), re-resolved
+    /// each cycle; repeatable, all must match.
+    #[arg(long = "service-tag", value_name = "KEY=VALUE", env = "CLOUD_UNMAP_SERVICE_TAG", value_delimiter = ',', action = clap::ArgAction::Append)]
+    pub service_tags: Vec<String>,
     /// Every service of this Cloud Map namespace (ns-…), re-listed each cycle; repeatable.
     #[arg(long = "namespace-id", value_name = "NS", env = "CLOUD_UNMAP_NAMESPACE_ID", value_delimiter = ',', action = clap::ArgAction::Append)]
     pub namespace_ids: Vec<String>,

@@ -28,8 +28,10 @@ pub enum ConfigError {
     NoServiceRegion,
     #[error("missing --instances-region: at least one region where EC2 instances live")]
     NoInstancesRegion,
-    #[error("nothing selected: give at least one --service-id or --namespace-id")]
+    #[error("nothing selected: give at least one --service-id, --namespace-id or --service-tag")]
     NothingSelected,
+    #[error("invalid --service-tag {0:?}: expected KEY=VALUE (a key of 1 to 128 characters, a value of at most 256)")]
+    ServiceTag(String),
     #[error("invalid --frequency {0}: the reconcile period must be 1 to 86400 seconds")]
     Frequency(u64),
     #[error("invalid --max-not-found {0:?}: expected a percentage like 10% (0% to 100%) or a count like 5")]
@@ -70,6 +72,8 @@ pub struct MemberRole {
 pub struct Config {
     pub service_ids: Vec<String>,
     pub namespace_ids: Vec<String>,
+    /// `--service-tag`: every service carrying all of these tags.
+    pub service_tags: Vec<(String, String)>,
     pub service_region: String,
     pub instances_regions: Vec<String>,
     pub member_roles: Vec<MemberRole>,
@@ -99,6 +103,13 @@ pub struct Config {
 pub const MAX_FREQUENCY: u64 = 86_400;
 /// The longest `--not-found-grace`, `--shutdown-timeout` and `--stall-timeout`.
 pub const MAX_GRACE: u64 = 3_600;
+
+/// `KEY=VALUE`, as Cloud Map's tags allow (key 1–128 characters, value up to 256).
+pub fn parse_tag(value: &str) -> Option<(String, String)> {
+    let (k, v) = value.split_once('=')?;
+    ((1..=128).contains(&k.chars().count()) && v.chars().count() <= 256)
+        .then(|| (k.to_string(), v.to_string()))
+}
 
 /// `10%` or `5`.
 pub fn parse_not_found_bound(value: &str) -> Option<NotFoundBound> {
@@ -221,7 +232,11 @@ impl Config {
                 None => Err(ConfigError::RoleArn(arn)),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if service_ids.is_empty() && namespace_ids.is_empty() {
+        let service_tags = dedup(&args.service_tags)
+            .into_iter()
+            .map(|t| parse_tag(&t).ok_or(ConfigError::ServiceTag(t)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if service_ids.is_empty() && namespace_ids.is_empty() && service_tags.is_empty() {
             return Err(ConfigError::NothingSelected);
         }
         if !(1..=MAX_FREQUENCY).contains(&args.frequency) {
@@ -280,6 +295,7 @@ impl Config {
         Ok(Config {
             service_ids,
             namespace_ids,
+            service_tags,
             service_region,
             instances_regions,
             member_roles,

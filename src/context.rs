@@ -95,7 +95,7 @@ impl Context {
         planner.lock_owned().await
     }
 
-    /// Records a namespace's services as listed now.
+    /// Records a namespace's services (or the `--service-tag` selection's) as listed now.
     pub fn remember_namespace(&self, namespace_id: &str, services: &[String]) {
         lock(&self.shared.namespaces).insert(namespace_id.to_string(), services.to_vec());
     }

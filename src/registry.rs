@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use futures::stream::{StreamExt, TryStreamExt};
+
 use aws_sdk_servicediscovery::operation::deregister_instance::DeregisterInstanceError;
 use aws_sdk_servicediscovery::operation::get_instance::GetInstanceError;
 use aws_sdk_servicediscovery::operation::get_namespace::GetNamespaceError;
@@ -86,6 +88,51 @@ pub async fn dns_ttl(client: &Client, service_id: &str) -> Result<Duration, Erro
         }
         Err(e) => Err(Error::aws(Operation::GetService, e)),
     }
+}
+
+/// Every service of the account and region carrying all of `tags` (ListServices, then
+/// ListTagsForResource on each service's ARN, `concurrency` at a time).
+pub async fn list_tagged_services(
+    client: &Client,
+    tags: &[(String, String)],
+    concurrency: usize,
+) -> Result<Vec<String>, Error> {
+    let mut pages = client
+        .list_services()
+        .max_results(100)
+        .into_paginator()
+        .send();
+    let mut services: Vec<(String, String)> = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::aws(Operation::ListServices, e))?;
+        services.extend(
+            page.services()
+                .iter()
+                .filter_map(|s| Some((s.id()?.to_string(), s.arn()?.to_string()))),
+        );
+    }
+    let checks: Vec<_> = services
+        .into_iter()
+        .map(|(id, arn)| async move {
+            let out = client
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| Error::aws(Operation::ListTagsForResource, e))?;
+            let has = |(k, v): &(String, String)| {
+                out.tags().iter().any(|t| t.key() == k && t.value() == v)
+            };
+            Ok::<_, Error>(tags.iter().all(has).then_some(id))
+        })
+        .collect();
+    let matched: Vec<Option<String>> = futures::stream::iter(checks)
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    let mut ids: Vec<String> = matched.into_iter().flatten().collect();
+    ids.sort();
+    Ok(ids)
 }
 
 /// A registration from its id and attributes (the ones cloud-unmap judges by).

@@ -198,3 +198,71 @@ async fn ipv6_only_and_dual_stack_registrations_are_judged_by_every_address() {
         sorted(vec![all[0].0.clone(), all[2].0.clone()])
     );
 }
+
+/// A service in `ns` carrying `tags`.
+async fn tagged_service(ns: &str, tags: &[(&str, &str)]) -> String {
+    let mut req = cloudmap()
+        .await
+        .create_service()
+        .name(unique("svc"))
+        .namespace_id(ns);
+    for (k, v) in tags {
+        req = req.tags(
+            aws_sdk_servicediscovery::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .unwrap(),
+        );
+    }
+    req.send()
+        .await
+        .unwrap()
+        .service()
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_tags_select_exactly_the_services_carrying_all_of_them() {
+    let team = unique("team");
+    let ns = namespace().await;
+    let both = tagged_service(&ns, &[("team", &team), ("env", "prod")]).await;
+    let team_only = tagged_service(&ns, &[("team", &team), ("env", "dev")]).await;
+    let untagged = service(&ns).await;
+    let mut terminated = Vec::new();
+    for svc in [&both, &team_only, &untagged] {
+        let pair = launch(HOME_REGION, 2).await;
+        register_all(svc, &pair).await;
+        terminated.push(pair[0].id.clone());
+    }
+    terminate(&ec2(HOME_REGION).await, &terminated).await;
+
+    let tag = format!("team={team}");
+    let out = Cli::worker()
+        .args(&[
+            "--service-region",
+            HOME_REGION,
+            "--instances-region",
+            HOME_REGION,
+        ])
+        .args(&[
+            "--service-tag",
+            &tag,
+            "--service-tag",
+            "env=prod",
+            "--single-run",
+        ])
+        .output(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let touched: Vec<String> = log_lines(&out, "deregistered")
+        .iter()
+        .map(|l| l["service_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(touched, vec![both.clone()]);
+    assert!(!registered(&both).await.contains(&terminated[0]));
+    assert!(registered(&team_only).await.contains(&terminated[1]));
+    assert!(registered(&untagged).await.contains(&terminated[2]));
+}

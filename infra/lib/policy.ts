@@ -27,6 +27,8 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
         'servicediscovery:GetOperation',
         'servicediscovery:GetNamespace',
         'servicediscovery:GetService',
+        'servicediscovery:GetInstance',
+        'servicediscovery:ListTagsForResource',
       ],
       resources: ['*'],
     }),

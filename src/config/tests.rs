@@ -77,6 +77,14 @@ fn rejects_bad_input_with_the_offending_value() {
             ConfigError::MaxNotFound("110%".into()),
         ),
         (
+            Box::new(|a| a.service_tags = vec!["team".into()]),
+            ConfigError::ServiceTag("team".into()),
+        ),
+        (
+            Box::new(|a| a.service_tags = vec!["=x".into()]),
+            ConfigError::ServiceTag("=x".into()),
+        ),
+        (
             Box::new(|a| a.max_not_found = "ten".into()),
             ConfigError::MaxNotFound("ten".into()),
         ),
@@ -184,4 +192,19 @@ fn not_found_bounds() {
     for bad in ["", "%", "101%", "-1", "1.5%", "x"] {
         assert_eq!(parse_not_found_bound(bad), None, "{bad}");
     }
+}
+
+#[test]
+fn tags_alone_select() {
+    let mut a = args();
+    a.service_ids = vec![];
+    a.service_tags = vec!["team=search".into(), "env=".into()];
+    let c = Config::from_args(&a).unwrap();
+    assert_eq!(
+        c.service_tags,
+        vec![
+            ("team".into(), "search".into()),
+            ("env".into(), String::new())
+        ]
+    );
 }

@@ -70,7 +70,8 @@ impl ServiceReport {
     }
 }
 
-/// The explicit service ids, then every service of every namespace (listed anew on each call).
+/// The explicit service ids, the services carrying the `--service-tag`s, then every service of
+/// every namespace (listed anew on each call).
 /// A namespace that does not exist is marked missing and skipped; one that cannot be listed is
 /// logged, counted, and stands for its last known services; without any, it is among the errors.
 /// The reconcile (`log_missing`) logs every missing namespace once per cycle; the event path only
@@ -78,6 +79,18 @@ impl ServiceReport {
 pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>, Vec<Error>) {
     let mut services = ctx.config.service_ids.clone();
     let mut errors = Vec::new();
+    if !ctx.config.service_tags.is_empty() {
+        match tagged_services(ctx, log_missing).await {
+            Ok(found) => {
+                for s in found {
+                    if !services.contains(&s) {
+                        services.push(s);
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
     for ns in &ctx.config.namespace_ids {
         let found = match registry::list_services(&ctx.cloudmap, ns).await {
             Ok(found) => {
@@ -109,6 +122,29 @@ pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>,
         }
     }
     (services, errors)
+}
+
+/// The services carrying every `--service-tag`: listed anew by the reconcile (`fresh`, once per cycle);
+/// the event path takes the last listing (tags change rarely; listing them costs a call per service).
+/// A listing that fails stands for the last one, if any.
+async fn tagged_services(ctx: &Context, fresh: bool) -> Result<Vec<String>, Error> {
+    const KEY: &str = "--service-tag";
+    if !fresh {
+        if let Some(known) = ctx.last_known_services(KEY) {
+            return Ok(known);
+        }
+    }
+    let tags = &ctx.config.service_tags;
+    match registry::list_tagged_services(&ctx.cloudmap, tags, ctx.config.concurrency).await {
+        Ok(found) => {
+            ctx.remember_namespace(KEY, &found);
+            Ok(found)
+        }
+        Err(e) => {
+            ctx.failed(Failure::ListServices { namespace_id: KEY }, &e);
+            ctx.last_known_services(KEY).ok_or(e)
+        }
+    }
 }
 
 /// What a missing service comes to: marked (metric, `/readyz`), logged when it just went missing
