@@ -90,21 +90,8 @@ async fn dual_stack(count: i32) -> Vec<(String, String, String)> {
         .send()
         .await
         .unwrap();
-    let out = c
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .min_count(count)
-        .max_count(count)
-        .subnet_id(subnet.subnet().unwrap().subnet_id().unwrap())
-        .ipv6_address_count(1)
-        .send()
-        .await
-        .unwrap();
-    let ids: Vec<String> = out
-        .instances()
-        .iter()
-        .map(|i| i.instance_id().unwrap().to_string())
-        .collect();
+    let subnet = subnet.subnet().unwrap().subnet_id().unwrap();
+    let ids = ids(&Launch::on(&c).count(count).in_subnet(subnet, 1).run().await);
     let described = c
         .describe_instances()
         .set_instance_ids(Some(ids))
@@ -197,32 +184,6 @@ async fn ipv6_only_and_dual_stack_registrations_are_judged_by_every_address() {
         registered(&svc).await,
         sorted(vec![all[0].0.clone(), all[2].0.clone()])
     );
-}
-
-/// A service in `ns` carrying `tags`.
-async fn tagged_service(ns: &str, tags: &[(&str, &str)]) -> String {
-    let mut req = cloudmap()
-        .await
-        .create_service()
-        .name(unique("svc"))
-        .namespace_id(ns);
-    for (k, v) in tags {
-        req = req.tags(
-            aws_sdk_servicediscovery::types::Tag::builder()
-                .key(*k)
-                .value(*v)
-                .build()
-                .unwrap(),
-        );
-    }
-    req.send()
-        .await
-        .unwrap()
-        .service()
-        .unwrap()
-        .id()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -29,12 +29,25 @@ pub async fn namespace() -> String {
 
 /// Creates a service in `ns` and returns its id.
 pub async fn service(ns: &str) -> String {
-    cloudmap()
+    tagged_service(ns, &[]).await
+}
+
+/// Creates a service in `ns` carrying `tags` and returns its id.
+pub async fn tagged_service(ns: &str, tags: &[(&str, &str)]) -> String {
+    let mut req = cloudmap()
         .await
         .create_service()
         .name(unique("svc"))
-        .namespace_id(ns)
-        .send()
+        .namespace_id(ns);
+    for (k, v) in tags {
+        let tag = aws_sdk_servicediscovery::types::Tag::builder()
+            .key(*k)
+            .value(*v)
+            .build()
+            .unwrap();
+        req = req.tags(tag);
+    }
+    req.send()
         .await
         .unwrap()
         .service()
@@ -56,6 +69,8 @@ pub struct Launch<'a> {
     client: &'a aws_sdk_ec2::Client,
     count: i32,
     spot: bool,
+    subnet: Option<String>,
+    ipv6: i32,
 }
 
 impl<'a> Launch<'a> {
@@ -64,11 +79,20 @@ impl<'a> Launch<'a> {
             client,
             count: 1,
             spot: false,
+            subnet: None,
+            ipv6: 0,
         }
     }
 
     pub fn count(mut self, count: i32) -> Self {
         self.count = count;
+        self
+    }
+
+    /// In this subnet, with this many IPv6 addresses each.
+    pub fn in_subnet(mut self, subnet: &str, ipv6: i32) -> Self {
+        self.subnet = Some(subnet.to_string());
+        self.ipv6 = ipv6;
         self
     }
 
@@ -86,6 +110,9 @@ impl<'a> Launch<'a> {
             .instance_type(InstanceType::T3Micro)
             .min_count(self.count)
             .max_count(self.count);
+        if let Some(subnet) = &self.subnet {
+            req = req.subnet_id(subnet).ipv6_address_count(self.ipv6);
+        }
         if self.spot {
             req = req.instance_market_options(
                 InstanceMarketOptionsRequest::builder()
