@@ -12,7 +12,6 @@ use tracing::{debug, info, warn};
 
 use super::claims::{self, Arrival, Claim, Disposition, InstanceResult, Reading, Unclaimed};
 use super::{truncate, Received, Worker};
-use crate::domain::Account;
 use crate::emit::Failure;
 use crate::event;
 use crate::inventory::{self, Observed};
@@ -134,15 +133,8 @@ impl Worker {
     /// Looks the claimed instances up, each in its claim's account and region only, so one failing
     /// account×region fails only its own claims.
     async fn verify(&self, claims: &[&Claim], out: &mut Outcomes) -> Observed {
-        let mut by_target: HashMap<(&Account, &str), Vec<String>> = HashMap::new();
-        for c in claims {
-            let ids = by_target.entry((&c.account, &c.region)).or_default();
-            if !ids.contains(&c.instance_id) {
-                ids.push(c.instance_id.clone());
-            }
-        }
         let ctx = &self.ctx;
-        let jobs: Vec<_> = by_target
+        let jobs: Vec<_> = claims::by_target(claims.iter().copied())
             .into_iter()
             .filter_map(|((account, region), ids)| {
                 let target = ctx.target(account, region)?;

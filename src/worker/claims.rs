@@ -195,6 +195,20 @@ pub fn merge<'a>(claims: impl IntoIterator<Item = &'a Claim>) -> Claimed {
     claimed
 }
 
+/// The claimed instance ids of each account×region, each id once: one lookup per target.
+pub fn by_target<'a>(
+    claims: impl IntoIterator<Item = &'a Claim>,
+) -> HashMap<(&'a Account, &'a str), Vec<String>> {
+    let mut grouped: HashMap<(&Account, &str), Vec<String>> = HashMap::new();
+    for c in claims {
+        let ids = grouped.entry((&c.account, c.region.as_str())).or_default();
+        if !ids.contains(&c.instance_id) {
+            ids.push(c.instance_id.clone());
+        }
+    }
+    grouped
+}
+
 /// What the work for one instance came to.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct InstanceResult {

@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::{info, warn};
 
 use super::act::Outcomes;
-use super::claims::{Claim, Lifecycle};
+use super::claims::{self, Claim, Lifecycle};
 use super::Worker;
 use crate::aws::Target;
 use crate::domain::Account;
@@ -65,15 +65,9 @@ impl Worker {
         claims: Vec<&'c Claim>,
         out: &mut Outcomes,
     ) -> Vec<&'c Claim> {
-        let mut by_target: HashMap<(&Account, &str), Vec<String>> = HashMap::new();
-        for c in claims.iter().filter(|c| c.lifecycle.is_some()) {
-            let ids = by_target.entry((&c.account, &c.region)).or_default();
-            if !ids.contains(&c.instance_id) {
-                ids.push(c.instance_id.clone());
-            }
-        }
+        let lifecycle_claims = claims.iter().copied().filter(|c| c.lifecycle.is_some());
         let mut states: HashMap<String, String> = HashMap::new();
-        for ((account, region), ids) in by_target {
+        for ((account, region), ids) in claims::by_target(lifecycle_claims) {
             let Some(target) = self.ctx.target(account, region) else {
                 continue;
             };

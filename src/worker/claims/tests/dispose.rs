@@ -1,4 +1,4 @@
-//! How a batch's claims merge per instance, and how each message is settled.
+//! How a batch's claims merge per instance and group per target, and how each message is settled.
 
 use super::*;
 
@@ -166,5 +166,27 @@ fn a_lifecycle_note_names_the_outcome_unless_the_work_failed() {
             (Disposition::Delete, lc, EventOutcome::not_terminating),
             (Disposition::Retry, lc, EventOutcome::failed),
         ]
+    );
+}
+
+#[test]
+fn claims_group_by_target_each_instance_once() {
+    let mut member = claimed(2, "i-0aaaaaaaaaaaaaaa1");
+    member.account = Account::Member(MEMBER.into());
+    let claims = [
+        claimed(0, "i-0aaaaaaaaaaaaaaa1"),
+        claimed(1, "i-0aaaaaaaaaaaaaaa1"),
+        member,
+        claimed(3, "i-0bbbbbbbbbbbbbbb2"),
+    ];
+    let grouped = by_target(&claims);
+    assert_eq!(grouped.len(), 2);
+    assert_eq!(
+        grouped[&(&Account::Home, "us-east-1")],
+        vec!["i-0aaaaaaaaaaaaaaa1", "i-0bbbbbbbbbbbbbbb2"]
+    );
+    assert_eq!(
+        grouped[&(&Account::Member(MEMBER.into()), "us-east-1")],
+        vec!["i-0aaaaaaaaaaaaaaa1"]
     );
 }
