@@ -1,7 +1,7 @@
 //! The shared context of a running worker: validated configuration, the Cloud Map client, the EC2
 //! and Auto Scaling clients of every (account, region) target, metrics and health, and what the
 //! triggers must share to stay consistent: one planner per service at a time, the last known
-//! services of each namespace, which selections are missing, services' DNS TTLs, and when each
+//! services of each namespace (and of `--service-tag`), which selections are missing, services' DNS TTLs, and when each
 //! registration was first found missing from EC2. Built once by
 //! `app`, shared by the reconcile and the event path.
 
@@ -37,7 +37,7 @@ pub struct Context {
 #[derive(Default)]
 struct Shared {
     planners: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    namespaces: Mutex<HashMap<String, Vec<String>>>,
+    selections: Mutex<HashMap<String, Vec<String>>>,
     ttls: Mutex<HashMap<String, (Duration, Instant)>>,
     /// Per service, when each registration was first judged `not-found` (and still is).
     absent: Mutex<HashMap<String, HashMap<String, Instant>>>,
@@ -95,14 +95,14 @@ impl Context {
         planner.lock_owned().await
     }
 
-    /// Records a namespace's services (or the `--service-tag` selection's) as listed now.
-    pub fn remember_namespace(&self, namespace_id: &str, services: &[String]) {
-        lock(&self.shared.namespaces).insert(namespace_id.to_string(), services.to_vec());
+    /// Records the services a selection (a namespace id, or `--service-tag`) resolved to now.
+    pub fn remember_selection(&self, selection: &str, services: &[String]) {
+        lock(&self.shared.selections).insert(selection.to_string(), services.to_vec());
     }
 
-    /// The services a namespace had at its last successful listing.
-    pub fn last_known_services(&self, namespace_id: &str) -> Option<Vec<String>> {
-        lock(&self.shared.namespaces).get(namespace_id).cloned()
+    /// The services a selection resolved to at its last successful listing.
+    pub fn last_known_services(&self, selection: &str) -> Option<Vec<String>> {
+        lock(&self.shared.selections).get(selection).cloned()
     }
 
     /// Marks a selected service or namespace as missing (or found again), in metrics and health.

@@ -15,6 +15,8 @@ use crate::plan::Reason;
 pub enum Failure<'a> {
     /// Resolving a namespace into its services.
     ListServices { namespace_id: &'a str },
+    /// Resolving `--service-tag` into the services carrying the tags.
+    ListTaggedServices,
     /// One service's sync as a whole (listing its registrations, or looking its instances up).
     Sync {
         service_id: &'a str,
@@ -50,6 +52,9 @@ pub fn failure(metrics: &Metrics, what: Failure<'_>, error: &Error) {
     match what {
         Failure::ListServices { namespace_id } => {
             error!(error = %error, namespace_id, "cannot list the services of the namespace")
+        }
+        Failure::ListTaggedServices => {
+            error!(error = %error, "cannot list the services carrying the --service-tag tags")
         }
         Failure::Sync {
             service_id,

@@ -61,6 +61,8 @@ async fn registrations_named_otherwise_are_judged_by_their_ec2_instance_id_attri
     terminate(&client, std::slice::from_ref(&all[1].id)).await;
     put_state_change(&all[1].id, "terminated").await;
     wait_registered(&svc, WAIT, |r| r == left(&["web-3", "web-9"])).await;
+    // Counted once Cloud Map confirmed the removal, which the message's deletion follows.
+    wait_queue_empty(&q.url).await;
     let series = format!("cloud_unmap_deregistrations_total{{service_id=\"{svc}\",trigger=\"event\",reason=\"terminated\"}}");
     assert_eq!(metric(port, &series).await, 1.0);
     drop(worker);

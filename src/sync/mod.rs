@@ -13,7 +13,7 @@ use crate::emit::Failure;
 use crate::error::Error;
 use crate::inventory::{self, Observed};
 use crate::metrics::{Guard, Metrics, SelectionKind, Trigger};
-use crate::plan::{self, Action, Claimed, Hold, Plan, Reason};
+use crate::plan::{self, Action, Claimed, Hold, Plan, Reason, Registration};
 use crate::registry;
 
 mod apply;
@@ -81,13 +81,7 @@ pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>,
     let mut errors = Vec::new();
     if !ctx.config.service_tags.is_empty() {
         match tagged_services(ctx, log_missing).await {
-            Ok(found) => {
-                for s in found {
-                    if !services.contains(&s) {
-                        services.push(s);
-                    }
-                }
-            }
+            Ok(found) => add_new(&mut services, found),
             Err(e) => errors.push(e),
         }
     }
@@ -95,7 +89,7 @@ pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>,
         let found = match registry::list_services(&ctx.cloudmap, ns).await {
             Ok(found) => {
                 ctx.set_missing(SelectionKind::namespace, ns, false);
-                ctx.remember_namespace(ns, &found);
+                ctx.remember_selection(ns, &found);
                 found
             }
             Err(e @ Error::Missing { .. }) => {
@@ -115,13 +109,29 @@ pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>,
                 }
             }
         };
-        for s in found {
-            if !services.contains(&s) {
-                services.push(s);
-            }
-        }
+        add_new(&mut services, found);
     }
     (services, errors)
+}
+
+/// Appends the services not already selected, keeping the first occurrence's order.
+fn add_new(services: &mut Vec<String>, found: Vec<String>) {
+    for s in found {
+        if !services.contains(&s) {
+            services.push(s);
+        }
+    }
+}
+
+/// The distinct EC2 instances the registrations that pass `keep` stand for.
+fn targets(registrations: &[Registration], keep: impl Fn(&Registration) -> bool) -> Vec<String> {
+    registrations
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| r.target().to_string())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// The services carrying every `--service-tag`: listed anew by the reconcile (`fresh`, once per cycle);
@@ -137,11 +147,11 @@ async fn tagged_services(ctx: &Context, fresh: bool) -> Result<Vec<String>, Erro
     let tags = &ctx.config.service_tags;
     match registry::list_tagged_services(&ctx.cloudmap, tags, ctx.config.concurrency).await {
         Ok(found) => {
-            ctx.remember_namespace(KEY, &found);
+            ctx.remember_selection(KEY, &found);
             Ok(found)
         }
         Err(e) => {
-            ctx.failed(Failure::ListServices { namespace_id: KEY }, &e);
+            ctx.failed(Failure::ListTaggedServices, &e);
             ctx.last_known_services(KEY).ok_or(e)
         }
     }
@@ -181,13 +191,9 @@ pub async fn sync_service(
                 .registered
                 .get_or_create(&labels)
                 .set(registrations.len() as i64);
-            let ids: Vec<String> = registrations
-                .iter()
-                .filter(|r| r.has_address() && is_ec2_instance_id(r.target()))
-                .map(|r| r.target().to_string())
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect();
+            let ids = targets(&registrations, |r| {
+                r.has_address() && is_ec2_instance_id(r.target())
+            });
             looked_up = inventory::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
             (None, plan::Scope::All)
         }
@@ -209,15 +215,10 @@ pub async fn sync_service(
     let mut plan = judge(given.unwrap_or(&looked_up));
     if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
         // A single run cannot wait for its next cycle: it looks again after the grace period.
-        // The EC2 instances those registrations stand for.
         let unconfirmed: HashSet<&str> = plan.unconfirmed().collect();
-        let ids: Vec<String> = registrations
-            .iter()
-            .filter(|r| unconfirmed.contains(r.instance_id.as_str()))
-            .map(|r| r.target().to_string())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let ids = targets(&registrations, |r| {
+            unconfirmed.contains(r.instance_id.as_str())
+        });
         let grace = ctx.config.not_found_grace;
         info!(
             service_id,
