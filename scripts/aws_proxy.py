@@ -19,6 +19,9 @@
 - POST /__proxy/outage/on drops every AWS connection without an answer (an endpoint outage) until
   POST /__proxy/outage/off; GET /__proxy/state returns {"counts": …, "lifecycle_actions": […], "heartbeats": […]};
 - POST /__proxy/fail/<Action> answers that EC2 query action with a non-retryable error from then on.
+- POST /__proxy/deny/<Action> answers that action with AccessDenied from then on, in the protocol's shape
+  (query XML `ErrorResponse` with HTTP 403; JSON `AccessDeniedException` with SQS's `x-amzn-query-error`
+  header), as AWS answers a call the caller's policies do not allow.
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
@@ -51,6 +54,7 @@ state = {
     "slow": 0.0,
     "state_names": {},
     "fail": set(),
+    "deny": set(),
     "rate": 0.0,
     "faults": collections.Counter(),
 }
@@ -164,6 +168,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def deny(self, op):
+        message = f"User: arn:aws:sts::123456789012:assumed-role/test/proxy is not authorized to perform: {op}"
+        if self.headers.get("X-Amz-Target"):
+            body = json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException", "message": message})
+            self.send_response(400)
+            self.send_header("x-amzn-query-error", "AccessDenied;Sender")
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+            return
+        body = (
+            '<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>'
+            f"<Message>{message}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+        ).encode()
+        self.reply(403, body, "text/xml")
+
     def control(self):
         with lock:
             if self.path == "/__proxy/outage/on":
@@ -172,6 +193,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["outage"] = False
             elif self.path.startswith("/__proxy/fail/"):
                 state["fail"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/deny/"):
+                state["deny"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/faults/"):
                 state["rate"] = float(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/terminating/"):
@@ -238,11 +261,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             )
         with lock:
             fail = op in state["fail"]
+            deny = op in state["deny"]
             slow = state["slow"]
         if slow:
             time.sleep(slow)
         if fail:
             return self.reply(400, INJECTED, "text/xml")
+        if deny:
+            return self.deny(op)
         if op in ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat"):
             form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
             token = form.get("LifecycleActionToken", "")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: a local moto server, a seeded Cloud Map service with five EC2 instances, an SQS queue
-# fed by the EventBridge rules of event-rules.json, and the worker running against it. One instance is
+# fed by the EventBridge rules of event-rules.json, a preflight `check`, and the worker running against it. One instance is
 # terminated: its event reaches the queue and the worker removes the registration within
 # milliseconds. A second one is terminated with its event lost: the periodic reconcile (every 5 s
 # here) removes it. Then the metrics.
@@ -38,6 +38,10 @@ say "creating the event queue (+ dead-letter queue) and the EventBridge rules of
 queue=$("$PY" scripts/fixture.py queue --endpoint "$endpoint")
 echo "$queue"
 lost=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["instances"][1]["id"])' "$work/state.json")
+
+say "preflight: cloud-unmap check with the worker's flags (changes nothing)"
+"$BIN" check --service-id "$service" --service-region us-east-1 --instances-region us-east-1 \
+  --queue-url "$queue" 2>/dev/null || { echo "FAILED: check exit $?"; exit 1; }
 
 http_port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 say "running cloud-unmap (events from the queue; reconcile every 5 s; HTTP on 127.0.0.1:$http_port)"

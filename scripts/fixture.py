@@ -93,6 +93,10 @@ def queue(a):
         Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
     )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # As infra/ deploys it: EventBridge may send to the queue.
+    allow = {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage"}
+    policy = {"Version": "2012-10-17", "Statement": [dict(allow, Resource=arn)]}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
     root = __file__.rsplit("/scripts/", 1)[0]
     for rule in json.load(open(f"{root}/event-rules.json"))["rules"]:
         name = f"{a.name}-{rule['name']}"

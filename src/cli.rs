@@ -27,6 +27,9 @@ Examples:
               --queue-url https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events \\
               --lifecycle-hook-name cloud-unmap --lifecycle-hook-name web-drain --lifecycle-drain-seconds 60
 
+  # Preflight with the same flags: what would fail, and where the registrations' instances are
+  cloud-unmap check --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --instances-region eu-west-1
+
   # Container health check (exit 0 when /healthz answers 200)
   cloud-unmap healthcheck --port 9100
 
@@ -57,6 +60,36 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Retire EC2 instances selected by tag: drain from Cloud Map, stop, snapshot, terminate.
     Decommission(DecommissionArgs),
+    /// Preflight: with the worker's flags, check credentials, selections, accounts, queue, hooks and
+    /// where the registrations' instances are, changing nothing.
+    Check(CheckArgs),
+}
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  # Before the first deploy, with the flags the worker will run with
+  cloud-unmap check --namespace-id ns-abcdef0123456789 --service-region eu-west-1 \\
+      --instances-region eu-west-1 us-east-1 \\
+      --instances-role-arn arn:aws:iam::222222222222:role/cloud-unmap-reader \\
+      --queue-url https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events
+
+  # The same from the worker's environment (CLOUD_UNMAP_* variables), as JSON for a pipeline
+  cloud-unmap check --output json | jq '.findings[] | select(.level == \"fail\")'
+
+It reads only (and probes DeleteMessage / ChangeMessageVisibility with a receipt handle that cannot
+exist, which changes nothing). Permissions are those of the credentials it runs with: run it with the
+worker's role to check the worker's. Exit 0 when nothing would fail (warnings allowed), 1 when something
+would, 2 for bad usage.";
+
+/// Arguments of `cloud-unmap check`: the worker's own flags, and the report's format.
+#[derive(Debug, Args)]
+#[command(after_help = CHECK_EXAMPLES)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 const DECOMMISSION_EXAMPLES: &str = "\

@@ -18,11 +18,13 @@
 //!   [`health`], [`server`] (`/metrics`, `/healthz`, `/readyz`), [`healthcheck`], [`logging`].
 //! * **Process.** [`app`] (assembly), [`shutdown`] (signals, grace), [`backoff`], [`progress`].
 //! * **Retirement.** [`decommission`]: the `decommission` subcommand.
+//! * **Preflight.** [`check`]: the `check` subcommand (what would fail, where instances are).
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod aws;
 pub mod backoff;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod context;

@@ -46,6 +46,19 @@ fn main() -> ExitCode {
             cloud_unmap::logging::init_stderr(level);
             runtime.block_on(cloud_unmap::decommission::run(args))
         }
+        Some(Command::Check(args)) => {
+            let config = match Config::from_args(&args.run) {
+                Ok(c) => c,
+                Err(e) => return usage_error(&e.to_string()),
+            };
+            // The report is the output: diagnostics only from WARNING up, unless asked for more.
+            let level = match config.log_level {
+                tracing::Level::INFO => tracing::Level::WARN,
+                other => other,
+            };
+            cloud_unmap::logging::init_stderr(level);
+            runtime.block_on(cloud_unmap::check::run(config, &args))
+        }
         Some(Command::Healthcheck(args)) => runtime.block_on(cloud_unmap::healthcheck::run(
             args.port,
             Duration::from_secs(args.timeout),

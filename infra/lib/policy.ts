@@ -73,11 +73,15 @@ export function memberStatements(): iam.PolicyStatement[] {
   ];
 }
 
-/** Lifecycle actions: is the instance terminating, the hook's heartbeat timeout, heartbeats, CONTINUE. */
+/**
+ * Lifecycle actions: is the instance terminating, the hook's heartbeat timeout, heartbeats, CONTINUE;
+ * and (read-only) the groups carrying the hooks, which `cloud-unmap check` reports.
+ */
 function lifecycleStatement(): iam.PolicyStatement {
   return new iam.PolicyStatement({
     sid: 'LifecycleHooks',
     actions: [
+      'autoscaling:DescribeAutoScalingGroups',
       'autoscaling:DescribeAutoScalingInstances',
       'autoscaling:DescribeLifecycleHooks',
       'autoscaling:RecordLifecycleActionHeartbeat',

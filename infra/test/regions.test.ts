@@ -36,6 +36,7 @@ test('the member role trusts only the worker\'s task role and may only read EC2 
   const actions = policy.Properties.PolicyDocument.Statement.flatMap((s: any) => [s.Action].flat()).sort();
   assert.deepEqual(actions, [
     'autoscaling:CompleteLifecycleAction',
+    'autoscaling:DescribeAutoScalingGroups',
     'autoscaling:DescribeAutoScalingInstances',
     'autoscaling:DescribeLifecycleHooks',
     'autoscaling:RecordLifecycleActionHeartbeat',

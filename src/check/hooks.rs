@@ -1,0 +1,192 @@
+//! `check`'s view of the Auto Scaling lifecycle hooks named by `--lifecycle-hook-name`: which
+//! groups of which account and region carry them, and whether they are terminate hooks.
+
+use futures::stream::{self, StreamExt};
+
+use super::probes::{explain, target_label};
+use super::report::{Finding, Level};
+use crate::aws::Target;
+
+/// The transition of the terminate hooks cloud-unmap completes.
+const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+/// How many groups a finding names before it counts the rest.
+const NAMED: usize = 5;
+
+/// One hook of ours found on a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub name: String,
+    /// `account/region/group`.
+    pub at: String,
+    pub transition: String,
+    pub heartbeat_s: i32,
+    pub default_result: String,
+}
+
+/// Every hook named `names` on every group of one target (DescribeAutoScalingGroups, then
+/// DescribeLifecycleHooks per group, `concurrency` at a time).
+async fn in_target(
+    target: &Target,
+    label: String,
+    names: &[String],
+    concurrency: usize,
+) -> Result<Vec<Found>, String> {
+    let mut pages = target
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .max_records(100)
+        .into_paginator()
+        .send();
+    let mut groups = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| format!("DescribeAutoScalingGroups: {}", explain(&e)))?;
+        groups.extend(
+            page.auto_scaling_groups()
+                .iter()
+                .filter_map(|g| g.auto_scaling_group_name().map(str::to_string)),
+        );
+    }
+    let label = &label;
+    let lookups = groups.into_iter().map(|group| async move {
+        let out = target
+            .autoscaling
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(&group)
+            .send()
+            .await
+            .map_err(|e| format!("DescribeLifecycleHooks: {}", explain(&e)))?;
+        Ok::<_, String>(
+            out.lifecycle_hooks()
+                .iter()
+                .filter(|h| {
+                    h.lifecycle_hook_name()
+                        .is_some_and(|n| names.iter().any(|w| w == n))
+                })
+                .map(|h| Found {
+                    name: h.lifecycle_hook_name().unwrap_or_default().to_string(),
+                    at: format!("{label}/{group}"),
+                    transition: h.lifecycle_transition().unwrap_or_default().to_string(),
+                    heartbeat_s: h.heartbeat_timeout().unwrap_or(3600),
+                    default_result: h.default_result().unwrap_or("ABANDON").to_string(),
+                })
+                .collect::<Vec<_>>(),
+        )
+    });
+    let found: Vec<Result<Vec<Found>, String>> = stream::iter(lookups)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    found
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map(|v| v.into_iter().flatten().collect())
+}
+
+/// The findings for `names` across every target.
+pub async fn hooks(
+    targets: &[Target],
+    names: &[String],
+    home: Option<&str>,
+    concurrency: usize,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let mut out = Vec::new();
+    for target in targets {
+        let label = target_label(target, home);
+        match in_target(target, label.clone(), names, concurrency).await {
+            Ok(f) => found.extend(f),
+            Err(why) => out.push(Finding::new(
+                "hook",
+                label,
+                Level::Warn,
+                format!("groups could not be read: {why}"),
+            )),
+        }
+    }
+    out.extend(judge(names, &found));
+    out
+}
+
+/// Per hook name: on which groups, and whether each is a terminate hook.
+pub fn judge(names: &[String], found: &[Found]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for name in names {
+        let mine: Vec<&Found> = found.iter().filter(|f| &f.name == name).collect();
+        if mine.is_empty() {
+            out.push(Finding::new("hook", name, Level::Note, "no group in the configured accounts and regions has it: terminations are still seen through EC2 events, with no action to complete"));
+            continue;
+        }
+        for f in mine.iter().filter(|f| f.transition != TERMINATING) {
+            out.push(Finding::new("hook", name, Level::Warn, format!("{} is a {} hook: cloud-unmap completes only terminate actions; its owner must complete this one", f.at, f.transition)));
+        }
+        let terminate: Vec<&&Found> = mine
+            .iter()
+            .filter(|f| f.transition == TERMINATING)
+            .collect();
+        if terminate.is_empty() {
+            continue;
+        }
+        let named: Vec<String> = terminate
+            .iter()
+            .take(NAMED)
+            .map(|f| {
+                format!(
+                    "{} (heartbeat {} s, default {})",
+                    f.at, f.heartbeat_s, f.default_result
+                )
+            })
+            .collect();
+        let more = terminate.len().saturating_sub(NAMED);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        out.push(Finding::new(
+            "hook",
+            name,
+            Level::Ok,
+            format!(
+                "terminate hook on {} group(s): {}{more}",
+                terminate.len(),
+                named.join(", ")
+            ),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(name: &str, group: &str, transition: &str) -> Found {
+        Found {
+            name: name.into(),
+            at: format!("111111111111/eu-west-1/{group}"),
+            transition: transition.into(),
+            heartbeat_s: 300,
+            default_result: "ABANDON".into(),
+        }
+    }
+
+    #[test]
+    fn each_hook_is_placed_on_its_groups_and_launch_hooks_are_warned_about() {
+        let names = vec!["cloud-unmap".to_string(), "web-drain".into()];
+        let found = [
+            found("cloud-unmap", "web", TERMINATING),
+            found("cloud-unmap", "api", TERMINATING),
+            found("web-drain", "web", "autoscaling:EC2_INSTANCE_LAUNCHING"),
+        ];
+        let f = judge(&names, &found);
+        assert_eq!(f.len(), 2, "{f:#?}");
+        assert_eq!(f[0].level, Level::Ok);
+        assert!(f[0].detail.starts_with("terminate hook on 2 group(s): 111111111111/eu-west-1/web (heartbeat 300 s, default ABANDON)"));
+        assert_eq!(
+            (f[1].level, f[1].subject.as_str()),
+            (Level::Warn, "web-drain")
+        );
+        let none = judge(&["other".to_string()], &found);
+        assert_eq!(none[0].level, Level::Note);
+    }
+}
