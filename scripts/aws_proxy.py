@@ -180,7 +180,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body.encode())
             return
         body = (
-            '<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>'
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
             f"<Message>{message}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
         ).encode()
         self.reply(403, body, "text/xml")
