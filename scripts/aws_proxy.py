@@ -22,6 +22,8 @@
 - POST /__proxy/deny/<Action> answers that action with AccessDenied from then on, in the protocol's shape
   (query XML `ErrorResponse` with HTTP 403; JSON `AccessDeniedException` with SQS's `x-amzn-query-error`
   header), as AWS answers a call the caller's policies do not allow.
+- POST /__proxy/shared/<namespace-id>/<owner-account>: that namespace is shared with the caller through AWS
+  RAM by another account, and answered as AWS answers a consumer (see proxy_sharing.py);
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
@@ -39,6 +41,8 @@ import threading
 import time
 import urllib.parse
 from xml.etree import ElementTree
+
+import proxy_sharing as sharing
 
 upstream = int(sys.argv[1])
 lock = threading.Lock()
@@ -193,6 +197,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["outage"] = False
             elif self.path.startswith("/__proxy/fail/"):
                 state["fail"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/shared/"):
+                _, _, _, namespace, owner = self.path.split("/")
+                sharing.share(namespace, owner)
             elif self.path.startswith("/__proxy/deny/"):
                 state["deny"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/faults/"):
@@ -217,6 +224,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "lifecycle_actions": state["lifecycle_actions"],
                     "heartbeats": state["heartbeats"],
                     "faults": state["faults"],
+                    "owner_accounts": sharing.owner_accounts,
                 }
             ).encode()
         self.reply(200, body)
@@ -282,8 +290,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not active:
                 return self.reply(400, lifecycle_gone(token), "text/xml")
             return self.reply(200, lifecycle_ok(op), "text/xml")
+        body, refused = sharing.rewrite_request(upstream, self.headers, op, body)
+        if refused:
+            return self.reply(400, refused, "application/x-amz-json-1.1")
         conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
+        headers["Content-Length"] = str(len(body))
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
@@ -298,6 +310,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = edit_instances(data)
         if op == "ListServices" and resp.status == 200:
             data = filter_services(body, data, headers)
+        if resp.status == 200:
+            data = sharing.rewrite_answer(upstream, headers, op, body, data)
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):

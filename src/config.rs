@@ -4,18 +4,20 @@
 use std::time::Duration;
 
 use crate::cli::{LogFormat, RunArgs};
-use crate::domain::{role_account, valid_account_id, valid_prefixed_id, valid_region};
+use crate::domain::{
+    cloudmap_arn, role_account, valid_account_id, valid_prefixed_id, valid_region,
+};
 use crate::plan::NotFoundBound;
 
 /// A configuration problem, reported as one line on stderr with exit code 2.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error(
-        "invalid --service-id {0:?}: expected a Cloud Map service id like srv-abcdef0123456789"
+        "invalid --service-id {0:?}: expected a Cloud Map service id like srv-abcdef0123456789, or its ARN"
     )]
     ServiceId(String),
     #[error(
-        "invalid --namespace-id {0:?}: expected a Cloud Map namespace id like ns-abcdef0123456789"
+        "invalid --namespace-id {0:?}: expected a Cloud Map namespace id like ns-abcdef0123456789, or its ARN"
     )]
     NamespaceId(String),
     #[error("invalid {flag} {value:?}: expected an AWS region like eu-west-1")]
@@ -24,6 +26,13 @@ pub enum ConfigError {
         "invalid --instances-role-arn {0:?}: expected arn:aws:iam::<12-digit account>:role/<name>"
     )]
     RoleArn(String),
+    #[error("{flag} {value:?} names region {region}, not --service-region {service_region}: Cloud Map is regional")]
+    ArnRegion {
+        flag: &'static str,
+        value: String,
+        region: String,
+        service_region: String,
+    },
     #[error("missing --service-region: the region of the Cloud Map services")]
     NoServiceRegion,
     #[error("missing --instances-region: at least one region where EC2 instances live")]
@@ -198,13 +207,7 @@ impl Config {
         let log_level = parse_log_level(&args.log_level)
             .ok_or_else(|| ConfigError::LogLevel(args.log_level.clone()))?;
         let service_ids = dedup(&args.service_ids);
-        if let Some(bad) = service_ids.iter().find(|s| !valid_prefixed_id(s, "srv-")) {
-            return Err(ConfigError::ServiceId(bad.clone()));
-        }
         let namespace_ids = dedup(&args.namespace_ids);
-        if let Some(bad) = namespace_ids.iter().find(|s| !valid_prefixed_id(s, "ns-")) {
-            return Err(ConfigError::NamespaceId(bad.clone()));
-        }
         let service_region = args
             .service_region
             .clone()
@@ -214,6 +217,31 @@ impl Config {
                 flag: "--service-region",
                 value: service_region,
             });
+        }
+        for (values, flag, kind, prefix) in [
+            (&service_ids, "--service-id", "service", "srv-"),
+            (&namespace_ids, "--namespace-id", "namespace", "ns-"),
+        ] {
+            for value in values {
+                if valid_prefixed_id(value, prefix) {
+                    continue;
+                }
+                let Some(arn) = cloudmap_arn(value, kind, prefix) else {
+                    return Err(if kind == "service" {
+                        ConfigError::ServiceId(value.clone())
+                    } else {
+                        ConfigError::NamespaceId(value.clone())
+                    });
+                };
+                if arn.region != service_region {
+                    return Err(ConfigError::ArnRegion {
+                        flag,
+                        value: value.clone(),
+                        region: arn.region.to_string(),
+                        service_region,
+                    });
+                }
+            }
         }
         let instances_regions = dedup(&args.instances_regions);
         if instances_regions.is_empty() {

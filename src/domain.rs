@@ -81,6 +81,48 @@ pub fn valid_prefixed_id(value: &str, prefix: &str) -> bool {
     })
 }
 
+/// A Cloud Map service or namespace named by its ARN
+/// (`arn:<partition>:servicediscovery:<region>:<account>:service/srv-…`), as resources of namespaces
+/// shared through AWS RAM must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloudMapArn<'a> {
+    pub region: &'a str,
+    /// The owner of the namespace (its `ResourceOwner`).
+    pub account: &'a str,
+    pub id: &'a str,
+}
+
+/// Parses a Cloud Map ARN of `kind` (`service`, `namespace`) whose id starts with `prefix`.
+pub fn cloudmap_arn<'a>(value: &'a str, kind: &str, prefix: &str) -> Option<CloudMapArn<'a>> {
+    let mut parts = value.splitn(6, ':');
+    let (arn_kw, partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let id = resource.strip_prefix(kind)?.strip_prefix('/')?;
+    (arn_kw == "arn"
+        && partition.starts_with("aws")
+        && service == "servicediscovery"
+        && valid_region(region)
+        && valid_account_id(account)
+        && valid_prefixed_id(id, prefix))
+    .then_some(CloudMapArn {
+        region,
+        account,
+        id,
+    })
+}
+
+/// The account owning a selected service's namespace when the service is named by its ARN (a
+/// shared namespace's operations are read with that `OwnerAccount`); `None` for a bare id.
+pub fn cloudmap_owner(service: &str) -> Option<&str> {
+    cloudmap_arn(service, "service", "srv-").map(|a| a.account)
+}
+
 /// Parses `arn:<partition>:iam::<account>:role/<path/name>` and returns the account id.
 pub fn role_account(arn: &str) -> Option<String> {
     let mut parts = arn.splitn(6, ':');

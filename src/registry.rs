@@ -23,29 +23,21 @@ use crate::plan::{Registration, EC2_ID_ATTRIBUTE, IPV4_ATTRIBUTE, IPV6_ATTRIBUTE
 /// How long a deregistration's operation may stay pending before it is reported as failed.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Lists the ids of every service in `namespace_id`.
+/// Lists every service in `namespace_id` (an id, or the ARN of a namespace shared through AWS RAM,
+/// whose services are then named by their ARNs, as the API requires).
 pub async fn list_services(client: &Client, namespace_id: &str) -> Result<Vec<String>, Error> {
+    let shared = namespace_id.starts_with("arn:");
     let filter = ServiceFilter::builder()
         .name(ServiceFilterName::NamespaceId)
         .values(namespace_id)
         .condition(FilterCondition::Eq)
         .build()
         .expect("name and values are set");
-    let mut pages = client
-        .list_services()
-        .filters(filter)
-        .max_results(100)
-        .into_paginator()
-        .send();
-    let mut ids = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::aws(Operation::ListServices, e))?;
-        ids.extend(
-            page.services()
-                .iter()
-                .filter_map(|s| s.id().map(str::to_string)),
-        );
-    }
+    let ids: Vec<String> = all_services(client, filter)
+        .await?
+        .into_iter()
+        .map(|(id, arn)| if shared { arn } else { id })
+        .collect();
     if ids.is_empty() {
         // A filter on a namespace that does not exist lists nothing: tell the two apart.
         match client.get_namespace().id(namespace_id).send().await {
@@ -90,19 +82,18 @@ pub async fn dns_ttl(client: &Client, service_id: &str) -> Result<Duration, Erro
     }
 }
 
-/// Every service of the account and region carrying all of `tags` (ListServices, then
-/// ListTagsForResource on each service's ARN, `concurrency` at a time).
-pub async fn list_tagged_services(
+/// Every service of one listing, as (id, ARN).
+async fn all_services(
     client: &Client,
-    tags: &[(String, String)],
-    concurrency: usize,
-) -> Result<Vec<String>, Error> {
+    filter: ServiceFilter,
+) -> Result<Vec<(String, String)>, Error> {
     let mut pages = client
         .list_services()
+        .filters(filter)
         .max_results(100)
         .into_paginator()
         .send();
-    let mut services: Vec<(String, String)> = Vec::new();
+    let mut services = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| Error::aws(Operation::ListServices, e))?;
         services.extend(
@@ -111,6 +102,35 @@ pub async fn list_tagged_services(
                 .filter_map(|s| Some((s.id()?.to_string(), s.arn()?.to_string()))),
         );
     }
+    Ok(services)
+}
+
+/// The services of the account's own namespaces (by id) and of namespaces shared with it through
+/// AWS RAM (by ARN): ListServices' `RESOURCE_OWNER` filter, `SELF` then `OTHER_ACCOUNTS`.
+async fn own_and_shared_services(client: &Client) -> Result<Vec<(String, String)>, Error> {
+    let mut out = Vec::new();
+    for owner in ["SELF", "OTHER_ACCOUNTS"] {
+        let filter = ServiceFilter::builder()
+            .name(ServiceFilterName::ResourceOwner)
+            .values(owner)
+            .condition(FilterCondition::Eq)
+            .build()
+            .expect("name and values are set");
+        for (id, arn) in all_services(client, filter).await? {
+            out.push((if owner == "SELF" { id } else { arn.clone() }, arn));
+        }
+    }
+    Ok(out)
+}
+
+/// Every service of the account and region carrying all of `tags` (own namespaces' by id, shared
+/// ones' by ARN), checked with ListTagsForResource on each ARN, `concurrency` at a time.
+pub async fn list_tagged_services(
+    client: &Client,
+    tags: &[(String, String)],
+    concurrency: usize,
+) -> Result<Vec<String>, Error> {
+    let services = own_and_shared_services(client).await?;
     let checks: Vec<_> = services
         .into_iter()
         .map(|(id, arn)| async move {
@@ -240,7 +260,7 @@ pub async fn deregister(
         Err(e) => return Err(Error::aws(Operation::DeregisterInstance, e)),
     };
     match operation_id {
-        Some(id) => wait_for_operation(client, &id)
+        Some(id) => wait_for_operation(client, &id, crate::domain::cloudmap_owner(service_id))
             .await
             .map(|()| Deregistered::Done),
         None => Ok(Deregistered::Done),
@@ -248,13 +268,19 @@ pub async fn deregister(
 }
 
 /// Polls GetOperation with a growing pause (50 ms doubling to 2 s) until SUCCESS, FAIL or timeout.
-async fn wait_for_operation(client: &Client, operation_id: &str) -> Result<(), Error> {
+/// An operation in a namespace shared with this account is read with its owner's account.
+async fn wait_for_operation(
+    client: &Client,
+    operation_id: &str,
+    owner: Option<&str>,
+) -> Result<(), Error> {
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(50);
     loop {
         let out = client
             .get_operation()
             .operation_id(operation_id)
+            .set_owner_account(owner.map(str::to_string))
             .send()
             .await
             .map_err(|e| Error::aws(Operation::GetOperation, e))?;

@@ -204,7 +204,10 @@ async fn service_tags_select_exactly_the_services_carrying_all_of_them() {
     terminate(&ec2(HOME_REGION).await, &terminated).await;
 
     let tag = format!("team={team}");
+    // Through the proxy: it applies ListServices' RESOURCE_OWNER filter as AWS does (moto ignores it).
+    let proxy = Proxy::start();
     let out = Cli::worker()
+        .endpoint(&proxy.endpoint)
         .args(&[
             "--service-region",
             HOME_REGION,
@@ -228,4 +231,91 @@ async fn service_tags_select_exactly_the_services_carrying_all_of_them() {
     assert!(!registered(&both).await.contains(&terminated[0]));
     assert!(registered(&team_only).await.contains(&terminated[1]));
     assert!(registered(&untagged).await.contains(&terminated[2]));
+}
+
+/// Services of a namespace another account shares through AWS RAM: addressed by ARN (the proxy
+/// answers as AWS answers a consumer: bare ids are not found, ARNs name the owner's account, and a
+/// shared namespace's operations are read with `OwnerAccount`).
+#[tokio::test(flavor = "multi_thread")]
+async fn services_of_a_namespace_shared_through_ram_are_addressed_by_their_arns() {
+    const OWNER: &str = "333333333333";
+    let team = unique("shared");
+    let ns = namespace().await;
+    let svc = tagged_service(&ns, &[("team", &team)]).await;
+    let all = launch(HOME_REGION, 4).await;
+    register_all(&svc, &all).await;
+    terminate(
+        &ec2(HOME_REGION).await,
+        &[all[0].id.clone(), all[1].id.clone()],
+    )
+    .await;
+    let proxy = Proxy::start();
+    proxy.state(&format!("shared/{ns}/{OWNER}")).await;
+    let ns_arn = format!("arn:aws:servicediscovery:{HOME_REGION}:{OWNER}:namespace/{ns}");
+    let svc_arn = format!("arn:aws:servicediscovery:{HOME_REGION}:{OWNER}:service/{svc}");
+    let run = |selection: &[&str]| {
+        Cli::worker()
+            .endpoint(&proxy.endpoint)
+            .args(&[
+                "--service-region",
+                HOME_REGION,
+                "--instances-region",
+                HOME_REGION,
+                "--single-run",
+            ])
+            .args(selection)
+            .output(Duration::from_secs(60))
+    };
+
+    // The namespace by its bare id is another account's: AWS answers "not found", nothing changes.
+    let out = run(&["--namespace-id", &ns]);
+    assert_eq!(
+        log_lines(&out, "a selected namespace does not exist; skipped").len(),
+        1,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(registered(&svc).await.len(), 4);
+
+    // By its ARN: the service is listed and worked by ARN, its operation read with the owner's account.
+    let out = run(&["--namespace-id", &ns_arn]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let mut removed: Vec<(String, String)> = log_lines(&out, "deregistered")
+        .iter()
+        .map(|l| {
+            (
+                l["service_id"].as_str().unwrap().to_string(),
+                l["instance_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    removed.sort();
+    let mut expected = vec![
+        (svc_arn.clone(), all[0].id.clone()),
+        (svc_arn.clone(), all[1].id.clone()),
+    ];
+    expected.sort();
+    assert_eq!(removed, expected);
+    assert_eq!(
+        sorted(registered(&svc).await),
+        sorted(vec![all[2].id.clone(), all[3].id.clone()])
+    );
+    let owners = proxy.state("state").await["owner_accounts"].clone();
+    assert!(
+        owners.as_array().unwrap().iter().all(|o| o == OWNER)
+            && !owners.as_array().unwrap().is_empty(),
+        "{owners}"
+    );
+
+    // By tag: the shared service is found with ListServices' RESOURCE_OWNER=OTHER_ACCOUNTS, by ARN.
+    terminate(&ec2(HOME_REGION).await, std::slice::from_ref(&all[2].id)).await;
+    let tag = format!("team={team}");
+    let out = run(&["--service-tag", &tag]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let touched: Vec<String> = log_lines(&out, "deregistered")
+        .iter()
+        .map(|l| l["service_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(touched, vec![svc_arn]);
+    assert_eq!(registered(&svc).await, vec![all[3].id.clone()]);
 }

@@ -112,7 +112,12 @@ pub async fn selection(
                 services.push(id.clone());
                 let s = out.service();
                 let ns_id = s.and_then(|s| s.namespace_id()).unwrap_or("?");
-                let ns = match namespace(client, ns_id).await {
+                // A shared namespace is named by its ARN, built from the service's.
+                let ns_key = match id.split_once(":service/") {
+                    Some((prefix, _)) => format!("{prefix}:namespace/{ns_id}"),
+                    None => ns_id.to_string(),
+                };
+                let ns = match namespace(client, &ns_key).await {
                     Ok(ns) => ns,
                     Err((_, why)) => format!("that {why}"),
                 };

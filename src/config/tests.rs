@@ -208,3 +208,38 @@ fn tags_alone_select() {
         ]
     );
 }
+
+#[test]
+fn services_and_namespaces_of_shared_namespaces_are_named_by_arn_in_the_service_region() {
+    let svc = "arn:aws:servicediscovery:eu-west-1:333333333333:service/srv-abcdef0123456789";
+    let ns = "arn:aws:servicediscovery:eu-west-1:333333333333:namespace/ns-abcdef0123456789";
+    let mut a = args();
+    a.service_ids = vec![svc.into()];
+    a.namespace_ids = vec![ns.into()];
+    let c = Config::from_args(&a).unwrap();
+    assert_eq!(
+        (c.service_ids[0].as_str(), c.namespace_ids[0].as_str()),
+        (svc, ns)
+    );
+    assert_eq!(crate::domain::cloudmap_owner(svc), Some("333333333333"));
+    assert_eq!(crate::domain::cloudmap_owner("srv-abcdef0123456789"), None);
+
+    a.service_region = Some("us-east-1".into());
+    a.namespace_ids.clear();
+    assert_eq!(
+        Config::from_args(&a).unwrap_err().to_string(),
+        format!("--service-id \"{svc}\" names region eu-west-1, not --service-region us-east-1: Cloud Map is regional")
+    );
+    for bad in [
+        "arn:aws:servicediscovery:eu-west-1:333333333333:namespace/srv-abcdef0123456789",
+        "arn:aws:iam::333333333333:service/srv-abcdef0123456789",
+        "arn:aws:servicediscovery:eu-west-1:3333:service/srv-abcdef0123456789",
+    ] {
+        a.service_ids = vec![bad.into()];
+        a.service_region = Some("eu-west-1".into());
+        assert_eq!(
+            Config::from_args(&a).unwrap_err(),
+            ConfigError::ServiceId(bad.into())
+        );
+    }
+}
