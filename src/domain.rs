@@ -92,17 +92,22 @@ pub struct CloudMapArn<'a> {
     pub id: &'a str,
 }
 
+/// An ARN's six colon-separated parts (the last one keeps its own colons).
+fn arn_parts(arn: &str) -> Option<[&str; 6]> {
+    let mut parts = arn.splitn(6, ':');
+    Some([
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    ])
+}
+
 /// Parses a Cloud Map ARN of `kind` (`service`, `namespace`) whose id starts with `prefix`.
 pub fn cloudmap_arn<'a>(value: &'a str, kind: &str, prefix: &str) -> Option<CloudMapArn<'a>> {
-    let mut parts = value.splitn(6, ':');
-    let (arn_kw, partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
+    let [arn_kw, partition, service, region, account, resource] = arn_parts(value)?;
     let id = resource.strip_prefix(kind)?.strip_prefix('/')?;
     (arn_kw == "arn"
         && partition.starts_with("aws")
@@ -125,15 +130,7 @@ pub fn cloudmap_owner(service: &str) -> Option<&str> {
 
 /// Parses `arn:<partition>:iam::<account>:role/<path/name>` and returns the account id.
 pub fn role_account(arn: &str) -> Option<String> {
-    let mut parts = arn.splitn(6, ':');
-    let (arn_kw, partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
+    let [arn_kw, partition, service, region, account, resource] = arn_parts(arn)?;
     let name = resource.strip_prefix("role/")?;
     let name_ok = !name.is_empty()
         && name.len() <= 512

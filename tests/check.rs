@@ -77,17 +77,11 @@ async fn a_healthy_setup_passes_and_places_every_instance() {
     let (code, doc, stderr) = check(
         &proxy.endpoint,
         &[
-            "--namespace-id",
-            &ns,
-            "--service-region",
-            HOME_REGION,
-            "--instances-region",
-            HOME_REGION,
-            "--instances-role-arn",
-            MEMBER_ROLE,
-            "--queue-url",
-            &q.url,
-        ],
+            &REGION_ARGS[..],
+            &["--namespace-id", &ns, "--instances-role-arn", MEMBER_ROLE],
+            &["--queue-url", &q.url],
+        ]
+        .concat(),
     );
     assert_eq!(code, Some(0), "{doc:#} {stderr}");
     assert_eq!(doc["failures"], 0, "{doc:#}");
@@ -122,14 +116,7 @@ async fn a_healthy_setup_passes_and_places_every_instance() {
 
     // The same as a table on stdout.
     let out = Cli::subcommand("check")
-        .args(&[
-            "--service-id",
-            &svc,
-            "--service-region",
-            HOME_REGION,
-            "--instances-region",
-            HOME_REGION,
-        ])
+        .args(&home_args(&svc))
         .output(Duration::from_secs(60));
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
@@ -151,17 +138,10 @@ async fn a_missing_service_and_an_unassumable_role_are_named() {
     let (code, doc, stderr) = check(
         &proxy.endpoint,
         &[
-            "--service-id",
-            &svc,
-            "--service-id",
-            gone,
-            "--service-region",
-            HOME_REGION,
-            "--instances-region",
-            HOME_REGION,
-            "--instances-role-arn",
-            MEMBER_ROLE,
-        ],
+            &home_args(&svc)[..],
+            &["--service-id", gone, "--instances-role-arn", MEMBER_ROLE],
+        ]
+        .concat(),
     );
     assert_eq!(code, Some(1), "{doc:#} {stderr}");
     let fail = at(&doc, "fail");
@@ -196,16 +176,7 @@ async fn a_queue_without_redrive_policy_or_permissions_fails() {
     proxy.state("deny/DeleteMessage").await;
     let (code, doc, _) = check(
         &proxy.endpoint,
-        &[
-            "--service-id",
-            &svc,
-            "--service-region",
-            HOME_REGION,
-            "--instances-region",
-            HOME_REGION,
-            "--queue-url",
-            &url,
-        ],
+        &[&home_args(&svc)[..], &["--queue-url", &url]].concat(),
     );
     assert_eq!(code, Some(1), "{doc:#}");
     let fail = at(&doc, "fail").join("\n");
@@ -234,14 +205,7 @@ async fn registrations_living_in_an_account_not_configured_are_a_failure() {
         .await;
     register_all(&svc, &member).await;
     register_all(&svc, &launch(HOME_REGION, 1).await).await;
-    let args = [
-        "--service-id",
-        &svc,
-        "--service-region",
-        HOME_REGION,
-        "--instances-region",
-        HOME_REGION,
-    ];
+    let args = home_args(&svc);
     let (code, doc, _) = check(&moto().endpoint, &args);
     assert_eq!(code, Some(1), "{doc:#}");
     let fail = at(&doc, "fail");

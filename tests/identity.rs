@@ -166,16 +166,7 @@ async fn ipv6_only_and_dual_stack_registrations_are_judged_by_every_address() {
         .args(&["--single-run"])
         .output(Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let mut reasons: Vec<(String, String)> = log_lines(&out, "deregistered")
-        .iter()
-        .map(|l| {
-            (
-                l["instance_id"].as_str().unwrap().into(),
-                l["reason"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    reasons.sort();
+    let reasons = log_pairs(&out, "deregistered", "instance_id", "reason");
     let mut expected = vec![
         (all[1].0.clone(), "terminated".to_string()),
         (all[3].0.clone(), "ip-mismatch".to_string()),
@@ -208,12 +199,7 @@ async fn service_tags_select_exactly_the_services_carrying_all_of_them() {
     let proxy = Proxy::start();
     let out = Cli::worker()
         .endpoint(&proxy.endpoint)
-        .args(&[
-            "--service-region",
-            HOME_REGION,
-            "--instances-region",
-            HOME_REGION,
-        ])
+        .args(&REGION_ARGS)
         .args(&[
             "--service-tag",
             &tag,
@@ -256,13 +242,8 @@ async fn services_of_a_namespace_shared_through_ram_are_addressed_by_their_arns(
     let run = |selection: &[&str]| {
         Cli::worker()
             .endpoint(&proxy.endpoint)
-            .args(&[
-                "--service-region",
-                HOME_REGION,
-                "--instances-region",
-                HOME_REGION,
-                "--single-run",
-            ])
+            .args(&REGION_ARGS)
+            .args(&["--single-run"])
             .args(selection)
             .output(Duration::from_secs(60))
     };
@@ -280,16 +261,7 @@ async fn services_of_a_namespace_shared_through_ram_are_addressed_by_their_arns(
     // By its ARN: the service is listed and worked by ARN, its operation read with the owner's account.
     let out = run(&["--namespace-id", &ns_arn]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let mut removed: Vec<(String, String)> = log_lines(&out, "deregistered")
-        .iter()
-        .map(|l| {
-            (
-                l["service_id"].as_str().unwrap().to_string(),
-                l["instance_id"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    removed.sort();
+    let removed = log_pairs(&out, "deregistered", "service_id", "instance_id");
     let mut expected = vec![
         (svc_arn.clone(), all[0].id.clone()),
         (svc_arn.clone(), all[1].id.clone()),

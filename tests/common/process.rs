@@ -166,6 +166,17 @@ pub fn log_lines(o: &Output, message: &str) -> Vec<serde_json::Value> {
 }
 
 /// A free loopback port (bound then released).
+/// The `(a, b)` fields of every JSON log line with `message`, sorted.
+pub fn log_pairs(o: &Output, message: &str, a: &str, b: &str) -> Vec<(String, String)> {
+    let field = |l: &serde_json::Value, k: &str| l[k].as_str().unwrap_or_default().to_string();
+    let mut pairs: Vec<(String, String)> = log_lines(o, message)
+        .iter()
+        .map(|l| (field(l, a), field(l, b)))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

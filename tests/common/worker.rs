@@ -119,6 +119,14 @@ impl SetupBuilder {
     }
 }
 
+/// Cloud Map and EC2 in the home region.
+pub const REGION_ARGS: [&str; 4] = [
+    "--service-region",
+    HOME_REGION,
+    "--instances-region",
+    HOME_REGION,
+];
+
 /// The flags that select `service` in the home region, with instances looked up there too.
 pub fn home_args(service: &str) -> [&str; 6] {
     [
