@@ -46,7 +46,15 @@ pub async fn context(config: Config) -> Assembled {
         metrics.up.get_or_create(&Metrics::service(s)).set(1);
     }
     let cloudmap = aws::cloudmap(&home, Some(&watch));
-    let ctx = Context::new(config, cloudmap, targets, metrics, health);
+    let audit = config.audit_event_bus.as_ref().map(|(bus, region)| {
+        let conf = aws::derive(&home, region, None);
+        crate::audit::AuditBus {
+            client: aws_sdk_eventbridge::Client::new(&conf),
+            bus: bus.clone(),
+        }
+    });
+    let mut ctx = Context::new(config, cloudmap, targets, metrics, health);
+    ctx.audit = audit;
     Assembled {
         ctx: Arc::new(ctx),
         registry: Arc::new(registry),

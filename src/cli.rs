@@ -63,6 +63,68 @@ pub enum Command {
     /// Preflight: with the worker's flags, check credentials, selections, accounts, queue, hooks and
     /// where the registrations' instances are, changing nothing.
     Check(CheckArgs),
+    /// Put back registrations cloud-unmap removed, from their undo records (log lines or audit events).
+    Restore(RestoreArgs),
+}
+
+const RESTORE_EXAMPLES: &str = "\
+Examples:
+  # What would come back from the worker's logs of the last 2 hours (changes nothing)
+  cloud-unmap restore --from worker.log --since 2h --service-region eu-west-1 --instances-region eu-west-1 --dry-run
+
+  # One registration, from archived audit events (JSON lines), without asking
+  cloud-unmap restore --from events.jsonl --service-id srv-abcdef0123456789 --instance-id web-1 \\
+      --service-region eu-west-1 --instances-region eu-west-1 --yes
+
+Reads the `deregistered` log lines (JSON or text), `Registration Removed` events, or bare records; the
+latest record of each registration counts. A registration comes back (same id, same attributes) only if
+EC2 shows its instance alive at its address under the worker's rules; --force restores regardless.
+One already registered is left alone. Exit 0 when nothing failed, 1 when a registration failed, 2 for
+bad usage or a refused confirmation, 3 when records were refused (their instance is gone).";
+
+/// Arguments of `cloud-unmap restore`.
+#[derive(Debug, Args, Default)]
+#[command(after_help = RESTORE_EXAMPLES)]
+pub struct RestoreArgs {
+    /// File of undo records (`-`: standard input): log lines, audit events or records, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub from: String,
+    /// Only records of this service; repeatable.
+    #[arg(long = "service-id", value_name = "ID")]
+    pub service_ids: Vec<String>,
+    /// Only records of this Cloud Map instance id (or EC2 instance id); repeatable.
+    #[arg(long = "instance-id", value_name = "ID")]
+    pub instance_ids: Vec<String>,
+    /// Only records since this time: RFC 3339 (2026-11-24T02:00:00Z) or an age (90s, 30m, 2h, 7d).
+    #[arg(long, value_name = "TIME|AGE")]
+    pub since: Option<String>,
+    /// Region of the Cloud Map services.
+    #[arg(long, value_name = "REGION")]
+    pub service_region: Option<String>,
+    /// Regions where EC2 instances are looked up (one or more).
+    #[arg(long = "instances-region", value_name = "REGION", num_args = 1.., value_delimiter = ',')]
+    pub instances_regions: Vec<String>,
+    /// Also look instances up in this role's account; repeatable.
+    #[arg(long = "instances-role-arn", value_name = "ARN")]
+    pub instances_role_arns: Vec<String>,
+    /// Restore even when EC2 does not show the instance alive at its address.
+    #[arg(long)]
+    pub force: bool,
+    /// Show what would be restored; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required without a terminal on stdin).
+    #[arg(long)]
+    pub yes: bool,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Registrations restored at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub concurrency: usize,
+    /// Minimum log level for diagnostics on stderr.
+    #[arg(long, value_name = "LEVEL", default_value = "WARNING")]
+    pub log_level: String,
 }
 
 const CHECK_EXAMPLES: &str = "\
@@ -317,6 +379,10 @@ pub struct RunArgs {
         default_value_t = 30
     )]
     pub not_found_grace: u64,
+    /// Also send every removal's undo record to this EventBridge bus (name or ARN) as a `Registration
+    /// Removed` event from source `cloud-unmap` (the record is always in the `deregistered` log line).
+    #[arg(long, value_name = "NAME|ARN", env = "CLOUD_UNMAP_AUDIT_EVENT_BUS")]
+    pub audit_event_bus: Option<String>,
     /// Liveness (/healthz) fails when a working loop completes no unit of work (no AWS request, no
     /// cycle, no batch) for this many seconds. A sleeping loop is judged by its planned wake instead.
     #[arg(

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use crate::cli::{LogFormat, RunArgs};
-use crate::domain::{
-    cloudmap_arn, role_account, valid_account_id, valid_prefixed_id, valid_region,
-};
+use crate::domain::{cloudmap_arn, role_account, valid_prefixed_id, valid_region};
 use crate::plan::NotFoundBound;
 
 /// A configuration problem, reported as one line on stderr with exit code 2.
@@ -65,6 +63,8 @@ pub enum ConfigError {
     HookName(String),
     #[error("invalid --lifecycle-drain-seconds {0:?}: expected whole seconds from 0 to 172800 (48 h, the longest a lifecycle action can wait)")]
     DrainSeconds(String),
+    #[error("invalid --audit-event-bus {0:?}: expected an event bus name (1 to 256 of A-Z, a-z, 0-9, ., -, _, /) or its ARN")]
+    AuditBus(String),
     #[error("--single-run cannot be combined with --queue-url: the event loop only runs in long-running mode")]
     SingleRunQueue,
 }
@@ -106,6 +106,8 @@ pub struct Config {
     pub max_not_found: NotFoundBound,
     pub not_found_grace: Duration,
     pub stall_timeout: Duration,
+    /// `--audit-event-bus`: name or ARN, and the region of its client.
+    pub audit_event_bus: Option<(String, String)>,
 }
 
 /// The longest reconcile period (a day): every duration the program adds up stays far from overflow.
@@ -113,80 +115,14 @@ pub const MAX_FREQUENCY: u64 = 86_400;
 /// The longest `--not-found-grace`, `--shutdown-timeout` and `--stall-timeout`.
 pub const MAX_GRACE: u64 = 3_600;
 
-/// `KEY=VALUE`, as Cloud Map's tags allow (key 1–128 characters, value up to 256).
-pub fn parse_tag(value: &str) -> Option<(String, String)> {
-    let (k, v) = value.split_once('=')?;
-    ((1..=128).contains(&k.chars().count()) && v.chars().count() <= 256)
-        .then(|| (k.to_string(), v.to_string()))
-}
-
-/// `10%` or `5`.
-pub fn parse_not_found_bound(value: &str) -> Option<NotFoundBound> {
-    let value = value.trim();
-    match value.strip_suffix('%') {
-        Some(p) => p
-            .trim()
-            .parse::<u8>()
-            .ok()
-            .filter(|p| *p <= 100)
-            .map(NotFoundBound::Percent),
-        None => value.parse::<usize>().ok().map(NotFoundBound::Count),
-    }
-}
-
 /// Auto Scaling's longest wait for a lifecycle action (its global timeout's ceiling).
 pub const MAX_LIFECYCLE_WAIT: Duration = Duration::from_secs(172_800);
-
-/// Auto Scaling's LifecycleHookName: 1–255 of `[A-Za-z0-9\-_/]`.
-pub fn valid_hook_name(name: &str) -> bool {
-    (1..=255).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/'))
-}
 
 /// The SQS queue of the event loop and the (home) account that owns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queue {
     pub url: String,
     pub account_id: String,
-}
-
-/// Parses `http(s)://host/<12-digit account>/<name>` and returns the account id.
-pub fn queue_account(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let mut parts = rest.split('/');
-    let (host, account, name) = (parts.next()?, parts.next()?, parts.next()?);
-    let name_ok = !name.is_empty()
-        && name.len() <= 80
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    (parts.next().is_none() && !host.is_empty() && valid_account_id(account) && name_ok)
-        .then(|| account.to_string())
-}
-
-/// Maps the seed's level names (Python logging) and Rust's onto a tracing level.
-pub fn parse_log_level(value: &str) -> Option<tracing::Level> {
-    match value.to_ascii_uppercase().as_str() {
-        "TRACE" => Some(tracing::Level::TRACE),
-        "DEBUG" => Some(tracing::Level::DEBUG),
-        "INFO" => Some(tracing::Level::INFO),
-        "WARN" | "WARNING" => Some(tracing::Level::WARN),
-        "ERROR" | "CRITICAL" => Some(tracing::Level::ERROR),
-        _ => None,
-    }
-}
-
-fn valid_host(value: &str) -> bool {
-    value.parse::<std::net::IpAddr>().is_ok()
-        || (!value.is_empty()
-            && value.len() <= 253
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
 }
 
 /// Removes repeats while keeping the first occurrence's order.
@@ -320,6 +256,19 @@ impl Config {
                     .ok_or_else(|| ConfigError::DrainSeconds(s.to_string()))?,
             ),
         };
+        let audit_event_bus = match args
+            .audit_event_bus
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+        {
+            None => None,
+            Some(bus) => Some((
+                bus.to_string(),
+                audit_bus_region(bus, &service_region)
+                    .ok_or_else(|| ConfigError::AuditBus(bus.to_string()))?,
+            )),
+        };
         Ok(Config {
             service_ids,
             namespace_ids,
@@ -344,9 +293,13 @@ impl Config {
             max_not_found,
             not_found_grace: Duration::from_secs(args.not_found_grace),
             stall_timeout: Duration::from_secs(args.stall_timeout),
+            audit_event_bus,
         })
     }
 }
+
+mod parse;
+pub use parse::*;
 
 #[cfg(test)]
 mod tests;

@@ -31,6 +31,8 @@ pub struct Context {
     pub targets: Vec<Target>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// Where removals' undo records also go (`--audit-event-bus`).
+    pub audit: Option<crate::audit::AuditBus>,
     shared: Shared,
 }
 
@@ -61,6 +63,7 @@ impl Context {
             targets,
             metrics,
             health,
+            audit: None,
             shared: Shared::default(),
         }
     }

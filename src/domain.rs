@@ -3,6 +3,9 @@
 //! the event parser, the plan and decommission all read it from here.
 
 use std::fmt;
+use std::time::SystemTime;
+
+use aws_sdk_sqs::primitives::{DateTime, DateTimeFormat};
 
 /// EC2 instance state, as DescribeInstances and EventBridge name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -184,6 +187,21 @@ impl serde::Serialize for Account {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
+}
+
+/// A time as RFC 3339 with an offset (`2026-11-24T02:00:00Z`).
+pub fn rfc3339(t: SystemTime) -> String {
+    DateTime::from(t)
+        .fmt(DateTimeFormat::DateTimeWithOffset)
+        .unwrap_or_default()
+}
+
+/// Reads an RFC 3339 time (`Z` or an offset).
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    DateTime::from_str(s, DateTimeFormat::DateTimeWithOffset)
+        .or_else(|_| DateTime::from_str(s, DateTimeFormat::DateTime))
+        .ok()
+        .and_then(|t| SystemTime::try_from(t).ok())
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub enum Operation {
     DescribeAutoScalingInstances,
     DescribeLifecycleHooks,
     RecordLifecycleActionHeartbeat,
+    RegisterInstance,
+    PutEvents,
 }
 
 impl Operation {
@@ -48,6 +50,8 @@ impl Operation {
             Operation::SendMessage => "SendMessage",
             Operation::DescribeAutoScalingInstances => "DescribeAutoScalingInstances",
             Operation::DescribeLifecycleHooks => "DescribeLifecycleHooks",
+            Operation::RegisterInstance => "RegisterInstance",
+            Operation::PutEvents => "PutEvents",
             Operation::RecordLifecycleActionHeartbeat => "RecordLifecycleActionHeartbeat",
         }
     }

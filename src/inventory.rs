@@ -94,6 +94,8 @@ pub fn observe(inst: &Instance) -> Result<ObservedInstance, Error> {
             .find(|t| t.key() == Some(ASG_GROUP_TAG))
             .and_then(|t| t.value())
             .map(str::to_string),
+        account: String::new(),
+        region: String::new(),
     })
 }
 
@@ -124,7 +126,16 @@ async fn describe_chunk(target: &Target, ids: &[String]) -> Result<Vec<ObservedI
         .set_values(Some(ids.to_vec()))
         .build();
     let found = describe_where(target, vec![filter]).await?;
-    found.iter().map(observe).collect()
+    found
+        .iter()
+        .map(|i| {
+            observe(i).map(|mut o| {
+                o.account = target.account.to_string();
+                o.region = target.region.clone();
+                o
+            })
+        })
+        .collect()
 }
 
 /// Describes `ids` in every target, `concurrency` calls at a time. Any failure fails the whole

@@ -14,6 +14,8 @@
 //! * **One sync path.** [`context`] (what every trigger shares), [`sync`] (one service: list → plan
 //!   → guard → apply), called by [`reconcile`] (the periodic backstop) and by [`worker`] (the SQS
 //!   event loop, whose pure claim rules live in `worker::claims`).
+//! * **Undo.** [`audit`]: the record of every removal (log line, EventBridge event), read back by
+//!   [`restore`].
 //! * **Observability.** [`emit`] (a failure logged and counted in one call), [`metrics`],
 //!   [`health`], [`server`] (`/metrics`, `/healthz`, `/readyz`), [`healthcheck`], [`logging`].
 //! * **Process.** [`app`] (assembly), [`shutdown`] (signals, grace), [`backoff`], [`progress`].
@@ -22,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod audit;
 pub mod aws;
 pub mod backoff;
 pub mod check;
@@ -43,6 +46,7 @@ pub mod plan;
 pub mod progress;
 pub mod reconcile;
 pub mod registry;
+pub mod restore;
 pub mod server;
 pub mod shutdown;
 pub mod sync;

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_sqs::primitives::{DateTime, DateTimeFormat};
+use crate::domain::{parse_rfc3339, rfc3339};
 use serde_json::{json, Map, Value};
 
 use crate::event::LifecycleAction;
@@ -114,18 +114,6 @@ impl Drain {
             ),
         })
     }
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    DateTime::from(t)
-        .fmt(DateTimeFormat::DateTimeWithOffset)
-        .unwrap_or_default()
-}
-
-fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    DateTime::from_str(s, DateTimeFormat::DateTimeWithOffset)
-        .ok()
-        .and_then(|t| SystemTime::try_from(t).ok())
 }
 
 #[cfg(test)]

@@ -59,6 +59,13 @@ fn main() -> ExitCode {
             cloud_unmap::logging::init_stderr(level);
             runtime.block_on(cloud_unmap::check::run(config, &args))
         }
+        Some(Command::Restore(args)) => {
+            let Some(level) = cloud_unmap::config::parse_log_level(&args.log_level) else {
+                return usage_error(&format!("invalid --log-level {:?}", args.log_level));
+            };
+            cloud_unmap::logging::init_stderr(level);
+            runtime.block_on(cloud_unmap::restore::run(args))
+        }
         Some(Command::Healthcheck(args)) => runtime.block_on(cloud_unmap::healthcheck::run(
             args.port,
             Duration::from_secs(args.timeout),

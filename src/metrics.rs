@@ -22,6 +22,15 @@ pub enum Trigger {
     event,
 }
 
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::reconcile => "reconcile",
+            Trigger::event => "event",
+        }
+    }
+}
+
 /// How one service's reconcile ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
 #[allow(non_camel_case_types)]

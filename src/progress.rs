@@ -69,3 +69,17 @@ impl Line {
         }
     }
 }
+
+/// Asks `prompt` on the terminal and returns whether the answer was `yes`; `None` when stdin is no
+/// terminal (callers then require `--yes`).
+pub fn ask_yes(prompt: &str) -> Option<bool> {
+    use std::io::{BufRead, Write};
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    Some(answer.trim() == "yes")
+}

@@ -18,7 +18,7 @@ use aws_sdk_servicediscovery::Client;
 
 use crate::error::{Error, Operation};
 use crate::metrics::SelectionKind;
-use crate::plan::{Registration, EC2_ID_ATTRIBUTE, IPV4_ATTRIBUTE, IPV6_ATTRIBUTE};
+use crate::plan::Registration;
 
 /// How long a deregistration's operation may stay pending before it is reported as failed.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -160,13 +160,9 @@ fn registration(
     instance_id: &str,
     attributes: Option<&std::collections::HashMap<String, String>>,
 ) -> Registration {
-    let attribute = |name: &str| attributes.and_then(|a| a.get(name)).cloned();
-    Registration {
-        instance_id: instance_id.to_string(),
-        ec2_id: attribute(EC2_ID_ATTRIBUTE),
-        ipv4: attribute(IPV4_ATTRIBUTE),
-        ipv6: attribute(IPV6_ATTRIBUTE),
-    }
+    Registration::new(instance_id, |name| {
+        attributes.and_then(|a| a.get(name)).cloned()
+    })
 }
 
 /// Lists every registration of `service_id` (Cloud Map pages hold at most 100).
@@ -198,12 +194,13 @@ pub async fn list_registrations(
     Ok(out)
 }
 
-/// A registration as Cloud Map holds it now (GetInstance), or `None` when it is gone.
+/// A registration as Cloud Map holds it now (GetInstance), with all its attributes, or `None` when
+/// it is gone.
 pub async fn current(
     client: &Client,
     service_id: &str,
     instance_id: &str,
-) -> Result<Option<Registration>, Error> {
+) -> Result<Option<(Registration, Attributes)>, Error> {
     match client
         .get_instance()
         .service_id(service_id)
@@ -211,9 +208,13 @@ pub async fn current(
         .send()
         .await
     {
-        Ok(out) => Ok(out
-            .instance()
-            .map(|i| registration(instance_id, i.attributes()))),
+        Ok(out) => Ok(out.instance().map(|i| {
+            let attributes: Attributes = i
+                .attributes()
+                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            (registration(instance_id, i.attributes()), attributes)
+        })),
         Err(e)
             if matches!(
                 e.as_service_error(),
@@ -223,6 +224,31 @@ pub async fn current(
             Ok(None)
         }
         Err(e) => Err(Error::aws(Operation::GetInstance, e)),
+    }
+}
+
+/// A registration's attributes, sorted by name.
+pub type Attributes = std::collections::BTreeMap<String, String>;
+
+/// Registers `instance_id` in `service_id` with `attributes` and waits (bounded) until Cloud Map
+/// reports the operation done.
+pub async fn register(
+    client: &Client,
+    service_id: &str,
+    instance_id: &str,
+    attributes: &Attributes,
+) -> Result<(), Error> {
+    let out = client
+        .register_instance()
+        .service_id(service_id)
+        .instance_id(instance_id)
+        .set_attributes(Some(attributes.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| Error::aws(Operation::RegisterInstance, e))?;
+    match out.operation_id() {
+        Some(id) => wait_for_operation(client, id, crate::domain::cloudmap_owner(service_id)).await,
+        None => Ok(()),
     }
 }
 

@@ -135,6 +135,8 @@ fn world() -> impl Strategy<
                 ipv6: Vec::new(),
                 spot,
                 asg_group: None,
+                account: "home".into(),
+                region: "eu-west-1".into(),
             });
         }
         map

@@ -24,6 +24,10 @@ export interface CloudUnmapConfig {
   lifecycleHookNames: string[];
   /** Seconds between deregistration and CONTINUE; absent: the services' largest DNS TTL. */
   lifecycleDrainSeconds?: number;
+  /** Create the audit bus `cloud-unmap-audit` (every removal's undo record) and pass it to the worker. */
+  auditBus: boolean;
+  /** Days the audit bus's archive keeps the records (0: indefinitely); default 90. */
+  auditArchiveDays: number;
 }
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-[1-9][0-9]*$/;
@@ -74,6 +78,10 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
   if (lifecycleDrainSeconds !== undefined && (!Number.isInteger(lifecycleDrainSeconds) || lifecycleDrainSeconds < 0 || lifecycleDrainSeconds > 172800)) {
     fail('lifecycleDrainSeconds must be a whole number from 0 to 172800');
   }
+  const auditBus = c.auditBus === undefined ? false : c.auditBus;
+  if (typeof auditBus !== 'boolean') fail('auditBus must be true or false');
+  const auditArchiveDays = Number(c.auditArchiveDays ?? 90);
+  if (!Number.isInteger(auditArchiveDays) || auditArchiveDays < 0) fail('auditArchiveDays must be a whole number ≥ 0 (0: indefinitely)');
   return {
     homeAccount,
     homeRegion,
@@ -88,8 +96,13 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
     frequencySeconds,
     lifecycleHookNames,
     lifecycleDrainSeconds,
+    auditBus,
+    auditArchiveDays,
   };
 }
+
+/** The name of the audit bus (one per account and region). */
+export const AUDIT_BUS_NAME = 'cloud-unmap-audit';
 
 /** The name of the worker's task role (fixed, so member accounts can trust it by ARN). */
 export function taskRoleName(homeRegion: string): string {

@@ -11,7 +11,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { CloudUnmapConfig, taskRoleName } from './config';
+import { AUDIT_BUS_NAME, CloudUnmapConfig, taskRoleName } from './config';
 import { acknowledgeWildcards, workerStatements } from './policy';
 import { hookNamesParameter } from './forwarder';
 import { eventPattern, loadRules, withHookNames } from './rules';
@@ -42,6 +42,10 @@ export interface HomeSettings {
   hookNamesEnv: string;
   /** --lifecycle-drain-seconds, or '' for the services' largest DNS TTL. */
   drainSeconds: string;
+  /** Create the audit bus and its archive (a condition in template mode). */
+  auditBus: boolean | CfnCondition;
+  /** Archive retention in days (0: indefinitely); a token in template mode. */
+  auditArchiveDays: number;
 }
 
 export interface HomeStackProps extends StackProps {
@@ -66,6 +70,8 @@ export function homeSettings(c: CloudUnmapConfig): HomeSettings {
     hookNames: c.lifecycleHookNames,
     hookNamesEnv: c.lifecycleHookNames.join(','),
     drainSeconds: c.lifecycleDrainSeconds === undefined ? '' : String(c.lifecycleDrainSeconds),
+    auditBus: c.auditBus,
+    auditArchiveDays: c.auditArchiveDays,
   };
 }
 
@@ -100,6 +106,17 @@ function parameterSettings(stack: Stack): HomeSettings {
     default: '',
     allowedPattern: '^[0-9]{0,6}$',
   });
+  const audit = p('CreateAuditBus', 'Create the audit bus cloud-unmap-audit (every removal\'s undo record) with an archive', {
+    default: 'false',
+    allowedPattern: '^(true|false)$',
+  });
+  const archiveDays = new CfnParameter(stack, 'AuditArchiveDays', {
+    type: 'Number',
+    default: 90,
+    minValue: 0,
+    description: 'Days the audit archive keeps records (0: indefinitely)',
+  });
+  const hasAudit = new CfnCondition(stack, 'HasAuditBus', { expression: Fn.conditionEquals(audit.valueAsString, 'true') });
   const hasOrg = new CfnCondition(stack, 'HasOrganization', {
     expression: Fn.conditionNot(Fn.conditionEquals(org.valueAsString, '')),
   });
@@ -119,6 +136,8 @@ function parameterSettings(stack: Stack): HomeSettings {
     hookNames: hookNames.valueAsList,
     hookNamesEnv: Fn.join(',', hookNames.valueAsList),
     drainSeconds: drain.valueAsString,
+    auditBus: hasAudit,
+    auditArchiveDays: archiveDays.valueAsNumber,
   };
 }
 
@@ -222,8 +241,13 @@ export class HomeStack extends Stack {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'cloud-unmap worker: read EC2, deregister from Cloud Map, consume the event queue',
     });
+    const auditBusEnv = this.auditBus(s);
     const policy = new iam.Policy(this, 'TaskPolicy', {
-      statements: workerStatements({ queueArn: this.queue.queueArn, memberRoleArns: s.memberRoleArns }),
+      statements: workerStatements({
+        queueArn: this.queue.queueArn,
+        memberRoleArns: s.memberRoleArns,
+        auditBusArn: s.auditBus === false ? undefined : this.auditBusArn(),
+      }),
     });
     this.taskRole.attachInlinePolicy(policy);
     // In the published template the member roles are "any account's role of that name" (cdk-nag renders
@@ -258,6 +282,7 @@ export class HomeStack extends Stack {
         CLOUD_UNMAP_LOG_FORMAT: 'json',
         CLOUD_UNMAP_LIFECYCLE_HOOK_NAME: s.hookNamesEnv,
         CLOUD_UNMAP_LIFECYCLE_DRAIN_SECONDS: s.drainSeconds,
+        CLOUD_UNMAP_AUDIT_EVENT_BUS: auditBusEnv,
       },
       portMappings: [{ containerPort: HTTP_PORT }],
       healthCheck: {
@@ -316,5 +341,27 @@ export class HomeStack extends Stack {
       evaluationPeriods: 3,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
+  }
+
+  private auditBusArn(): string {
+    return `arn:${this.partition}:events:${this.region}:${this.account}:event-bus/${AUDIT_BUS_NAME}`;
+  }
+
+  /** The audit bus and its archive when asked for; returns the worker's --audit-event-bus value. */
+  private auditBus(s: HomeSettings): string {
+    if (s.auditBus === false) return '';
+    const bus = new events.CfnEventBus(this, 'AuditBus', { name: AUDIT_BUS_NAME });
+    const archive = new events.CfnArchive(this, 'AuditArchive', {
+      sourceArn: bus.attrArn,
+      description: 'cloud-unmap: every removal\'s undo record (replayable, readable by cloud-unmap restore)',
+      eventPattern: { source: ['cloud-unmap'] },
+      retentionDays: s.auditArchiveDays,
+    });
+    if (s.auditBus instanceof CfnCondition) {
+      bus.cfnOptions.condition = s.auditBus;
+      archive.cfnOptions.condition = s.auditBus;
+      return Fn.conditionIf(s.auditBus.logicalId, this.auditBusArn(), '').toString();
+    }
+    return this.auditBusArn();
   }
 }

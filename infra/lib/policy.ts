@@ -9,6 +9,8 @@ export interface WorkerPolicyInput {
   queueArn: string;
   /** Roles the worker may assume in member accounts (none: no sts:AssumeRole statement). */
   memberRoleArns: string[];
+  /** The audit bus the worker sends removals' undo records to (none: no events:PutEvents statement). */
+  auditBusArn?: string;
 }
 
 /**
@@ -57,6 +59,9 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
     }),
     lifecycleStatement(),
   ];
+  if (input.auditBusArn !== undefined) {
+    statements.push(new iam.PolicyStatement({ sid: 'AuditBus', actions: ['events:PutEvents'], resources: [input.auditBusArn] }));
+  }
   if (input.memberRoleArns.length > 0) {
     statements.push(
       new iam.PolicyStatement({ sid: 'MemberAccounts', actions: ['sts:AssumeRole'], resources: input.memberRoleArns }),
@@ -97,6 +102,7 @@ export function workerPolicyDocument(): Record<string, unknown> {
     statements: workerStatements({
       queueArn: 'arn:aws:sqs:REGION:ACCOUNT:QUEUE',
       memberRoleArns: ['arn:aws:iam::MEMBER_ACCOUNT:role/cloud-unmap-reader'],
+      auditBusArn: 'arn:aws:events:REGION:ACCOUNT:event-bus/cloud-unmap-audit',
     }),
   });
   return doc.toJSON() as Record<string, unknown>;

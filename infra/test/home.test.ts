@@ -133,3 +133,24 @@ test('alarms on dead letters, the age of the oldest event and the running task c
   assert.ok(tasks);
   assert.equal(tasks.ComparisonOperator, 'LessThanThreshold');
 });
+
+test('the audit bus: only when asked, with its archive, passed to the worker, the one bus it may put on', () => {
+  assert.equal(resources(t, 'AWS::Events::EventBus').length, 0);
+  const env = (tt: ReturnType<typeof template>) =>
+    resources(tt, 'AWS::ECS::TaskDefinition')[0][1].Properties.ContainerDefinitions[0].Environment.find(
+      (e: any) => e.Name === 'CLOUD_UNMAP_AUDIT_EVENT_BUS',
+    ).Value;
+  assert.equal(env(t), '');
+  const audited = template(built({ ...exampleConfig, auditBus: true, auditArchiveDays: 30 }).home);
+  const [[busId, bus]] = resources(audited, 'AWS::Events::EventBus');
+  assert.equal(bus.Properties.Name, 'cloud-unmap-audit');
+  const [[, archive]] = resources(audited, 'AWS::Events::Archive');
+  assert.deepEqual(archive.Properties.SourceArn, { 'Fn::GetAtt': [busId, 'Arn'] });
+  assert.equal(archive.Properties.RetentionDays, 30);
+  assert.deepEqual(archive.Properties.EventPattern, { source: ['cloud-unmap'] });
+  assert.match(JSON.stringify(env(audited)), /event-bus\/cloud-unmap-audit/);
+  const statements = resources(audited, 'AWS::IAM::Policy').flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+  const put = statements.filter((s: any) => [s.Action].flat().includes('events:PutEvents'));
+  assert.equal(put.length, 1);
+  assert.match(JSON.stringify(put[0].Resource), /event-bus\/cloud-unmap-audit/);
+});

@@ -56,6 +56,8 @@ test('bad configuration is refused with the field named', () => {
     [{ desiredCount: 0 }, /desiredCount/],
     [{ imageUri: '' }, /imageUri/],
     [{ memberAccounts: ['x'] }, /memberAccounts/],
+    [{ auditBus: 'yes' }, /auditBus/],
+    [{ auditArchiveDays: -1 }, /auditArchiveDays/],
   ];
   for (const [change, message] of bad) {
     assert.throws(() => parseConfig({ ...exampleConfig, ...change }), message);

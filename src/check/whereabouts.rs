@@ -189,6 +189,8 @@ mod tests {
                 ipv6: vec![],
                 spot: false,
                 asg_group: None,
+                account: "home".into(),
+                region: "eu-west-1".into(),
             }],
         );
         let mut place = Whereabouts::default();

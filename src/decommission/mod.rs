@@ -8,8 +8,6 @@ mod dry_run;
 mod select;
 mod steps;
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -113,17 +111,11 @@ fn print_matches(found: &[Candidate]) {
 }
 
 fn confirm(n: usize) -> Result<(), DecommissionError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(DecommissionError::NoTerminal);
-    }
-    eprint!("Type yes to drain, stop, snapshot and terminate these {n} instance(s): ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    if answer.trim() == "yes" {
-        Ok(())
-    } else {
-        Err(DecommissionError::NotConfirmed)
+    let prompt = format!("Type yes to drain, stop, snapshot and terminate these {n} instance(s): ");
+    match crate::progress::ask_yes(&prompt) {
+        None => Err(DecommissionError::NoTerminal),
+        Some(true) => Ok(()),
+        Some(false) => Err(DecommissionError::NotConfirmed),
     }
 }
 

@@ -3,67 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::net::IpAddr;
 
 use crate::domain::{is_ec2_instance_id, InstanceState};
 
-/// The Cloud Map attribute holding the registered IPv4 address (seed rule: without it, skip).
-pub const IPV4_ATTRIBUTE: &str = "AWS_INSTANCE_IPV4";
-
-/// The Cloud Map attribute naming the registration's EC2 instance when its id is something else
-/// (`web-1`, a host name; common in HTTP namespaces).
-pub const EC2_ID_ATTRIBUTE: &str = "AWS_EC2_INSTANCE_ID";
-
-/// One Cloud Map registration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Registration {
-    /// Its Cloud Map instance id (what is deregistered).
-    pub instance_id: String,
-    /// Its `AWS_EC2_INSTANCE_ID` attribute, if any.
-    pub ec2_id: Option<String>,
-    pub ipv4: Option<String>,
-    /// Its `AWS_INSTANCE_IPV6` attribute, if any.
-    pub ipv6: Option<String>,
-}
-
-impl Registration {
-    /// The EC2 instance it stands for: its `AWS_EC2_INSTANCE_ID` attribute, else its own id.
-    pub fn target(&self) -> &str {
-        self.ec2_id.as_deref().unwrap_or(&self.instance_id)
-    }
-
-    /// Whether it registers an address at all (IPv4, IPv6 or both).
-    pub fn has_address(&self) -> bool {
-        self.ipv4.is_some() || self.ipv6.is_some()
-    }
-}
-
-/// The Cloud Map attribute holding the registered IPv6 address.
-pub const IPV6_ATTRIBUTE: &str = "AWS_INSTANCE_IPV6";
-
-/// Whether two written addresses are the same address (`2001:db8::1` = `2001:0db8:0:0:0:0:0:1`);
-/// text that is no address only equals itself.
-pub fn same_address(a: &str, b: &str) -> bool {
-    match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
-}
-
-/// What EC2 says about one instance, in one account and region.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedInstance {
-    pub instance_id: String,
-    pub state: InstanceState,
-    /// Every IPv4 address of the instance: primary and secondary private IPs of every network
-    /// interface, public and Elastic IPs.
-    pub ipv4: Vec<String>,
-    /// Every IPv6 address of its network interfaces.
-    pub ipv6: Vec<String>,
-    pub spot: bool,
-    /// The Auto Scaling group it belongs to (its `aws:autoscaling:groupName` tag).
-    pub asg_group: Option<String>,
-}
+mod inputs;
+pub use inputs::*;
 
 /// Why a registration is (or would be) deregistered. Label values of the deregistration metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -26,6 +26,8 @@ fn inst(id: &str, state: InstanceState, ips: &[&str]) -> ObservedInstance {
         ipv6: Vec::new(),
         spot: false,
         asg_group: None,
+        account: "home".into(),
+        region: "eu-west-1".into(),
     }
 }
 

@@ -1,15 +1,18 @@
 //! Applying a plan's deregistrations, `--concurrency` at a time, each re-checked right before its
 //! removal: Cloud Map is read again (GetInstance) and the registration is removed only if it is
 //! still the one the plan judged. One that was registered again meanwhile (an instance restarted
-//! with a new address) is kept as `changed`, for the next cycle to judge.
+//! with a new address) is kept as `changed`, for the next cycle to judge. Each removal leaves its
+//! undo record (`audit`) in its log line, and on the audit bus when one is configured.
 
 use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt};
-use tracing::info;
+use tracing::{error, info};
 
+use crate::audit::{Removal, Sighting};
 use crate::context::Context;
 use crate::emit::Failure;
+use crate::inventory::Observed;
 use crate::metrics::{DeregistrationLabels, Metrics, Trigger};
 use crate::plan::{Plan, Reason, Registration};
 use crate::registry::{self, Deregistered};
@@ -31,6 +34,7 @@ pub(super) async fn apply(
     service_id: &str,
     registrations: &[Registration],
     plan: &Plan,
+    observed: &Observed,
     trigger: Trigger,
 ) -> Vec<(String, Applied)> {
     let judged: HashMap<&str, &Registration> = registrations
@@ -42,8 +46,27 @@ pub(super) async fn apply(
         .map(|(instance_id, reason)| {
             let judged = judged.get(instance_id).copied();
             let target = judged.map_or(instance_id, Registration::target).to_string();
+            let evidence: Vec<Sighting> = observed
+                .get(&target)
+                .into_iter()
+                .flatten()
+                .map(|o| Sighting {
+                    account: o.account.clone(),
+                    region: o.region.clone(),
+                    state: o.state.to_string(),
+                })
+                .collect();
+            let removal = Removal {
+                service_id: service_id.to_string(),
+                instance_id: instance_id.to_string(),
+                attributes: Default::default(),
+                reason: reason.to_string(),
+                trigger: trigger.as_str().to_string(),
+                evidence,
+                time: String::new(),
+            };
             async move {
-                let applied = remove(ctx, service_id, instance_id, judged, reason, trigger).await;
+                let applied = remove(ctx, removal, judged, reason, trigger).await;
                 (target, applied)
             }
         })
@@ -56,12 +79,12 @@ pub(super) async fn apply(
 
 async fn remove(
     ctx: &Context,
-    service_id: &str,
-    instance_id: &str,
+    mut removal: Removal,
     judged: Option<&Registration>,
     reason: Reason,
     trigger: Trigger,
 ) -> Applied {
+    let (service_id, instance_id) = (removal.service_id.as_str(), removal.instance_id.as_str());
     if ctx.config.dry_run {
         info!(service_id, instance_id, %reason, ?trigger, dry_run = true, "would deregister");
         return Applied::Removed;
@@ -80,9 +103,9 @@ async fn remove(
         Ok(now) => now,
         Err(e) => return failed(e),
     };
-    let outcome = match now {
-        None => Deregistered::AlreadyGone,
-        Some(now) if Some(&now) != judged => {
+    let (outcome, attributes) = match now {
+        None => (Deregistered::AlreadyGone, None),
+        Some((now, _)) if Some(&now) != judged => {
             info!(service_id, instance_id, %reason, ?trigger, judged_ipv4 = ?judged.and_then(|r| r.ipv4.as_deref()),
                 now_ipv4 = ?now.ipv4, "registration changed since it was judged; kept for the next cycle");
             ctx.metrics
@@ -91,13 +114,13 @@ async fn remove(
                 .inc();
             return Applied::Changed;
         }
-        Some(_) => match registry::deregister(&ctx.cloudmap, service_id, instance_id).await {
-            Ok(outcome) => outcome,
-            Err(e) => return failed(e),
-        },
+        Some((_, attributes)) => {
+            match registry::deregister(&ctx.cloudmap, service_id, instance_id).await {
+                Ok(outcome) => (outcome, Some(attributes)),
+                Err(e) => return failed(e),
+            }
+        }
     };
-    let already_gone = outcome == Deregistered::AlreadyGone;
-    info!(service_id, instance_id, %reason, ?trigger, already_gone, "deregistered");
     ctx.metrics
         .deregistrations
         .get_or_create(&DeregistrationLabels {
@@ -106,5 +129,21 @@ async fn remove(
             reason,
         })
         .inc();
+    let already_gone = outcome == Deregistered::AlreadyGone;
+    let Some(attributes) = attributes.filter(|_| !already_gone) else {
+        info!(service_id, instance_id, %reason, ?trigger, already_gone, "deregistered");
+        return Applied::Removed;
+    };
+    // Removed by this call: the undo record goes with the log line (and to the audit bus).
+    removal.attributes = attributes;
+    removal.time = crate::domain::rfc3339(std::time::SystemTime::now());
+    let record = removal.json();
+    info!(service_id, instance_id, %reason, ?trigger, already_gone, record, "deregistered");
+    if let Some(bus) = &ctx.audit {
+        if let Err(e) = bus.publish(&removal).await {
+            ctx.metrics.aws_error(crate::error::Operation::PutEvents);
+            error!(service_id, instance_id, error = %e, record, "cannot send the removal's record to the audit bus (it is in the log line above)");
+        }
+    }
     Applied::Removed
 }

@@ -253,7 +253,8 @@ pub async fn sync_service(
         warn_held(service_id, &plan, trigger);
         return Ok(report);
     }
-    report.results = apply::apply(ctx, service_id, &registrations, &plan, trigger).await;
+    let observed = given.unwrap_or(&looked_up);
+    report.results = apply::apply(ctx, service_id, &registrations, &plan, observed, trigger).await;
     if matches!(scope, Scope::All) && !ctx.config.dry_run {
         let remaining = registrations.len().saturating_sub(report.deregistered());
         ctx.metrics

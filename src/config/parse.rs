@@ -1,0 +1,94 @@
+//! Parsers and validators of single flag values (tags, bounds, names, URLs, ARNs, levels, hosts):
+//! pure functions `Config::from_args` composes.
+
+use crate::domain::{valid_account_id, valid_region};
+use crate::plan::NotFoundBound;
+
+/// `KEY=VALUE`, as Cloud Map's tags allow (key 1–128 characters, value up to 256).
+pub fn parse_tag(value: &str) -> Option<(String, String)> {
+    let (k, v) = value.split_once('=')?;
+    ((1..=128).contains(&k.chars().count()) && v.chars().count() <= 256)
+        .then(|| (k.to_string(), v.to_string()))
+}
+
+/// `10%` or `5`.
+pub fn parse_not_found_bound(value: &str) -> Option<NotFoundBound> {
+    let value = value.trim();
+    match value.strip_suffix('%') {
+        Some(p) => p
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= 100)
+            .map(NotFoundBound::Percent),
+        None => value.parse::<usize>().ok().map(NotFoundBound::Count),
+    }
+}
+
+/// Auto Scaling's LifecycleHookName: 1–255 of `[A-Za-z0-9\-_/]`.
+pub fn valid_hook_name(name: &str) -> bool {
+    (1..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/'))
+}
+
+/// Parses `http(s)://host/<12-digit account>/<name>` and returns the account id.
+pub fn queue_account(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let mut parts = rest.split('/');
+    let (host, account, name) = (parts.next()?, parts.next()?, parts.next()?);
+    let name_ok = !name.is_empty()
+        && name.len() <= 80
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    (parts.next().is_none() && !host.is_empty() && valid_account_id(account) && name_ok)
+        .then(|| account.to_string())
+}
+
+/// An EventBridge bus name, or its ARN (`arn:<partition>:events:<region>:<account>:event-bus/<name>`):
+/// returns the region to send to (the ARN's, else `default_region`).
+pub fn audit_bus_region(value: &str, default_region: &str) -> Option<String> {
+    let valid_name = |n: &str| {
+        (1..=256).contains(&n.len())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+    };
+    if let Some(rest) = value.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        let [partition, "events", region, account, resource] = parts[..] else {
+            return None;
+        };
+        let name = resource.strip_prefix("event-bus/")?;
+        return (partition.starts_with("aws")
+            && valid_region(region)
+            && valid_account_id(account)
+            && valid_name(name))
+        .then(|| region.to_string());
+    }
+    valid_name(value).then(|| default_region.to_string())
+}
+
+/// Maps the seed's level names (Python logging) and Rust's onto a tracing level.
+pub fn parse_log_level(value: &str) -> Option<tracing::Level> {
+    match value.to_ascii_uppercase().as_str() {
+        "TRACE" => Some(tracing::Level::TRACE),
+        "DEBUG" => Some(tracing::Level::DEBUG),
+        "INFO" => Some(tracing::Level::INFO),
+        "WARN" | "WARNING" => Some(tracing::Level::WARN),
+        "ERROR" | "CRITICAL" => Some(tracing::Level::ERROR),
+        _ => None,
+    }
+}
+
+pub(super) fn valid_host(value: &str) -> bool {
+    value.parse::<std::net::IpAddr>().is_ok()
+        || (!value.is_empty()
+            && value.len() <= 253
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+}
