@@ -24,6 +24,9 @@
   header), as AWS answers a call the caller's policies do not allow.
 - POST /__proxy/shared/<namespace-id>/<owner-account>: that namespace is shared with the caller through AWS
   RAM by another account, and answered as AWS answers a consumer (see proxy_sharing.py);
+- POST /__proxy/scheduled/<instance-id>/<code>/<epoch-seconds>: DescribeInstanceStatus reports that scheduled
+  event (NotBefore at that time) for the instance, as EC2 reports a retirement or maintenance (moto reports
+  none); POST /__proxy/scheduled-cancel/<instance-id> marks it "[Canceled]" as EC2 does;
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
@@ -59,6 +62,7 @@ state = {
     "state_names": {},
     "fail": set(),
     "deny": set(),
+    "scheduled": {},
     "rate": 0.0,
     "faults": collections.Counter(),
 }
@@ -106,6 +110,21 @@ def filter_services(request, data, headers):
             kept.append(service)
     answer["Services"] = kept
     return json.dumps(answer).encode()
+
+
+def add_scheduled_events(data):
+    """Adds the scheduled events of the `scheduled` control to a DescribeInstanceStatus answer."""
+    with lock:
+        scheduled = {i: list(ev) for i, ev in state["scheduled"].items()}
+    text = data.decode()
+    for instance, (code, epoch, description) in scheduled.items():
+        when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
+        events = (
+            f"<eventsSet><item><code>{code}</code><description>{description}</description>"
+            f"<notBefore>{when}</notBefore></item></eventsSet>"
+        )
+        text = text.replace(f"<instanceId>{instance}</instanceId>", f"<instanceId>{instance}</instanceId>{events}")
+    return text.encode()
 
 
 def edit_instances(data):
@@ -200,6 +219,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif self.path.startswith("/__proxy/shared/"):
                 _, _, _, namespace, owner = self.path.split("/")
                 sharing.share(namespace, owner)
+            elif self.path.startswith("/__proxy/scheduled/"):
+                _, _, _, instance, code, epoch = self.path.split("/")
+                state["scheduled"][instance] = [code, float(epoch), "The instance is scheduled for retirement"]
+            elif self.path.startswith("/__proxy/scheduled-cancel/"):
+                ev = state["scheduled"][self.path.rsplit("/", 1)[-1]]
+                ev[2] = "[Canceled] " + ev[2]
             elif self.path.startswith("/__proxy/deny/"):
                 state["deny"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/faults/"):
@@ -308,6 +333,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = mark_terminating(data, terminating)
         if op == "DescribeInstances" and resp.status == 200:
             data = edit_instances(data)
+        if op == "DescribeInstanceStatus" and resp.status == 200:
+            data = add_scheduled_events(data)
         if op == "ListServices" and resp.status == 200:
             data = filter_services(body, data, headers)
         if resp.status == 200:

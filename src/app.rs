@@ -162,7 +162,12 @@ async fn single_run(
     root: &CancellationToken,
     grace: std::time::Duration,
 ) -> i32 {
-    let mut cycle = tokio::spawn(async move { reconcile::run_cycle(&ctx).await.exit_code() });
+    let mut cycle = tokio::spawn(async move {
+        let code = reconcile::run_cycle(&ctx).await.exit_code();
+        // Scheduled events already due act now; later ones are for a long-running worker.
+        crate::scheduled::sweep(&ctx, false).await;
+        code
+    });
     let joined = tokio::select! {
         r = &mut cycle => r,
         _ = root.cancelled() => match tokio::time::timeout(grace, &mut cycle).await {

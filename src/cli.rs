@@ -4,6 +4,9 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod examples;
+use examples::{CHECK_EXAMPLES, DECOMMISSION_EXAMPLES, RESTORE_EXAMPLES};
+
 const EXAMPLES: &str = "\
 Examples:
   # Seed-compatible: one service, instances in two regions, every 300 s, metrics on :9100
@@ -67,21 +70,6 @@ pub enum Command {
     Restore(RestoreArgs),
 }
 
-const RESTORE_EXAMPLES: &str = "\
-Examples:
-  # What would come back from the worker's logs of the last 2 hours (changes nothing)
-  cloud-unmap restore --from worker.log --since 2h --service-region eu-west-1 --instances-region eu-west-1 --dry-run
-
-  # One registration, from archived audit events (JSON lines), without asking
-  cloud-unmap restore --from events.jsonl --service-id srv-abcdef0123456789 --instance-id web-1 \\
-      --service-region eu-west-1 --instances-region eu-west-1 --yes
-
-Reads the `deregistered` log lines (JSON or text), `Registration Removed` events, or bare records; the
-latest record of each registration counts. A registration comes back (same id, same attributes) only if
-EC2 shows its instance alive at its address under the worker's rules; --force restores regardless.
-One already registered is left alone. Exit 0 when nothing failed, 1 when a registration failed, 2 for
-bad usage or a refused confirmation, 3 when records were refused (their instance is gone).";
-
 /// Arguments of `cloud-unmap restore`.
 #[derive(Debug, Args, Default)]
 #[command(after_help = RESTORE_EXAMPLES)]
@@ -127,22 +115,6 @@ pub struct RestoreArgs {
     pub log_level: String,
 }
 
-const CHECK_EXAMPLES: &str = "\
-Examples:
-  # Before the first deploy, with the flags the worker will run with
-  cloud-unmap check --namespace-id ns-abcdef0123456789 --service-region eu-west-1 \\
-      --instances-region eu-west-1 us-east-1 \\
-      --instances-role-arn arn:aws:iam::222222222222:role/cloud-unmap-reader \\
-      --queue-url https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events
-
-  # The same from the worker's environment (CLOUD_UNMAP_* variables), as JSON for a pipeline
-  cloud-unmap check --output json | jq '.findings[] | select(.level == \"fail\")'
-
-It reads only (and probes DeleteMessage / ChangeMessageVisibility with a receipt handle that cannot
-exist, which changes nothing). Permissions are those of the credentials it runs with: run it with the
-worker's role to check the worker's. Exit 0 when nothing would fail (warnings allowed), 1 when something
-would, 2 for bad usage.";
-
 /// Arguments of `cloud-unmap check`: the worker's own flags, and the report's format.
 #[derive(Debug, Args)]
 #[command(after_help = CHECK_EXAMPLES)]
@@ -153,22 +125,6 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
-
-const DECOMMISSION_EXAMPLES: &str = "\
-Examples:
-  # See what would happen, checking permissions with EC2's DryRun, changing nothing
-  cloud-unmap decommission --tag Name='dtest*' --tag env=staging --region eu-west-1 --dry-run
-
-  # Two accounts, two regions; drain from a namespace's services first, then retire without asking
-  cloud-unmap decommission --tag team=search --region eu-west-1 --region us-east-1 \\
-      --role-arn arn:aws:iam::222222222222:role/cloud-unmap-decommission \\
-      --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --drain-seconds 30 --yes
-
-Per instance: drain (with --service-id/--namespace-id), stop and wait, read the state again (started
-meanwhile: stop again), snapshot every EBS volume and wait (unless --no-snapshot), set DeleteOnTermination,
-terminate. A failed snapshot, termination protection or
-any error leaves the instance unterminated and reports it failed. Exit 0 only when nothing failed;
-2 for bad usage or a refused confirmation.";
 
 /// Report format of `decommission`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -379,6 +335,19 @@ pub struct RunArgs {
         default_value_t = 30
     )]
     pub not_found_grace: u64,
+    /// Deregister an instance this many seconds before a scheduled EC2 event (retirement, stop,
+    /// reboot, maintenance) starts, as AWS Health and DescribeInstanceStatus announce it.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "CLOUD_UNMAP_SCHEDULED_LEAD_SECONDS",
+        default_value_t = 300
+    )]
+    pub scheduled_lead_seconds: u64,
+    /// What an EC2 rebalance recommendation does: `ignore` (default) or `deregister` (Spot
+    /// instances EC2 confirms, like interruption notices).
+    #[arg(long, value_name = "ACTION", env = "CLOUD_UNMAP_ON_REBALANCE", default_value = "ignore", value_parser = ["ignore", "deregister"])]
+    pub on_rebalance: String,
     /// Also send every removal's undo record to this EventBridge bus (name or ARN) as a `Registration
     /// Removed` event from source `cloud-unmap` (the record is always in the `deregistered` log line).
     #[arg(long, value_name = "NAME|ARN", env = "CLOUD_UNMAP_AUDIT_EVENT_BUS")]

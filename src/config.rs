@@ -49,6 +49,8 @@ pub enum ConfigError {
     ShutdownTimeout(u64),
     #[error("invalid --stall-timeout {0}: 1 to 3600 seconds")]
     StallTimeout(u64),
+    #[error("invalid --scheduled-lead-seconds {0}: at most 86400 (a day)")]
+    ScheduledLead(u64),
     #[error("invalid --concurrency 0: must be at least 1")]
     Concurrency,
     #[error("invalid --log-level {0:?}: expected TRACE, DEBUG, INFO, WARNING, ERROR or CRITICAL")]
@@ -108,6 +110,10 @@ pub struct Config {
     pub stall_timeout: Duration,
     /// `--audit-event-bus`: name or ARN, and the region of its client.
     pub audit_event_bus: Option<(String, String)>,
+    /// `--scheduled-lead-seconds`.
+    pub scheduled_lead: Duration,
+    /// `--on-rebalance deregister`.
+    pub on_rebalance: bool,
 }
 
 /// The longest reconcile period (a day): every duration the program adds up stays far from overflow.
@@ -217,6 +223,9 @@ impl Config {
         if !(1..=MAX_GRACE).contains(&args.stall_timeout) {
             return Err(ConfigError::StallTimeout(args.stall_timeout));
         }
+        if args.scheduled_lead_seconds > MAX_FREQUENCY {
+            return Err(ConfigError::ScheduledLead(args.scheduled_lead_seconds));
+        }
         if args.concurrency == 0 {
             return Err(ConfigError::Concurrency);
         }
@@ -294,6 +303,8 @@ impl Config {
             not_found_grace: Duration::from_secs(args.not_found_grace),
             stall_timeout: Duration::from_secs(args.stall_timeout),
             audit_event_bus,
+            scheduled_lead: Duration::from_secs(args.scheduled_lead_seconds),
+            on_rebalance: args.on_rebalance == "deregister",
         })
     }
 }

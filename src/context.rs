@@ -43,6 +43,8 @@ struct Shared {
     ttls: Mutex<HashMap<String, (Duration, Instant)>>,
     /// Per service, when each registration was first judged `not-found` (and still is).
     absent: Mutex<HashMap<String, HashMap<String, Instant>>>,
+    /// Scheduled EC2 events with a timer armed: (instance id, start).
+    armed: Mutex<HashSet<(String, std::time::SystemTime)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -161,6 +163,16 @@ impl Context {
                 seen.remove(&d.instance_id);
             }
         }
+    }
+
+    /// Marks a scheduled event's timer as armed; false when it already was.
+    pub fn arm_scheduled(&self, instance_id: &str, start: std::time::SystemTime) -> bool {
+        lock(&self.shared.armed).insert((instance_id.to_string(), start))
+    }
+
+    /// Forgets a fired timer.
+    pub fn disarm_scheduled(&self, instance_id: &str, start: std::time::SystemTime) {
+        lock(&self.shared.armed).remove(&(instance_id.to_string(), start));
     }
 
     /// The largest DNS TTL of `service_id`, from a cache refreshed every five minutes.

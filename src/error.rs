@@ -28,6 +28,7 @@ pub enum Operation {
     RecordLifecycleActionHeartbeat,
     RegisterInstance,
     PutEvents,
+    DescribeInstanceStatus,
 }
 
 impl Operation {
@@ -52,6 +53,7 @@ impl Operation {
             Operation::DescribeLifecycleHooks => "DescribeLifecycleHooks",
             Operation::RegisterInstance => "RegisterInstance",
             Operation::PutEvents => "PutEvents",
+            Operation::DescribeInstanceStatus => "DescribeInstanceStatus",
             Operation::RecordLifecycleActionHeartbeat => "RecordLifecycleActionHeartbeat",
         }
     }

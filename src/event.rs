@@ -43,8 +43,17 @@ pub enum Kind {
     TerminateLifecycle(LifecycleAction),
     /// cloud-unmap's own record of a lifecycle action whose drain is under way (see `lifecycle`).
     Drain(Drain),
+    /// "EC2 Instance Rebalance Recommendation".
+    Rebalance { instance_id: String },
+    /// An AWS Health scheduled change for EC2 instances (retirement, stop, reboot, maintenance),
+    /// starting at `start`.
+    Scheduled {
+        instance_ids: Vec<String>,
+        code: String,
+        start: SystemTime,
+    },
     /// Well-formed, but nothing cloud-unmap acts on (other detail-types, Auto Scaling test
-    /// notifications, launch lifecycle actions, rebalance recommendations…).
+    /// notifications, launch lifecycle actions, other Health events…).
     Other,
 }
 
@@ -65,6 +74,8 @@ pub enum EventType {
     SpotInterruption,
     TerminateLifecycle,
     LifecycleDrain,
+    Rebalance,
+    Scheduled,
     Other,
     Invalid,
 }
@@ -76,6 +87,8 @@ impl EventType {
             EventType::SpotInterruption => "spot_interruption",
             EventType::TerminateLifecycle => "terminate_lifecycle",
             EventType::LifecycleDrain => "lifecycle_drain",
+            EventType::Rebalance => "rebalance",
+            EventType::Scheduled => "scheduled_change",
             EventType::Other => "other",
             EventType::Invalid => "invalid",
         }
@@ -89,6 +102,8 @@ impl Event {
             Kind::SpotInterruption { .. } => EventType::SpotInterruption,
             Kind::TerminateLifecycle(_) => EventType::TerminateLifecycle,
             Kind::Drain(_) => EventType::LifecycleDrain,
+            Kind::Rebalance { .. } => EventType::Rebalance,
+            Kind::Scheduled { .. } => EventType::Scheduled,
             Kind::Other => EventType::Other,
         }
     }
@@ -101,7 +116,8 @@ impl Event {
             }
             Kind::TerminateLifecycle(a) => Some(&a.instance_id),
             Kind::Drain(d) => Some(&d.action.instance_id),
-            Kind::Other => None,
+            Kind::Rebalance { instance_id } => Some(instance_id),
+            Kind::Scheduled { .. } | Kind::Other => None,
         }
     }
 }
@@ -147,6 +163,42 @@ fn parse_time(s: &str) -> Result<SystemTime, Invalid> {
     .ok()
     .and_then(|t| SystemTime::try_from(t).ok())
     .ok_or_else(|| Invalid("`time` is not an RFC 3339 date-time".into()))
+}
+
+/// AWS Health's times: `Thu, 26 Jan 2023 19:05:00 GMT` (or RFC 3339).
+fn health_time(s: &str) -> Option<SystemTime> {
+    use aws_sdk_sqs::primitives::{DateTime, DateTimeFormat};
+    DateTime::from_str(s, DateTimeFormat::HttpDate)
+        .ok()
+        .and_then(|t| SystemTime::try_from(t).ok())
+        .or_else(|| crate::domain::parse_rfc3339(s))
+}
+
+/// An AWS Health event: EC2 scheduled changes naming instances are `Scheduled`, the rest `Other`.
+fn health(detail: &Map<String, Value>) -> Result<Kind, Invalid> {
+    let text = |k: &str| detail.get(k).and_then(Value::as_str).unwrap_or_default();
+    if text("service") != "EC2" || text("eventTypeCategory") != "scheduledChange" {
+        return Ok(Kind::Other);
+    }
+    let instance_ids: Vec<String> = detail
+        .get("affectedEntities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("entityValue")?.as_str())
+        .filter(|id| is_ec2_instance_id(id))
+        .map(str::to_string)
+        .collect();
+    if instance_ids.is_empty() {
+        return Ok(Kind::Other);
+    }
+    let start = health_time(string_field(detail, "startTime")?)
+        .ok_or_else(|| Invalid("`startTime` is not a date".into()))?;
+    Ok(Kind::Scheduled {
+        instance_ids,
+        code: string_field(detail, "eventTypeCode")?.to_string(),
+        start,
+    })
 }
 
 fn lifecycle_action(detail: &Map<String, Value>) -> Result<LifecycleAction, Invalid> {
@@ -215,11 +267,20 @@ pub fn parse(body: &str) -> Result<Event, Invalid> {
         ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action") => {
             Kind::TerminateLifecycle(lifecycle_action(detail)?)
         }
+        ("aws.ec2", "EC2 Instance Rebalance Recommendation") => Kind::Rebalance {
+            instance_id: instance_id(detail, "instance-id")?,
+        },
+        ("aws.health", "AWS Health Event") => health(detail)?,
         (lifecycle::SOURCE, lifecycle::DETAIL_TYPE) => Kind::Drain(
             Drain::from_detail(lifecycle_action(detail)?, detail)
                 .ok_or_else(|| Invalid("a drain record without its times".into()))?,
         ),
         _ => Kind::Other,
+    };
+    // A Health event is delivered where it was raised; `eventRegion` is the region it concerns.
+    let region = match detail.get("eventRegion").and_then(Value::as_str) {
+        Some(r) if source == "aws.health" && valid_region(r) => Some(r),
+        _ => region,
     };
     Ok(Event {
         id,
@@ -231,127 +292,4 @@ pub fn parse(body: &str) -> Result<Event, Invalid> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample(name: &str) -> &'static str {
-        match name {
-            "terminated" => {
-                include_str!("../tests/fixtures/events/ec2-state-change-terminated.json")
-            }
-            "no-version" => {
-                include_str!("../tests/fixtures/events/ec2-state-change-no-version.json")
-            }
-            "spot" => include_str!("../tests/fixtures/events/ec2-spot-interruption-warning.json"),
-            "rebalance" => {
-                include_str!("../tests/fixtures/events/ec2-rebalance-recommendation.json")
-            }
-            "asg-terminate" => {
-                include_str!("../tests/fixtures/events/asg-terminate-lifecycle-action.json")
-            }
-            "asg-launch" => {
-                include_str!("../tests/fixtures/events/asg-launch-lifecycle-action.json")
-            }
-            "asg-test" => include_str!("../tests/fixtures/events/asg-test-notification.json"),
-            _ => unreachable!(),
-        }
-    }
-
-    #[test]
-    fn aws_samples() {
-        let e = parse(sample("terminated")).unwrap();
-        assert_eq!(
-            e.kind,
-            Kind::StateChange {
-                instance_id: "i-1234567890abcdef0".into(),
-                state: InstanceState::Terminated
-            }
-        );
-        assert_eq!(e.account.as_deref(), Some("123456789012"));
-        assert_eq!(e.region.as_deref(), Some("us-east-1"));
-        assert_eq!(
-            e.time
-                .unwrap()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs(),
-            1636666194
-        );
-
-        let e = parse(sample("no-version")).unwrap();
-        assert!(matches!(
-            e.kind,
-            Kind::StateChange {
-                state: InstanceState::ShuttingDown,
-                ..
-            }
-        ));
-
-        let e = parse(sample("spot")).unwrap();
-        assert_eq!(
-            e.kind,
-            Kind::SpotInterruption {
-                instance_id: "i-0b662ef9931388ba0".into(),
-                action: SpotAction::Terminate
-            }
-        );
-
-        let e = parse(sample("asg-terminate")).unwrap();
-        assert_eq!(
-            e.kind,
-            Kind::TerminateLifecycle(LifecycleAction {
-                instance_id: "i-0633ac2b0d9769723".into(),
-                token: "0befcbdb-6ecd-498a-9ff7-ae9b54447cd6".into(),
-                hook: "drain-cloud-map".into(),
-                group: "app-asg".into(),
-            })
-        );
-        for other in ["rebalance", "asg-launch", "asg-test"] {
-            assert_eq!(parse(sample(other)).unwrap().kind, Kind::Other, "{other}");
-        }
-    }
-
-    #[test]
-    fn moto_shape_without_account_and_resources() {
-        let body = r#"{"version":"0","id":"x","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","time":"2024-01-01T00:00:00Z","region":"eu-west-1","resources":[],"detail":{"instance-id":"i-0123456789abcdef0","state":"stopped"}}"#;
-        let e = parse(body).unwrap();
-        assert_eq!(e.account, None);
-        assert_eq!(e.region.as_deref(), Some("eu-west-1"));
-        assert!(matches!(
-            e.kind,
-            Kind::StateChange {
-                state: InstanceState::Stopped,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn malformed_bodies_are_invalid() {
-        let base = sample("terminated");
-        let cases = [
-            "",
-            "not json",
-            "[]",
-            "42",
-            &base[..base.len() / 2],
-            r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification"}"#,
-            r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":"x"}"#,
-            r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{"state":"terminated"}}"#,
-            r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{"instance-id":"i-xyz","state":"terminated"}}"#,
-            r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{"instance-id":"i-0123456789abcdef0","state":"exploded"}}"#,
-            r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{"instance-id":42,"state":"terminated"}}"#,
-            r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","account":"12","detail":{"instance-id":"i-0123456789abcdef0","state":"terminated"}}"#,
-            r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","region":"mars","detail":{"instance-id":"i-0123456789abcdef0","state":"terminated"}}"#,
-            r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","time":"yesterday","detail":{"instance-id":"i-0123456789abcdef0","state":"terminated"}}"#,
-            r#"{"source":"aws.ec2","detail-type":"EC2 Spot Instance Interruption Warning","detail":{"instance-id":"i-0123456789abcdef0","instance-action":"explode"}}"#,
-            r#"{"source":"aws.autoscaling","detail-type":"EC2 Instance-terminate Lifecycle Action","detail":{"EC2InstanceId":"i-0123456789abcdef0"}}"#,
-            r#"{"source":7,"detail-type":"x","detail":{}}"#,
-        ];
-        for body in cases {
-            assert!(parse(body).is_err(), "{body}");
-        }
-        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-        assert!(parse(&deep).is_err());
-    }
-}
+mod tests;

@@ -12,7 +12,7 @@
 //! * **AWS edges.** [`aws`] (SDK clients per account and region), [`registry`] (Cloud Map),
 //!   [`inventory`] (EC2 DescribeInstances in chunks).
 //! * **One sync path.** [`context`] (what every trigger shares), [`sync`] (one service: list → plan
-//!   → guard → apply), called by [`reconcile`] (the periodic backstop) and by [`worker`] (the SQS
+//!   → guard → apply), called by [`reconcile`] (and its [`scheduled`] events' timers) (the periodic backstop) and by [`worker`] (the SQS
 //!   event loop, whose pure claim rules live in `worker::claims`).
 //! * **Undo.** [`audit`]: the record of every removal (log line, EventBridge event), read back by
 //!   [`restore`].
@@ -47,6 +47,7 @@ pub mod progress;
 pub mod reconcile;
 pub mod registry;
 pub mod restore;
+pub mod scheduled;
 pub mod server;
 pub mod shutdown;
 pub mod sync;

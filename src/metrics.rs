@@ -73,6 +73,8 @@ pub enum EventOutcome {
     expired,
     /// A terminate lifecycle action for an instance Auto Scaling does not show terminating.
     not_terminating,
+    /// A scheduled EC2 event (AWS Health): its instances' timers armed for the start minus the lead.
+    scheduled,
 }
 
 /// Which guard held deregistrations back.

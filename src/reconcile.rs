@@ -170,6 +170,7 @@ async fn cycles(ctx: Arc<Context>, stop: CancellationToken) {
     loop {
         ctx.health.progress(LoopName::Reconcile, Instant::now());
         let report = run_cycle(&ctx).await;
+        crate::scheduled::sweep(&ctx, true).await;
         let failed = report.exit_code() != 0;
         if failed {
             warn!(

@@ -44,7 +44,7 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
       ],
       resources: ['*'],
     }),
-    new iam.PolicyStatement({ sid: 'Ec2', actions: ['ec2:DescribeInstances'], resources: ['*'] }),
+    ec2Statement(),
     new iam.PolicyStatement({
       sid: 'EventQueue',
       // SendMessage: a lifecycle action's drain waits in the queue as a delayed record.
@@ -73,9 +73,18 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
 /** What a member account's role lets the worker do there. */
 export function memberStatements(): iam.PolicyStatement[] {
   return [
-    new iam.PolicyStatement({ sid: 'Ec2', actions: ['ec2:DescribeInstances'], resources: ['*'] }),
+    ec2Statement(),
     lifecycleStatement(),
   ];
+}
+
+/** EC2: instances, and their scheduled events (retirement, stop, reboot, maintenance). */
+function ec2Statement(): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'Ec2',
+    actions: ['ec2:DescribeInstances', 'ec2:DescribeInstanceStatus'],
+    resources: ['*'],
+  });
 }
 
 /**

@@ -40,6 +40,7 @@ test('the member role trusts only the worker\'s task role and may only read EC2 
     'autoscaling:DescribeAutoScalingInstances',
     'autoscaling:DescribeLifecycleHooks',
     'autoscaling:RecordLifecycleActionHeartbeat',
+    'ec2:DescribeInstanceStatus',
     'ec2:DescribeInstances',
   ]);
 });

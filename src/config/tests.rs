@@ -17,6 +17,8 @@ fn args() -> RunArgs {
         max_not_found: "10%".into(),
         not_found_grace: 30,
         stall_timeout: 300,
+        scheduled_lead_seconds: 300,
+        on_rebalance: "ignore".into(),
         ..RunArgs::default()
     }
 }

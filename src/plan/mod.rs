@@ -24,6 +24,10 @@ pub enum Reason {
     SpotInterruption,
     /// Auto Scaling is terminating the instance (a terminate lifecycle action of its own group).
     AsgTerminate,
+    /// A scheduled EC2 event (retirement, stop, reboot, maintenance) starts within the lead time.
+    ScheduledEvent,
+    /// An EC2 rebalance recommendation for a Spot instance, with `--on-rebalance deregister`.
+    Rebalance,
 }
 
 impl Reason {
@@ -35,7 +39,11 @@ impl Reason {
             Reason::IpMismatch => 3,
             Reason::Stopped => 2,
             Reason::Terminated => 1,
-            Reason::NotFound | Reason::SpotInterruption | Reason::AsgTerminate => 0,
+            Reason::NotFound
+            | Reason::SpotInterruption
+            | Reason::AsgTerminate
+            | Reason::ScheduledEvent
+            | Reason::Rebalance => 0,
         }
     }
 
@@ -46,6 +54,8 @@ impl Reason {
             Reason::IpMismatch => "ip-mismatch",
             Reason::NotFound => "not-found",
             Reason::SpotInterruption => "spot-interruption",
+            Reason::ScheduledEvent => "scheduled-event",
+            Reason::Rebalance => "rebalance-recommendation",
             Reason::AsgTerminate => "asg-terminate",
         }
     }
@@ -142,6 +152,12 @@ pub enum Hint {
     Spot,
     /// An Auto Scaling terminate lifecycle action: leaving if EC2 reports the instance in that group.
     AsgTerminate { group: String },
+    /// A scheduled EC2 event is due (its start minus the lead time has come): leaving if EC2 still
+    /// reports the instance.
+    Scheduled,
+    /// A rebalance recommendation (`--on-rebalance deregister`): leaving if EC2 reports a Spot
+    /// instance by that id.
+    Rebalance,
 }
 
 /// What the events of a batch claim, per instance id: every distinct hint, so that a weaker
@@ -218,6 +234,15 @@ pub fn confirmed(hint: &Hint, observed: &[ObservedInstance]) -> Option<Reason> {
             .filter(present)
             .any(|i| i.spot)
             .then_some(Reason::SpotInterruption),
+        Hint::Rebalance => observed
+            .iter()
+            .filter(present)
+            .any(|i| i.spot)
+            .then_some(Reason::Rebalance),
+        Hint::Scheduled => observed
+            .iter()
+            .any(|i| present(&i))
+            .then_some(Reason::ScheduledEvent),
         Hint::AsgTerminate { group } => observed
             .iter()
             .filter(present)

@@ -60,6 +60,10 @@ impl Worker {
                     continue;
                 }
             };
+            if let event::Kind::Scheduled { .. } = &ev.kind {
+                readings.push(self.schedule(&ev));
+                continue;
+            }
             let arrival = Arrival {
                 message: i,
                 received_at: m.received_at,
@@ -97,6 +101,48 @@ impl Worker {
                 disposition
             })
             .collect()
+    }
+
+    /// An AWS Health scheduled change: arms each instance's timer (the reconcile reads the same
+    /// events from EC2 each cycle, so nothing is lost if this worker stops before the timer).
+    fn schedule(&self, ev: &event::Event) -> Reading {
+        let t = ev.event_type();
+        let event::Kind::Scheduled {
+            instance_ids,
+            code,
+            start,
+        } = &ev.kind
+        else {
+            return Reading::Ignored(t, EventOutcome::ignored);
+        };
+        let rules = &self.rules;
+        let account = crate::domain::Account::from_event(
+            ev.account.as_deref().unwrap_or(&rules.home_account),
+            &rules.home_account,
+        );
+        let region = ev
+            .region
+            .clone()
+            .unwrap_or_else(|| rules.default_region.clone());
+        if !rules
+            .watched
+            .iter()
+            .any(|(a, r)| *a == account && *r == region)
+        {
+            warn!(event_id = ev.id.as_deref(), %account, %region, "scheduled change in an account or region cloud-unmap does not watch; ignored");
+            return Reading::Ignored(t, EventOutcome::ignored);
+        }
+        for id in instance_ids {
+            let p = crate::scheduled::Pending {
+                instance_id: id.clone(),
+                code: code.clone(),
+                not_before: *start,
+                account: account.clone(),
+                region: region.clone(),
+            };
+            crate::scheduled::arm(&self.ctx, p);
+        }
+        Reading::Ignored(t, EventOutcome::scheduled)
     }
 
     /// Verifies the claims, syncs every selected service within them, settles lifecycle actions.

@@ -41,6 +41,8 @@ pub struct Rules {
     pub deregister_stopped: bool,
     /// `--lifecycle-hook-name`: the hooks whose actions cloud-unmap completes.
     pub hook_names: Vec<String>,
+    /// `--on-rebalance deregister`: rebalance recommendations deregister Spot instances.
+    pub on_rebalance: bool,
 }
 
 /// When and how a message arrived.
@@ -167,7 +169,11 @@ impl Rules {
                 },
                 Some(self.lifecycle(&d.action, Lifecycle::Draining(d.clone()))),
             ),
-            Kind::Other => return Err(Unclaimed::NothingToDo),
+            Kind::Rebalance { .. } if self.on_rebalance => (Hint::Rebalance, None),
+            // Scheduled changes are armed by the worker (`scheduled`), not claimed now.
+            Kind::Rebalance { .. } | Kind::Scheduled { .. } | Kind::Other => {
+                return Err(Unclaimed::NothingToDo)
+            }
         };
         Ok(Claim {
             message: arrival.message,

@@ -74,6 +74,7 @@ impl Worker {
                 .collect(),
             deregister_stopped: ctx.config.deregister_stopped,
             hook_names: ctx.config.lifecycle_hook_names.clone(),
+            on_rebalance: ctx.config.on_rebalance,
         };
         Worker {
             ctx,

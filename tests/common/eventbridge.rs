@@ -2,7 +2,7 @@
 
 use super::moto::{moto, repo, unique, HOME_REGION};
 
-/// One AWS JSON-1.1 call over plain HTTP (EventBridge has no SDK among this crate's dependencies;
+/// One AWS JSON-1.1 call over plain HTTP (raw, so that one lock serializes every test's calls;
 /// moto does not check signatures).
 pub async fn aws_json(target: &str, body: &serde_json::Value) -> serde_json::Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

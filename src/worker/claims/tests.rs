@@ -20,6 +20,7 @@ fn rules(deregister_stopped: bool) -> Rules {
         ],
         deregister_stopped,
         hook_names: vec!["cloud-unmap".into(), "web-drain".into()],
+        on_rebalance: false,
     }
 }
 

@@ -1,0 +1,48 @@
+//! The subcommands' `--help` examples and exit-code notes.
+
+pub(super) const DECOMMISSION_EXAMPLES: &str = "\
+Examples:
+  # See what would happen, checking permissions with EC2's DryRun, changing nothing
+  cloud-unmap decommission --tag Name='dtest*' --tag env=staging --region eu-west-1 --dry-run
+
+  # Two accounts, two regions; drain from a namespace's services first, then retire without asking
+  cloud-unmap decommission --tag team=search --region eu-west-1 --region us-east-1 \\
+      --role-arn arn:aws:iam::222222222222:role/cloud-unmap-decommission \\
+      --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --drain-seconds 30 --yes
+
+Per instance: drain (with --service-id/--namespace-id), stop and wait, read the state again (started
+meanwhile: stop again), snapshot every EBS volume and wait (unless --no-snapshot), set DeleteOnTermination,
+terminate. A failed snapshot, termination protection or
+any error leaves the instance unterminated and reports it failed. Exit 0 only when nothing failed;
+2 for bad usage or a refused confirmation.";
+
+pub(super) const CHECK_EXAMPLES: &str = "\
+Examples:
+  # Before the first deploy, with the flags the worker will run with
+  cloud-unmap check --namespace-id ns-abcdef0123456789 --service-region eu-west-1 \\
+      --instances-region eu-west-1 us-east-1 \\
+      --instances-role-arn arn:aws:iam::222222222222:role/cloud-unmap-reader \\
+      --queue-url https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events
+
+  # The same from the worker's environment (CLOUD_UNMAP_* variables), as JSON for a pipeline
+  cloud-unmap check --output json | jq '.findings[] | select(.level == \"fail\")'
+
+It reads only (and probes DeleteMessage / ChangeMessageVisibility with a receipt handle that cannot
+exist, which changes nothing). Permissions are those of the credentials it runs with: run it with the
+worker's role to check the worker's. Exit 0 when nothing would fail (warnings allowed), 1 when something
+would, 2 for bad usage.";
+
+pub(super) const RESTORE_EXAMPLES: &str = "\
+Examples:
+  # What would come back from the worker's logs of the last 2 hours (changes nothing)
+  cloud-unmap restore --from worker.log --since 2h --service-region eu-west-1 --instances-region eu-west-1 --dry-run
+
+  # One registration, from archived audit events (JSON lines), without asking
+  cloud-unmap restore --from events.jsonl --service-id srv-abcdef0123456789 --instance-id web-1 \\
+      --service-region eu-west-1 --instances-region eu-west-1 --yes
+
+Reads the `deregistered` log lines (JSON or text), `Registration Removed` events, or bare records; the
+latest record of each registration counts. A registration comes back (same id, same attributes) only if
+EC2 shows its instance alive at its address under the worker's rules; --force restores regardless.
+One already registered is left alone. Exit 0 when nothing failed, 1 when a registration failed, 2 for
+bad usage or a refused confirmation, 3 when records were refused (their instance is gone).";
