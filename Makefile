@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cloud-unmap/target
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint ruff infra-deps infra-test cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
+.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint ruff infra-deps infra-test infra-cli cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
 
 test: venv lint rust-test infra-test
 	@echo "make test: all passed"
@@ -47,9 +47,17 @@ infra/node_modules/.installed: infra/package-lock.json
 
 # CDK assertions, cdk-nag, template staleness (node's test runner), the typecheck, cfn-lint on the
 # published templates, and the home stack deployed into moto with the worker on its queue.
-infra-test: infra-deps cfn-lint infra-e2e
+infra-test: infra-deps cfn-lint infra-e2e infra-cli
 	cd infra && npx tsc --noEmit -p .
 	cd infra && npm test
+
+# The README's CDK commands, with the real CLI and no credentials at all (the CLI and aws-cdk-lib must
+# agree on the cloud-assembly schema; the VPC's availability zones come from cdk.context.json).
+NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
+infra-cli: infra-deps
+	cd infra && $(NO_AWS) npx cdk ls --no-notices > cdk-ls.out && cat cdk-ls.out && grep -qx CloudUnmapHome cdk-ls.out && rm cdk-ls.out
+	cd infra && $(NO_AWS) npx cdk synth --quiet --no-notices
 
 cfn-lint: venv
 	$(VENV)/bin/cfn-lint infra/cloudformation/home.json infra/cloudformation/forwarder.json infra/cloudformation/member.json
