@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cloud-unmap/target
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint ruff infra-deps infra-test infra-cli cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
+.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint ruff promtool infra-deps infra-test infra-cli cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
 
 test: venv lint rust-test infra-test
 	@echo "make test: all passed"
@@ -20,7 +20,12 @@ $(VENV)/.installed: requirements-dev.txt
 build:
 	cargo build --all-targets
 
-lint: fmt-check clippy hadolint ruff
+lint: fmt-check clippy hadolint ruff promtool
+
+# Prometheus' own check of the shipped alerting rules, where promtool is installed (Debian: prometheus).
+promtool:
+	@if command -v promtool >/dev/null; then promtool check rules observability/prometheus-rules.yml; \
+	else echo "promtool not installed: observability/prometheus-rules.yml checked by tests/observability.rs only"; fi
 
 fmt-check:
 	cargo fmt --check

@@ -97,6 +97,7 @@ pub async fn run(config: Config) -> i32 {
     let state = AppState {
         registry,
         health: ctx.health.clone(),
+        ready: ctx.metrics.ready.clone(),
     };
     tracker.spawn(server::serve(listener, state, root.child_token()));
     let crashed = Arc::new(AtomicBool::new(false));

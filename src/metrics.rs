@@ -229,6 +229,8 @@ pub struct Metrics {
     pub lifecycle: Family<LifecycleLabels, Counter>,
     pub changed: Family<ServiceLabels, Counter>,
     pub missing: Family<MissingLabels, Gauge>,
+    /// 1 while /readyz would answer 200 (set at each scrape).
+    pub ready: Gauge,
 }
 
 impl Default for Metrics {
@@ -249,6 +251,7 @@ impl Default for Metrics {
             lifecycle: Family::default(),
             changed: Family::default(),
             missing: Family::default(),
+            ready: Gauge::default(),
         }
     }
 }
@@ -330,6 +333,11 @@ impl Metrics {
             "cloud_unmap_selection_missing",
             "1 while a selected service or namespace does not exist (deleted, or a wrong id)",
             self.missing.clone(),
+        );
+        registry.register(
+            "cloud_unmap_ready",
+            "1 while the worker is ready (/readyz answers 200), read at each scrape",
+            self.ready.clone(),
         );
     }
 

@@ -70,6 +70,10 @@ pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Er
         .describe_instance_status()
         .filters(codes)
         .set_instance_ids((!ids.is_empty()).then(|| ids.to_vec()))
+        // Pages of 100 bound the memory of an answer (moto ignores the filter and lists every
+        // running instance; AWS lists only those with a scheduled event). MaxResults cannot be
+        // combined with InstanceIds.
+        .set_max_results(ids.is_empty().then_some(100))
         .into_paginator()
         .send();
     let mut out = Vec::new();

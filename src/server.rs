@@ -27,6 +27,8 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub health: Arc<Health>,
+    /// `cloud_unmap_ready`, set from `health` at each scrape.
+    pub ready: prometheus_client::metrics::gauge::Gauge,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -38,6 +40,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    let ready = state.health.readiness(Instant::now()).ready;
+    state.ready.set(i64::from(ready));
     (
         [(header::CONTENT_TYPE, OPENMETRICS)],
         crate::metrics::render(&state.registry),
@@ -138,6 +142,7 @@ mod tests {
             .get_or_create(&crate::metrics::Metrics::service("srv-x"))
             .set(1);
         AppState {
+            ready: metrics.ready.clone(),
             registry: Arc::new(registry),
             health: Arc::new(Health::new(
                 Duration::from_secs(60),
