@@ -112,28 +112,35 @@ impl AuditBus {
     }
 }
 
+/// A record of a terminated instance's registration in `srv-abcdef0123456789`, for tests.
+#[cfg(test)]
+pub(crate) fn sample(instance_id: &str, time: &str, ipv4: &str) -> Removal {
+    Removal {
+        service_id: "srv-abcdef0123456789".into(),
+        instance_id: instance_id.into(),
+        attributes: BTreeMap::from([("AWS_INSTANCE_IPV4".into(), ipv4.into())]),
+        reason: "terminated".into(),
+        trigger: "event".into(),
+        evidence: vec![Sighting {
+            account: "home".into(),
+            region: "eu-west-1".into(),
+            state: "terminated".into(),
+        }],
+        time: time.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn record() -> Removal {
-        Removal {
-            service_id: "srv-abcdef0123456789".into(),
-            instance_id: "web-1".into(),
-            attributes: BTreeMap::from([
-                ("AWS_EC2_INSTANCE_ID".into(), "i-0123456789abcdef0".into()),
-                ("AWS_INSTANCE_IPV4".into(), "10.0.0.1".into()),
-                ("team".into(), "a \"quoted\" value".into()),
-            ]),
-            reason: "terminated".into(),
-            trigger: "event".into(),
-            evidence: vec![Sighting {
-                account: "home".into(),
-                region: "eu-west-1".into(),
-                state: "terminated".into(),
-            }],
-            time: "2026-11-24T02:00:00Z".into(),
-        }
+        let mut r = sample("web-1", "2026-11-24T02:00:00Z", "10.0.0.1");
+        r.attributes
+            .insert("AWS_EC2_INSTANCE_ID".into(), "i-0123456789abcdef0".into());
+        r.attributes
+            .insert("team".into(), "a \"quoted\" value".into());
+        r
     }
 
     #[test]

@@ -157,33 +157,13 @@ async fn a_removal_is_undone_from_the_workers_own_log_and_only_where_ec2_vouches
 
 #[test]
 fn restore_refuses_bad_usage_in_one_line() {
-    assert_usage_error(&[
-        "restore",
-        "--service-region",
-        "us-east-1",
-        "--instances-region",
-        "us-east-1",
-    ]);
-    assert_usage_error(&[
-        "restore",
-        "--from",
-        "/nonexistent/log",
-        "--service-region",
-        "us-east-1",
-        "--instances-region",
-        "us-east-1",
-    ]);
-    assert_usage_error(&[
-        "restore",
-        "--from",
-        "-",
-        "--since",
-        "yesterday",
-        "--service-region",
-        "us-east-1",
-        "--instances-region",
-        "us-east-1",
-    ]);
+    for extra in [
+        &[][..],
+        &["--from", "/nonexistent/log"],
+        &["--from", "-", "--since", "yesterday"],
+    ] {
+        assert_usage_error(&[&["restore"][..], &REGION_ARGS, extra].concat());
+    }
 }
 
 /// A fresh directory under the system temp dir.

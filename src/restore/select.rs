@@ -141,24 +141,11 @@ pub async fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::Sighting;
-    use std::collections::BTreeMap;
 
     fn line(service: &str, id: &str, time: &str, ip: &str) -> String {
-        Removal {
-            service_id: service.into(),
-            instance_id: id.into(),
-            attributes: BTreeMap::from([("AWS_INSTANCE_IPV4".into(), ip.into())]),
-            reason: "terminated".into(),
-            trigger: "event".into(),
-            evidence: vec![Sighting {
-                account: "home".into(),
-                region: "eu-west-1".into(),
-                state: "terminated".into(),
-            }],
-            time: time.into(),
-        }
-        .json()
+        let mut r = crate::audit::sample(id, time, ip);
+        r.service_id = service.into();
+        r.json()
     }
 
     #[test]

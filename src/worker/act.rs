@@ -115,23 +115,16 @@ impl Worker {
         else {
             return Reading::Ignored(t, EventOutcome::ignored);
         };
-        let rules = &self.rules;
-        let account = crate::domain::Account::from_event(
-            ev.account.as_deref().unwrap_or(&rules.home_account),
-            &rules.home_account,
-        );
-        let region = ev
-            .region
-            .clone()
-            .unwrap_or_else(|| rules.default_region.clone());
-        if !rules
-            .watched
-            .iter()
-            .any(|(a, r)| *a == account && *r == region)
-        {
-            warn!(event_id = ev.id.as_deref(), %account, %region, "scheduled change in an account or region cloud-unmap does not watch; ignored");
-            return Reading::Ignored(t, EventOutcome::ignored);
-        }
+        let (account, region) = match self.rules.origin(ev) {
+            Ok(origin) => origin,
+            Err(_) => {
+                warn!(
+                    event_id = ev.id.as_deref(),
+                    "scheduled change in an account or region cloud-unmap does not watch; ignored"
+                );
+                return Reading::Ignored(t, EventOutcome::ignored);
+            }
+        };
         for id in instance_ids {
             let p = crate::scheduled::Pending {
                 instance_id: id.clone(),

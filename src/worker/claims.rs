@@ -115,11 +115,9 @@ impl Rules {
         }
     }
 
-    /// What `event` asks for.
-    pub fn claim(&self, arrival: Arrival, event: &Event) -> Result<Claim, Unclaimed> {
-        let Some(instance_id) = event.instance_id() else {
-            return Err(Unclaimed::NothingToDo);
-        };
+    /// The account and region an event concerns, if cloud-unmap watches them (an event without them,
+    /// as moto sends, is the home account's in the default region).
+    pub fn origin(&self, event: &Event) -> Result<(Account, String), Unclaimed> {
         let account = Account::from_event(
             event.account.as_deref().unwrap_or(&self.home_account),
             &self.home_account,
@@ -128,13 +126,23 @@ impl Rules {
             .region
             .clone()
             .unwrap_or_else(|| self.default_region.clone());
-        if !self
+        if self
             .watched
             .iter()
             .any(|(a, r)| *a == account && *r == region)
         {
-            return Err(Unclaimed::Unwatched { account, region });
+            Ok((account, region))
+        } else {
+            Err(Unclaimed::Unwatched { account, region })
         }
+    }
+
+    /// What `event` asks for.
+    pub fn claim(&self, arrival: Arrival, event: &Event) -> Result<Claim, Unclaimed> {
+        let Some(instance_id) = event.instance_id() else {
+            return Err(Unclaimed::NothingToDo);
+        };
+        let (account, region) = self.origin(event)?;
         let stopped_counts = self.deregister_stopped;
         let (hint, lifecycle) = match &event.kind {
             Kind::StateChange { state, .. } => match state {
