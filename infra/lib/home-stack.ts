@@ -42,6 +42,8 @@ export interface HomeSettings {
   hookNamesEnv: string;
   /** --lifecycle-drain-seconds, or '' for the services' largest DNS TTL. */
   drainSeconds: string;
+  /** The selected service ids when no namespace is selected (the policy is then scoped to them). */
+  scopedServiceIds?: string[];
   /** Create the audit bus and its archive (a condition in template mode). */
   auditBus: boolean | CfnCondition;
   /** Archive retention in days (0: indefinitely); a token in template mode. */
@@ -72,6 +74,7 @@ export function homeSettings(c: CloudUnmapConfig): HomeSettings {
     drainSeconds: c.lifecycleDrainSeconds === undefined ? '' : String(c.lifecycleDrainSeconds),
     auditBus: c.auditBus,
     auditArchiveDays: c.auditArchiveDays,
+    scopedServiceIds: c.namespaceIds.length === 0 ? c.serviceIds : undefined,
   };
 }
 
@@ -247,6 +250,10 @@ export class HomeStack extends Stack {
         queueArn: this.queue.queueArn,
         memberRoleArns: s.memberRoleArns,
         auditBusArn: s.auditBus === false ? undefined : this.auditBusArn(),
+        serviceArns: s.scopedServiceIds?.map(
+          (id) => `arn:${this.partition}:servicediscovery:${this.region}:${this.account}:service/${id}`,
+        ),
+        organizationId: props.settings === 'parameters' ? undefined : s.organizationId,
       }),
     });
     this.taskRole.attachInlinePolicy(policy);

@@ -11,6 +11,14 @@ export interface WorkerPolicyInput {
   memberRoleArns: string[];
   /** The audit bus the worker sends removals' undo records to (none: no events:PutEvents statement). */
   auditBusArn?: string;
+  /**
+   * When every selected service is known (service ids, no namespaces): their ARNs. The instance calls
+   * (ListInstances, GetInstance, DeregisterInstance) are then allowed only on them, through the
+   * `servicediscovery:ServiceArn` condition key, and GetService only on them (its resource type).
+   */
+  serviceArns?: string[];
+  /** Organization mode: sts:AssumeRole only into roles of this organization (aws:ResourceOrgID). */
+  organizationId?: string;
 }
 
 /**
@@ -20,20 +28,7 @@ export interface WorkerPolicyInput {
  */
 export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[] {
   const statements = [
-    new iam.PolicyStatement({
-      sid: 'CloudMap',
-      actions: [
-        'servicediscovery:ListServices',
-        'servicediscovery:ListInstances',
-        'servicediscovery:DeregisterInstance',
-        'servicediscovery:GetOperation',
-        'servicediscovery:GetNamespace',
-        'servicediscovery:GetService',
-        'servicediscovery:GetInstance',
-        'servicediscovery:ListTagsForResource',
-      ],
-      resources: ['*'],
-    }),
+    ...cloudMapStatements(input.serviceArns),
     new iam.PolicyStatement({
       sid: 'CloudMapDnsAndHealthChecks',
       actions: [
@@ -64,7 +59,12 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
   }
   if (input.memberRoleArns.length > 0) {
     statements.push(
-      new iam.PolicyStatement({ sid: 'MemberAccounts', actions: ['sts:AssumeRole'], resources: input.memberRoleArns }),
+      new iam.PolicyStatement({
+        sid: 'MemberAccounts',
+        actions: ['sts:AssumeRole'],
+        resources: input.memberRoleArns,
+        conditions: input.organizationId ? { StringEquals: { 'aws:ResourceOrgID': input.organizationId } } : undefined,
+      }),
     );
   }
   return statements;
@@ -75,6 +75,53 @@ export function memberStatements(): iam.PolicyStatement[] {
   return [
     ec2Statement(),
     lifecycleStatement(),
+  ];
+}
+
+/**
+ * Cloud Map. ListServices, GetOperation, GetNamespace and ListTagsForResource cannot be scoped to what the
+ * worker selects (no resource type, or namespaces resolved at run time). With `serviceArns`, the
+ * instance calls carry a `servicediscovery:ServiceArn` condition and GetService names the services.
+ */
+function cloudMapStatements(serviceArns?: string[]): iam.PolicyStatement[] {
+  const instanceActions = [
+    'servicediscovery:ListInstances',
+    'servicediscovery:DeregisterInstance',
+    'servicediscovery:GetInstance',
+  ];
+  const read = [
+    'servicediscovery:ListServices',
+    'servicediscovery:GetOperation',
+    'servicediscovery:GetNamespace',
+    'servicediscovery:ListTagsForResource',
+  ];
+  if (serviceArns === undefined || serviceArns.length === 0) {
+    return [
+      new iam.PolicyStatement({
+        sid: 'CloudMap',
+        actions: [
+          'servicediscovery:ListServices',
+          'servicediscovery:ListInstances',
+          'servicediscovery:DeregisterInstance',
+          'servicediscovery:GetOperation',
+          'servicediscovery:GetNamespace',
+          'servicediscovery:GetService',
+          'servicediscovery:GetInstance',
+          'servicediscovery:ListTagsForResource',
+        ],
+        resources: ['*'],
+      }),
+    ];
+  }
+  return [
+    new iam.PolicyStatement({ sid: 'CloudMap', actions: read, resources: ['*'] }),
+    new iam.PolicyStatement({ sid: 'CloudMapServices', actions: ['servicediscovery:GetService'], resources: serviceArns }),
+    new iam.PolicyStatement({
+      sid: 'CloudMapInstances',
+      actions: instanceActions,
+      resources: ['*'],
+      conditions: { ArnLike: { 'servicediscovery:ServiceArn': serviceArns } },
+    }),
   ];
 }
 

@@ -111,7 +111,9 @@ test('the task role has exactly the worker policy, the queue and member roles na
   const policies = resources(t, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('TaskPolicy'));
   assert.equal(policies.length, 1);
   const statements = policies[0][1].Properties.PolicyDocument.Statement;
-  const expected = workerStatements({ queueArn: 'QUEUE', memberRoleArns: ['ROLE'] }).map((s) => s.toStatementJson());
+  const expected = workerStatements({ queueArn: 'QUEUE', memberRoleArns: ['ROLE'], serviceArns: ['SERVICE'] }).map((s) =>
+    s.toStatementJson(),
+  );
   assert.deepEqual(
     statements.map((s: any) => [s.Sid, [s.Action].flat().sort()]),
     expected.map((s: any) => [s.Sid, [s.Action].flat().sort()]),
@@ -153,4 +155,31 @@ test('the audit bus: only when asked, with its archive, passed to the worker, th
   const put = statements.filter((s: any) => [s.Action].flat().includes('events:PutEvents'));
   assert.equal(put.length, 1);
   assert.match(JSON.stringify(put[0].Resource), /event-bus\/cloud-unmap-audit/);
+});
+
+test('Cloud Map instance calls are scoped to the selected services when no namespace is selected', () => {
+  const statementsOf = (config: typeof exampleConfig) =>
+    resources(template(built(config).home), 'AWS::IAM::Policy')
+      .filter(([id]) => id.startsWith('TaskPolicy'))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+  const scoped = Object.fromEntries(statementsOf(exampleConfig).map((s: any) => [s.Sid, s]));
+  const arn = ':servicediscovery:eu-west-1:111111111111:service/srv-abcdef0123456789';
+  const condition = scoped.CloudMapInstances.Condition.ArnLike['servicediscovery:ServiceArn'];
+  assert.match(JSON.stringify(condition), new RegExp(arn));
+  assert.deepEqual(
+    [scoped.CloudMapInstances.Action].flat().sort(),
+    ['servicediscovery:DeregisterInstance', 'servicediscovery:GetInstance', 'servicediscovery:ListInstances'],
+  );
+  assert.match(JSON.stringify(scoped.CloudMapServices.Resource), new RegExp(arn));
+  assert.ok(![scoped.CloudMap.Action].flat().some((a: string) => a.endsWith('Instance') || a.endsWith('Instances')));
+  // With a namespace the services are known only at run time: one unscoped statement.
+  const wide = statementsOf({ ...exampleConfig, namespaceIds: ['ns-abcdef0123456789'] });
+  const cloudMap = wide.filter((s: any) => String(s.Sid).startsWith('CloudMap') && s.Sid !== 'CloudMapDnsAndHealthChecks');
+  assert.equal(cloudMap.length, 1);
+  assert.ok([cloudMap[0].Action].flat().includes('servicediscovery:DeregisterInstance'));
+  assert.equal(cloudMap[0].Condition, undefined);
+  // Organization mode: member roles only inside the organization.
+  const org = statementsOf({ ...exampleConfig, organizationId: 'o-abcdef0123' });
+  const assume = org.find((s: any) => s.Sid === 'MemberAccounts');
+  assert.deepEqual(assume.Condition, { StringEquals: { 'aws:ResourceOrgID': 'o-abcdef0123' } });
 });
