@@ -13,6 +13,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AUDIT_BUS_NAME, CloudUnmapConfig, taskRoleName } from './config';
 import { acknowledgeWildcards, workerStatements } from './policy';
+import { Alarms } from './alarms';
 import { hookNamesParameter } from './forwarder';
 import { eventPattern, loadRules, withHookNames } from './rules';
 
@@ -149,6 +150,7 @@ export class HomeStack extends Stack {
   readonly deadLetterQueue: sqs.Queue;
   readonly taskRole: iam.Role;
   readonly service: ecs.FargateService;
+  readonly alarms: Alarms;
 
   constructor(scope: Construct, id: string, props: HomeStackProps) {
     super(scope, id, props);
@@ -178,8 +180,9 @@ export class HomeStack extends Stack {
       reason: 'This queue is itself a dead-letter queue: the rules\' target DLQ for events EventBridge could not deliver.',
     });
 
+    this.alarms = new Alarms(this, 'Alarms');
     for (const rule of withHookNames(loadRules(), s.hookNames)) {
-      new events.Rule(this, `Rule-${rule.name}`, {
+      const r = new events.Rule(this, `Rule-${rule.name}`, {
         description: rule.description,
         eventPattern: eventPattern(rule),
         targets: [
@@ -190,7 +193,9 @@ export class HomeStack extends Stack {
           }),
         ],
       });
+      this.alarms.failedInvocations(this, `Failed-${rule.name}`, r);
     }
+    this.alarms.notEmpty(this, 'Undelivered', undelivered, 'Events EventBridge could not deliver to the queue');
 
     // Forwarders in member accounts put events on this region's default bus.
     for (const account of s.forwarderAccounts) {
@@ -314,40 +319,34 @@ export class HomeStack extends Stack {
       circuitBreaker: { rollback: true },
     });
 
-    // Alarms: something a person must read, events waiting too long, no worker running.
-    new cloudwatch.Alarm(this, 'DeadLetters', {
-      alarmDescription: 'Unreadable events are waiting in the dead-letter queue',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(1),
-        statistic: 'Maximum',
+    // Alarms, each notifying the topic: something a person must read, events waiting too long, no worker.
+    this.alarms.notEmpty(this, 'DeadLetters', this.deadLetterQueue, 'Unreadable events are waiting in the dead-letter queue');
+    this.alarms.notify(
+      new cloudwatch.Alarm(this, 'OldestEvent', {
+        alarmDescription: 'Events wait in the queue for more than 5 minutes',
+        metric: this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
+        threshold: 300,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    new cloudwatch.Alarm(this, 'OldestEvent', {
-      alarmDescription: 'Events wait in the queue for more than 5 minutes',
-      metric: this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
-      threshold: 300,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 3,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    new cloudwatch.Alarm(this, 'NoWorker', {
-      alarmDescription: 'No cloud-unmap task is running',
-      metric: new cloudwatch.Metric({
-        namespace: 'ECS/ContainerInsights',
-        metricName: 'RunningTaskCount',
-        dimensionsMap: { ClusterName: cluster.clusterName, ServiceName: this.service.serviceName },
-        period: Duration.minutes(1),
-        statistic: 'Minimum',
+    );
+    this.alarms.notify(
+      new cloudwatch.Alarm(this, 'NoWorker', {
+        alarmDescription: 'No cloud-unmap task is running',
+        metric: new cloudwatch.Metric({
+          namespace: 'ECS/ContainerInsights',
+          metricName: 'RunningTaskCount',
+          dimensionsMap: { ClusterName: cluster.clusterName, ServiceName: this.service.serviceName },
+          period: Duration.minutes(1),
+          statistic: 'Minimum',
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-      evaluationPeriods: 3,
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
+    );
   }
 
   private auditBusArn(): string {

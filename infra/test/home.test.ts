@@ -124,16 +124,38 @@ test('the task role has exactly the worker policy, the queue and member roles na
   assert.ok(bySid.CloudMapDnsAndHealthChecks.Action.includes('route53:ChangeResourceRecordSets'));
 });
 
-test('alarms on dead letters, the age of the oldest event and the running task count', () => {
+test('alarms on dead letters, undelivered and failed events, the oldest event and the running tasks, all notifying a topic', () => {
   const alarms = resources(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-  const dlqAlarm = alarms.find((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible');
-  assert.ok(dlqAlarm);
-  assert.equal(dlqAlarm.Threshold, 0);
-  assert.deepEqual(dlqAlarm.Dimensions[0].Value, { 'Fn::GetAtt': [dlq[0], 'QueueName'] });
+  const visible = alarms.filter((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible');
+  const queuesWatched = visible.map((a) => JSON.stringify(a.Dimensions[0].Value));
+  assert.ok(queuesWatched.includes(JSON.stringify({ 'Fn::GetAtt': [dlq[0], 'QueueName'] })));
+  assert.ok(queuesWatched.some((q) => q.includes('UndeliveredEvents')));
+  assert.ok(visible.every((a) => a.Threshold === 0));
   assert.ok(alarms.find((a) => a.MetricName === 'ApproximateAgeOfOldestMessage'));
   const tasks = alarms.find((a) => a.MetricName === 'RunningTaskCount');
   assert.ok(tasks);
   assert.equal(tasks.ComparisonOperator, 'LessThanThreshold');
+  const failed = alarms.filter((a) => a.MetricName === 'FailedInvocations' && a.Namespace === 'AWS/Events');
+  assert.equal(failed.length, resources(t, 'AWS::Events::Rule').length, 'one failed-invocations alarm per rule');
+  // Every alarm notifies the stack's encrypted topic, when it fires and when it recovers.
+  const [[topicId, topic]] = resources(t, 'AWS::SNS::Topic');
+  assert.ok(topic.Properties.KmsMasterKeyId, 'the topic is encrypted');
+  for (const a of alarms) {
+    assert.deepEqual(a.AlarmActions, [{ Ref: topicId }]);
+    assert.deepEqual(a.OKActions, [{ Ref: topicId }]);
+  }
+  // Forwarders: a dead-letter queue on every target, alarmed, and a topic of their own region.
+  for (const stack of b.forwarders) {
+    const ft = template(stack);
+    const [[ftopic]] = resources(ft, 'AWS::SNS::Topic');
+    for (const [, rule] of resources(ft, 'AWS::Events::Rule')) {
+      assert.ok(rule.Properties.Targets[0].DeadLetterConfig.Arn, 'forwarding target has a dead-letter queue');
+    }
+    const falarms = resources(ft, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    assert.ok(falarms.some((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible'));
+    assert.ok(falarms.filter((a) => a.MetricName === 'FailedInvocations').length >= 1);
+    assert.ok(falarms.every((a) => JSON.stringify(a.AlarmActions) === JSON.stringify([{ Ref: ftopic }])));
+  }
 });
 
 test('the audit bus: only when asked, with its archive, passed to the worker, the one bus it may put on', () => {

@@ -1,0 +1,80 @@
+// Who hears an alarm: one SNS topic per stack (encrypted with a key CloudWatch may use, TLS only) that
+// every alarm of the stack notifies, plus the alarms every stack with rules needs: a rule's failed
+// invocations, and a dead-letter queue that is not empty.
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export class Alarms extends Construct {
+  readonly topic: sns.Topic;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    const key = new kms.Key(this, 'Key', {
+      description: 'cloud-unmap alarm topic',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // CloudWatch publishes alarm notifications to the encrypted topic.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        resources: ['*'],
+      }),
+    );
+    this.topic = new sns.Topic(this, 'Topic', {
+      displayName: 'cloud-unmap alarms',
+      masterKey: key,
+      enforceSSL: true,
+    });
+  }
+
+  /** Makes `alarm` notify the topic when it fires and when it recovers. */
+  notify(alarm: cloudwatch.Alarm): cloudwatch.Alarm {
+    const action = new actions.SnsAction(this.topic);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+    return alarm;
+  }
+
+  /** An alarm on any failed invocation of `rule` (EventBridge could not deliver to its target). */
+  failedInvocations(scope: Construct, id: string, rule: events.Rule): cloudwatch.Alarm {
+    return this.notify(
+      new cloudwatch.Alarm(scope, id, {
+        alarmDescription: 'EventBridge could not deliver events of a cloud-unmap rule to its target',
+        metric: new cloudwatch.Metric({
+          namespace: 'AWS/Events',
+          metricName: 'FailedInvocations',
+          dimensionsMap: { RuleName: rule.ruleName },
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /** An alarm while `queue` (a dead-letter queue) holds anything. */
+  notEmpty(scope: Construct, id: string, queue: sqs.IQueue, description: string): cloudwatch.Alarm {
+    return this.notify(
+      new cloudwatch.Alarm(scope, id, {
+        alarmDescription: description,
+        metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+}
