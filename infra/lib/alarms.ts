@@ -1,7 +1,7 @@
 // Who hears an alarm: one SNS topic per stack (encrypted with a key CloudWatch may use, TLS only) that
 // every alarm of the stack notifies, plus the alarms every stack with rules needs: a rule's failed
 // invocations, and a dead-letter queue that is not empty.
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -77,4 +77,18 @@ export class Alarms extends Construct {
       }),
     );
   }
+}
+
+/** A rules' target dead-letter queue (encrypted, TLS only, 14 days) for events EventBridge could not deliver. */
+export function undeliveredQueue(scope: Construct, id: string, what: string): sqs.Queue {
+  const queue = new sqs.Queue(scope, id, {
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
+  Validations.of(queue).acknowledge({
+    id: 'AwsSolutions-SQS3',
+    reason: `This queue is itself a dead-letter queue: ${what}.`,
+  });
+  return queue;
 }

@@ -1,12 +1,11 @@
 // A forwarder: the rules of event-rules.json in one instance region (and account), sending what
 // they match to the home region's default event bus.
-import { CfnParameter, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { CfnParameter, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { Alarms } from './alarms';
+import { Alarms, undeliveredQueue } from './alarms';
 import { eventPattern, loadRules, withHookNames } from './rules';
 
 export interface ForwarderProps {
@@ -34,15 +33,7 @@ export class Forwarder extends Construct {
       }),
     );
     // Events the home bus refused (or could not be reached for) land here, and an alarm says so.
-    const undelivered = new sqs.Queue(this, 'Undelivered', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(undelivered).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself a dead-letter queue: the forwarding rules\' target DLQ.',
-    });
+    const undelivered = undeliveredQueue(this, 'Undelivered', "the forwarding rules' target DLQ");
     const alarms = new Alarms(this, 'Alarms');
     alarms.notEmpty(this, 'UndeliveredAlarm', undelivered, 'Events could not be forwarded to the cloud-unmap home region');
     for (const rule of withHookNames(loadRules(), props.hookNames)) {

@@ -13,7 +13,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AUDIT_BUS_NAME, CloudUnmapConfig, taskRoleName } from './config';
 import { acknowledgeWildcards, workerStatements } from './policy';
-import { Alarms } from './alarms';
+import { Alarms, undeliveredQueue } from './alarms';
 import { hookNamesParameter } from './forwarder';
 import { eventPattern, loadRules, withHookNames } from './rules';
 
@@ -170,15 +170,7 @@ export class HomeStack extends Stack {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 5 },
     });
     // Events EventBridge could not deliver to the queue.
-    const undelivered = new sqs.Queue(this, 'UndeliveredEvents', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(undelivered).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself a dead-letter queue: the rules\' target DLQ for events EventBridge could not deliver.',
-    });
+    const undelivered = undeliveredQueue(this, 'UndeliveredEvents', "the rules' target DLQ for events EventBridge could not deliver");
 
     this.alarms = new Alarms(this, 'Alarms');
     for (const rule of withHookNames(loadRules(), s.hookNames)) {
