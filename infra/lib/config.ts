@@ -28,6 +28,9 @@ export interface CloudUnmapConfig {
   auditBus: boolean;
   /** Days the audit bus's archive keeps the records (0: indefinitely); default 90. */
   auditArchiveDays: number;
+  /** Who may scrape the worker's /metrics (port 9100): an IPv4 CIDR, and/or a security group id. */
+  metricsScrapeCidr?: string;
+  metricsScraperSecurityGroupId?: string;
 }
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-[1-9][0-9]*$/;
@@ -82,6 +85,15 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
   if (typeof auditBus !== 'boolean') fail('auditBus must be true or false');
   const auditArchiveDays = Number(c.auditArchiveDays ?? 90);
   if (!Number.isInteger(auditArchiveDays) || auditArchiveDays < 0) fail('auditArchiveDays must be a whole number ≥ 0 (0: indefinitely)');
+  const metricsScrapeCidr = c.metricsScrapeCidr === undefined ? undefined : String(c.metricsScrapeCidr);
+  if (metricsScrapeCidr !== undefined && !/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/.test(metricsScrapeCidr)) {
+    fail('metricsScrapeCidr must be an IPv4 CIDR like 10.0.0.0/16');
+  }
+  const metricsScraperSecurityGroupId =
+    c.metricsScraperSecurityGroupId === undefined ? undefined : String(c.metricsScraperSecurityGroupId);
+  if (metricsScraperSecurityGroupId !== undefined && !/^sg-[0-9a-f]{8,17}$/.test(metricsScraperSecurityGroupId)) {
+    fail('metricsScraperSecurityGroupId must be a security group id like sg-0123456789abcdef0');
+  }
   return {
     homeAccount,
     homeRegion,
@@ -98,6 +110,8 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
     lifecycleDrainSeconds,
     auditBus,
     auditArchiveDays,
+    metricsScrapeCidr,
+    metricsScraperSecurityGroupId,
   };
 }
 

@@ -43,6 +43,9 @@ export interface HomeSettings {
   hookNamesEnv: string;
   /** --lifecycle-drain-seconds, or '' for the services' largest DNS TTL. */
   drainSeconds: string;
+  /** Who may reach /metrics on the worker's port (CDK deployments). */
+  metricsScrapeCidr?: string;
+  metricsScraperSecurityGroupId?: string;
   /** The selected service ids when no namespace is selected (the policy is then scoped to them). */
   scopedServiceIds?: string[];
   /** Create the audit bus and its archive (a condition in template mode). */
@@ -76,6 +79,8 @@ export function homeSettings(c: CloudUnmapConfig): HomeSettings {
     auditBus: c.auditBus,
     auditArchiveDays: c.auditArchiveDays,
     scopedServiceIds: c.namespaceIds.length === 0 ? c.serviceIds : undefined,
+    metricsScrapeCidr: c.metricsScrapeCidr,
+    metricsScraperSecurityGroupId: c.metricsScraperSecurityGroupId,
   };
 }
 
@@ -310,6 +315,15 @@ export class HomeStack extends Stack {
       minHealthyPercent: 100,
       circuitBreaker: { rollback: true },
     });
+    // Prometheus: nothing reaches the worker's port unless a scraper is named.
+    const metricsPort = ec2.Port.tcp(HTTP_PORT);
+    if (s.metricsScrapeCidr) {
+      this.service.connections.allowFrom(ec2.Peer.ipv4(s.metricsScrapeCidr), metricsPort, 'Prometheus scrapes /metrics');
+    }
+    if (s.metricsScraperSecurityGroupId) {
+      const scraper = ec2.SecurityGroup.fromSecurityGroupId(this, 'Scraper', s.metricsScraperSecurityGroupId);
+      this.service.connections.allowFrom(scraper, metricsPort, 'Prometheus scrapes /metrics');
+    }
 
     // Alarms, each notifying the topic: something a person must read, events waiting too long, no worker.
     this.alarms.notEmpty(this, 'DeadLetters', this.deadLetterQueue, 'Unreadable events are waiting in the dead-letter queue');

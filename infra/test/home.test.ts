@@ -205,3 +205,15 @@ test('Cloud Map instance calls are scoped to the selected services when no names
   const assume = org.find((s: any) => s.Sid === 'MemberAccounts');
   assert.deepEqual(assume.Condition, { StringEquals: { 'aws:ResourceOrgID': 'o-abcdef0123' } });
 });
+
+test('/metrics is reachable only from the scraper named, on the worker port', () => {
+  const ingress = (config: typeof exampleConfig) =>
+    resources(template(built(config).home), 'AWS::EC2::SecurityGroup')
+      .flatMap(([, g]) => g.Properties.SecurityGroupIngress ?? [])
+      .concat(resources(template(built(config).home), 'AWS::EC2::SecurityGroupIngress').map(([, i]) => i.Properties));
+  assert.deepEqual(ingress(exampleConfig), []);
+  const named = ingress({ ...exampleConfig, metricsScrapeCidr: '10.1.0.0/16', metricsScraperSecurityGroupId: 'sg-0123456789abcdef0' });
+  assert.ok(named.some((r: any) => r.CidrIp === '10.1.0.0/16' && r.FromPort === 9100 && r.ToPort === 9100));
+  assert.ok(named.some((r: any) => r.SourceSecurityGroupId === 'sg-0123456789abcdef0' && r.FromPort === 9100));
+  assert.equal(named.length, 2);
+});

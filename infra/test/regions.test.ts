@@ -59,6 +59,8 @@ test('bad configuration is refused with the field named', () => {
     [{ memberAccounts: ['x'] }, /memberAccounts/],
     [{ auditBus: 'yes' }, /auditBus/],
     [{ auditArchiveDays: -1 }, /auditArchiveDays/],
+    [{ metricsScrapeCidr: '10.0.0.0' }, /metricsScrapeCidr/],
+    [{ metricsScraperSecurityGroupId: 'group' }, /metricsScraperSecurityGroupId/],
   ];
   for (const [change, message] of bad) {
     assert.throws(() => parseConfig({ ...exampleConfig, ...change }), message);
