@@ -102,11 +102,9 @@ impl AuditBus {
             .map_err(|e| Error::aws(Operation::PutEvents, e))?;
         match out.entries().first().and_then(|e| e.error_code()) {
             None if out.failed_entry_count() == 0 => Ok(()),
-            code => Err(Error::Unreadable {
-                what: format!(
-                    "PutEvents refused the audit event: {}",
-                    code.unwrap_or("no reason given")
-                ),
+            code => Err(Error::Refused {
+                operation: Operation::PutEvents,
+                reason: code.unwrap_or("no reason given").to_string(),
             }),
         }
     }

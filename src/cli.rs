@@ -199,6 +199,14 @@ pub struct HealthcheckArgs {
     pub timeout: u64,
 }
 
+/// What an EC2 rebalance recommendation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OnRebalance {
+    #[default]
+    Ignore,
+    Deregister,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -346,8 +354,14 @@ pub struct RunArgs {
     pub scheduled_lead_seconds: u64,
     /// What an EC2 rebalance recommendation does: `ignore` (default) or `deregister` (Spot
     /// instances EC2 confirms, like interruption notices).
-    #[arg(long, value_name = "ACTION", env = "CLOUD_UNMAP_ON_REBALANCE", default_value = "ignore", value_parser = ["ignore", "deregister"])]
-    pub on_rebalance: String,
+    #[arg(
+        long,
+        value_enum,
+        value_name = "ACTION",
+        env = "CLOUD_UNMAP_ON_REBALANCE",
+        default_value_t = OnRebalance::Ignore
+    )]
+    pub on_rebalance: OnRebalance,
     /// Also send every removal's undo record to this EventBridge bus (name or ARN) as a `Registration
     /// Removed` event from source `cloud-unmap` (the record is always in the `deregistered` log line).
     #[arg(long, value_name = "NAME|ARN", env = "CLOUD_UNMAP_AUDIT_EVENT_BUS")]

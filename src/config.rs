@@ -304,7 +304,7 @@ impl Config {
             stall_timeout: Duration::from_secs(args.stall_timeout),
             audit_event_bus,
             scheduled_lead: Duration::from_secs(args.scheduled_lead_seconds),
-            on_rebalance: args.on_rebalance == "deregister",
+            on_rebalance: args.on_rebalance == crate::cli::OnRebalance::Deregister,
         })
     }
 }

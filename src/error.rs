@@ -87,6 +87,12 @@ pub enum Error {
     /// No client for an account and region (a claim outside the watched targets).
     #[error("no client for account {account} in {region}")]
     NoTarget { account: String, region: String },
+    /// AWS accepted the call but refused what it carried (a PutEvents entry).
+    #[error("{operation} refused the request: {reason}")]
+    Refused {
+        operation: Operation,
+        reason: String,
+    },
     /// A Cloud Map operation reported FAIL.
     #[error("Cloud Map operation {operation_id} failed: {reason}")]
     OperationFailed {
@@ -129,6 +135,7 @@ impl Error {
             Error::Missing { .. } => "missing",
             Error::NoTarget { .. } => "no_target",
             Error::Unreadable { .. } => "unreadable",
+            Error::Refused { .. } => "refused",
         }
     }
 }

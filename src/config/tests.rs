@@ -18,7 +18,6 @@ fn args() -> RunArgs {
         not_found_grace: 30,
         stall_timeout: 300,
         scheduled_lead_seconds: 300,
-        on_rebalance: "ignore".into(),
         ..RunArgs::default()
     }
 }
