@@ -58,14 +58,7 @@ fn bad_configuration_exits_2_with_one_line() {
         ],
     ];
     // A valid selection with one bad flag (or value) each.
-    let valid = [
-        "--service-id",
-        "srv-abc",
-        "--service-region",
-        "us-east-1",
-        "--instances-region",
-        "us-east-1",
-    ];
+    let valid = home_args("srv-abc");
     let bad_flags: &[&[&str]] = &[
         &["--frequency", "0"],
         &["--instances-role-arn", "arn:aws:iam::1:role/x"],

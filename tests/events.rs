@@ -284,16 +284,7 @@ async fn endpoint_outage_in_a_stream_then_recovery() {
 #[test]
 fn queue_with_dry_run_or_single_run_is_refused() {
     for extra in ["--dry-run", "--single-run"] {
-        assert_usage_error(&[
-            "--service-id",
-            "srv-abc",
-            "--service-region",
-            "us-east-1",
-            "--instances-region",
-            "us-east-1",
-            "--queue-url",
-            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
-            extra,
-        ]);
+        let queue = "https://sqs.us-east-1.amazonaws.com/123456789012/q";
+        assert_usage_error(&[&home_args("srv-abc")[..], &["--queue-url", queue, extra]].concat());
     }
 }
