@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_ec2::types::Filter;
+use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
 
 use crate::aws::Target;
@@ -110,8 +111,19 @@ pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Er
 /// (and a margin) are armed when `arm` (long-running mode).
 pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
     let horizon = SystemTime::now() + ctx.config.frequency + MARGIN;
-    for target in &ctx.targets {
-        let found = match pending(target, &[]).await {
+    // Every account and region at once (`--concurrency` at a time): an organization's hundreds of
+    // targets must not make the sweep a sequence of round trips.
+    let reads: Vec<_> = ctx
+        .targets
+        .iter()
+        .map(|target| async move { (target, pending(target, &[]).await) })
+        .collect();
+    let answers: Vec<_> = stream::iter(reads)
+        .buffer_unordered(ctx.config.concurrency)
+        .collect()
+        .await;
+    for (target, answer) in answers {
+        let found = match answer {
             Ok(found) => found,
             Err(e) => {
                 ctx.metrics.aws_error(Operation::DescribeInstanceStatus);

@@ -47,9 +47,21 @@ pub async fn service(
     ids.sort();
     ids.dedup();
     let (mut observed, mut findings) = (Observed::new(), Vec::new());
-    for target in targets {
-        let label = target_label(target, home);
-        match inventory::describe(std::slice::from_ref(target), &ids, concurrency).await {
+    // Each account and region on its own (one that fails does not hide the others), all at once.
+    let ids = &ids;
+    let lookups: Vec<_> = targets
+        .iter()
+        .map(|target| async move {
+            let found = inventory::describe(std::slice::from_ref(target), ids, 1).await;
+            (target_label(target, home), found)
+        })
+        .collect();
+    let answers: Vec<_> = stream::iter(lookups)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    for (label, answer) in answers {
+        match answer {
             Ok(found) => {
                 if !found.is_empty() {
                     place.found_in.insert(label, found.len());
