@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cloud-unmap/target
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint ruff promtool infra-deps infra-test infra-cli cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
+.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint cross-toolchain image infra-package ruff promtool infra-deps infra-test infra-cli cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
 
 test: venv lint rust-test infra-test
 	@echo "make test: all passed"
@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements-dev.txt
 build:
 	cargo build --all-targets
 
-lint: fmt-check clippy hadolint ruff promtool
+lint: fmt-check clippy hadolint cross-toolchain ruff promtool
 
 # Prometheus' own check of the shipped alerting rules, where promtool is installed (Debian: prometheus).
 promtool:
@@ -35,6 +35,17 @@ clippy:
 
 hadolint: venv
 	$(VENV)/bin/hadolint Dockerfile
+
+# The Dockerfile's arm64 cross toolchain resolves in Debian bookworm (simulated; on such a host only).
+cross-toolchain:
+	@scripts/cross-toolchain.sh
+
+# The image for both Fargate architectures, cross-compiled without emulation (needs Docker with buildx):
+#   make image IMAGE=111111111111.dkr.ecr.eu-west-1.amazonaws.com/cloud-unmap:0.1.0
+PLATFORMS ?= linux/arm64,linux/amd64
+image:
+	@test -n "$(IMAGE)" || { echo "make image: set IMAGE=registry/repository:tag" >&2; exit 2; }
+	docker buildx build --platform $(PLATFORMS) --build-arg REVISION=$$(git rev-parse HEAD) -t $(IMAGE) --push .
 
 # The Python harnesses (benchmarks, test scripts, the infra end-to-end test): lint and format.
 PY_SOURCES := bench scripts infra/test/e2e_moto.py
@@ -65,7 +76,7 @@ infra-cli: infra-deps
 	cd infra && $(NO_AWS) npx cdk synth --quiet --no-notices
 
 cfn-lint: venv
-	$(VENV)/bin/cfn-lint infra/cloudformation/home.json infra/cloudformation/forwarder.json infra/cloudformation/member.json
+	$(VENV)/bin/cfn-lint infra/cloudformation/home.json infra/cloudformation/home-existing-vpc.json infra/cloudformation/forwarder.json infra/cloudformation/member.json
 
 infra-e2e: venv build
 	$(PY) -m infra.test.e2e_moto $(CARGO_TARGET_DIR)/debug/cloud-unmap
