@@ -64,7 +64,7 @@ def queue(c, name):
 
 
 def route(c, arn, prefix):
-    rules = json.load(open(os.path.join(ROOT, "event-rules.json")))["rules"]
+    rules = json.load(open(os.path.join(ROOT, "infra", "construct", "event-rules.json")))["rules"]
     for r in rules:
         c["events"].put_rule(Name=f"{prefix}-{r['name']}", EventPattern=json.dumps(r["pattern"]), State="ENABLED")
         c["events"].put_targets(Rule=f"{prefix}-{r['name']}", Targets=[{"Id": "q", "Arn": arn}])

@@ -88,7 +88,7 @@ def main():
         Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
     )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    for r in json.load(open(os.path.join(ROOT, "event-rules.json")))["rules"]:
+    for r in json.load(open(os.path.join(ROOT, "infra", "construct", "event-rules.json")))["rules"]:
         events.put_rule(Name=r["name"], EventPattern=json.dumps(r["pattern"]), State="ENABLED")
         events.put_targets(Rule=r["name"], Targets=[{"Id": "q", "Arn": arn}])
 

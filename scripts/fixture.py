@@ -98,7 +98,7 @@ def queue(a):
     policy = {"Version": "2012-10-17", "Statement": [dict(allow, Resource=arn)]}
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
     root = __file__.rsplit("/scripts/", 1)[0]
-    for rule in json.load(open(f"{root}/event-rules.json"))["rules"]:
+    for rule in json.load(open(f"{root}/infra/construct/event-rules.json"))["rules"]:
         name = f"{a.name}-{rule['name']}"
         events.put_rule(Name=name, EventPattern=json.dumps(rule["pattern"]), State="ENABLED")
         events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])

@@ -1,17 +1,17 @@
-// Assembles the stacks: from a CloudUnmapConfig (CDK deployments), or with CloudFormation
-// parameters (the published templates in cloudformation/). cdk-nag's AwsSolutions checks run on both.
-import { App, BootstraplessSynthesizer, IPolicyValidationContext, IPolicyValidationPlugin, Validations } from 'aws-cdk-lib';
+// Assembles the stacks: from a CloudUnmapConfig (CDK deployments), or with CloudFormation parameters
+// (the published templates in cloudformation/). cdk-nag's AwsSolutions checks run on both. Stack names:
+// CloudUnmapHome; CloudUnmapForwarder-<region> (home account only); CloudUnmapMember-<account>[-<region>].
+import { App, BootstraplessSynthesizer, Stack, IPolicyValidationContext, IPolicyValidationPlugin, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CloudUnmapConfig } from './config';
-import { ForwarderStack } from './forwarder-stack';
-import { HomeStack, homeSettings } from './home-stack';
-import { MemberStack } from './member-stack';
+import { ForwarderStack, HomeStack, MemberStack } from './stacks';
+import { ForwarderTemplateStack, HomeTemplateStack, MemberTemplateStack } from './template-stacks';
 
 export interface Built {
   app: App;
-  home: HomeStack;
-  forwarders: ForwarderStack[];
-  members: MemberStack[];
+  home: Stack;
+  forwarders: Stack[];
+  members: Stack[];
 }
 
 /**
@@ -43,46 +43,27 @@ function finish(app: App): void {
 /** Every stack of a deployment described by `config`. */
 export function buildApp(config: CloudUnmapConfig, app: App = new App()): Built {
   const env = (account: string, region: string) => ({ account, region });
+  const forwarding = 'cloud-unmap: forwards EC2 and Auto Scaling events to the home region';
   const home = new HomeStack(app, 'CloudUnmapHome', {
     env: env(config.homeAccount, config.homeRegion),
-    settings: homeSettings(config),
+    config,
     description: 'cloud-unmap: event queue, rules and the worker on ECS Fargate',
   });
-  const forwarders: ForwarderStack[] = [];
-  const members: MemberStack[] = [];
-  const homeRef = { account: config.homeAccount, region: config.homeRegion, hookNames: config.lifecycleHookNames };
+  const forwarders: Stack[] = [];
+  const members: Stack[] = [];
   for (const region of config.instanceRegions.filter((r) => r !== config.homeRegion)) {
-    forwarders.push(
-      new ForwarderStack(app, `CloudUnmapForwarder-${region}`, {
-        env: env(config.homeAccount, region),
-        home: homeRef,
-        description: 'cloud-unmap: forwards EC2 and Auto Scaling events to the home region',
-      }),
-    );
+    forwarders.push(new ForwarderStack(app, `CloudUnmapForwarder-${region}`, { env: env(config.homeAccount, region), config, description: forwarding }));
   }
   for (const account of config.memberAccounts) {
-    const [first, ...others] = config.instanceRegions;
-    members.push(
-      new MemberStack(app, `CloudUnmapMember-${account}`, {
-        env: env(account, first),
-        settings: {
-          homeAccount: config.homeAccount,
-          homeRegion: config.homeRegion,
-          roleName: config.memberRoleName,
-          hookNames: config.lifecycleHookNames,
-        },
-        description: 'cloud-unmap: reader role for the worker and event forwarder',
-      }),
-    );
-    for (const region of others) {
-      forwarders.push(
-        new ForwarderStack(app, `CloudUnmapForwarder-${account}-${region}`, {
-          env: env(account, region),
-          home: homeRef,
-          description: 'cloud-unmap: forwards EC2 and Auto Scaling events to the home region',
-        }),
-      );
-    }
+    config.instanceRegions.forEach((region, i) => {
+      const stack = new MemberStack(app, i === 0 ? `CloudUnmapMember-${account}` : `CloudUnmapMember-${account}-${region}`, {
+        env: env(account, region),
+        config,
+        withRole: i === 0,
+        description: i === 0 ? 'cloud-unmap: reader role for the worker and event forwarder' : forwarding,
+      });
+      (i === 0 ? members : forwarders).push(stack);
+    });
   }
   finish(app);
   return { app, home, forwarders, members };
@@ -91,21 +72,24 @@ export function buildApp(config: CloudUnmapConfig, app: App = new App()): Built 
 /** The parameterized stacks published as plain CloudFormation templates. */
 export function buildTemplateApp(app: App = new App()): Built {
   const synthesizer = () => new BootstraplessSynthesizer({});
-  const home = new HomeStack(app, 'home', {
-    settings: 'parameters',
+  const home = new HomeTemplateStack(app, 'home', {
+    existingVpc: false,
     synthesizer: synthesizer(),
-    description: 'cloud-unmap: event queue, rules and the worker on ECS Fargate',
+    description: 'cloud-unmap: event queue, rules and the worker on ECS Fargate (in a VPC it creates)',
   });
-  const forwarder = new ForwarderStack(app, 'forwarder', {
-    home: 'parameters',
+  const inVpc = new HomeTemplateStack(app, 'home-existing-vpc', {
+    existingVpc: true,
+    synthesizer: synthesizer(),
+    description: 'cloud-unmap: event queue, rules and the worker on ECS Fargate (in the VPC and subnets given)',
+  });
+  const forwarder = new ForwarderTemplateStack(app, 'forwarder', {
     synthesizer: synthesizer(),
     description: 'cloud-unmap: forwards EC2 and Auto Scaling events to the home region',
   });
-  const member = new MemberStack(app, 'member', {
-    settings: 'parameters',
+  const member = new MemberTemplateStack(app, 'member', {
     synthesizer: synthesizer(),
-    description: 'cloud-unmap: reader role for the worker and event forwarder',
+    description: 'cloud-unmap: reader role (in one region) and event forwarder of a member account; StackSet-ready',
   });
   finish(app);
-  return { app, home, forwarders: [forwarder], members: [member] };
+  return { app, home, forwarders: [forwarder, inVpc], members: [member] };
 }

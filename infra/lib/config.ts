@@ -15,8 +15,23 @@ export interface CloudUnmapConfig {
   organizationId?: string;
   /** Name of the role the worker assumes in member accounts. */
   memberRoleName: string;
-  /** The worker image, pulled from its registry. */
-  imageUri: string;
+  /** The worker image in ECR: a repository name (this account) or ARN (another account), and a tag or digest. */
+  imageRepository?: string;
+  imageTag?: string;
+  /** Or an image any registry serves without credentials (public registry mode). */
+  imageUri?: string;
+  /** The image's CPU architecture; default ARM64. */
+  cpuArchitecture: 'ARM64' | 'X86_64';
+  /** How a created VPC reaches AWS: public subnets (default), a NAT gateway, or VPC endpoints. */
+  network: 'public' | 'nat' | 'endpoints';
+  /** An existing VPC and its subnets for the worker instead (and optionally an existing ECS cluster). */
+  vpcId?: string;
+  subnetIds: string[];
+  clusterName?: string;
+  /** Alarms notify the topic of this name in each stack's account and region (default: one created per stack). */
+  alarmTopicName?: string;
+  /** Lifecycle actions only on Auto Scaling groups with this tag (default: every group). */
+  lifecycleGroupTag?: { key: string; value: string };
   /** Worker replicas sharing the queue. */
   desiredCount: number;
   frequencySeconds: number;
@@ -67,10 +82,47 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
   const memberAccounts = list(c.memberAccounts, 'memberAccounts', ACCOUNT);
   const organizationId = c.organizationId === undefined ? undefined : String(c.organizationId);
   if (organizationId !== undefined && !/^o-[a-z0-9]{10,32}$/.test(organizationId)) fail('organizationId must look like o-abcdef0123');
+  if (organizationId === undefined && memberAccounts.length > 40) {
+    fail(`${memberAccounts.length} memberAccounts exceed what the default bus policy holds (10 KB, about 45 statements): set organizationId`);
+  }
   const memberRoleName = String(c.memberRoleName ?? 'cloud-unmap-reader');
   if (!/^[\w+=,.@-]{1,64}$/.test(memberRoleName)) fail('memberRoleName is not a valid role name');
-  const imageUri = String(c.imageUri ?? '');
-  if (imageUri.length === 0) fail('imageUri is required');
+  const imageUri = c.imageUri === undefined ? undefined : String(c.imageUri);
+  const imageRepository = c.imageRepository === undefined ? undefined : String(c.imageRepository);
+  const imageTag = c.imageTag === undefined ? undefined : String(c.imageTag);
+  if ((imageUri === undefined) === (imageRepository === undefined)) {
+    fail('give the image as imageRepository + imageTag (ECR) or as imageUri (public registry), not both');
+  }
+  if (imageUri !== undefined && imageUri.length === 0) fail('imageUri must not be empty');
+  if (imageRepository !== undefined && !/^(arn:aws[\w-]*:ecr:[a-z0-9-]+:[0-9]{12}:repository\/)?[a-z0-9][a-z0-9._\/-]*$/.test(imageRepository)) {
+    fail('imageRepository must be an ECR repository name or ARN');
+  }
+  if (imageRepository !== undefined && (imageTag === undefined || !/^([\w][\w.-]{0,127}|sha256:[0-9a-f]{64})$/.test(imageTag))) {
+    fail('imageTag must be a tag (e.g. 0.1.0) or a digest (sha256:…) of imageRepository');
+  }
+  const cpuArchitecture = String(c.cpuArchitecture ?? 'ARM64');
+  if (cpuArchitecture !== 'ARM64' && cpuArchitecture !== 'X86_64') fail('cpuArchitecture must be ARM64 or X86_64');
+  const network = String(c.network ?? 'public');
+  if (!['public', 'nat', 'endpoints'].includes(network)) fail('network must be public, nat or endpoints');
+  if (network === 'endpoints' && instanceRegions.some((r) => r !== homeRegion)) {
+    fail('network "endpoints" reaches only the home region\'s APIs (EC2 has no cross-region endpoint): use "nat"');
+  }
+  if (network === 'endpoints' && imageRepository === undefined) fail('network "endpoints" pulls only from ECR: give imageRepository');
+  const vpcId = c.vpcId === undefined ? undefined : String(c.vpcId);
+  if (vpcId !== undefined && !/^vpc-[0-9a-f]{8,17}$/.test(vpcId)) fail('vpcId must be a VPC id like vpc-0123456789abcdef0');
+  const subnetIds = list(c.subnetIds, 'subnetIds', /^subnet-[0-9a-f]{8,17}$/);
+  if ((vpcId === undefined) !== (subnetIds.length === 0)) fail('vpcId and subnetIds go together');
+  const clusterName = c.clusterName === undefined ? undefined : String(c.clusterName);
+  if (clusterName !== undefined && (vpcId === undefined || !/^[\w-]{1,255}$/.test(clusterName))) {
+    fail('clusterName must be a cluster name, and needs vpcId (the cluster\'s VPC)');
+  }
+  const alarmTopicName = c.alarmTopicName === undefined ? undefined : String(c.alarmTopicName);
+  if (alarmTopicName !== undefined && !/^[\w-]{1,256}$/.test(alarmTopicName)) fail('alarmTopicName must be an SNS topic name');
+  const tag = c.lifecycleGroupTag as { key?: unknown; value?: unknown } | undefined;
+  if (tag !== undefined && (typeof tag.key !== 'string' || typeof tag.value !== 'string' || tag.key.length === 0)) {
+    fail('lifecycleGroupTag must be {"key": "…", "value": "…"}');
+  }
+  const lifecycleGroupTag = tag === undefined ? undefined : { key: tag.key as string, value: tag.value as string };
   const desiredCount = Number(c.desiredCount ?? 1);
   if (!Number.isInteger(desiredCount) || desiredCount < 1) fail('desiredCount must be a whole number ≥ 1');
   const frequencySeconds = Number(c.frequencySeconds ?? 300);
@@ -104,6 +156,15 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
     organizationId,
     memberRoleName,
     imageUri,
+    imageRepository,
+    imageTag,
+    cpuArchitecture: cpuArchitecture as 'ARM64' | 'X86_64',
+    network: network as 'public' | 'nat' | 'endpoints',
+    vpcId,
+    subnetIds,
+    clusterName,
+    alarmTopicName,
+    lifecycleGroupTag,
     desiredCount,
     frequencySeconds,
     lifecycleHookNames,
@@ -113,12 +174,4 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
     metricsScrapeCidr,
     metricsScraperSecurityGroupId,
   };
-}
-
-/** The name of the audit bus (one per account and region). */
-export const AUDIT_BUS_NAME = 'cloud-unmap-audit';
-
-/** The name of the worker's task role (fixed, so member accounts can trust it by ARN). */
-export function taskRoleName(homeRegion: string): string {
-  return `cloud-unmap-task-${homeRegion}`;
 }

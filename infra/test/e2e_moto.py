@@ -1,7 +1,9 @@
 """End to end on moto, no AWS account: deploy the synthesized home stack (cloudformation/home.json)
 into moto's CloudFormation, put a terminated-instance event on the default bus, see it routed by the
 stack's own rules into the stack's queue, and see the worker pointed at that queue deregister the
-instance. Prints a closing line "e2e: N passed, N failed"; exit 1 on any failure.
+instance. Then member.json as a service-managed StackSet deploys it (one stack per account and region;
+moto accepts StackSets but creates no instances, so the stacks are created directly), and
+home-existing-vpc.json into a VPC of moto's. Prints "e2e: N passed, N failed"; exit 1 on any failure.
 
     .venv/bin/python -m infra.test.e2e_moto [path/to/cloud-unmap]   (from the repo root)
 """
@@ -29,6 +31,93 @@ def check(name, ok, detail=""):
     results.append(ok)
     print(f"{'ok' if ok else 'FAILED'}: {name}" + (f" ({detail})" if detail and not ok else ""), flush=True)
     return ok
+
+
+def wait(cfn, name):
+    status = None
+    for _ in range(300):
+        status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        if not status.endswith("IN_PROGRESS"):
+            break
+        time.sleep(0.2)
+    if status != "CREATE_COMPLETE":
+        for e in cfn.describe_stack_events(StackName=name)["StackEvents"][:10]:
+            print("  ", e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason", ""))
+    return status
+
+
+def client(moto, name, region, account="123456789012"):
+    """A client of `account`: moto attributes requests made with an assumed role's keys to the role's account."""
+    kw = dict(endpoint_url=moto.endpoint, region_name=region)
+    base = boto3.client("sts", aws_access_key_id="testing", aws_secret_access_key="testing", **kw)
+    if account == "123456789012":
+        return boto3.client(name, aws_access_key_id="testing", aws_secret_access_key="testing", **kw)
+    creds = base.assume_role(RoleArn=f"arn:aws:iam::{account}:role/e2e", RoleSessionName="e2e")["Credentials"]
+    return boto3.client(
+        name,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        **kw,
+    )
+
+
+def member_stackset(moto):
+    """member.json in two accounts (the home one and a member) and two regions, as a StackSet deploys it."""
+    body = open(os.path.join(ROOT, "infra", "cloudformation", "member.json")).read()
+    params = {"HomeAccountId": "123456789012", "HomeRegion": REGION, "LifecycleHookNames": "cloud-unmap"}
+    for account in ("123456789012", "222222222222"):
+        for region in (REGION, "us-west-2"):
+            cfn = client(moto, "cloudformation", region, account)
+            cfn.create_stack(
+                StackName="StackSet-cloud-unmap-member",
+                TemplateBody=body,
+                Capabilities=["CAPABILITY_NAMED_IAM"],
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+            )
+            status = wait(cfn, "StackSet-cloud-unmap-member")
+            check(f"member.json reaches CREATE_COMPLETE in {account}/{region}", status == "CREATE_COMPLETE", status)
+            made = cfn.describe_stack_resources(StackName="StackSet-cloud-unmap-member")["StackResources"]
+            rules = [r for r in made if r.get("ResourceType") == "AWS::Events::Rule"]
+            home = account == "123456789012" and region == REGION
+            check(
+                f"forwarding rules in {account}/{region}: {'none (the home stack is there)' if home else 'all'}",
+                (len(rules) == 0) if home else (len(rules) >= 5),
+                len(rules),
+            )
+        roles = [r["RoleName"] for r in client(moto, "iam", REGION, account).list_roles()["Roles"]]
+        check(f"one reader role in {account} (IAM names are global)", roles.count("cloud-unmap-reader") == 1, roles)
+
+
+def existing_vpc(moto):
+    """home-existing-vpc.json in a VPC and subnets of the account's: the service runs there, nothing else made."""
+    ec2 = client(moto, "ec2", "us-west-2")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2)]
+    vpcs_before = len(ec2.describe_vpcs()["Vpcs"])
+    cfn = client(moto, "cloudformation", "us-west-2")
+    params = {
+        "ImageUri": "111111111111.dkr.ecr.us-west-2.amazonaws.com/cloud-unmap:0.1.0",
+        "ImageRepositoryName": "cloud-unmap",
+        "ServiceIds": "srv-abcdef0123456789",
+        "InstanceRegions": "us-west-2",
+        "LifecycleHookNames": "cloud-unmap",
+        "VpcId": vpc,
+        "SubnetIds": ",".join(subnets),
+    }
+    cfn.create_stack(
+        StackName="cloud-unmap-home-vpc",
+        TemplateBody=open(os.path.join(ROOT, "infra", "cloudformation", "home-existing-vpc.json")).read(),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+    )
+    status = wait(cfn, "cloud-unmap-home-vpc")
+    check("home-existing-vpc.json reaches CREATE_COMPLETE on moto", status == "CREATE_COMPLETE", status)
+    check("it created no VPC", len(ec2.describe_vpcs()["Vpcs"]) == vpcs_before)
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+    check(
+        "the worker's security group is in the VPC given", any("CloudUnmap" in g["GroupName"] for g in groups), groups
+    )
 
 
 def main():
@@ -83,7 +172,7 @@ def main():
         queue_url = next(
             r["PhysicalResourceId"]
             for k, r in resources.items()
-            if r.get("ResourceType") == "AWS::SQS::Queue" and k.startswith("EventQueue")
+            if r.get("ResourceType") == "AWS::SQS::Queue" and k.startswith("CloudUnmapEventQueue")
         )
         found = sqs.get_queue_url(QueueName=queue_url.rsplit("/", 1)[-1])["QueueUrl"]
         # The stack reports the regional URL; moto answers with its own host. Same account and name.
@@ -155,11 +244,17 @@ def main():
         )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
             check("the container health check endpoint answers 200", r.status == 200)
-    finally:
         if worker:
             worker.terminate()
             worker.wait(timeout=30)
             check("the worker stops with exit 0 on SIGTERM", worker.returncode == 0, worker.returncode)
+            worker = None
+        member_stackset(moto)
+        existing_vpc(moto)
+    finally:
+        if worker:
+            worker.terminate()
+            worker.wait(timeout=30)
         moto.close()
 
 

@@ -4,16 +4,16 @@ process.env.CDK_VALIDATION = 'false'; // the one validated synth is in nag.test.
 
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BINARY } from '../lib/home-stack';
-import { loadRules, withHookNames } from '../lib/rules';
-import { workerStatements } from '../lib/policy';
+import { CloudUnmap } from '../construct/src';
+import { loadRules, withHookNames } from '../construct/src/rules';
+import { workerStatements } from '../construct/src/policy';
 import { built, exampleConfig, resources, template } from './helpers';
 
 const b = built();
 const t = template(b.home);
 const queues = resources(t, 'AWS::SQS::Queue');
-const queue = queues.find(([id]) => id.startsWith('EventQueue'))!;
-const dlq = queues.find(([id]) => id.startsWith('DeadLetterQueue'))!;
+const queue = queues.find(([id]) => id.startsWith('CloudUnmapEventQueue'))!;
+const dlq = queues.find(([id]) => id.startsWith('CloudUnmapDeadLetterQueue'))!;
 
 test('event queue redrives to a DLQ after at least 5 receives; the DLQ keeps messages longer', () => {
   const redrive = queue[1].Properties.RedrivePolicy;
@@ -85,8 +85,7 @@ test('the worker runs on Fargate with the configured replicas, health check, rea
   });
   const [, task] = resources(t, 'AWS::ECS::TaskDefinition')[0];
   const [c] = task.Properties.ContainerDefinitions;
-  assert.equal(c.Image, exampleConfig.imageUri);
-  assert.deepEqual(c.HealthCheck.Command, ['CMD', BINARY, 'healthcheck']);
+  assert.deepEqual(c.HealthCheck.Command, ['CMD', CloudUnmap.BINARY, 'healthcheck']);
   assert.equal(c.ReadonlyRootFilesystem, true);
   assert.ok(c.User && c.User !== '0' && c.User !== 'root');
   assert.ok(c.StopTimeout >= 35);
@@ -108,7 +107,7 @@ test('the task role has exactly the worker policy, the queue and member roles na
     r.Properties.RoleName === `cloud-unmap-task-${exampleConfig.homeRegion}`,
   )!;
   assert.ok(role);
-  const policies = resources(t, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('TaskPolicy'));
+  const policies = resources(t, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('CloudUnmapTaskPolicy'));
   assert.equal(policies.length, 1);
   const statements = policies[0][1].Properties.PolicyDocument.Statement;
   const expected = workerStatements({ queueArn: 'QUEUE', memberRoleArns: ['ROLE'], serviceArns: ['SERVICE'] }).map((s) =>
@@ -121,7 +120,9 @@ test('the task role has exactly the worker policy, the queue and member roles na
   const bySid = Object.fromEntries(statements.map((s: any) => [s.Sid, s]));
   assert.deepEqual(bySid.EventQueue.Resource, { 'Fn::GetAtt': [queue[0], 'Arn'] });
   assert.equal(bySid.MemberAccounts.Resource, 'arn:aws:iam::222222222222:role/cloud-unmap-reader');
-  assert.ok(bySid.CloudMapDnsAndHealthChecks.Action.includes('route53:ChangeResourceRecordSets'));
+  // DeregisterInstance needs Route 53's health-check calls, and no record changes (Cloud Map's permissions reference).
+  assert.deepEqual(bySid.CloudMapHealthChecks.Action.sort(), ['route53:DeleteHealthCheck', 'route53:GetHealthCheck', 'route53:UpdateHealthCheck']);
+  assert.ok(!JSON.stringify(statements).includes('route53:ChangeResourceRecordSets'));
 });
 
 test('alarms on dead letters, undelivered and failed events, the oldest event and the running tasks, all notifying a topic', () => {
@@ -182,7 +183,7 @@ test('the audit bus: only when asked, with its archive, passed to the worker, th
 test('Cloud Map instance calls are scoped to the selected services when no namespace is selected', () => {
   const statementsOf = (config: typeof exampleConfig) =>
     resources(template(built(config).home), 'AWS::IAM::Policy')
-      .filter(([id]) => id.startsWith('TaskPolicy'))
+      .filter(([id]) => id.startsWith('CloudUnmapTaskPolicy'))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
   const scoped = Object.fromEntries(statementsOf(exampleConfig).map((s: any) => [s.Sid, s]));
   const arn = ':servicediscovery:eu-west-1:111111111111:service/srv-abcdef0123456789';
@@ -196,7 +197,7 @@ test('Cloud Map instance calls are scoped to the selected services when no names
   assert.ok(![scoped.CloudMap.Action].flat().some((a: string) => a.endsWith('Instance') || a.endsWith('Instances')));
   // With a namespace the services are known only at run time: one unscoped statement.
   const wide = statementsOf({ ...exampleConfig, namespaceIds: ['ns-abcdef0123456789'] });
-  const cloudMap = wide.filter((s: any) => String(s.Sid).startsWith('CloudMap') && s.Sid !== 'CloudMapDnsAndHealthChecks');
+  const cloudMap = wide.filter((s: any) => String(s.Sid).startsWith('CloudMap') && s.Sid !== 'CloudMapHealthChecks');
   assert.equal(cloudMap.length, 1);
   assert.ok([cloudMap[0].Action].flat().includes('servicediscovery:DeregisterInstance'));
   assert.equal(cloudMap[0].Condition, undefined);

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { App } from 'aws-cdk-lib';
 import { buildApp, buildTemplateApp } from '../lib/app';
+import { parseConfig } from '../lib/config';
 import { exampleConfig } from './helpers';
 
 function synthClean(build: (app: App) => unknown): void {
@@ -22,6 +23,12 @@ function synthClean(build: (app: App) => unknown): void {
 
 test('the CDK deployment passes cdk-nag AwsSolutions (acknowledgements carry reasons)', () => {
   synthClean((app) => buildApp(exampleConfig, app));
+});
+
+test('the private networking modes pass cdk-nag AwsSolutions', () => {
+  for (const network of ['nat', 'endpoints']) {
+    synthClean((app) => buildApp(parseConfig({ ...exampleConfig, network, instanceRegions: ['eu-west-1'], memberAccounts: [] }), app));
+  }
 });
 
 test('the published templates pass cdk-nag AwsSolutions', () => {

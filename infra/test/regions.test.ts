@@ -4,7 +4,7 @@ process.env.CDK_VALIDATION = 'false';
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../lib/config';
-import { loadRules } from '../lib/rules';
+import { loadRules } from '../construct/src/rules';
 import { built, exampleConfig, resources, template } from './helpers';
 
 const b = built();
@@ -32,7 +32,7 @@ test('the member role trusts only the worker\'s task role and may only read EC2 
   const [, reader] = resources(t, 'AWS::IAM::Role').find(([, r]) => r.Properties.RoleName === 'cloud-unmap-reader')!;
   const [trust] = reader.Properties.AssumeRolePolicyDocument.Statement;
   assert.match(JSON.stringify(trust.Principal), /iam::111111111111:role\/cloud-unmap-task-eu-west-1/);
-  const [, policy] = resources(t, 'AWS::IAM::Policy').find(([id]) => id.startsWith('ReaderPolicy'))!;
+  const [, policy] = resources(t, 'AWS::IAM::Policy').find(([id]) => id.startsWith('ReaderReaderPolicy'))!;
   const actions = policy.Properties.PolicyDocument.Statement.flatMap((s: any) => [s.Action].flat()).sort();
   assert.deepEqual(actions, [
     'autoscaling:CompleteLifecycleAction',

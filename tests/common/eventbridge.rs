@@ -35,9 +35,10 @@ pub async fn aws_json(target: &str, body: &serde_json::Value) -> serde_json::Val
 
 /// Creates, on the default bus, every rule of the repo's event-rules.json, each targeting the queue.
 pub async fn route_rules_to(queue_arn: &str) {
-    let file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo().join("event-rules.json")).unwrap())
-            .unwrap();
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("infra/construct/event-rules.json")).unwrap(),
+    )
+    .unwrap();
     for rule in file["rules"].as_array().unwrap() {
         let name = unique(rule["name"].as_str().unwrap());
         aws_json(

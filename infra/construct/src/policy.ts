@@ -1,5 +1,6 @@
-// The worker's permissions: the single source of the ECS task role's policy and of the IAM policy
-// document published for users who run cloud-unmap elsewhere (cloudformation/worker-iam-policy.json).
+// The worker's permissions: the single source of the ECS task role's policy, of the member role's, and
+// of the IAM policy document published for users who run cloud-unmap elsewhere
+// (cloudformation/worker-iam-policy.json).
 import { Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
@@ -19,24 +20,31 @@ export interface WorkerPolicyInput {
   serviceArns?: string[];
   /** Organization mode: sts:AssumeRole only into roles of this organization (aws:ResourceOrgID). */
   organizationId?: string;
+  /** Lifecycle actions only on groups carrying this tag (key and value). */
+  lifecycleGroupTag?: GroupTag;
+}
+
+/** An Auto Scaling group tag: CompleteLifecycleAction and heartbeats are allowed only on groups with it. */
+export interface GroupTag {
+  /** The tag's key, e.g. `cloud-unmap`. */
+  readonly key: string;
+  /** The value it must have, e.g. `enabled`. */
+  readonly value: string;
 }
 
 /**
- * Least privilege for cloud-unmap. DescribeInstances, the Cloud Map read/deregister calls and
- * CompleteLifecycleAction support no resource-level scoping (or are scoped by the caller's input
- * at run time), hence "*" there; the queue and the member roles are named exactly.
+ * Least privilege for cloud-unmap. DescribeInstances and the Cloud Map calls that name no service support
+ * no resource-level scoping, hence "*" there; the queue, the member roles and (when known) the services
+ * are named exactly. DeregisterInstance needs the Route 53 health-check calls and nothing else of
+ * Route 53 (Cloud Map's API permissions reference): no route53:ChangeResourceRecordSets, which would let
+ * the task rewrite any record of the account.
  */
 export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[] {
   const statements = [
     ...cloudMapStatements(input.serviceArns),
     new iam.PolicyStatement({
-      sid: 'CloudMapDnsAndHealthChecks',
-      actions: [
-        'route53:ChangeResourceRecordSets',
-        'route53:GetHealthCheck',
-        'route53:DeleteHealthCheck',
-        'route53:UpdateHealthCheck',
-      ],
+      sid: 'CloudMapHealthChecks',
+      actions: ['route53:GetHealthCheck', 'route53:DeleteHealthCheck', 'route53:UpdateHealthCheck'],
       resources: ['*'],
     }),
     ec2Statement(),
@@ -52,7 +60,7 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
       ],
       resources: [input.queueArn],
     }),
-    lifecycleStatement(),
+    ...lifecycleStatements(input.lifecycleGroupTag),
   ];
   if (input.auditBusArn !== undefined) {
     statements.push(new iam.PolicyStatement({ sid: 'AuditBus', actions: ['events:PutEvents'], resources: [input.auditBusArn] }));
@@ -71,11 +79,8 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
 }
 
 /** What a member account's role lets the worker do there. */
-export function memberStatements(): iam.PolicyStatement[] {
-  return [
-    ec2Statement(),
-    lifecycleStatement(),
-  ];
+export function memberStatements(lifecycleGroupTag?: GroupTag): iam.PolicyStatement[] {
+  return [ec2Statement(), ...lifecycleStatements(lifecycleGroupTag)];
 }
 
 /**
@@ -135,40 +140,45 @@ function ec2Statement(): iam.PolicyStatement {
 }
 
 /**
- * Lifecycle actions: is the instance terminating, the hook's heartbeat timeout, heartbeats, CONTINUE;
- * and (read-only) the groups carrying the hooks, which `cloud-unmap check` reports.
+ * Lifecycle actions: (read-only) is the instance terminating, the hook's heartbeat timeout, the groups
+ * carrying the hooks (`cloud-unmap check`); and heartbeats and CONTINUE, on every group or, with `tag`,
+ * only on groups carrying it (`autoscaling:ResourceTag/<key>`): a team opts its groups in by tagging them.
  */
-function lifecycleStatement(): iam.PolicyStatement {
-  return new iam.PolicyStatement({
-    sid: 'LifecycleHooks',
+function lifecycleStatements(tag?: GroupTag): iam.PolicyStatement[] {
+  const read = new iam.PolicyStatement({
+    sid: 'LifecycleHooksRead',
     actions: [
       'autoscaling:DescribeAutoScalingGroups',
       'autoscaling:DescribeAutoScalingInstances',
       'autoscaling:DescribeLifecycleHooks',
-      'autoscaling:RecordLifecycleActionHeartbeat',
-      'autoscaling:CompleteLifecycleAction',
     ],
     resources: ['*'],
   });
+  const act = new iam.PolicyStatement({
+    sid: 'LifecycleActions',
+    actions: ['autoscaling:RecordLifecycleActionHeartbeat', 'autoscaling:CompleteLifecycleAction'],
+    resources: ['*'],
+    conditions: tag ? { StringEquals: { [`autoscaling:ResourceTag/${tag.key}`]: tag.value } } : undefined,
+  });
+  return [read, act];
 }
 
 /** The policy document for users outside CDK, with placeholders for the deployment's names. */
-export function workerPolicyDocument(): Record<string, unknown> {
-  const doc = new iam.PolicyDocument({
+export function workerPolicyDocument(): iam.PolicyDocument {
+  return new iam.PolicyDocument({
     statements: workerStatements({
       queueArn: 'arn:aws:sqs:REGION:ACCOUNT:QUEUE',
       memberRoleArns: ['arn:aws:iam::MEMBER_ACCOUNT:role/cloud-unmap-reader'],
       auditBusArn: 'arn:aws:events:REGION:ACCOUNT:event-bus/cloud-unmap-audit',
     }),
   });
-  return doc.toJSON() as Record<string, unknown>;
 }
 
 /** cdk-nag: why a policy of ours may name "*" (and, in the published template, a role-name pattern). */
 export function acknowledgeWildcards(policy: IConstruct, extraResources: string[] = []): void {
   const reason =
-    'ec2:DescribeInstances, the Cloud Map list/get/deregister/operation calls, the route53 calls Cloud Map makes ' +
-    'and the Auto Scaling lifecycle calls do not support resource-level permissions for what cloud-unmap ' +
+    'ec2:DescribeInstances, the Cloud Map list/get/deregister/operation calls, the Route 53 health-check calls ' +
+    'DeregisterInstance makes and the Auto Scaling lifecycle calls do not support resource-level permissions for what cloud-unmap ' +
     'touches (instances, services and groups come and go); the queue and the member roles are named exactly.';
   for (const resource of ['*', ...extraResources]) {
     Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });

@@ -1,5 +1,5 @@
-// Who hears an alarm: one SNS topic per stack (encrypted with a key CloudWatch may use, TLS only) that
-// every alarm of the stack notifies, plus the alarms every stack with rules needs: a rule's failed
+// Who hears an alarm: the SNS topic given, or one created per construct (encrypted with a key CloudWatch
+// may use, TLS only), that every alarm notifies, plus the alarms every stack with rules needs: a rule's failed
 // invocations, and a dead-letter queue that is not empty.
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -12,10 +12,15 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 export class Alarms extends Construct {
-  readonly topic: sns.Topic;
+  readonly topic: sns.ITopic;
 
-  constructor(scope: Construct, id: string) {
+  /** `topic`: an existing topic of this region to notify; none: one is created. */
+  constructor(scope: Construct, id: string, topic?: sns.ITopic) {
     super(scope, id);
+    if (topic !== undefined) {
+      this.topic = topic;
+      return;
+    }
     const key = new kms.Key(this, 'Key', {
       description: 'cloud-unmap alarm topic',
       enableKeyRotation: true,

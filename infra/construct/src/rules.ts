@@ -1,4 +1,4 @@
-// The EventBridge rules of ../event-rules.json: the one file the worker's tests also load. The
+// The EventBridge rules of event-rules.json (shipped in this package; the worker's tests load the same file). The
 // lifecycle rule names cloud-unmap's own hooks: `withHookNames` puts the configured names there, so
 // another team's hook never even reaches the queue (the worker checks the names again).
 import * as fs from 'node:fs';
@@ -11,7 +11,8 @@ export interface RuleSpec {
   pattern: { source: string[]; 'detail-type': string[]; detail?: Record<string, unknown> };
 }
 
-export const RULES_FILE = path.resolve(__dirname, '..', '..', 'event-rules.json');
+/** The rules file, beside `src/` and `lib/` in the package. */
+export const RULES_FILE = path.resolve(__dirname, '..', 'event-rules.json');
 
 /** The worker's default hook name (--lifecycle-hook-name). */
 export const DEFAULT_HOOK_NAMES = ['cloud-unmap'];

@@ -1,0 +1,156 @@
+// The worker on ECS Fargate: its network (network.ts), cluster, least-privilege task role, log group,
+// task definition (ARM64 by default), container with health check, service, /metrics ingress and the
+// no-running-task alarm.
+import { Duration, Fn, RemovalPolicy, Stack, Tokenization, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { Alarms } from './alarms';
+import type { CloudUnmapProps } from './cloud-unmap';
+import { workerRoleName } from './member-role';
+import { NetworkMode, workerNetwork } from './network';
+import { acknowledgeWildcards, workerStatements } from './policy';
+
+/** Where the worker binary lives in the image (see the Dockerfile). */
+export const BINARY = '/usr/local/bin/cloud-unmap';
+export const HTTP_PORT = 9100;
+
+export interface WorkerInput extends CloudUnmapProps {
+  network: NetworkMode;
+  hookNames: string[];
+  queue: sqs.IQueue;
+  auditBusArn?: string;
+  alarms: Alarms;
+}
+
+export interface WorkerParts {
+  service: ecs.FargateService;
+  taskDefinition: ecs.FargateTaskDefinition;
+  container: ecs.ContainerDefinition;
+  taskRole: iam.Role;
+  taskPolicy: iam.Policy;
+  runningTasks: cloudwatch.Metric;
+}
+
+/** A list for an environment variable, comma-separated (a list token included). */
+const join = (list: string[] = []) => (list.length === 0 ? '' : Fn.join(',', list));
+const number = (n: number | undefined, fallback: string) => (n === undefined ? fallback : Tokenization.stringifyNumber(n));
+
+export function addWorker(scope: Construct, input: WorkerInput): WorkerParts {
+  const stack = Stack.of(scope);
+  const net = workerNetwork(scope, {
+    mode: input.network,
+    vpc: input.vpc,
+    vpcSubnets: input.vpcSubnets,
+    assignPublicIp: input.assignPublicIp,
+    extraEndpoints: input.auditBusArn ? [ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE] : [],
+  });
+  const cluster = input.cluster ?? new ecs.Cluster(scope, 'Cluster', { vpc: net.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+  const taskRole = new iam.Role(scope, 'TaskRole', {
+    roleName: workerRoleName(stack.region),
+    assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+    description: 'cloud-unmap worker: read EC2, deregister from Cloud Map, consume the event queue',
+  });
+  const services = input.serviceIds ?? [];
+  const scoped = (input.namespaceIds ?? []).length === 0 && services.length > 0;
+  const taskPolicy = new iam.Policy(scope, 'TaskPolicy', {
+    statements: workerStatements({
+      queueArn: input.queue.queueArn,
+      memberRoleArns: input.memberRoleArns ?? [],
+      auditBusArn: input.auditBusArn,
+      serviceArns: scoped
+        ? services.map((id) =>
+            id.startsWith('arn:') ? id : `arn:${stack.partition}:servicediscovery:${stack.region}:${stack.account}:service/${id}`,
+          )
+        : undefined,
+      organizationId: input.organizationId,
+      lifecycleGroupTag: input.lifecycleGroupTag,
+    }),
+  });
+  taskRole.attachInlinePolicy(taskPolicy);
+  acknowledgeWildcards(taskPolicy);
+
+  const logGroup = new logs.LogGroup(scope, 'Logs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY });
+  const taskDefinition = new ecs.FargateTaskDefinition(scope, 'Task', {
+    cpu: 256,
+    memoryLimitMiB: 512,
+    taskRole,
+    runtimePlatform: {
+      cpuArchitecture: input.cpuArchitecture ?? ecs.CpuArchitecture.ARM64,
+      operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+    },
+  });
+  Validations.of(taskDefinition).acknowledge({
+    id: 'AwsSolutions-ECS2',
+    reason: 'The environment holds configuration only (ids, regions, the queue URL); no secret is passed.',
+  });
+  Validations.of(taskDefinition).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: "The execution role's ecr:GetAuthorizationToken (granted with an ECR image) has no resource type.",
+  });
+  const container = taskDefinition.addContainer('worker', {
+    image: input.image,
+    logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'cloud-unmap', logGroup }),
+    environment: {
+      CLOUD_UNMAP_SERVICE_ID: join(input.serviceIds),
+      CLOUD_UNMAP_NAMESPACE_ID: join(input.namespaceIds),
+      CLOUD_UNMAP_SERVICE_REGION: stack.region,
+      CLOUD_UNMAP_INSTANCES_REGION: join(input.instanceRegions),
+      CLOUD_UNMAP_INSTANCES_ROLE_ARN: join(input.memberRoleArns),
+      CLOUD_UNMAP_QUEUE_URL: input.queue.queueUrl,
+      CLOUD_UNMAP_FREQUENCY: number(input.frequencySeconds, '300'),
+      CLOUD_UNMAP_PROMETHEUS_PORT: String(HTTP_PORT),
+      CLOUD_UNMAP_LOG_FORMAT: 'json',
+      CLOUD_UNMAP_LIFECYCLE_HOOK_NAME: join(input.hookNames),
+      CLOUD_UNMAP_LIFECYCLE_DRAIN_SECONDS: number(input.lifecycleDrainSeconds, ''),
+      CLOUD_UNMAP_AUDIT_EVENT_BUS: input.auditBusArn ?? '',
+    },
+    portMappings: [{ containerPort: HTTP_PORT }],
+    healthCheck: {
+      command: ['CMD', BINARY, 'healthcheck'],
+      interval: Duration.seconds(15),
+      timeout: Duration.seconds(5),
+      retries: 3,
+      startPeriod: Duration.seconds(30),
+    },
+    readonlyRootFilesystem: true,
+    user: '65532',
+    // More than the worker's 25 s grace period for the work in progress.
+    stopTimeout: Duration.seconds(40),
+  });
+  const service = new ecs.FargateService(scope, 'Service', {
+    cluster,
+    taskDefinition,
+    desiredCount: input.desiredCount ?? 1,
+    assignPublicIp: net.assignPublicIp,
+    vpcSubnets: net.subnets,
+    minHealthyPercent: 100,
+    circuitBreaker: { rollback: true },
+  });
+  // Prometheus: nothing reaches the worker's port unless a scraper is named.
+  for (const peer of input.metricsScrapers ?? []) {
+    service.connections.allowFrom(peer, ec2.Port.tcp(HTTP_PORT), 'Prometheus scrapes /metrics');
+  }
+  const runningTasks = new cloudwatch.Metric({
+    namespace: 'ECS/ContainerInsights',
+    metricName: 'RunningTaskCount',
+    dimensionsMap: { ClusterName: cluster.clusterName, ServiceName: service.serviceName },
+    period: Duration.minutes(1),
+    statistic: 'Minimum',
+  });
+  input.alarms.notify(
+    new cloudwatch.Alarm(scope, 'NoWorker', {
+      alarmDescription: 'No cloud-unmap task is running',
+      metric: runningTasks,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    }),
+  );
+  return { service, taskDefinition, container, taskRole, taskPolicy, runningTasks };
+}

@@ -1,0 +1,212 @@
+// The published CloudFormation templates (cloudformation/): the same constructs with their settings as
+// parameters. home.json creates its VPC; home-existing-vpc.json runs in the VPC and subnets given;
+// member.json is one template for every account and region of an organization (a StackSet): the reader
+// role only in one region, a forwarder everywhere but the home account's home region.
+import { CfnCondition, CfnParameter, CfnResource, Fn, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct, IConstruct } from 'constructs';
+import { CloudUnmap, CloudUnmapForwarder, CloudUnmapMemberRole } from '../construct/src';
+
+type P = { default?: string; allowedPattern?: string; allowedValues?: string[] };
+const str = (s: Stack, id: string, description: string, extra: P = {}) => new CfnParameter(s, id, { type: 'String', description, ...extra });
+const hookNames = (s: Stack) =>
+  new CfnParameter(s, 'LifecycleHookNames', {
+    type: 'CommaDelimitedList',
+    default: 'cloud-unmap',
+    description: 'Auto Scaling lifecycle hooks cloud-unmap owns, comma-separated: only their terminate actions are forwarded and completed',
+  });
+const homeAccount = (s: Stack) => str(s, 'HomeAccountId', 'Account of the cloud-unmap home stack', { allowedPattern: '[0-9]{12}' });
+const homeRegion = (s: Stack) => str(s, 'HomeRegion', 'Region of the cloud-unmap home stack');
+const ifSet = (s: Stack, id: string, p: CfnParameter) =>
+  new CfnCondition(s, id, { expression: Fn.conditionNot(Fn.conditionEquals(p.valueAsString, '')) });
+
+/** Puts every CloudFormation resource under `scope` under `condition`. */
+function onlyIf(scope: IConstruct, condition: CfnCondition): void {
+  for (const c of scope.node.findAll()) if (c instanceof CfnResource) c.cfnOptions.condition = condition;
+}
+
+export interface HomeTemplateProps extends StackProps {
+  /** Run in an existing VPC (parameters VpcId, SubnetIds) instead of creating one. */
+  existingVpc: boolean;
+}
+
+export class HomeTemplateStack extends Stack {
+  constructor(scope: Construct, id: string, props: HomeTemplateProps) {
+    super(scope, id, props);
+    const image = str(this, 'ImageUri', 'cloud-unmap image URI (tag or @sha256 digest)');
+    const repository = str(this, 'ImageRepositoryName', 'ECR repository of ImageUri in this account, for pull permission (empty: a public registry)', { default: '' });
+    const arch = str(this, 'CpuArchitecture', 'CPU architecture of the image', { default: 'ARM64', allowedValues: ['ARM64', 'X86_64'] });
+    const serviceIds = str(this, 'ServiceIds', 'Cloud Map service ids, comma-separated (or empty)', { default: '' });
+    const namespaceIds = str(this, 'NamespaceIds', 'Cloud Map namespace ids, comma-separated (or empty)', { default: '' });
+    const regions = str(this, 'InstanceRegions', 'Regions where EC2 instances live, comma-separated');
+    const memberRoles = str(this, 'MemberRoleArns', 'Roles to assume in member accounts, comma-separated (or empty)', { default: '' });
+    const memberRoleName = str(this, 'MemberRoleName', 'Name of the reader role in member accounts', { default: 'cloud-unmap-reader' });
+    const org = str(this, 'OrganizationId', 'Organization whose accounts may forward events here (or empty)', { default: '' });
+    const desired = new CfnParameter(this, 'DesiredCount', { type: 'Number', default: 1, minValue: 1, description: 'Worker replicas sharing the queue' });
+    const frequency = new CfnParameter(this, 'FrequencySeconds', { type: 'Number', default: 300, minValue: 1, description: 'Seconds between reconciles' });
+    const hooks = hookNames(this);
+    const drain = str(this, 'LifecycleDrainSeconds', "Seconds from deregistration to CONTINUE (empty: the services' largest DNS TTL)", {
+      default: '',
+      allowedPattern: '^[0-9]{0,6}$',
+    });
+    const audit = str(this, 'CreateAuditBus', "Create the audit bus cloud-unmap-audit (every removal's undo record) with an archive", {
+      default: 'false',
+      allowedValues: ['true', 'false'],
+    });
+    const archiveDays = new CfnParameter(this, 'AuditArchiveDays', { type: 'Number', default: 90, minValue: 0, description: 'Days the audit archive keeps records (0: indefinitely)' });
+    const topic = str(this, 'AlarmTopicArn', 'SNS topic every alarm notifies (empty: one is created)', { default: '' });
+    const scrapeCidr = str(this, 'MetricsScrapeCidr', 'IPv4 CIDR allowed to scrape /metrics on port 9100 (empty: nobody)', {
+      default: '',
+      allowedPattern: '^((\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2})?$',
+    });
+    let vpc: ec2.IVpc | undefined;
+    let subnets: CfnParameter | undefined;
+    if (props.existingVpc) {
+      const vpcId = new CfnParameter(this, 'VpcId', { type: 'AWS::EC2::VPC::Id', description: 'VPC for the worker' });
+      subnets = new CfnParameter(this, 'SubnetIds', { type: 'List<AWS::EC2::Subnet::Id>', description: 'Subnets of VpcId for the tasks (private, with a route or endpoints to AWS)' });
+      vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: vpcId.valueAsString, availabilityZones: Fn.getAzs() });
+    }
+    const publicIp = str(this, 'AssignPublicIp', 'Give tasks a public IP', { default: props.existingVpc ? 'false' : 'true', allowedValues: ['true', 'false'] });
+
+    const hasAudit = new CfnCondition(this, 'HasAuditBus', { expression: Fn.conditionEquals(audit.valueAsString, 'true') });
+    const home = new CloudUnmap(this, 'CloudUnmap', {
+      image: ecs.ContainerImage.fromRegistry(image.valueAsString),
+      cpuArchitecture: ecs.CpuArchitecture.of(arch.valueAsString),
+      serviceIds: [serviceIds.valueAsString],
+      namespaceIds: [namespaceIds.valueAsString],
+      instanceRegions: [regions.valueAsString],
+      // Any account's role of that name: the member side's trust policy, naming this task role, restricts it.
+      memberRoleArns: [`arn:${this.partition}:iam::*:role/${memberRoleName.valueAsString}`],
+      desiredCount: desired.valueAsNumber,
+      frequencySeconds: frequency.valueAsNumber,
+      lifecycleHookNames: hooks.valueAsList,
+      lifecycleDrainSeconds: Token.asNumber(drain.valueAsString),
+      auditBus: true,
+      auditArchiveDays: archiveDays.valueAsNumber,
+      vpc,
+      vpcSubnets: vpc && { subnets: [ec2.Subnet.fromSubnetId(this, 'Subnet', 'subnet-00000000')] },
+    });
+    // The parameters that are lists or may be empty, set where a construct prop cannot say so.
+    home.container.addEnvironment('CLOUD_UNMAP_INSTANCES_ROLE_ARN', memberRoles.valueAsString);
+    home.container.addEnvironment('CLOUD_UNMAP_AUDIT_EVENT_BUS', Fn.conditionIf(hasAudit.logicalId, home.auditBus!.attrArn, '').toString());
+    onlyIf(home.auditBus!, hasAudit);
+    onlyIf(home.auditArchive!, hasAudit);
+    const service = home.service.node.defaultChild as ecs.CfnService;
+    service.addPropertyOverride('NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp', Fn.conditionIf(
+      new CfnCondition(this, 'PublicIp', { expression: Fn.conditionEquals(publicIp.valueAsString, 'true') }).logicalId, 'ENABLED', 'DISABLED'));
+    if (subnets) service.addPropertyOverride('NetworkConfiguration.AwsvpcConfiguration.Subnets', subnets.valueAsList);
+    Validations.of(home.taskPolicy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/<MemberRoleName>]',
+      reason: "Member accounts are parameters: any account's role of that name, whose trust policy names this task role.",
+    });
+
+    // Forwarders of the organization (one statement), when one is named.
+    const hasOrg = ifSet(this, 'HasOrganization', org);
+    new events.CfnEventBusPolicy(this, 'ForwarderOrganization', {
+      eventBusName: 'default',
+      statementId: 'cloud-unmap-forwarder-organization',
+      statement: {
+        Effect: 'Allow',
+        Principal: '*',
+        Action: 'events:PutEvents',
+        Resource: `arn:${this.partition}:events:${this.region}:${this.account}:event-bus/default`,
+        Condition: { StringEquals: { 'aws:PrincipalOrgID': org.valueAsString } },
+      },
+    }).cfnOptions.condition = hasOrg;
+
+    // Pull permission on the ECR repository named (the execution role), when one is.
+    const hasRepo = ifSet(this, 'HasImageRepository', repository);
+    const pull = new iam.Policy(this, 'ImagePull', {
+      statements: [
+        new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+        new iam.PolicyStatement({
+          actions: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
+          resources: [`arn:${this.partition}:ecr:${this.region}:${this.account}:repository/${repository.valueAsString}`],
+        }),
+      ],
+    });
+    pull.attachToRole(home.taskDefinition.obtainExecutionRole());
+    onlyIf(pull, hasRepo);
+    Validations.of(pull).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'ecr:GetAuthorizationToken has no resource type.' });
+
+    // The topic given, or the one the construct created.
+    const hasTopic = ifSet(this, 'HasAlarmTopic', topic);
+    const created = home.alarmTopic.node.scope!;
+    onlyIf(created, new CfnCondition(this, 'CreateAlarmTopic', { expression: Fn.conditionEquals(topic.valueAsString, '') }));
+    const target = Fn.conditionIf(hasTopic.logicalId, topic.valueAsString, home.alarmTopic.topicArn);
+    for (const c of this.node.findAll()) {
+      if (c instanceof CfnResource && c.cfnResourceType === 'AWS::CloudWatch::Alarm') {
+        c.addPropertyOverride('AlarmActions', [target]);
+        c.addPropertyOverride('OKActions', [target]);
+        Validations.of(c).acknowledge({
+          id: 'CloudFormation-Validate::W1030',
+          reason: 'AlarmTopicArn is used only when it is set (Fn::If on HasAlarmTopic); otherwise the created topic.',
+        });
+      }
+    }
+
+    // Prometheus, when a CIDR is named.
+    const ingress = new ec2.CfnSecurityGroupIngress(this, 'MetricsIngress', {
+      groupId: home.service.connections.securityGroups[0].securityGroupId,
+      ipProtocol: 'tcp',
+      fromPort: CloudUnmap.HTTP_PORT,
+      toPort: CloudUnmap.HTTP_PORT,
+      cidrIp: scrapeCidr.valueAsString,
+      description: 'Prometheus scrapes /metrics',
+    });
+    ingress.cfnOptions.condition = ifSet(this, 'HasMetricsScraper', scrapeCidr);
+    Validations.of(ingress).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-EC23',
+      reason: 'The CIDR is a parameter (a pattern-checked IPv4 CIDR, port 9100 only), created only when set.',
+    });
+  }
+}
+
+/** A forwarder in one region (of the home account, or of any account without member.json). */
+export class ForwarderTemplateStack extends Stack {
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+    new CloudUnmapForwarder(this, 'Forwarder', {
+      homeAccount: homeAccount(this).valueAsString,
+      homeRegion: homeRegion(this).valueAsString,
+      lifecycleHookNames: hookNames(this).valueAsList,
+    });
+  }
+}
+
+/** One template for every account and region of an organization (service-managed StackSet). */
+export class MemberTemplateStack extends Stack {
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+    const account = homeAccount(this);
+    const region = homeRegion(this);
+    const roleName = str(this, 'RoleName', 'Name of the role the worker assumes here', { default: 'cloud-unmap-reader' });
+    const roleRegion = str(this, 'RoleRegion', 'The one region where the (global) reader role is created (empty: HomeRegion)', { default: '' });
+    const hooks = hookNames(this);
+    const reader = new CloudUnmapMemberRole(this, 'Reader', {
+      homeAccount: account.valueAsString,
+      homeRegion: region.valueAsString,
+      roleName: roleName.valueAsString,
+    });
+    onlyIf(reader, new CfnCondition(this, 'CreateRole', {
+      expression: Fn.conditionOr(
+        Fn.conditionAnd(Fn.conditionEquals(roleRegion.valueAsString, ''), Fn.conditionEquals(this.region, region.valueAsString)),
+        Fn.conditionEquals(this.region, roleRegion.valueAsString),
+      ),
+    }));
+    const forwarder = new CloudUnmapForwarder(this, 'Forwarder', {
+      homeAccount: account.valueAsString,
+      homeRegion: region.valueAsString,
+      lifecycleHookNames: hooks.valueAsList,
+    });
+    // The home account's home region has the rules already (the home stack): nothing to forward there.
+    onlyIf(forwarder, new CfnCondition(this, 'CreateForwarder', {
+      expression: Fn.conditionNot(
+        Fn.conditionAnd(Fn.conditionEquals(this.account, account.valueAsString), Fn.conditionEquals(this.region, region.valueAsString)),
+      ),
+    }));
+  }
+}
