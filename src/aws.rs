@@ -54,7 +54,11 @@ pub fn behavior_version() -> BehaviorVersion {
 /// Loads the home account's configuration (credentials chain, `AWS_ENDPOINT_URL`) for `region`.
 /// Throttling and transient errors are retried by the SDK with exponential backoff and jitter.
 pub async fn load_home(region: &str) -> SdkConfig {
-    aws_config::defaults(behavior_version())
+    let mut loader = aws_config::defaults(behavior_version());
+    if let Some(client) = crate::dns::loopback_client() {
+        loader = loader.http_client(client);
+    }
+    loader
         .region(Region::new(region.to_string()))
         .retry_config(RetryConfig::standard().with_max_attempts(5))
         .timeout_config(

@@ -33,6 +33,8 @@ pub struct Context {
     pub health: Arc<Health>,
     /// Where removals' undo records also go (`--audit-event-bus`).
     pub audit: Option<crate::audit::AuditBus>,
+    /// The last listing of each service, for the event path.
+    pub index: crate::index::Index,
     shared: Shared,
 }
 
@@ -66,6 +68,7 @@ impl Context {
             metrics,
             health,
             audit: None,
+            index: crate::index::Index::default(),
             shared: Shared::default(),
         }
     }

@@ -41,6 +41,8 @@ pub enum Failure<'a> {
     DeleteMessages,
     /// Changing messages' visibility.
     ChangeVisibility,
+    /// Reading a service's instances revision (the event path then lists the service instead).
+    Revision { service_id: &'a str },
 }
 
 /// Logs `error` as `what` says and counts it: AWS errors by operation, receive errors also on
@@ -90,6 +92,11 @@ pub fn failure(metrics: &Metrics, what: Failure<'_>, error: &Error) {
             "deleting handled messages failed; they will be redelivered (harmless)"
         ),
         Failure::ChangeVisibility => warn!(error = %error, "changing message visibility failed"),
+        Failure::Revision { service_id } => warn!(
+            service_id,
+            error = %error,
+            "cannot read the service's instances revision; listing it instead"
+        ),
     }
 }
 

@@ -29,6 +29,7 @@ pub enum Operation {
     RegisterInstance,
     PutEvents,
     DescribeInstanceStatus,
+    DiscoverInstancesRevision,
 }
 
 impl Operation {
@@ -47,6 +48,7 @@ impl Operation {
             Operation::GetNamespace => "GetNamespace",
             Operation::GetService => "GetService",
             Operation::GetInstance => "GetInstance",
+            Operation::DiscoverInstancesRevision => "DiscoverInstancesRevision",
             Operation::ListTagsForResource => "ListTagsForResource",
             Operation::SendMessage => "SendMessage",
             Operation::DescribeAutoScalingInstances => "DescribeAutoScalingInstances",

@@ -194,9 +194,11 @@ async fn fire(ctx: &Context, p: Pending) {
     };
     let claimed: Claimed = HashMap::from([(p.instance_id.clone(), vec![Hint::Scheduled])]);
     let (services, _) = sync::resolve_services(ctx, false).await;
+    // The instance still runs and may still register: every registration made until now.
     let scope = Scope::Instances {
         claimed: &claimed,
         observed: &observed,
+        needed: std::time::SystemTime::now(),
     };
     for service in &services {
         if let Err(e) = sync::sync_service(ctx, service, scope, Trigger::reconcile).await {

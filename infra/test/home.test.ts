@@ -195,6 +195,7 @@ test('Cloud Map instance calls are scoped to the selected services when no names
   );
   assert.match(JSON.stringify(scoped.CloudMapServices.Resource), new RegExp(arn));
   assert.ok(![scoped.CloudMap.Action].flat().some((a: string) => a.endsWith('Instance') || a.endsWith('Instances')));
+  assert.ok([scoped.CloudMap.Action].flat().includes('servicediscovery:DiscoverInstancesRevision'));
   // With a namespace the services are known only at run time: one unscoped statement.
   const wide = statementsOf({ ...exampleConfig, namespaceIds: ['ns-abcdef0123456789'] });
   const cloudMap = wide.filter((s: any) => String(s.Sid).startsWith('CloudMap') && s.Sid !== 'CloudMapHealthChecks');

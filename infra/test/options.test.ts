@@ -54,7 +54,7 @@ test('networking: public subnets by default, a NAT gateway, or isolated subnets 
   assert.equal(resources(isolated, 'AWS::EC2::NatGateway').length, 0);
   assert.equal(serviceOf(isolated).NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp, 'DISABLED');
   const names = resources(isolated, 'AWS::EC2::VPCEndpoint').map(([, e]) => JSON.stringify(e.Properties.ServiceName));
-  for (const service of ['sqs', 'ec2', 'servicediscovery', 'sts', 'autoscaling', 'logs', 'ecr.api', 'ecr.dkr', 'events', 's3']) {
+  for (const service of ['sqs', 'ec2', 'servicediscovery', 'data-servicediscovery', 'sts', 'autoscaling', 'logs', 'ecr.api', 'ecr.dkr', 'events', 's3']) {
     assert.ok(names.some((n) => n.includes(`.${service}"`)), `no ${service} endpoint in ${names}`);
   }
   assert.throws(() => home({ network: 'endpoints' }), /EC2 has no cross-region endpoint/);

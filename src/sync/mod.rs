@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::context::Context;
 use crate::domain::is_ec2_instance_id;
@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::inventory::{self, Observed};
 use crate::metrics::{Guard, Metrics, SelectionKind, Trigger};
 use crate::plan::{self, Action, Claimed, Hold, Plan, Reason, Registration};
-use crate::registry;
+use crate::{index, registry};
 
 mod apply;
 pub use apply::Applied;
@@ -25,10 +25,12 @@ pub enum Scope<'a> {
     /// Every registration of the service; their instances are looked up here (the reconcile).
     All,
     /// Only the claimed instances, already looked up by the caller once for every service (the
-    /// event path: one DescribeInstances per account×region per batch).
+    /// event path: one DescribeInstances per account×region per batch). The registrations come from
+    /// the index (`index::complete_as_of`): every one made before `needed`, the latest event time.
     Instances {
         claimed: &'a Claimed,
         observed: &'a Observed,
+        needed: std::time::SystemTime,
     },
 }
 
@@ -181,7 +183,15 @@ pub async fn sync_service(
     trigger: Trigger,
 ) -> Result<ServiceReport, Error> {
     let _alone = ctx.plan_alone(service_id).await;
-    let registrations = registry::list_registrations(&ctx.cloudmap, service_id).await?;
+    let listing = match scope {
+        Scope::All => index::list(ctx, service_id).await?,
+        Scope::Instances { needed, .. } => {
+            let (listing, source) = index::complete_as_of(ctx, service_id, needed).await?;
+            debug!(service_id, ?source, "registrations for the event path");
+            listing
+        }
+    };
+    let registrations: &[Registration] = &listing.registrations;
     ctx.set_missing(SelectionKind::service, service_id, false);
     let labels = Metrics::service(service_id);
     let mut looked_up = Observed::new();
@@ -191,19 +201,21 @@ pub async fn sync_service(
                 .registered
                 .get_or_create(&labels)
                 .set(registrations.len() as i64);
-            let ids = targets(&registrations, |r| {
+            let ids = targets(registrations, |r| {
                 r.has_address() && is_ec2_instance_id(r.target())
             });
             looked_up = inventory::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
             (None, plan::Scope::All)
         }
-        Scope::Instances { claimed, observed } => (Some(observed), plan::Scope::Only(claimed)),
+        Scope::Instances {
+            claimed, observed, ..
+        } => (Some(observed), plan::Scope::Only(claimed)),
     };
     let complete = given.is_none();
     let judge = |observed: &Observed| {
         let confirmed = ctx.confirmed_absent(service_id, ctx.config.not_found_grace);
         let plan = plan::plan_with(
-            &registrations,
+            registrations,
             observed,
             ctx.plan_options(),
             plan_scope,
@@ -216,7 +228,7 @@ pub async fn sync_service(
     if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
         // A single run cannot wait for its next cycle: it looks again after the grace period.
         let unconfirmed: HashSet<&str> = plan.unconfirmed().collect();
-        let ids = targets(&registrations, |r| {
+        let ids = targets(registrations, |r| {
             unconfirmed.contains(r.instance_id.as_str())
         });
         let grace = ctx.config.not_found_grace;
@@ -254,7 +266,7 @@ pub async fn sync_service(
         return Ok(report);
     }
     let observed = given.unwrap_or(&looked_up);
-    report.results = apply::apply(ctx, service_id, &registrations, &plan, observed, trigger).await;
+    report.results = apply::apply(ctx, service_id, registrations, &plan, observed, trigger).await;
     if matches!(scope, Scope::All) && !ctx.config.dry_run {
         let remaining = registrations.len().saturating_sub(report.deregistered());
         ctx.metrics

@@ -160,7 +160,13 @@ impl Worker {
         if claimed.is_empty() {
             return out;
         }
-        let services = self.sync_all(&claimed, &observed, &mut out).await;
+        // Every service's registrations as of the latest claimed termination (see `index`).
+        let needed = active
+            .iter()
+            .map(|c| crate::index::needed(c.event_time, c.sent_at, now))
+            .max()
+            .unwrap_or(now);
+        let services = self.sync_all(&claimed, &observed, needed, &mut out).await;
         self.observe_latencies(&active, &out);
         if let Some(services) = services {
             self.settle_lifecycles(&active, &observed, &services, &mut out)
@@ -212,6 +218,7 @@ impl Worker {
         &self,
         claimed: &Claimed,
         observed: &Observed,
+        needed: SystemTime,
         out: &mut Outcomes,
     ) -> Option<Vec<String>> {
         let ctx = &self.ctx;
@@ -225,7 +232,11 @@ impl Worker {
             fail_all(out);
             return None;
         }
-        let scope = Scope::Instances { claimed, observed };
+        let scope = Scope::Instances {
+            claimed,
+            observed,
+            needed,
+        };
         let jobs: Vec<_> = services
             .iter()
             .map(|s| async move {

@@ -90,6 +90,8 @@ pub struct Claim {
     /// A terminate lifecycle action behind the claim.
     pub lifecycle: Option<Lifecycle>,
     pub event_time: Option<SystemTime>,
+    /// When SQS received the event (SentTimestamp): after it happened, to the millisecond.
+    pub sent_at: Option<SystemTime>,
     pub received_at: Instant,
 }
 
@@ -191,6 +193,7 @@ impl Rules {
             region,
             lifecycle,
             event_time: event.time,
+            sent_at: arrival.sent_at,
             received_at: arrival.received_at,
         })
     }

@@ -12,7 +12,7 @@ export enum NetworkMode {
   /** Private subnets behind one NAT gateway: any region's APIs, any registry. */
   NAT_GATEWAY = 'NAT_GATEWAY',
   /**
-   * Isolated subnets with interface endpoints (sqs, ec2, servicediscovery, sts, autoscaling, logs,
+   * Isolated subnets with interface endpoints (sqs, ec2, servicediscovery, data-servicediscovery, sts, autoscaling, logs,
    * ecr.api, ecr.dkr; events with the audit bus) and an S3 gateway endpoint: no route to the internet.
    * Endpoints are regional: every instance region must be the home region, the image must be in ECR.
    */
@@ -39,6 +39,8 @@ export const BASE_ENDPOINTS: [string, ec2.InterfaceVpcEndpointAwsService][] = [
   ['Sqs', ec2.InterfaceVpcEndpointAwsService.SQS],
   ['Ec2', ec2.InterfaceVpcEndpointAwsService.EC2],
   ['CloudMap', ec2.InterfaceVpcEndpointAwsService.CLOUD_MAP_SERVICE_DISCOVERY],
+  // Cloud Map's data plane (DiscoverInstancesRevision).
+  ['CloudMapData', ec2.InterfaceVpcEndpointAwsService.CLOUD_MAP_DATA_SERVICE_DISCOVERY],
   ['Sts', ec2.InterfaceVpcEndpointAwsService.STS],
   ['AutoScaling', ec2.InterfaceVpcEndpointAwsService.AUTOSCALING],
   ['Logs', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS],

@@ -94,7 +94,9 @@ function cloudMapStatements(serviceArns?: string[]): iam.PolicyStatement[] {
     'servicediscovery:DeregisterInstance',
     'servicediscovery:GetInstance',
   ];
+  // DiscoverInstancesRevision: the event path's cheap check that a service's registrations did not change.
   const read = [
+    'servicediscovery:DiscoverInstancesRevision',
     'servicediscovery:ListServices',
     'servicediscovery:GetOperation',
     'servicediscovery:GetNamespace',
@@ -105,6 +107,7 @@ function cloudMapStatements(serviceArns?: string[]): iam.PolicyStatement[] {
       new iam.PolicyStatement({
         sid: 'CloudMap',
         actions: [
+          'servicediscovery:DiscoverInstancesRevision',
           'servicediscovery:ListServices',
           'servicediscovery:ListInstances',
           'servicediscovery:DeregisterInstance',
