@@ -16,7 +16,7 @@ use crate::emit::Failure;
 use crate::event;
 use crate::inventory::{self, Observed};
 use crate::metrics::{EventOutcome, LatencyFrom, LatencyLabels, Trigger};
-use crate::plan::Claimed;
+use crate::plan::{Claimed, Hint};
 use crate::sync::{self, Applied, Scope};
 
 /// What a batch's work came to: per instance, and per message where a lifecycle action says more.
@@ -160,10 +160,15 @@ impl Worker {
         if claimed.is_empty() {
             return out;
         }
-        // Every service's registrations as of the latest claimed termination (see `index`).
+        // Every service's registrations as of the latest claimed termination (see `index`). Only a
+        // state change reports an instance already gone; one that still runs (a lifecycle action's
+        // wait, a Spot notice's two minutes) may still register: then as of now.
         let needed = active
             .iter()
-            .map(|c| crate::index::needed(c.event_time, c.sent_at, now))
+            .map(|c| match c.hint {
+                Hint::Judge => crate::index::needed(c.event_time, c.sent_at, now),
+                _ => now,
+            })
             .max()
             .unwrap_or(now);
         let services = self.sync_all(&claimed, &observed, needed, &mut out).await;
