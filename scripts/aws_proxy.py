@@ -31,6 +31,8 @@
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
   GET /__proxy/state also returns "faults": counts by kind.
+- GET /__proxy/state also returns "upstream_s": the seconds during which moto had at least one forwarded
+  request to answer (its busy time: the floor under the wall time of the calls made);
 - answers Cloud Map's DiscoverInstancesRevision as AWS does: a revision that increases whenever the
   service's instances changed since the last ask (moto sums its instances' revisions, which returns to
   an earlier value when one instance leaves and another arrives).
@@ -48,6 +50,7 @@ import time
 import urllib.parse
 from xml.etree import ElementTree
 
+import proxy_revision as revisions
 import proxy_sharing as sharing
 
 upstream = int(sys.argv[1])
@@ -61,7 +64,9 @@ state = {
     "terminating": set(),
     "hold": {},
     "hide": {},
-    "revisions": {},
+    "upstream_s": 0.0,
+    "inflight": 0,
+    "busy_since": 0.0,
     "slow": 0.0,
     "state_names": {},
     "fail": set(),
@@ -114,32 +119,6 @@ def filter_services(request, data, headers):
             kept.append(service)
     answer["Services"] = kept
     return json.dumps(answer).encode()
-
-
-def instances_revision(request, headers):
-    """AWS's InstancesRevision for a DiscoverInstancesRevision request: moto's DiscoverInstances answer
-    (ids and attributes) compared with the last ask's; a new revision when it differs."""
-    asked = json.loads(request or b"{}")
-    conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
-    get = {k: v for k, v in headers.items() if k.lower() != "content-length"}
-    get["X-Amz-Target"] = "Route53AutoNaming_v20170314.DiscoverInstances"
-    query = {k: asked[k] for k in ("NamespaceName", "ServiceName") if k in asked}
-    conn.request("POST", "/", body=json.dumps({**query, "MaxResults": 1000}), headers=get)
-    resp = conn.getresponse()
-    found = resp.read()
-    conn.close()
-    if resp.status != 200:
-        return resp.status, found
-    seen = sorted(
-        (i["InstanceId"], sorted(i.get("Attributes", {}).items())) for i in json.loads(found).get("Instances", [])
-    )
-    key = (asked.get("NamespaceName"), asked.get("ServiceName"))
-    with lock:
-        last, revision = state["revisions"].get(key, (None, 0))
-        if seen != last:
-            revision += 1
-        state["revisions"][key] = (seen, revision)
-    return 200, json.dumps({"InstancesRevision": revision}).encode()
 
 
 def add_scheduled_events(data):
@@ -280,6 +259,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "heartbeats": state["heartbeats"],
                     "faults": state["faults"],
                     "owner_accounts": sharing.owner_accounts,
+                    "upstream_s": state["upstream_s"],
                 }
             ).encode()
         self.reply(200, body)
@@ -346,7 +326,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(400, lifecycle_gone(token), "text/xml")
             return self.reply(200, lifecycle_ok(op), "text/xml")
         if op == "DiscoverInstancesRevision":
-            status, answer = instances_revision(body, self.headers)
+            status, answer = revisions.answer(upstream, body, self.headers)
             return self.reply(status, answer, "application/x-amz-json-1.1")
         body, refused = sharing.rewrite_request(upstream, self.headers, op, body)
         if refused:
@@ -354,10 +334,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
         headers["Content-Length"] = str(len(body))
+        with lock:
+            state["inflight"] += 1
+            if state["inflight"] == 1:
+                state["busy_since"] = time.perf_counter()
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
         with lock:
+            state["inflight"] -= 1
+            if state["inflight"] == 0:
+                state["upstream_s"] += time.perf_counter() - state["busy_since"]
             hold = state["hold"].pop(op, 0)
             terminating = set(state["terminating"])
         if hold:

@@ -164,10 +164,13 @@ async fn single_run(
     grace: std::time::Duration,
 ) -> i32 {
     let mut cycle = tokio::spawn(async move {
-        let code = reconcile::run_cycle(&ctx).await.exit_code();
-        // Scheduled events already due act now; later ones are for a long-running worker.
-        crate::scheduled::sweep(&ctx, false).await;
-        code
+        // Scheduled events already due act now (later ones are for a long-running worker), while
+        // the cycle runs: the two ask different APIs.
+        let (report, ()) = tokio::join!(
+            reconcile::run_cycle(&ctx),
+            crate::scheduled::sweep(&ctx, false)
+        );
+        report.exit_code()
     });
     let joined = tokio::select! {
         r = &mut cycle => r,

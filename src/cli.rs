@@ -308,7 +308,7 @@ pub struct RunArgs {
         long,
         value_name = "N",
         env = "CLOUD_UNMAP_CONCURRENCY",
-        default_value_t = 10
+        default_value_t = 16
     )]
     pub concurrency: usize,
     /// Auto Scaling lifecycle hook names cloud-unmap owns: only their terminate actions are completed

@@ -122,12 +122,25 @@ impl Index {
     }
 }
 
-/// Lists `service_id` (reading its revision first) and records the listing for the event path.
-pub async fn list(ctx: &Context, service_id: &str) -> Result<Arc<Listing>, Error> {
+/// What a listing starts from: its time, and the revision read first (only where there is an event
+/// path: a single run or a worker without a queue never asks).
+pub async fn begin(ctx: &Context, service_id: &str) -> (SystemTime, Option<i64>) {
     let began = SystemTime::now();
-    let revision = revision(ctx, service_id).await;
-    let registrations = registry::list_registrations(&ctx.cloudmap, service_id).await?;
-    Ok(ctx.index.store(
+    let revision = match ctx.config.queue {
+        Some(_) => revision(ctx, service_id).await,
+        None => None,
+    };
+    (began, revision)
+}
+
+/// Records a listing begun at `began` for the event path.
+pub fn record(
+    ctx: &Context,
+    service_id: &str,
+    (began, revision): (SystemTime, Option<i64>),
+    registrations: Vec<Registration>,
+) -> Arc<Listing> {
+    ctx.index.store(
         service_id,
         Listing {
             began,
@@ -135,7 +148,14 @@ pub async fn list(ctx: &Context, service_id: &str) -> Result<Arc<Listing>, Error
             vouched: began,
             registrations: Arc::new(registrations),
         },
-    ))
+    )
+}
+
+/// Lists `service_id` and records the listing.
+pub async fn list(ctx: &Context, service_id: &str) -> Result<Arc<Listing>, Error> {
+    let start = begin(ctx, service_id).await;
+    let registrations = registry::list_registrations(&ctx.cloudmap, service_id).await?;
+    Ok(record(ctx, service_id, start, registrations))
 }
 
 /// The registrations of `service_id`, with every one made before `needed`, and how they were had.

@@ -169,8 +169,8 @@ pub async fn run_forever(ctx: Arc<Context>, stop: CancellationToken) {
 async fn cycles(ctx: Arc<Context>, stop: CancellationToken) {
     loop {
         ctx.health.progress(LoopName::Reconcile, Instant::now());
-        let report = run_cycle(&ctx).await;
-        crate::scheduled::sweep(&ctx, true).await;
+        // The scheduled-events sweep asks EC2's DescribeInstanceStatus while the cycle runs.
+        let (report, ()) = tokio::join!(run_cycle(&ctx), crate::scheduled::sweep(&ctx, true));
         let failed = report.exit_code() != 0;
         if failed {
             warn!(

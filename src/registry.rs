@@ -170,28 +170,41 @@ pub async fn list_registrations(
     client: &Client,
     service_id: &str,
 ) -> Result<Vec<Registration>, Error> {
-    let mut pages = client
+    let pages: Vec<Vec<Registration>> =
+        registration_pages(client, service_id).try_collect().await?;
+    Ok(pages.into_iter().flatten().collect())
+}
+
+/// The registrations of `service_id`, page by page as Cloud Map answers them (at most 100 each), so a
+/// caller can act on a page while the next is asked for.
+pub fn registration_pages<'a>(
+    client: &'a Client,
+    service_id: &'a str,
+) -> impl futures::Stream<Item = Result<Vec<Registration>, Error>> + 'a {
+    let pages = client
         .list_instances()
         .service_id(service_id)
         .max_results(100)
         .into_paginator()
         .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| match e.as_service_error() {
-            Some(ListInstancesError::ServiceNotFound(_)) => Error::Missing {
-                kind: SelectionKind::service,
-                id: service_id.to_string(),
-            },
-            _ => Error::aws(Operation::ListInstances, e),
-        })?;
-        out.extend(
-            page.instances()
-                .iter()
-                .filter_map(|i| Some(registration(i.id()?, i.attributes()))),
-        );
-    }
-    Ok(out)
+    futures::stream::unfold(pages, move |mut pages| async move {
+        let page = pages.next().await?;
+        let page = page
+            .map_err(|e| match e.as_service_error() {
+                Some(ListInstancesError::ServiceNotFound(_)) => Error::Missing {
+                    kind: SelectionKind::service,
+                    id: service_id.to_string(),
+                },
+                _ => Error::aws(Operation::ListInstances, e),
+            })
+            .map(|page| {
+                page.instances()
+                    .iter()
+                    .filter_map(|i| Some(registration(i.id()?, i.attributes())))
+                    .collect()
+            });
+        Some((page, pages))
+    })
 }
 
 /// A registration as Cloud Map holds it now (GetInstance), with all its attributes, or `None` when

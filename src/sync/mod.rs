@@ -4,6 +4,9 @@
 //! the instances it names and adds its hints.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use tracing::{debug, info, instrument, warn};
 
@@ -11,10 +14,11 @@ use crate::context::Context;
 use crate::domain::is_ec2_instance_id;
 use crate::emit::Failure;
 use crate::error::Error;
+use crate::index::{self, Listing};
 use crate::inventory::{self, Observed};
 use crate::metrics::{Guard, Metrics, SelectionKind, Trigger};
 use crate::plan::{self, Action, Claimed, Hold, Plan, Reason, Registration};
-use crate::{index, registry};
+use crate::registry;
 
 mod apply;
 pub use apply::Applied;
@@ -183,8 +187,13 @@ pub async fn sync_service(
     trigger: Trigger,
 ) -> Result<ServiceReport, Error> {
     let _alone = ctx.plan_alone(service_id).await;
+    let mut looked_up = Observed::new();
     let listing = match scope {
-        Scope::All => index::list(ctx, service_id).await?,
+        Scope::All => {
+            let (listing, observed) = list_and_look_up(ctx, service_id).await?;
+            looked_up = observed;
+            listing
+        }
         Scope::Instances { needed, .. } => {
             let (listing, source) = index::complete_as_of(ctx, service_id, needed).await?;
             debug!(service_id, ?source, "registrations for the event path");
@@ -194,17 +203,12 @@ pub async fn sync_service(
     let registrations: &[Registration] = &listing.registrations;
     ctx.set_missing(SelectionKind::service, service_id, false);
     let labels = Metrics::service(service_id);
-    let mut looked_up = Observed::new();
     let (given, plan_scope) = match scope {
         Scope::All => {
             ctx.metrics
                 .registered
                 .get_or_create(&labels)
                 .set(registrations.len() as i64);
-            let ids = targets(registrations, |r| {
-                r.has_address() && is_ec2_instance_id(r.target())
-            });
-            looked_up = inventory::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
             (None, plan::Scope::All)
         }
         Scope::Instances {
@@ -275,6 +279,45 @@ pub async fn sync_service(
             .set(remaining as i64);
     }
     Ok(report)
+}
+
+/// Lists a service and looks its instances up as a pipeline: each page's instances are looked up in
+/// EC2 while the next page is asked for (Cloud Map pages come one after the other).
+async fn list_and_look_up(
+    ctx: &Context,
+    service_id: &str,
+) -> Result<(Arc<Listing>, Observed), Error> {
+    let start = index::begin(ctx, service_id).await;
+    let mut pages = std::pin::pin!(registry::registration_pages(&ctx.cloudmap, service_id));
+    let mut lookups = FuturesUnordered::new();
+    let (mut registrations, mut observed, mut listed) = (Vec::new(), Observed::new(), false);
+    let mut asked: HashSet<String> = HashSet::new();
+    loop {
+        tokio::select! {
+            page = pages.next(), if !listed => match page {
+                Some(page) => {
+                    let page = page?;
+                    let ids: Vec<String> = targets(&page, |r| r.has_address() && is_ec2_instance_id(r.target()))
+                        .into_iter()
+                        .filter(|id| asked.insert(id.clone()))
+                        .collect();
+                    if !ids.is_empty() {
+                        let targets = &ctx.targets;
+                        let concurrency = ctx.config.concurrency;
+                        lookups.push(async move { inventory::describe(targets, &ids, concurrency).await });
+                    }
+                    registrations.extend(page);
+                }
+                None => listed = true,
+            },
+            Some(found) = lookups.next(), if !lookups.is_empty() => observed.extend(found?),
+            else => break,
+        }
+    }
+    Ok((
+        index::record(ctx, service_id, start, registrations),
+        observed,
+    ))
 }
 
 /// Logs a not-found surge once, with the accounts and regions that were asked.
