@@ -5,14 +5,13 @@ aws-cloud-unmap 2.0.0's `--single-run` with both regions, one per service one af
 service), on the same fixture restored."""
 
 import os
-import resource
 import subprocess
 import time
 import uuid
 
 import boto3
 
-from bench.common import SEED_BIN, CountingProxy, Moto, aws_env
+from bench.common import SEED_BIN, CountingProxy, Moto, aws_env, proc_status
 
 REGIONS = ("us-east-1", "us-west-2")
 
@@ -42,10 +41,6 @@ def seed(endpoint, services, per_service):
     return ns, out
 
 
-def child_peak_rss_mib():
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def growth(binary, base, services, delay_ms):
     rows = []
     for factor in (1, 2, 4):
@@ -59,11 +54,19 @@ def growth(binary, base, services, delay_ms):
             args = [binary, "--namespace-id", ns, "--service-region", REGIONS[0]]
             args += ["--instances-region", ",".join(REGIONS), "--single-run", "--log-format", "json"]
             t0 = time.perf_counter()
-            p = subprocess.run(args, env=aws_env(proxy.endpoint), capture_output=True)
+            p = subprocess.Popen(args, env=aws_env(proxy.endpoint), stdout=subprocess.DEVNULL)
+            # Peak RSS: VmHWM read until the process ends (its high-water mark since exec; a child's
+            # ru_maxrss would count the harness's own memory, copied at fork, before exec).
+            rss_kib = 0
+            while p.poll() is None:
+                try:
+                    rss_kib = max(rss_kib, proc_status(p.pid, "VmHWM") or 0)
+                except OSError:
+                    pass
+                time.sleep(0.02)
             wall = time.perf_counter() - t0
             calls = dict(sorted((proxy.counts - before).items()))
-            # Peak RSS: the largest of this harness's children so far; the worker is by far the largest.
-            rss = child_peak_rss_mib()
+            rss = rss_kib / 1024
             removed = sum(len(d) for _, d in fixture)
             # The seed, on the fixture restored: one --single-run per service, one after the other.
             seed_wall = None

@@ -133,22 +133,24 @@ pub async fn begin(ctx: &Context, service_id: &str) -> (SystemTime, Option<i64>)
     (began, revision)
 }
 
-/// Records a listing begun at `began` for the event path.
+/// Records a listing begun at `began` for the event path (kept only where there is one: a single run
+/// or a worker without a queue holds no service's registrations beyond its sync).
 pub fn record(
     ctx: &Context,
     service_id: &str,
     (began, revision): (SystemTime, Option<i64>),
     registrations: Vec<Registration>,
 ) -> Arc<Listing> {
-    ctx.index.store(
-        service_id,
-        Listing {
-            began,
-            revision,
-            vouched: began,
-            registrations: Arc::new(registrations),
-        },
-    )
+    let listing = Listing {
+        began,
+        revision,
+        vouched: began,
+        registrations: Arc::new(registrations),
+    };
+    match ctx.config.queue {
+        Some(_) => ctx.index.store(service_id, listing),
+        None => Arc::new(listing),
+    }
 }
 
 /// Lists `service_id` and records the listing.

@@ -5,10 +5,10 @@
 import { CfnCondition, CfnParameter, CfnResource, Fn, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, IConstruct } from 'constructs';
 import { CloudUnmap, CloudUnmapForwarder, CloudUnmapMemberRole } from '../construct/src';
+import { organizationBusPolicy } from '../construct/src/cloud-unmap';
 
 type P = { default?: string; allowedPattern?: string; allowedValues?: string[] };
 const str = (s: Stack, id: string, description: string, extra: P = {}) => new CfnParameter(s, id, { type: 'String', description, ...extra });
@@ -104,18 +104,8 @@ export class HomeTemplateStack extends Stack {
     });
 
     // Forwarders of the organization (one statement), when one is named.
-    const hasOrg = ifSet(this, 'HasOrganization', org);
-    new events.CfnEventBusPolicy(this, 'ForwarderOrganization', {
-      eventBusName: 'default',
-      statementId: 'cloud-unmap-forwarder-organization',
-      statement: {
-        Effect: 'Allow',
-        Principal: '*',
-        Action: 'events:PutEvents',
-        Resource: `arn:${this.partition}:events:${this.region}:${this.account}:event-bus/default`,
-        Condition: { StringEquals: { 'aws:PrincipalOrgID': org.valueAsString } },
-      },
-    }).cfnOptions.condition = hasOrg;
+    // (Not the construct's organizationId: its AssumeRole condition would then name an empty organization.)
+    organizationBusPolicy(this, org.valueAsString).cfnOptions.condition = ifSet(this, 'HasOrganization', org);
 
     // Pull permission on the ECR repository named (the execution role), when one is.
     const hasRepo = ifSet(this, 'HasImageRepository', repository);

@@ -281,8 +281,10 @@ pub async fn sync_service(
     Ok(report)
 }
 
-/// Lists a service and looks its instances up as a pipeline: each page's instances are looked up in
-/// EC2 while the next page is asked for (Cloud Map pages come one after the other).
+/// Lists a service and looks its instances up as a pipeline: as soon as the pages listed so far hold a
+/// full DescribeInstances call's worth of instances (200), they are looked up while the next pages are
+/// listed (Cloud Map pages come one after the other, 100 at a time); the rest when the listing ends.
+/// As many DescribeInstances calls as looking everything up at the end would make.
 async fn list_and_look_up(
     ctx: &Context,
     service_id: &str,
@@ -291,24 +293,33 @@ async fn list_and_look_up(
     let mut pages = std::pin::pin!(registry::registration_pages(&ctx.cloudmap, service_id));
     let mut lookups = FuturesUnordered::new();
     let (mut registrations, mut observed, mut listed) = (Vec::new(), Observed::new(), false);
-    let mut asked: HashSet<String> = HashSet::new();
+    let (mut asked, mut pending): (HashSet<String>, Vec<String>) = (HashSet::new(), Vec::new());
+    let look_up = |ids: Vec<String>| {
+        let (targets, concurrency) = (&ctx.targets, ctx.config.concurrency);
+        async move { inventory::describe(targets, &ids, concurrency).await }
+    };
     loop {
         tokio::select! {
             page = pages.next(), if !listed => match page {
                 Some(page) => {
                     let page = page?;
-                    let ids: Vec<String> = targets(&page, |r| r.has_address() && is_ec2_instance_id(r.target()))
-                        .into_iter()
-                        .filter(|id| asked.insert(id.clone()))
-                        .collect();
-                    if !ids.is_empty() {
-                        let targets = &ctx.targets;
-                        let concurrency = ctx.config.concurrency;
-                        lookups.push(async move { inventory::describe(targets, &ids, concurrency).await });
+                    pending.extend(
+                        targets(&page, |r| r.has_address() && is_ec2_instance_id(r.target()))
+                            .into_iter()
+                            .filter(|id| asked.insert(id.clone())),
+                    );
+                    while pending.len() >= inventory::MAX_IDS_PER_CALL {
+                        let rest = pending.split_off(inventory::MAX_IDS_PER_CALL);
+                        lookups.push(look_up(std::mem::replace(&mut pending, rest)));
                     }
                     registrations.extend(page);
                 }
-                None => listed = true,
+                None => {
+                    listed = true;
+                    if !pending.is_empty() {
+                        lookups.push(look_up(std::mem::take(&mut pending)));
+                    }
+                }
             },
             Some(found) = lookups.next(), if !lookups.is_empty() => observed.extend(found?),
             else => break,

@@ -148,17 +148,7 @@ export class CloudUnmap extends Construct {
     // Forwarders put events on this region's default bus: by organization (one statement), or by account.
     const defaultBus = `arn:${stack.partition}:events:${stack.region}:${stack.account}:event-bus/default`;
     if (props.organizationId !== undefined) {
-      this.organizationPolicy = new events.CfnEventBusPolicy(this, 'ForwarderOrganization', {
-        eventBusName: 'default',
-        statementId: 'cloud-unmap-forwarder-organization',
-        statement: {
-          Effect: 'Allow',
-          Principal: '*',
-          Action: 'events:PutEvents',
-          Resource: defaultBus,
-          Condition: { StringEquals: { 'aws:PrincipalOrgID': props.organizationId } },
-        },
-      });
+      this.organizationPolicy = organizationBusPolicy(this, props.organizationId);
     } else {
       for (const account of forwarderAccounts) {
         new events.CfnEventBusPolicy(this, `Forwarder-${account}`, {
@@ -250,4 +240,20 @@ export class CloudUnmap extends Construct {
       ],
     });
   }
+}
+
+/** The default bus's one statement admitting every account of `organizationId` (aws:PrincipalOrgID). */
+export function organizationBusPolicy(scope: Construct, organizationId: string): events.CfnEventBusPolicy {
+  const stack = Stack.of(scope);
+  return new events.CfnEventBusPolicy(scope, 'ForwarderOrganization', {
+    eventBusName: 'default',
+    statementId: 'cloud-unmap-forwarder-organization',
+    statement: {
+      Effect: 'Allow',
+      Principal: '*',
+      Action: 'events:PutEvents',
+      Resource: `arn:${stack.partition}:events:${stack.region}:${stack.account}:event-bus/default`,
+      Condition: { StringEquals: { 'aws:PrincipalOrgID': organizationId } },
+    },
+  });
 }
