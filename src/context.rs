@@ -49,7 +49,9 @@ struct Shared {
     armed: Mutex<HashSet<(String, std::time::SystemTime)>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A std mutex's guard, also after a panic elsewhere poisoned it (the data stays consistent: every
+/// critical section is a single map operation).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

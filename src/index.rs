@@ -4,13 +4,14 @@
 //! larger quota) unchanged since the listing extends that to the moment it was read. An event
 //! needs every registration made before its time (a terminated instance registers nothing after):
 //! a listing that covers it is used as is, one the revision vouches for after one cheap call, and
-//! otherwise the service is listed again, once for every batch waiting on it (single-flight).
+//! otherwise the service is listed again, once for every batch waiting on it (single-flight: the
+//! caller holds `Context::plan_alone`, so a batch that waited finds the listing made meanwhile).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::context::Context;
+use crate::context::{lock, Context};
 use crate::domain::cloudmap_owner;
 use crate::emit::Failure;
 use crate::error::{Error, Operation};
@@ -64,7 +65,7 @@ pub enum Source {
     Listing,
     /// The revision was unchanged since the last listing: one DiscoverInstancesRevision.
     Revision,
-    /// Listed again (ListInstances), or taken from a listing another batch just made.
+    /// Listed again (ListInstances).
     Listed,
 }
 
@@ -80,12 +81,7 @@ struct Names {
 #[derive(Default)]
 pub struct Index {
     listings: Mutex<HashMap<String, Arc<Listing>>>,
-    refreshing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     names: Mutex<HashMap<String, Names>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Index {
@@ -112,13 +108,6 @@ impl Index {
                 *l = Arc::new(newer);
             }
         }
-    }
-
-    fn refresh_lock(&self, service_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        lock(&self.refreshing)
-            .entry(service_id.to_string())
-            .or_default()
-            .clone()
     }
 }
 
@@ -161,6 +150,7 @@ pub async fn list(ctx: &Context, service_id: &str) -> Result<Arc<Listing>, Error
 }
 
 /// The registrations of `service_id`, with every one made before `needed`, and how they were had.
+/// Called under `Context::plan_alone(service_id)`: one listing at a time per service.
 pub async fn complete_as_of(
     ctx: &Context,
     service_id: &str,
@@ -179,12 +169,6 @@ pub async fn complete_as_of(
                 }
             }
         }
-    }
-    // One listing at a time per service: a batch that waited finds the one made meanwhile.
-    let refresh = ctx.index.refresh_lock(service_id);
-    let _alone = refresh.lock().await;
-    if let Some(known) = ctx.index.get(service_id).filter(|l| l.covers(needed)) {
-        return Ok((known, Source::Listed));
     }
     Ok((list(ctx, service_id).await?, Source::Listed))
 }
