@@ -82,6 +82,8 @@ struct Names {
 pub struct Index {
     listings: Mutex<HashMap<String, Arc<Listing>>>,
     names: Mutex<HashMap<String, Names>>,
+    /// Services whose revision could not be read last time (their failure is logged once).
+    unreadable: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Index {
@@ -173,8 +175,8 @@ pub async fn complete_as_of(
     Ok((list(ctx, service_id).await?, Source::Listed))
 }
 
-/// The service's instances revision, or `None` when it cannot be read (logged and counted; the
-/// caller then lists).
+/// The service's instances revision, or `None` when it cannot be read (counted, and logged when it
+/// starts failing; the caller then lists).
 async fn revision(ctx: &Context, service_id: &str) -> Option<i64> {
     let asked = async {
         let names = names(ctx, service_id).await?;
@@ -188,11 +190,26 @@ async fn revision(ctx: &Context, service_id: &str) -> Option<i64> {
             .map_err(|e| Error::aws(Operation::DiscoverInstancesRevision, e))
             .map(|out| out.instances_revision())
     };
-    match asked.await {
-        Ok(Some(r)) => Some(r),
-        Ok(None) => None,
-        Err(e) => {
+    let answer = asked.await;
+    let newly = match &answer {
+        Ok(_) => {
+            lock(&ctx.index.unreadable).remove(service_id);
+            false
+        }
+        Err(_) => lock(&ctx.index.unreadable).insert(service_id.to_string()),
+    };
+    match answer {
+        Ok(r) => r,
+        // Logged when it starts failing (a role without the permission would otherwise log every
+        // service on every batch); counted every time.
+        Err(e) if newly => {
             ctx.failed(Failure::Revision { service_id }, &e);
+            None
+        }
+        Err(e) => {
+            if let Error::Aws { operation, .. } = &e {
+                ctx.metrics.aws_error(*operation);
+            }
             None
         }
     }

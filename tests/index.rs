@@ -129,3 +129,31 @@ async fn a_registration_made_a_second_before_its_termination_is_removed_by_the_e
     let out = worker.terminate(Duration::from_secs(40));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_without_the_revision_permission_still_removes_and_says_so_once_per_service() {
+    let proxy = Proxy::start();
+    // AccessDenied in the protocol's shape, as for a role whose policy predates the permission.
+    proxy.state("deny/DiscoverInstancesRevision").await;
+    let (ns, all) = services(2, 3).await;
+    let (worker, port, queue) = worker(&ns, &proxy).await;
+    let client = ec2(HOME_REGION).await;
+    let (svc, instances) = &all[0];
+    for gone in &instances[..2] {
+        terminate(&client, std::slice::from_ref(&gone.id)).await;
+        put_state_change(&gone.id, "terminated").await;
+        let id = gone.id.clone();
+        wait_registered(svc, WAIT, move |r| !r.contains(&id)).await;
+    }
+    wait_queue_empty(&queue).await;
+    let denied = "cloud_unmap_aws_errors_total{operation=\"DiscoverInstancesRevision\"}";
+    // Every read is counted: at start-up and on both events, for both services.
+    assert!(metric(port, denied).await >= 6.0);
+    let out = worker.terminate(Duration::from_secs(40));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let logged = stdout(&out)
+        .lines()
+        .filter(|l| l.contains("cannot read the service's instances revision"))
+        .count();
+    assert_eq!(logged, 2, "one line per service, not one per batch");
+}
