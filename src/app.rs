@@ -1,5 +1,6 @@
 //! Assembly of a running worker: builds the context (clients, metrics, health), then runs one
-//! cycle (`--single-run`) or the long-running loop with its HTTP server, and returns the exit code.
+//! cycle (`--single-run`) or the long-running loops (the reconcile's timer, or the shared
+//! reconcile's driver; the event loop) with the HTTP server, and returns the exit code.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tracing::{error, info};
 
 use crate::config::Config;
 use crate::context::Context;
+use crate::fleet::Fleet;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::reconcile;
@@ -53,8 +55,13 @@ pub async fn context(config: Config) -> Assembled {
             bus: bus.clone(),
         }
     });
+    let ledger = config
+        .state_table
+        .as_deref()
+        .map(|table| crate::ledger::Ledger::new(aws::dynamodb(&home, Some(&watch)), table));
     let mut ctx = Context::new(config, cloudmap, targets, metrics, health);
     ctx.audit = audit;
+    ctx.ledger = ledger;
     Assembled {
         ctx: Arc::new(ctx),
         registry: Arc::new(registry),
@@ -101,17 +108,38 @@ pub async fn run(config: Config) -> i32 {
     };
     tracker.spawn(server::serve(listener, state, root.child_token()));
     let crashed = Arc::new(AtomicBool::new(false));
-    let loop_task = tokio::spawn(reconcile::run_forever(ctx.clone(), root.child_token()));
-    supervise(
-        &tracker,
-        &root,
-        &ctx.health,
-        &crashed,
-        loop_task,
-        "reconcile loop",
-    );
+    // With a queue and a state table the replicas share the reconcile (`fleet`): reconcile messages
+    // go from the event loop to its driver. Otherwise each replica runs its own timer.
+    let shared = match (&ctx.ledger, &ctx.config.queue, &sqs) {
+        (Some(ledger), Some(queue), Some(sqs)) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(16);
+            let fleet = Fleet::new(ctx.clone(), ledger.clone(), sqs.clone(), queue.url.clone());
+            let task = tokio::spawn(fleet.run(rx, root.child_token()));
+            supervise(
+                &tracker,
+                &root,
+                &ctx.health,
+                &crashed,
+                task,
+                "reconcile loop",
+            );
+            Some(tx)
+        }
+        _ => {
+            let task = tokio::spawn(reconcile::run_forever(ctx.clone(), root.child_token()));
+            supervise(
+                &tracker,
+                &root,
+                &ctx.health,
+                &crashed,
+                task,
+                "reconcile loop",
+            );
+            None
+        }
+    };
     if let (Some(queue), Some(sqs)) = (ctx.config.queue.clone(), sqs) {
-        let worker = Worker::new(ctx.clone(), sqs, queue);
+        let worker = Worker::new(ctx.clone(), sqs, queue).with_triggers(shared);
         let event_task = tokio::spawn(worker.run(root.child_token()));
         supervise(
             &tracker,

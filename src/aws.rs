@@ -139,6 +139,15 @@ pub fn cloudmap(
     aws_sdk_servicediscovery::Client::from_conf(b.build())
 }
 
+/// The DynamoDB client of the state table (`--state-table`), watched for reachability.
+pub fn dynamodb(home: &SdkConfig, watch: Option<&Reachability>) -> aws_sdk_dynamodb::Client {
+    let mut b = aws_sdk_dynamodb::config::Builder::from(home);
+    if let Some(w) = watch {
+        b = b.interceptor(w.clone());
+    }
+    aws_sdk_dynamodb::Client::from_conf(b.build())
+}
+
 /// The SQS client: its attempt timeout must outlast a 20 s long poll.
 pub fn sqs(home: &SdkConfig, watch: Option<&Reachability>) -> aws_sdk_sqs::Client {
     let mut config = aws_sdk_sqs::config::Builder::from(home);

@@ -25,6 +25,11 @@ Examples:
   cloud-unmap --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --instances-region eu-west-1 \\
               --queue-url https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events
 
+  # Replicas sharing one reconcile: the queue's scheduled {\"cloud-unmap\":\"reconcile\"} message and a table
+  cloud-unmap --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --instances-region eu-west-1 \\
+              --queue-url https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events \\
+              --state-table cloud-unmap-state
+
   # Own the Auto Scaling hook `cloud-unmap` (default) and `web-drain`; wait 60 s after deregistering
   cloud-unmap --service-id srv-abcdef0123456789 --service-region eu-west-1 --instances-region eu-west-1 \\
               --queue-url https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events \\
@@ -303,6 +308,13 @@ pub struct RunArgs {
     /// reconcile. The queue belongs to the home account (its URL names it).
     #[arg(long, value_name = "URL", env = "CLOUD_UNMAP_QUEUE_URL")]
     pub queue_url: Option<String>,
+    /// DynamoDB table (name or ARN) the replicas on the queue share: the queue's scheduled reconcile
+    /// message then runs one cycle among all of them, every replica's metrics and readiness follow
+    /// each service's last success by any of them, and a replica runs the cycle itself when none ran
+    /// for 2 x the period (the backstop). Needs --queue-url. Without it, each replica reconciles on
+    /// its own timer.
+    #[arg(long, value_name = "NAME|ARN", env = "CLOUD_UNMAP_STATE_TABLE")]
+    pub state_table: Option<String>,
     /// How many AWS calls of one kind (deregistrations, lookups, messages of a batch) run at once.
     #[arg(
         long,

@@ -67,6 +67,10 @@ pub enum ConfigError {
     DrainSeconds(String),
     #[error("invalid --audit-event-bus {0:?}: expected an event bus name (1 to 256 of A-Z, a-z, 0-9, ., -, _, /) or its ARN")]
     AuditBus(String),
+    #[error("invalid --state-table {0:?}: expected a DynamoDB table name (3 to 255 of A-Z, a-z, 0-9, _, -, .) or its ARN")]
+    StateTable(String),
+    #[error("--state-table needs --queue-url: the table coordinates replicas that share the queue's reconcile")]
+    StateTableWithoutQueue,
     #[error("--single-run cannot be combined with --queue-url: the event loop only runs in long-running mode")]
     SingleRunQueue,
 }
@@ -101,6 +105,8 @@ pub struct Config {
     pub concurrency: usize,
     /// The event queue, if the event loop is on.
     pub queue: Option<Queue>,
+    /// `--state-table`: the replicas on the queue share the reconcile.
+    pub state_table: Option<String>,
     /// Lifecycle hooks whose actions cloud-unmap completes.
     pub lifecycle_hook_names: Vec<String>,
     /// `--lifecycle-drain-seconds`; `None`: the largest DNS TTL of the services left.
@@ -251,6 +257,12 @@ impl Config {
         if queue.is_some() && args.single_run {
             return Err(ConfigError::SingleRunQueue);
         }
+        let state_table = match args.state_table.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) if !valid_table(t) => return Err(ConfigError::StateTable(t.to_string())),
+            Some(_) if queue.is_none() => return Err(ConfigError::StateTableWithoutQueue),
+            Some(t) => Some(t.to_string()),
+        };
         let lifecycle_hook_names = dedup(&args.lifecycle_hook_names);
         if let Some(bad) = lifecycle_hook_names.iter().find(|n| !valid_hook_name(n)) {
             return Err(ConfigError::HookName(bad.clone()));
@@ -297,6 +309,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
             concurrency: args.concurrency,
             queue,
+            state_table,
             lifecycle_hook_names,
             lifecycle_drain,
             max_not_found,

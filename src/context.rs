@@ -35,6 +35,8 @@ pub struct Context {
     pub audit: Option<crate::audit::AuditBus>,
     /// The last listing of each service, for the event path.
     pub index: crate::index::Index,
+    /// The state table the replicas share (`--state-table`): each service's success goes there.
+    pub ledger: Option<crate::ledger::Ledger>,
     shared: Shared,
 }
 
@@ -71,6 +73,7 @@ impl Context {
             health,
             audit: None,
             index: crate::index::Index::default(),
+            ledger: None,
             shared: Shared::default(),
         }
     }

@@ -43,6 +43,8 @@ pub enum Failure<'a> {
     ChangeVisibility,
     /// Reading a service's instances revision (the event path then lists the service instead).
     Revision { service_id: &'a str },
+    /// Reading or writing the state table replicas share (`--state-table`).
+    Ledger { doing: &'static str },
 }
 
 /// Logs `error` as `what` says and counts it: AWS errors by operation, receive errors also on
@@ -97,6 +99,7 @@ pub fn failure(metrics: &Metrics, what: Failure<'_>, error: &Error) {
             error = %error,
             "cannot read the service's instances revision; listing it instead"
         ),
+        Failure::Ledger { doing } => warn!(error = %error, doing, "the state table failed"),
     }
 }
 

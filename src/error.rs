@@ -30,6 +30,10 @@ pub enum Operation {
     PutEvents,
     DescribeInstanceStatus,
     DiscoverInstancesRevision,
+    UpdateItem,
+    Scan,
+    DeleteMessage,
+    ChangeMessageVisibility,
 }
 
 impl Operation {
@@ -57,6 +61,10 @@ impl Operation {
             Operation::PutEvents => "PutEvents",
             Operation::DescribeInstanceStatus => "DescribeInstanceStatus",
             Operation::RecordLifecycleActionHeartbeat => "RecordLifecycleActionHeartbeat",
+            Operation::UpdateItem => "UpdateItem",
+            Operation::Scan => "Scan",
+            Operation::DeleteMessage => "DeleteMessage",
+            Operation::ChangeMessageVisibility => "ChangeMessageVisibility",
         }
     }
 }

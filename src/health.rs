@@ -192,6 +192,21 @@ impl Health {
         }
     }
 
+    /// Another replica reconciled `service_id` successfully at `at` (the state table says so):
+    /// recorded if the service is selected here and `at` is newer. Returns whether it is selected.
+    pub fn succeeded_at(&self, service_id: &str, at: Instant) -> bool {
+        let mut st = self.lock();
+        match st.services.get_mut(service_id) {
+            Some(last) => {
+                if last.is_none_or(|t| t < at) {
+                    *last = Some(at);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn success(&self, service_id: &str, now: Instant) {
         self.lock()
             .services

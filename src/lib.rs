@@ -12,8 +12,11 @@
 //! * **AWS edges.** [`aws`] (SDK clients per account and region), [`registry`] (Cloud Map),
 //!   [`inventory`] (EC2 DescribeInstances in chunks).
 //! * **One sync path.** [`context`] (what every trigger shares), [`sync`] (one service: list → plan
-//!   → guard → apply), called by [`reconcile`] (and its [`scheduled`] events' timers) (the periodic backstop) and by [`worker`] (the SQS
-//!   event loop, whose pure claim rules live in `worker::claims`).
+//!   → guard → apply), called by [`reconcile`] (the periodic backstop, and its [`scheduled`]
+//!   events' timers) and by [`worker`] (the SQS event loop, whose pure claim rules live in
+//!   `worker::claims`). [`index`]: what the event path knows of each service's registrations.
+//! * **Replicas.** [`fleet`]: the reconcile the replicas on one queue share, through the queue's
+//!   scheduled reconcile message and the state table of [`ledger`].
 //! * **Undo.** [`audit`]: the record of every removal (log line, EventBridge event), read back by
 //!   [`restore`].
 //! * **Observability.** [`emit`] (a failure logged and counted in one call), [`metrics`],
@@ -37,10 +40,12 @@ pub mod domain;
 pub mod emit;
 pub mod error;
 pub mod event;
+pub mod fleet;
 pub mod health;
 pub mod healthcheck;
 pub mod index;
 pub mod inventory;
+pub mod ledger;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;

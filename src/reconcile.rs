@@ -14,7 +14,9 @@ use crate::context::Context;
 use crate::emit::Failure;
 use crate::error::Error;
 use crate::health::{LoopName, CURRENT_LOOP};
-use crate::metrics::{Metrics, ReconcileLabels, ReconcileResult, Trigger};
+use crate::metrics::{
+    CycleCause, CycleOutcome, Metrics, ReconcileLabels, ReconcileResult, Trigger,
+};
 use crate::sync::{self, ServiceReport};
 
 /// How many services are reconciled at once.
@@ -50,9 +52,8 @@ impl CycleReport {
     }
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+fn unix_seconds(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
@@ -86,11 +87,23 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
         .inc();
     match &result {
         Ok(r) if outcome == ReconcileResult::success => {
+            let now = SystemTime::now();
             ctx.metrics
                 .last_success
                 .get_or_create(&labels)
-                .set(unix_now());
+                .set(unix_seconds(now));
             ctx.health.success(service_id, Instant::now());
+            // The other replicas learn it from the state table.
+            if let Some(ledger) = &ctx.ledger {
+                if let Err(e) = ledger.succeeded(service_id, now).await {
+                    ctx.failed(
+                        Failure::Ledger {
+                            doing: "record a service's success",
+                        },
+                        &e,
+                    );
+                }
+            }
             info!(
                 service_id,
                 registrations = r.registrations,
@@ -169,6 +182,7 @@ pub async fn run_forever(ctx: Arc<Context>, stop: CancellationToken) {
 async fn cycles(ctx: Arc<Context>, stop: CancellationToken) {
     loop {
         ctx.health.progress(LoopName::Reconcile, Instant::now());
+        ctx.metrics.cycle(CycleCause::timer, CycleOutcome::ran);
         // The scheduled-events sweep asks EC2's DescribeInstanceStatus while the cycle runs.
         let (report, ()) = tokio::join!(run_cycle(&ctx), crate::scheduled::sweep(&ctx, true));
         let failed = report.exit_code() != 0;

@@ -92,3 +92,18 @@ pub(super) fn valid_host(value: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
 }
+
+/// A DynamoDB table name (3 to 255 of A-Z, a-z, 0-9, `_`, `-`, `.`) or a table ARN.
+pub fn valid_table(t: &str) -> bool {
+    let name = match t.strip_prefix("arn:") {
+        Some(rest) => match rest.split_once(":table/") {
+            Some((head, name)) if head.split(':').count() == 4 => name,
+            _ => return false,
+        },
+        None => t,
+    };
+    (3..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}

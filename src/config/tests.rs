@@ -131,6 +131,33 @@ fn rejects_bad_input_with_the_offending_value() {
 }
 
 #[test]
+fn state_tables_need_the_queue_and_a_table_name() {
+    let mut a = args();
+    a.state_table = Some("cloud-unmap-state".into());
+    assert_eq!(
+        Config::from_args(&a).unwrap_err(),
+        ConfigError::StateTableWithoutQueue
+    );
+    a.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
+    assert_eq!(
+        Config::from_args(&a).unwrap().state_table.as_deref(),
+        Some("cloud-unmap-state")
+    );
+    a.state_table = Some("arn:aws:dynamodb:eu-west-1:111111111111:table/cloud-unmap-state".into());
+    assert!(Config::from_args(&a).is_ok());
+    for bad in ["ab", "a b c", "arn:aws:dynamodb:table/x", "tab/le"] {
+        a.state_table = Some(bad.into());
+        assert_eq!(
+            Config::from_args(&a).unwrap_err(),
+            ConfigError::StateTable(bad.into()),
+            "{bad}"
+        );
+    }
+    a.state_table = Some(" ".into());
+    assert_eq!(Config::from_args(&a).unwrap().state_table, None);
+}
+
+#[test]
 fn queue_urls() {
     assert_eq!(
         queue_account("https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events")

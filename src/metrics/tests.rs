@@ -1,6 +1,7 @@
 //! The exposition: seed names and labels kept, every family present, counters counted.
 
 use super::*;
+use crate::plan::Reason;
 
 #[test]
 fn seed_names_and_labels_are_kept() {

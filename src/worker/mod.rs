@@ -8,6 +8,7 @@ mod act;
 mod claims;
 mod lifecycle;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +16,7 @@ use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
     MessageSystemAttributeName, QueueAttributeName,
 };
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -24,6 +26,7 @@ use crate::config::Queue;
 use crate::context::Context;
 use crate::emit::Failure;
 use crate::error::{Error, Operation};
+use crate::fleet::Trigger;
 use crate::health::{LoopName, CURRENT_LOOP};
 use crate::metrics::MessageResult;
 
@@ -52,6 +55,10 @@ pub struct Worker {
     sqs: aws_sdk_sqs::Client,
     queue: Queue,
     rules: Rules,
+    /// Where reconcile messages go (the shared reconcile's driver), when replicas share it.
+    triggers: Option<mpsc::Sender<Trigger>>,
+    /// A reconcile message without a state table was already reported.
+    told_unshared: AtomicBool,
 }
 
 fn truncate(body: &str) -> &str {
@@ -81,7 +88,49 @@ impl Worker {
             sqs,
             queue,
             rules,
+            triggers: None,
+            told_unshared: AtomicBool::new(false),
         }
+    }
+
+    /// Hands reconcile messages to the shared reconcile's driver (`fleet`).
+    pub fn with_triggers(mut self, triggers: Option<mpsc::Sender<Trigger>>) -> Worker {
+        self.triggers = triggers;
+        self
+    }
+
+    /// Takes the reconcile messages out of a batch: to the driver when replicas share the
+    /// reconcile (it deletes them once their cycle is done), else deleted (each replica runs its
+    /// own timer). Returns the rest.
+    async fn take_triggers(&self, messages: Vec<Received>) -> Vec<Received> {
+        let mut rest = Vec::with_capacity(messages.len());
+        let mut unshared = Vec::new();
+        let mut back = Vec::new();
+        for m in messages {
+            let Some(every) = crate::fleet::parse_trigger(&m.body) else {
+                rest.push(m);
+                continue;
+            };
+            match &self.triggers {
+                Some(tx) => {
+                    if let Err(e) = tx.try_send(Trigger { message: m, every }) {
+                        back.push(e.into_inner().message);
+                    }
+                }
+                None => unshared.push(m),
+            }
+        }
+        if !unshared.is_empty() {
+            if !self.told_unshared.swap(true, Ordering::Relaxed) {
+                warn!("a reconcile message arrived, but without --state-table each replica reconciles on its own timer: deleted (give --state-table to share the cycle)");
+            }
+            let done = vec![Disposition::Delete; unshared.len()];
+            self.settle(&unshared, &done).await;
+        }
+        if !back.is_empty() {
+            self.set_visibility(&back, Duration::ZERO).await;
+        }
+        rest
     }
 
     /// Reads the queue's visibility timeout, and warns when it has no redrive policy (unreadable
@@ -196,6 +245,10 @@ impl Worker {
                     if stop.is_cancelled() {
                         self.release(&messages).await;
                         break;
+                    }
+                    let messages = self.take_triggers(messages).await;
+                    if messages.is_empty() {
+                        continue;
                     }
                     self.handle_batch(&messages, visibility).await;
                     self.ctx.health.progress(LoopName::Events, Instant::now());

@@ -2,9 +2,6 @@
 //! cloud-unmap's own. Label values are bounded: service ids come from configuration, the rest are
 //! enums.
 
-use std::fmt::Write as _;
-
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -12,190 +9,9 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::error::Operation;
-use crate::plan::Reason;
 
-/// What made a deregistration happen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum Trigger {
-    reconcile,
-    event,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::reconcile => "reconcile",
-            Trigger::event => "event",
-        }
-    }
-}
-
-/// How one service's reconcile ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum ReconcileResult {
-    success,
-    held,
-    failure,
-}
-
-impl EncodeLabelValue for Reason {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        encoder.write_str(self.as_str())
-    }
-}
-
-impl EncodeLabelValue for Operation {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        encoder.write_str(self.as_str())
-    }
-}
-
-/// How the event loop disposed of one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum EventOutcome {
-    /// Changed Cloud Map or completed a lifecycle action.
-    acted,
-    /// Nothing to do: irrelevant, unconfirmed by EC2, not registered, unknown account or region.
-    ignored,
-    /// Unreadable: left for the dead-letter queue.
-    invalid,
-    /// Work failed: left for redelivery.
-    failed,
-    /// Out of every service; the lifecycle action's CONTINUE is queued for after the drain.
-    draining,
-    /// Another team's lifecycle hook: the instance was deregistered (or already out), the action
-    /// left to its owner.
-    other_hook,
-    /// A Spot interruption notice past its two-minute window: nothing changed.
-    expired,
-    /// A terminate lifecycle action for an instance Auto Scaling does not show terminating.
-    not_terminating,
-    /// A scheduled EC2 event (AWS Health): its instances' timers armed for the start minus the lead.
-    scheduled,
-}
-
-/// Which guard held deregistrations back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum Guard {
-    /// Every IPv4 registration of the service would have gone.
-    never_empty,
-    /// Too many registrations of the service were not found at once.
-    not_found_surge,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct GuardLabels {
-    pub service_id: String,
-    pub guard: Guard,
-}
-
-/// One step of a lifecycle action cloud-unmap owns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum LifecycleStep {
-    /// The drain started: the record is in the queue.
-    drain_started,
-    /// RecordLifecycleActionHeartbeat sent during a long drain.
-    heartbeat,
-    /// CompleteLifecycleAction(CONTINUE) succeeded.
-    completed,
-    /// Auto Scaling had no such action any more (completed elsewhere, or timed out).
-    gone,
-}
-
-/// What kind of selection a missing one is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum SelectionKind {
-    service,
-    namespace,
-}
-
-impl std::fmt::Display for SelectionKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SelectionKind::service => "service",
-            SelectionKind::namespace => "namespace",
-        })
-    }
-}
-
-/// What happened to a received message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum MessageResult {
-    deleted,
-    left,
-    released,
-}
-
-/// Where an event-to-deregistration latency is measured from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum LatencyFrom {
-    event_time,
-    receipt,
-}
-
-impl EncodeLabelValue for crate::event::EventType {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        encoder.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EventLabels {
-    pub r#type: crate::event::EventType,
-    pub outcome: EventOutcome,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct LifecycleLabels {
-    pub step: LifecycleStep,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct MissingLabels {
-    pub kind: SelectionKind,
-    pub id: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct MessageLabels {
-    pub result: MessageResult,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct LatencyLabels {
-    pub from: LatencyFrom,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ServiceLabels {
-    pub service_id: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DeregistrationLabels {
-    pub service_id: String,
-    pub trigger: Trigger,
-    pub reason: Reason,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReconcileLabels {
-    pub service_id: String,
-    pub result: ReconcileResult,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OperationLabels {
-    pub operation: Operation,
-}
+mod labels;
+pub use labels::*;
 
 fn latency_histogram() -> Histogram {
     // 1 ms … ~65 s
@@ -231,6 +47,7 @@ pub struct Metrics {
     pub missing: Family<MissingLabels, Gauge>,
     /// 1 while /readyz would answer 200 (set at each scrape).
     pub ready: Gauge,
+    pub cycles: Family<CycleLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -252,6 +69,7 @@ impl Default for Metrics {
             changed: Family::default(),
             missing: Family::default(),
             ready: Gauge::default(),
+            cycles: Family::default(),
         }
     }
 }
@@ -339,6 +157,11 @@ impl Metrics {
             "1 while the worker is ready (/readyz answers 200), read at each scrape",
             self.ready.clone(),
         );
+        registry.register(
+            "cloud_unmap_reconcile_cycles",
+            "Reconcile cycles asked for, by cause (timer, schedule, start, backstop) and outcome (ran here, or covered by another replica)",
+            self.cycles.clone(),
+        );
     }
 
     pub fn guard_hold(&self, service_id: &str, guard: Guard) {
@@ -359,6 +182,12 @@ impl Metrics {
     pub fn event(&self, r#type: crate::event::EventType, outcome: EventOutcome) {
         self.events
             .get_or_create(&EventLabels { r#type, outcome })
+            .inc();
+    }
+
+    pub fn cycle(&self, cause: CycleCause, outcome: CycleOutcome) {
+        self.cycles
+            .get_or_create(&CycleLabels { cause, outcome })
             .inc();
     }
 
