@@ -46,7 +46,7 @@ pub fn parse_trigger(body: &str) -> Option<Duration> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
     (v.get("cloud-unmap")?.as_str()? == "reconcile").then(|| {
         v.get("every")
-            .and_then(serde_json::Value::as_u64)
+            .and_then(|e| e.as_u64().or_else(|| e.as_str()?.parse().ok()))
             .filter(|s| (1..=crate::config::MAX_FREQUENCY).contains(s))
             .map_or(SCHEDULE_FLOOR, Duration::from_secs)
     })

@@ -126,7 +126,9 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
   const desiredCount = Number(c.desiredCount ?? 1);
   if (!Number.isInteger(desiredCount) || desiredCount < 1) fail('desiredCount must be a whole number ≥ 1');
   const frequencySeconds = Number(c.frequencySeconds ?? 300);
-  if (!Number.isInteger(frequencySeconds) || frequencySeconds < 1) fail('frequencySeconds must be a whole number ≥ 1');
+  if (!Number.isInteger(frequencySeconds) || frequencySeconds < 60) {
+    fail('frequencySeconds must be a whole number ≥ 60 (the reconcile schedule runs at most once a minute)');
+  }
   const lifecycleHookNames = c.lifecycleHookNames === undefined ? ['cloud-unmap'] : list(c.lifecycleHookNames, 'lifecycleHookNames', HOOK);
   if (lifecycleHookNames.length === 0) fail('lifecycleHookNames must name at least one hook');
   const lifecycleDrainSeconds = c.lifecycleDrainSeconds === undefined ? undefined : Number(c.lifecycleDrainSeconds);

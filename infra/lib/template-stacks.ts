@@ -2,13 +2,25 @@
 // parameters. home.json creates its VPC; home-existing-vpc.json runs in the VPC and subnets given;
 // member.json is one template for every account and region of an organization (a StackSet): the reader
 // role only in one region, a forwarder everywhere but the home account's home region.
-import { CfnCondition, CfnParameter, CfnResource, Fn, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
+import { CfnCondition, CfnMapping, CfnParameter, CfnResource, Fn, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct, IConstruct } from 'constructs';
 import { CloudUnmap, CloudUnmapForwarder, CloudUnmapMemberRole } from '../construct/src';
 import { organizationBusPolicy } from '../construct/src/cloud-unmap';
+
+/** The periods the templates offer, in seconds, and the schedule's rate for each. */
+const RATES: Record<string, string> = {
+  '60': 'rate(1 minute)',
+  '120': 'rate(2 minutes)',
+  '300': 'rate(5 minutes)',
+  '600': 'rate(10 minutes)',
+  '900': 'rate(15 minutes)',
+  '1800': 'rate(30 minutes)',
+  '3600': 'rate(1 hour)',
+};
 
 type P = { default?: string; allowedPattern?: string; allowedValues?: string[] };
 const str = (s: Stack, id: string, description: string, extra: P = {}) => new CfnParameter(s, id, { type: 'String', description, ...extra });
@@ -46,7 +58,13 @@ export class HomeTemplateStack extends Stack {
     const memberRoleName = str(this, 'MemberRoleName', 'Name of the reader role in member accounts', { default: 'cloud-unmap-reader' });
     const org = str(this, 'OrganizationId', 'Organization whose accounts may forward events here (or empty)', { default: '' });
     const desired = new CfnParameter(this, 'DesiredCount', { type: 'Number', default: 1, minValue: 1, description: 'Worker replicas sharing the queue' });
-    const frequency = new CfnParameter(this, 'FrequencySeconds', { type: 'Number', default: 300, minValue: 1, description: 'Seconds between reconciles' });
+    const frequency = new CfnParameter(this, 'FrequencySeconds', {
+      type: 'Number',
+      default: '300',
+      allowedValues: Object.keys(RATES),
+      description: 'Seconds between reconciles (the schedule that shares one cycle among the replicas runs in whole minutes)',
+    });
+    new CfnMapping(this, 'ReconcileRates', { mapping: Object.fromEntries(Object.entries(RATES).map(([k, v]) => [k, { Expression: v }])) });
     const hooks = hookNames(this);
     const drain = str(this, 'LifecycleDrainSeconds', "Seconds from deregistration to CONTINUE (empty: the services' largest DNS TTL)", {
       default: '',
@@ -82,6 +100,7 @@ export class HomeTemplateStack extends Stack {
       memberRoleArns: [`arn:${this.partition}:iam::*:role/${memberRoleName.valueAsString}`],
       desiredCount: desired.valueAsNumber,
       frequencySeconds: frequency.valueAsNumber,
+      reconcileSchedule: scheduler.ScheduleExpression.expression(Fn.findInMap('ReconcileRates', frequency.valueAsString, 'Expression')),
       lifecycleHookNames: hooks.valueAsList,
       lifecycleDrainSeconds: Token.asNumber(drain.valueAsString),
       auditBus: true,

@@ -187,6 +187,14 @@ def main():
             int(redrive["maxReceiveCount"]) == 5,
         )
 
+        # The replicas' state table; the schedule that feeds the reconcile message (moto's CloudFormation
+        # skips AWS::Scheduler::Schedule, so the message its template says is put by hand below).
+        table = next(r["PhysicalResourceId"] for r in resources.values() if r.get("ResourceType") == "AWS::DynamoDB::Table")
+        schedule = next(
+            r for r in json.loads(template)["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"
+        )["Properties"]
+        check("the schedule puts the reconcile message in the event queue", "EventQueue" in json.dumps(schedule["Target"]["Arn"]))
+
         # An event on the default bus is routed by the stack's rules into its queue.
         victim = insts[0]["InstanceId"]
         ec2.terminate_instances(InstanceIds=[victim])
@@ -228,6 +236,7 @@ def main():
             CLOUD_UNMAP_LOG_FORMAT="json",
             CLOUD_UNMAP_LIFECYCLE_HOOK_NAME="cloud-unmap",
             CLOUD_UNMAP_LIFECYCLE_DRAIN_SECONDS="",
+            CLOUD_UNMAP_STATE_TABLE=table,
         )
         worker = subprocess.Popen([BIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         gone = False
@@ -244,6 +253,24 @@ def main():
         )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
             check("the container health check endpoint answers 200", r.status == 200)
+        dynamodb = client(moto, "dynamodb", REGION)
+        cycle = dynamodb.get_item(TableName=table, Key={"pk": {"S": "cycle"}}, ConsistentRead=True).get("Item", {})
+        check("the worker's start cycle holds the stack's state table", "started" in cycle, cycle)
+        # The template joins the FrequencySeconds parameter (default 300) into the message.
+        parts = schedule["Target"]["Input"]["Fn::Join"][1]
+        body = "".join("300" if isinstance(p, dict) else p for p in parts)
+        check("the reconcile message says the schedule's period as a number", json.loads(body).get("every") == 300, body)
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+        drained = False
+        for _ in range(200):
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            if attrs == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}:
+                drained = True
+                break
+            time.sleep(0.1)
+        check("the worker takes the schedule's reconcile message from the queue", drained)
         if worker:
             worker.terminate()
             worker.wait(timeout=30)

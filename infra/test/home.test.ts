@@ -110,7 +110,7 @@ test('the task role has exactly the worker policy, the queue and member roles na
   const policies = resources(t, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('CloudUnmapTaskPolicy'));
   assert.equal(policies.length, 1);
   const statements = policies[0][1].Properties.PolicyDocument.Statement;
-  const expected = workerStatements({ queueArn: 'QUEUE', memberRoleArns: ['ROLE'], serviceArns: ['SERVICE'] }).map((s) =>
+  const expected = workerStatements({ queueArn: 'QUEUE', stateTableArn: 'TABLE', memberRoleArns: ['ROLE'], serviceArns: ['SERVICE'] }).map((s) =>
     s.toStatementJson(),
   );
   assert.deepEqual(
@@ -119,6 +119,8 @@ test('the task role has exactly the worker policy, the queue and member roles na
   );
   const bySid = Object.fromEntries(statements.map((s: any) => [s.Sid, s]));
   assert.deepEqual(bySid.EventQueue.Resource, { 'Fn::GetAtt': [queue[0], 'Arn'] });
+  const [[tableId]] = resources(t, 'AWS::DynamoDB::Table');
+  assert.deepEqual(bySid.StateTable.Resource, { 'Fn::GetAtt': [tableId, 'Arn'] });
   assert.equal(bySid.MemberAccounts.Resource, 'arn:aws:iam::222222222222:role/cloud-unmap-reader');
   // DeregisterInstance needs Route 53's health-check calls, and no record changes (Cloud Map's permissions reference).
   assert.deepEqual(bySid.CloudMapHealthChecks.Action.sort(), ['route53:DeleteHealthCheck', 'route53:GetHealthCheck', 'route53:UpdateHealthCheck']);

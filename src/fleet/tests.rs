@@ -15,6 +15,10 @@ fn reconcile_messages_and_their_period() {
         Some(SCHEDULE_FLOOR)
     );
     assert_eq!(
+        parse_trigger(r#"{"cloud-unmap":"reconcile","every":"120"}"#),
+        Some(Duration::from_secs(120))
+    );
+    assert_eq!(
         parse_trigger(r#"{"cloud-unmap":"reconcile","every":0}"#),
         Some(SCHEDULE_FLOOR)
     );

@@ -9,11 +9,14 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { Alarms, undeliveredQueue } from './alarms';
 import { NetworkMode } from './network';
 import { GroupTag, workerPolicyDocument } from './policy';
+import { SharedReconcile } from './shared-reconcile';
 import { DEFAULT_HOOK_NAMES, eventPattern, loadRules, withHookNames } from './rules';
 import { addWorker, BINARY, HTTP_PORT } from './worker';
 
@@ -42,8 +45,10 @@ export interface CloudUnmapProps {
   readonly organizationId?: string;
   /** Worker replicas sharing the queue. @default 1 */
   readonly desiredCount?: number;
-  /** Seconds between backstop reconciles. @default 300 */
+  /** Seconds between reconciles (at least 60: the schedule's rate is whole minutes, rounded up). @default 300 */
   readonly frequencySeconds?: number;
+  /** The reconcile schedule, when `frequencySeconds` is a token (its rate must match it). @default rate(frequencySeconds) */
+  readonly reconcileSchedule?: scheduler.ScheduleExpression;
   /** Auto Scaling lifecycle hooks cloud-unmap owns. @default ['cloud-unmap'] */
   readonly lifecycleHookNames?: string[];
   /** Seconds from deregistration to CONTINUE. @default the services' largest DNS TTL */
@@ -103,6 +108,10 @@ export class CloudUnmap extends Construct {
   readonly organizationPolicy?: events.CfnEventBusPolicy;
   readonly auditBus?: events.CfnEventBus;
   readonly auditArchive?: events.CfnArchive;
+  /** The replicas' shared state: the reconcile lease and each service's last success. */
+  readonly stateTable: dynamodb.Table;
+  /** Puts the reconcile message in the queue every period: one cycle among all replicas. */
+  readonly reconcileSchedule: scheduler.Schedule;
 
   constructor(scope: Construct, id: string, props: CloudUnmapProps) {
     super(scope, id);
@@ -144,6 +153,14 @@ export class CloudUnmap extends Construct {
       alarms.failedInvocations(this, `Failed-${rule.name}`, r);
     }
     alarms.notEmpty(this, 'Undelivered', this.undeliveredQueue, 'Events EventBridge could not deliver to the queue');
+    const shared = new SharedReconcile(this, 'SharedReconcile', {
+      queue: this.queue,
+      undelivered: this.undeliveredQueue,
+      frequencySeconds: props.frequencySeconds ?? 300,
+      schedule: props.reconcileSchedule,
+    });
+    this.stateTable = shared.table;
+    this.reconcileSchedule = shared.schedule;
 
     // Forwarders put events on this region's default bus: by organization (one statement), or by account.
     const defaultBus = `arn:${stack.partition}:events:${stack.region}:${stack.account}:event-bus/default`;
@@ -189,7 +206,7 @@ export class CloudUnmap extends Construct {
         throw new Error('CloudUnmap: NetworkMode.VPC_ENDPOINTS pulls only from ECR: give an image from an ECR repository');
       }
     }
-    const worker = addWorker(this, { ...props, network: mode, hookNames, queue: this.queue, auditBusArn, alarms });
+    const worker = addWorker(this, { ...props, network: mode, hookNames, queue: this.queue, stateTable: this.stateTable, auditBusArn, alarms });
     this.service = worker.service;
     this.taskDefinition = worker.taskDefinition;
     this.container = worker.container;

@@ -8,6 +8,8 @@ import { IConstruct } from 'constructs';
 export interface WorkerPolicyInput {
   /** ARN of the event queue (receive, delete, change visibility, attributes). */
   queueArn: string;
+  /** ARN of the state table the replicas share (the reconcile lease, each service's last success). */
+  stateTableArn?: string;
   /** Roles the worker may assume in member accounts (none: no sts:AssumeRole statement). */
   memberRoleArns: string[];
   /** The audit bus the worker sends removals' undo records to (none: no events:PutEvents statement). */
@@ -62,6 +64,11 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
     }),
     ...lifecycleStatements(input.lifecycleGroupTag),
   ];
+  if (input.stateTableArn !== undefined) {
+    statements.push(
+      new iam.PolicyStatement({ sid: 'StateTable', actions: ['dynamodb:UpdateItem', 'dynamodb:Scan'], resources: [input.stateTableArn] }),
+    );
+  }
   if (input.auditBusArn !== undefined) {
     statements.push(new iam.PolicyStatement({ sid: 'AuditBus', actions: ['events:PutEvents'], resources: [input.auditBusArn] }));
   }
@@ -171,6 +178,7 @@ export function workerPolicyDocument(): iam.PolicyDocument {
   return new iam.PolicyDocument({
     statements: workerStatements({
       queueArn: 'arn:aws:sqs:REGION:ACCOUNT:QUEUE',
+      stateTableArn: 'arn:aws:dynamodb:REGION:ACCOUNT:table/STATE_TABLE',
       memberRoleArns: ['arn:aws:iam::MEMBER_ACCOUNT:role/cloud-unmap-reader'],
       auditBusArn: 'arn:aws:events:REGION:ACCOUNT:event-bus/cloud-unmap-audit',
     }),

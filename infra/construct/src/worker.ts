@@ -1,9 +1,11 @@
-// The worker on ECS Fargate: its network (network.ts), cluster, least-privilege task role, log group,
+// The worker on ECS Fargate: its network (network.ts), cluster, least-privilege task role (the queue, the
+// state table), log group,
 // task definition (ARM64 by default), container with health check, service, /metrics ingress and the
 // no-running-task alarm.
 import { Duration, Fn, RemovalPolicy, Stack, Tokenization, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -23,6 +25,7 @@ export interface WorkerInput extends CloudUnmapProps {
   network: NetworkMode;
   hookNames: string[];
   queue: sqs.IQueue;
+  stateTable: dynamodb.ITable;
   auditBusArn?: string;
   alarms: Alarms;
 }
@@ -60,6 +63,7 @@ export function addWorker(scope: Construct, input: WorkerInput): WorkerParts {
   const taskPolicy = new iam.Policy(scope, 'TaskPolicy', {
     statements: workerStatements({
       queueArn: input.queue.queueArn,
+      stateTableArn: input.stateTable.tableArn,
       memberRoleArns: input.memberRoleArns ?? [],
       auditBusArn: input.auditBusArn,
       serviceArns: scoped
@@ -102,6 +106,7 @@ export function addWorker(scope: Construct, input: WorkerInput): WorkerParts {
       CLOUD_UNMAP_INSTANCES_REGION: join(input.instanceRegions),
       CLOUD_UNMAP_INSTANCES_ROLE_ARN: join(input.memberRoleArns),
       CLOUD_UNMAP_QUEUE_URL: input.queue.queueUrl,
+      CLOUD_UNMAP_STATE_TABLE: input.stateTable.tableName,
       CLOUD_UNMAP_FREQUENCY: number(input.frequencySeconds, '300'),
       CLOUD_UNMAP_PROMETHEUS_PORT: String(HTTP_PORT),
       CLOUD_UNMAP_LOG_FORMAT: 'json',

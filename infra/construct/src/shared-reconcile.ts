@@ -1,0 +1,74 @@
+// The reconcile the replicas share: the state table (DynamoDB: the cycle's lease, each service's last
+// success) and the EventBridge Scheduler schedule that puts {"cloud-unmap":"reconcile","every":N} in the
+// event queue every period, so N replicas run one cycle between them, not N.
+import { Duration, Fn, RemovalPolicy, Stack, Token, Tokenization, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+/** EventBridge Scheduler's shortest rate: a minute. */
+export const MIN_FREQUENCY_SECONDS = 60;
+
+export interface SharedReconcileProps {
+  /** The event queue the reconcile messages go to. */
+  queue: sqs.IQueue;
+  /** Where messages the schedule could not deliver go (alarmed). */
+  undelivered: sqs.IQueue;
+  /** Seconds between reconciles (a number of at least 60, or a token with `schedule` given). */
+  frequencySeconds: number;
+  /** The schedule, when `frequencySeconds` is a token (a template parameter). */
+  schedule?: scheduler.ScheduleExpression;
+}
+
+/** The schedule's rate for a frequency: whole minutes, rounded up (EventBridge has no seconds). */
+export function scheduleMinutes(frequencySeconds: number): number {
+  return Math.ceil(frequencySeconds / 60);
+}
+
+export class SharedReconcile extends Construct {
+  readonly table: dynamodb.Table;
+  readonly schedule: scheduler.Schedule;
+
+  constructor(scope: Construct, id: string, props: SharedReconcileProps) {
+    super(scope, id);
+    const f = props.frequencySeconds;
+    let expression = props.schedule;
+    let every: number = f;
+    if (expression === undefined) {
+      if (Token.isUnresolved(f)) {
+        throw new Error('CloudUnmap: a frequencySeconds token needs reconcileSchedule (EventBridge rates are whole minutes)');
+      }
+      if (!Number.isInteger(f) || f < MIN_FREQUENCY_SECONDS) {
+        throw new Error(`CloudUnmap: frequencySeconds ${f} must be whole seconds, at least 60 (EventBridge Scheduler's shortest rate is a minute)`);
+      }
+      every = scheduleMinutes(f) * 60;
+      expression = scheduler.ScheduleExpression.rate(Duration.minutes(scheduleMinutes(f)));
+    }
+    // Coordination state only: the next cycle rewrites it, so no backups and no retention.
+    this.table = new dynamodb.Table(this, 'StateTable', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.table).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason: "The table holds the replicas' reconcile lease and each service's last success; the next cycle rewrites it, nothing to restore.",
+    });
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      description: `cloud-unmap: one reconcile cycle among the worker replicas (${Stack.of(this).stackName})`,
+      schedule: expression,
+      target: new schedulerTargets.SqsSendMessage(props.queue, {
+        input: Token.isUnresolved(every)
+          ? // A parameter's number stays a JSON number in the message.
+            scheduler.ScheduleTargetInput.fromText(Fn.join('', ['{"cloud-unmap":"reconcile","every":', Tokenization.stringifyNumber(every), '}']))
+          : scheduler.ScheduleTargetInput.fromObject({ 'cloud-unmap': 'reconcile', every }),
+        deadLetterQueue: props.undelivered,
+        retryAttempts: 3,
+        // A message older than the period is of no use: the next one is on its way.
+        maxEventAge: Duration.minutes(5),
+      }),
+    });
+  }
+}
