@@ -302,6 +302,9 @@ impl Fleet {
         if let Some(c) = &snapshot.cycle {
             known.last_started = known.last_started.max(Some(c.started));
             known.every = c.every.or(known.every);
+            if let Some(every) = known.every {
+                self.ctx.health.schedule_period(every);
+            }
             if c.finished.is_some_and(|f| f >= c.started) && !c.services.is_empty() {
                 self.ctx.health.select(&c.services);
             }

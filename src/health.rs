@@ -54,6 +54,8 @@ struct State {
     failed_attempts: u32,
     /// Selected services and namespaces that do not exist.
     missing: BTreeSet<String>,
+    /// The shared reconcile's schedule period, when longer than `--frequency`.
+    period: Duration,
 }
 
 /// Consecutive failed AWS attempts after which the process reports AWS unreachable. One failure
@@ -99,6 +101,7 @@ impl Health {
                 receive: None,
                 failed_attempts: 0,
                 missing: BTreeSet::new(),
+                period: Duration::ZERO,
             }),
         }
     }
@@ -242,10 +245,17 @@ impl Health {
         Ok(())
     }
 
-    /// `/readyz`: ready when every selected service reconciled successfully within 2 × frequency.
+    /// The shared reconcile's schedule runs every `period`: successes are expected within twice
+    /// the longer of it and the frequency.
+    pub fn schedule_period(&self, period: Duration) {
+        self.lock().period = period;
+    }
+
+    /// `/readyz`: ready when every selected service reconciled successfully within 2 × frequency
+    /// (or 2 × the shared reconcile's schedule period, when longer).
     pub fn readiness(&self, now: Instant) -> Readiness {
         let st = self.lock();
-        let window = self.frequency * 2;
+        let window = self.frequency.max(st.period) * 2;
         let stale: Vec<String> = st
             .services
             .iter()

@@ -71,6 +71,7 @@ async fn a_healthy_setup_passes_and_places_every_instance() {
     let (group, _) = group(1).await;
     put_hook(&group, "cloud-unmap", 300).await;
     let q = deployed_queue().await;
+    let table = state_table().await;
     // Through the proxy: it applies ListServices' namespace filter as AWS does (moto ignores it).
     let proxy = Proxy::start();
 
@@ -79,7 +80,7 @@ async fn a_healthy_setup_passes_and_places_every_instance() {
         &[
             &REGION_ARGS[..],
             &["--namespace-id", &ns, "--instances-role-arn", MEMBER_ROLE],
-            &["--queue-url", &q.url],
+            &["--queue-url", &q.url, "--state-table", &table],
         ]
         .concat(),
     );
@@ -98,6 +99,7 @@ async fn a_healthy_setup_passes_and_places_every_instance() {
         "ChangeMessageVisibility allowed".into(),
         "hook cloud-unmap: terminate hook on ".to_string(),
         format!("{group} (heartbeat 300 s"),
+        format!("state-table {table}: readable, no shared cycle yet"),
     ] {
         assert!(ok.contains(&expected), "{expected:?} not in\n{ok}");
     }
@@ -176,11 +178,19 @@ async fn a_queue_without_redrive_policy_or_permissions_fails() {
     proxy.state("deny/DeleteMessage").await;
     let (code, doc, _) = check(
         &proxy.endpoint,
-        &[&home_args(&svc)[..], &["--queue-url", &url]].concat(),
+        &[
+            &home_args(&svc)[..],
+            &["--queue-url", &url, "--state-table", "no-such-table"],
+        ]
+        .concat(),
     );
     assert_eq!(code, Some(1), "{doc:#}");
     let fail = at(&doc, "fail").join("\n");
     assert!(fail.contains("no redrive policy"), "{fail}");
+    assert!(
+        fail.contains("state-table no-such-table: cannot read it"),
+        "{fail}"
+    );
     assert!(
         fail.contains("DeleteMessage denied: AccessDenied"),
         "{fail}"

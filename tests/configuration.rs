@@ -66,6 +66,14 @@ fn bad_configuration_exits_2_with_one_line() {
         &["--frequency", "soon"],
         &["--frequency", "18446744073709551615"],
         &["--max-not-found", "200%"],
+        // A state table coordinates the replicas of a queue: without one it has no use.
+        &["--state-table", "cloud-unmap-state"],
+        &[
+            "--queue-url",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+            "--state-table",
+            "no/table",
+        ],
     ];
     for extra in bad_flags {
         assert_usage_error(&[&valid[..], extra].concat());

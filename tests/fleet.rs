@@ -9,42 +9,12 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use common::*;
 
 const RAN_SCHEDULE: &str = r#"cloud_unmap_reconcile_cycles_total{cause="schedule",outcome="ran"}"#;
 const COVERED_SCHEDULE: &str =
     r#"cloud_unmap_reconcile_cycles_total{cause="schedule",outcome="covered"}"#;
 const RAN_BACKSTOP: &str = r#"cloud_unmap_reconcile_cycles_total{cause="backstop",outcome="ran"}"#;
-
-/// A state table as `infra/` creates it: a string partition key `pk`, on demand.
-async fn state_table() -> String {
-    let name = unique("cloud-unmap-state");
-    aws_sdk_dynamodb::Client::new(&config(HOME_REGION).await)
-        .create_table()
-        .table_name(&name)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-    name
-}
 
 async fn put_reconcile_message(queue: &str, every: u64) {
     sqs()

@@ -58,7 +58,9 @@ pub async fn check(config: &Config) -> Report {
         match &config.queue {
             Some(q) => {
                 let sqs = aws::sqs(&home_config, None);
-                queue::queue(&sqs, q, home).await
+                let mut found = queue::queue(&sqs, q, home).await;
+                found.push(state_table(&home_config, config.state_table.as_deref()).await);
+                found
             }
             None => vec![Finding::new(
                 "queue",
@@ -97,4 +99,41 @@ pub async fn check(config: &Config) -> Report {
     report.findings.extend(placed);
     report.services = places;
     report
+}
+
+/// The state table of `--state-table`: readable (the worker also writes it; `check` changes nothing).
+async fn state_table(home: &aws_config::SdkConfig, table: Option<&str>) -> Finding {
+    let Some(table) = table else {
+        return Finding::new(
+            "state-table",
+            "-",
+            Level::Note,
+            "no --state-table: each replica reconciles on its own timer (N replicas, N cycles)",
+        );
+    };
+    let ledger = crate::ledger::Ledger::new(aws::dynamodb(home, None), table);
+    match ledger.read().await {
+        Ok(s) => Finding::new(
+            "state-table",
+            table,
+            Level::Ok,
+            match s.cycle {
+                Some(c) => format!(
+                    "readable: the last shared cycle started {} s ago; {} services recorded",
+                    std::time::SystemTime::now()
+                        .duration_since(c.started)
+                        .unwrap_or_default()
+                        .as_secs(),
+                    s.succeeded.len()
+                ),
+                None => "readable, no shared cycle yet".to_string(),
+            },
+        ),
+        Err(e) => Finding::new(
+            "state-table",
+            table,
+            Level::Fail,
+            format!("cannot read it (the replicas would each run their own cycles): {e}"),
+        ),
+    }
 }

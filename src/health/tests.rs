@@ -22,6 +22,25 @@ fn readiness_follows_success_within_two_periods() {
 }
 
 #[test]
+fn a_shared_reconcile_counts_the_fleets_successes_within_the_schedules_period() {
+    let t0 = Instant::now();
+    let h = Health::new(Duration::from_secs(10), STALL);
+    h.select(&["srv-a".into()]);
+    // The state table reports another replica's success; only selected services count.
+    assert!(h.succeeded_at("srv-a", t0));
+    assert!(!h.succeeded_at("srv-old", t0));
+    assert!(h.readiness(t0 + Duration::from_secs(20)).ready);
+    // An older report never moves the success back.
+    assert!(h.succeeded_at("srv-a", t0 - Duration::from_secs(5)));
+    assert!(h.readiness(t0 + Duration::from_secs(20)).ready);
+    // A schedule every 60 s (longer than --frequency 10): successes are due within 120 s.
+    assert!(!h.readiness(t0 + Duration::from_secs(30)).ready);
+    h.schedule_period(Duration::from_secs(60));
+    assert!(h.readiness(t0 + Duration::from_secs(120)).ready);
+    assert!(!h.readiness(t0 + Duration::from_secs(121)).ready);
+}
+
+#[test]
 fn readiness_follows_the_event_queue() {
     let t0 = Instant::now();
     let h = Health::new(Duration::from_secs(300), STALL);

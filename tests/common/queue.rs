@@ -1,8 +1,13 @@
-//! SQS for the event path: a queue with its dead-letter queue, depths, raw messages.
+//! SQS for the event path: a queue with its dead-letter queue, depths, raw messages; the state table
+//! replicas on one queue share.
 
 use aws_sdk_sqs::types::QueueAttributeName as A;
 
-use super::moto::{sqs, unique};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+
+use super::moto::{config, sqs, unique, HOME_REGION};
 use super::wait::{eventually, WAIT};
 
 /// An event queue and its dead-letter queue.
@@ -98,4 +103,31 @@ pub async fn send_raw(url: &str, body: &str) {
         .send()
         .await
         .unwrap();
+}
+
+/// A state table as `infra/` creates it: a string partition key `pk`, on demand.
+pub async fn state_table() -> String {
+    let name = unique("cloud-unmap-state");
+    aws_sdk_dynamodb::Client::new(&config(HOME_REGION).await)
+        .create_table()
+        .table_name(&name)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    name
 }
