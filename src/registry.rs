@@ -160,9 +160,13 @@ fn registration(
     instance_id: &str,
     attributes: Option<&std::collections::HashMap<String, String>>,
 ) -> Registration {
-    Registration::new(instance_id, |name| {
-        attributes.and_then(|a| a.get(name)).cloned()
-    })
+    Registration {
+        attributes: attributes
+            .map(|a| std::sync::Arc::new(a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())),
+        ..Registration::new(instance_id, |name| {
+            attributes.and_then(|a| a.get(name)).cloned()
+        })
+    }
 }
 
 /// Lists every registration of `service_id` (Cloud Map pages hold at most 100).

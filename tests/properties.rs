@@ -113,6 +113,7 @@ fn world() -> impl Strategy<
                     ec2_id: None,
                     ipv4: ip.map(|k| format!("10.0.0.{k}")),
                     ipv6: None,
+                    ..Default::default()
                 })
                 .collect::<Vec<_>>()
         });

@@ -161,3 +161,67 @@ async fn a_registration_replaced_between_its_judgment_and_its_removal_is_kept() 
     assert_eq!(changed[0]["instance_id"], all[0].id.as_str());
     assert_eq!(registered(&svc).await, sorted(ids(&all)));
 }
+
+/// Registers `id` with every attribute of `attributes`.
+async fn register_with(service: &str, id: &str, attributes: &[(&str, &str)]) {
+    let mut req = cloudmap()
+        .await
+        .register_instance()
+        .service_id(service)
+        .instance_id(id);
+    for (k, v) in attributes {
+        req = req.attributes(*k, *v);
+    }
+    req.send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminated_instance_goes_without_a_second_read_and_its_record_keeps_every_attribute() {
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = launch(HOME_REGION, 3).await;
+    register_all(&svc, &all[1..]).await;
+    // Named by its instance id, terminated: nothing can make it right again, so the listing's
+    // attributes are removed and recorded as they are (no GetInstance).
+    register_with(
+        &svc,
+        &all[0].id,
+        &[("AWS_INSTANCE_IPV4", &all[0].ip), ("team", "search")],
+    )
+    .await;
+    // Named otherwise: its AWS_EC2_INSTANCE_ID could point to a new instance by the time of the
+    // removal, so it is read again first.
+    register_with(
+        &svc,
+        "web-1",
+        &[
+            ("AWS_EC2_INSTANCE_ID", &all[1].id),
+            ("AWS_INSTANCE_IPV4", &all[1].ip),
+        ],
+    )
+    .await;
+    terminate(&ec2(HOME_REGION).await, &ids(&all[..2])).await;
+    let out = single(&svc, &[])
+        .endpoint(&proxy.endpoint)
+        .output(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let mut gone = removed(&out, "terminated");
+    gone.sort();
+    let mut expected = vec![all[0].id.clone(), all[1].id.clone(), "web-1".to_string()];
+    expected.sort();
+    assert_eq!(gone, expected);
+    // One second read: web-1's.
+    assert_eq!(proxy.state("state").await["counts"]["GetInstance"], 1);
+    let line = log_lines(&out, "deregistered")
+        .into_iter()
+        .find(|l| l["instance_id"] == all[0].id.as_str())
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_str(line["record"].as_str().unwrap()).unwrap();
+    assert_eq!(record["attributes"]["team"], "search");
+    assert_eq!(
+        record["attributes"]["AWS_INSTANCE_IPV4"],
+        all[0].ip.as_str()
+    );
+    assert_eq!(registered(&svc).await, sorted(ids(&all[2..])));
+}

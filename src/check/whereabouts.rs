@@ -185,6 +185,7 @@ mod tests {
             ec2_id: None,
             ipv4: Some(format!("10.0.0.{i}")),
             ipv6: None,
+            ..Default::default()
         }
     }
 

@@ -1,7 +1,9 @@
 //! The plan's inputs: a Cloud Map registration (the attributes it is judged by) and an EC2 instance
 //! as DescribeInstances showed it, with the address comparison both sides share.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::domain::InstanceState;
 
@@ -12,8 +14,9 @@ pub const IPV4_ATTRIBUTE: &str = "AWS_INSTANCE_IPV4";
 /// (`web-1`, a host name; common in HTTP namespaces).
 pub const EC2_ID_ATTRIBUTE: &str = "AWS_EC2_INSTANCE_ID";
 
-/// One Cloud Map registration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One Cloud Map registration. Two are the same registration when what it is judged by (id, EC2
+/// id, addresses) is the same; its other attributes ride along.
+#[derive(Debug, Clone, Default, Eq)]
 pub struct Registration {
     /// Its Cloud Map instance id (what is deregistered).
     pub instance_id: String,
@@ -22,6 +25,15 @@ pub struct Registration {
     pub ipv4: Option<String>,
     /// Its `AWS_INSTANCE_IPV6` attribute, if any.
     pub ipv6: Option<String>,
+    /// Every attribute, as the listing showed it (the removal's undo record); `None` when not read.
+    pub attributes: Option<Arc<BTreeMap<String, String>>>,
+}
+
+impl PartialEq for Registration {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.instance_id, &self.ec2_id, &self.ipv4, &self.ipv6)
+            == (&other.instance_id, &other.ec2_id, &other.ipv4, &other.ipv6)
+    }
 }
 
 impl Registration {
@@ -32,6 +44,7 @@ impl Registration {
             ec2_id: attribute(EC2_ID_ATTRIBUTE),
             ipv4: attribute(IPV4_ATTRIBUTE),
             ipv6: attribute(IPV6_ATTRIBUTE),
+            attributes: None,
         }
     }
 

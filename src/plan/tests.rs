@@ -15,6 +15,7 @@ fn reg(id: &str, ip: Option<&str>) -> Registration {
         ec2_id: None,
         ipv4: ip.map(Into::into),
         ipv6: None,
+        ..Default::default()
     }
 }
 
@@ -363,6 +364,7 @@ fn named(name: &str, ec2: Option<&str>, ip: &str) -> Registration {
         ec2_id: ec2.map(Into::into),
         ipv4: Some(ip.into()),
         ipv6: None,
+        ..Default::default()
     }
 }
 

@@ -1,7 +1,8 @@
 //! Applying a plan's deregistrations, `--concurrency` at a time, each re-checked right before its
 //! removal: Cloud Map is read again (GetInstance) and the registration is removed only if it is
 //! still the one the plan judged. One that was registered again meanwhile (an instance restarted
-//! with a new address) is kept as `changed`, for the next cycle to judge. Each removal leaves its
+//! with a new address) is kept as `changed`, for the next cycle to judge. A terminated instance's
+//! registration named by its own id is not read again: nothing can make it right again. Each removal leaves its
 //! undo record (`audit`) in its log line, and on the audit bus when one is configured.
 
 use std::collections::HashMap;
@@ -99,13 +100,23 @@ async fn remove(
         ctx.failed(what, &e);
         Applied::Failed
     };
-    let now = match registry::current(&ctx.cloudmap, service_id, instance_id).await {
-        Ok(now) => now,
-        Err(e) => return failed(e),
+    // A terminated instance registers nothing again, and a registration named by its instance id
+    // can only ever stand for that instance: the listing's attributes are the ones to remove and
+    // record. Any other (a live instance's, or a name whose AWS_EC2_INSTANCE_ID could now point
+    // elsewhere) is read again first and kept if it changed since the plan judged it.
+    let listed = judged
+        .filter(|r| reason == Reason::Terminated && r.ec2_id.is_none())
+        .and_then(|r| r.attributes.as_deref());
+    let now = match listed {
+        Some(attributes) => Some((None, attributes.clone())),
+        None => match registry::current(&ctx.cloudmap, service_id, instance_id).await {
+            Ok(now) => now.map(|(r, a)| (Some(r), a)),
+            Err(e) => return failed(e),
+        },
     };
     let (outcome, attributes) = match now {
         None => (Deregistered::AlreadyGone, None),
-        Some((now, _)) if Some(&now) != judged => {
+        Some((Some(now), _)) if Some(&now) != judged => {
             info!(service_id, instance_id, %reason, ?trigger, judged_ipv4 = ?judged.and_then(|r| r.ipv4.as_deref()),
                 now_ipv4 = ?now.ipv4, "registration changed since it was judged; kept for the next cycle");
             ctx.metrics

@@ -9,6 +9,7 @@ fn reg6(id: &str, v4: Option<&str>, v6: Option<&str>) -> Registration {
         ec2_id: None,
         ipv4: v4.map(Into::into),
         ipv6: v6.map(Into::into),
+        ..Default::default()
     }
 }
 
