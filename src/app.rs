@@ -110,34 +110,25 @@ pub async fn run(config: Config) -> i32 {
     let crashed = Arc::new(AtomicBool::new(false));
     // With a queue and a state table the replicas share the reconcile (`fleet`): reconcile messages
     // go from the event loop to its driver. Otherwise each replica runs its own timer.
-    let shared = match (&ctx.ledger, &ctx.config.queue, &sqs) {
+    let (task, shared) = match (&ctx.ledger, &ctx.config.queue, &sqs) {
         (Some(ledger), Some(queue), Some(sqs)) => {
             let (tx, rx) = tokio::sync::mpsc::channel(16);
             let fleet = Fleet::new(ctx.clone(), ledger.clone(), sqs.clone(), queue.url.clone());
-            let task = tokio::spawn(fleet.run(rx, root.child_token()));
-            supervise(
-                &tracker,
-                &root,
-                &ctx.health,
-                &crashed,
-                task,
-                "reconcile loop",
-            );
-            Some(tx)
+            (tokio::spawn(fleet.run(rx, root.child_token())), Some(tx))
         }
-        _ => {
-            let task = tokio::spawn(reconcile::run_forever(ctx.clone(), root.child_token()));
-            supervise(
-                &tracker,
-                &root,
-                &ctx.health,
-                &crashed,
-                task,
-                "reconcile loop",
-            );
-            None
-        }
+        _ => (
+            tokio::spawn(reconcile::run_forever(ctx.clone(), root.child_token())),
+            None,
+        ),
     };
+    supervise(
+        &tracker,
+        &root,
+        &ctx.health,
+        &crashed,
+        task,
+        "reconcile loop",
+    );
     if let (Some(queue), Some(sqs)) = (ctx.config.queue.clone(), sqs) {
         let worker = Worker::new(ctx.clone(), sqs, queue).with_triggers(shared);
         let event_task = tokio::spawn(worker.run(root.child_token()));

@@ -9,19 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Registers `name` in `service` with these attributes.
-async fn register_named(service: &str, name: &str, attributes: &[(&str, &str)]) {
-    let mut req = cloudmap()
-        .await
-        .register_instance()
-        .service_id(service)
-        .instance_id(name);
-    for (k, v) in attributes {
-        req = req.attributes(*k, *v);
-    }
-    req.send().await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn registrations_named_otherwise_are_judged_by_their_ec2_instance_id_attribute() {
     let ns = namespace().await;

@@ -162,19 +162,6 @@ async fn a_registration_replaced_between_its_judgment_and_its_removal_is_kept() 
     assert_eq!(registered(&svc).await, sorted(ids(&all)));
 }
 
-/// Registers `id` with every attribute of `attributes`.
-async fn register_with(service: &str, id: &str, attributes: &[(&str, &str)]) {
-    let mut req = cloudmap()
-        .await
-        .register_instance()
-        .service_id(service)
-        .instance_id(id);
-    for (k, v) in attributes {
-        req = req.attributes(*k, *v);
-    }
-    req.send().await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_terminated_instance_goes_without_a_second_read_and_its_record_keeps_every_attribute() {
     let proxy = Proxy::start();
@@ -184,7 +171,7 @@ async fn a_terminated_instance_goes_without_a_second_read_and_its_record_keeps_e
     register_all(&svc, &all[1..]).await;
     // Named by its instance id, terminated: nothing can make it right again, so the listing's
     // attributes are removed and recorded as they are (no GetInstance).
-    register_with(
+    register_named(
         &svc,
         &all[0].id,
         &[("AWS_INSTANCE_IPV4", &all[0].ip), ("team", "search")],
@@ -192,7 +179,7 @@ async fn a_terminated_instance_goes_without_a_second_read_and_its_record_keeps_e
     .await;
     // Named otherwise: its AWS_EC2_INSTANCE_ID could point to a new instance by the time of the
     // removal, so it is read again first.
-    register_with(
+    register_named(
         &svc,
         "web-1",
         &[

@@ -192,3 +192,16 @@ pub fn sorted(mut v: Vec<String>) -> Vec<String> {
 pub fn ids(instances: &[Instance]) -> Vec<String> {
     instances.iter().map(|i| i.id.clone()).collect()
 }
+
+/// Registers `name` in `service` with exactly these attributes.
+pub async fn register_named(service: &str, name: &str, attributes: &[(&str, &str)]) {
+    let mut req = cloudmap()
+        .await
+        .register_instance()
+        .service_id(service)
+        .instance_id(name);
+    for (k, v) in attributes {
+        req = req.attributes(*k, *v);
+    }
+    req.send().await.unwrap();
+}
