@@ -236,8 +236,13 @@ impl Fleet {
             );
             report
         };
+        // The message stays hidden from the other replicas while the cycle runs, from its start (the
+        // queue's own visibility timeout may be shorter than a renewal period).
         let keep = async {
             loop {
+                if let Some(t) = &trigger {
+                    self.hide(t, KEEP_EVERY * 3).await;
+                }
                 tokio::time::sleep(KEEP_EVERY).await;
                 if let Err(e) = self.ledger.renew(SystemTime::now(), LEASE).await {
                     self.ctx.failed(
@@ -246,9 +251,6 @@ impl Fleet {
                         },
                         &e,
                     );
-                }
-                if let Some(t) = &trigger {
-                    self.hide(t, KEEP_EVERY * 3).await;
                 }
             }
         };
