@@ -189,11 +189,16 @@ def main():
 
         # The replicas' state table; the schedule that feeds the reconcile message (moto's CloudFormation
         # skips AWS::Scheduler::Schedule, so the message its template says is put by hand below).
-        table = next(r["PhysicalResourceId"] for r in resources.values() if r.get("ResourceType") == "AWS::DynamoDB::Table")
+        table = next(
+            r["PhysicalResourceId"] for r in resources.values() if r.get("ResourceType") == "AWS::DynamoDB::Table"
+        )
         schedule = next(
             r for r in json.loads(template)["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"
         )["Properties"]
-        check("the schedule puts the reconcile message in the event queue", "EventQueue" in json.dumps(schedule["Target"]["Arn"]))
+        check(
+            "the schedule puts the reconcile message in the event queue",
+            "EventQueue" in json.dumps(schedule["Target"]["Arn"]),
+        )
 
         # An event on the default bus is routed by the stack's rules into its queue.
         victim = insts[0]["InstanceId"]
@@ -259,12 +264,15 @@ def main():
         # The template joins the FrequencySeconds parameter (default 300) into the message.
         parts = schedule["Target"]["Input"]["Fn::Join"][1]
         body = "".join("300" if isinstance(p, dict) else p for p in parts)
-        check("the reconcile message says the schedule's period as a number", json.loads(body).get("every") == 300, body)
+        check(
+            "the reconcile message says the schedule's period as a number", json.loads(body).get("every") == 300, body
+        )
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
         drained = False
         for _ in range(200):
             attrs = sqs.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+                QueueUrl=queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
             )["Attributes"]
             if attrs == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}:
                 drained = True
