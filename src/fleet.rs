@@ -177,6 +177,12 @@ impl Fleet {
                 }
             }
         }
+        // Reconcile messages handed over but not started go back to the queue at once, for a
+        // replica that keeps running.
+        triggers.close();
+        while let Ok(t) = triggers.try_recv() {
+            self.hide(&t, Duration::ZERO).await;
+        }
         if let Some(cycle) = running {
             let _ = cycle.await;
         }
