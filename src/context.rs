@@ -98,6 +98,11 @@ impl Context {
         emit::failure(&self.metrics, what, error);
     }
 
+    /// Counts a failure without logging it again (see `emit::count`).
+    pub fn counted(&self, error: &Error) {
+        emit::count(&self.metrics, error);
+    }
+
     /// Waits until no other trigger plans or applies `service_id` in this process: the never-empty
     /// guard must judge one consistent listing, so list → plan → apply runs under this guard.
     pub async fn plan_alone(&self, service_id: &str) -> OwnedMutexGuard<()> {

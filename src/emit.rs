@@ -47,12 +47,18 @@ pub enum Failure<'a> {
     Ledger { doing: &'static str },
 }
 
-/// Logs `error` as `what` says and counts it: AWS errors by operation, receive errors also on
-/// their own counter.
-pub fn failure(metrics: &Metrics, what: Failure<'_>, error: &Error) {
+/// Counts `error` without logging it (a failure already logged when it started): AWS errors by
+/// operation.
+pub fn count(metrics: &Metrics, error: &Error) {
     if let Error::Aws { operation, .. } = error {
         metrics.aws_error(*operation);
     }
+}
+
+/// Logs `error` as `what` says and counts it: AWS errors by operation, receive errors also on
+/// their own counter.
+pub fn failure(metrics: &Metrics, what: Failure<'_>, error: &Error) {
+    count(metrics, error);
     match what {
         Failure::ListServices { namespace_id } => {
             error!(error = %error, namespace_id, "cannot list the services of the namespace")

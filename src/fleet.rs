@@ -289,11 +289,7 @@ impl Fleet {
                 known.unreadable = false;
                 self.apply(known, &snapshot);
             }
-            Err(e) if known.unreadable => {
-                if let Error::Aws { operation, .. } = &e {
-                    self.ctx.metrics.aws_error(*operation);
-                }
-            }
+            Err(e) if known.unreadable => self.ctx.counted(&e),
             Err(e) => {
                 known.unreadable = true;
                 self.ctx.failed(

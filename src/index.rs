@@ -207,9 +207,7 @@ async fn revision(ctx: &Context, service_id: &str) -> Option<i64> {
             None
         }
         Err(e) => {
-            if let Error::Aws { operation, .. } = &e {
-                ctx.metrics.aws_error(*operation);
-            }
+            ctx.counted(&e);
             None
         }
     }
