@@ -115,21 +115,36 @@ impl Ledger {
         }
     }
 
-    /// Keeps the lease until `now + lease` (only while this replica holds it).
-    pub async fn renew(&self, now: SystemTime, lease: Duration) -> Result<(), Error> {
-        self.client
+    /// An update of the cycle item `SET`ting `set` (which may use `#until`), made only while this
+    /// replica holds the lease.
+    async fn while_held(
+        &self,
+        set: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<(), Error> {
+        let mut request = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key(KEY, AttributeValue::S(CYCLE.into()))
-            .update_expression("SET #until = :until")
+            .update_expression(format!("SET {set}"))
             .condition_expression("holder = :me")
             .expression_attribute_names("#until", "until")
-            .expression_attribute_values(":me", AttributeValue::S(self.holder.clone()))
-            .expression_attribute_values(":until", millis(now + lease))
+            .expression_attribute_values(":me", AttributeValue::S(self.holder.clone()));
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        request
             .send()
             .await
             .map(|_| ())
             .map_err(|e| Error::aws(Operation::UpdateItem, e))
+    }
+
+    /// Keeps the lease until `now + lease` (only while this replica holds it).
+    pub async fn renew(&self, now: SystemTime, lease: Duration) -> Result<(), Error> {
+        self.while_held("#until = :until", vec![(":until", millis(now + lease))])
+            .await
     }
 
     /// Releases the lease and records the cycle's end and the services it selected.
@@ -138,21 +153,15 @@ impl Ledger {
             .iter()
             .map(|s| AttributeValue::S(s.clone()))
             .collect();
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(CYCLE.into()))
-            .update_expression("SET #until = :zero, finished = :now, services = :services")
-            .condition_expression("holder = :me")
-            .expression_attribute_names("#until", "until")
-            .expression_attribute_values(":me", AttributeValue::S(self.holder.clone()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .expression_attribute_values(":now", millis(now))
-            .expression_attribute_values(":services", AttributeValue::L(list))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::aws(Operation::UpdateItem, e))
+        self.while_held(
+            "#until = :zero, finished = :now, services = :services",
+            vec![
+                (":zero", AttributeValue::N("0".into())),
+                (":now", millis(now)),
+                (":services", AttributeValue::L(list)),
+            ],
+        )
+        .await
     }
 
     /// Records a successful reconcile of `service_id` at `at`; an older time never overwrites a
