@@ -85,6 +85,14 @@ def registered(c, service, instance_id):
         return False
 
 
+def wait_deregistered(c, service, instance_id, t0, limit, poll=0.002, what=None):
+    """Polls until the registration is gone; stops the harness `limit` s after `t0` (what it says)."""
+    while registered(c, service, instance_id):
+        if time.perf_counter() - t0 > limit:
+            raise SystemExit(what or f"{instance_id} never deregistered")
+        time.sleep(poll)
+
+
 def state_change(instance_id, state="terminated"):
     return {
         "Source": "aws.ec2",
@@ -107,10 +115,7 @@ def latency(moto):
             c["ec2"].terminate_instances(InstanceIds=[inst["id"]])
             t0 = time.perf_counter()
             c["events"].put_events(Entries=[state_change(inst["id"])])
-            while registered(c, st["service"], inst["id"]):
-                if time.perf_counter() - t0 > 30:
-                    raise SystemExit(f"{inst['id']} never deregistered")
-                time.sleep(0.002)
+            wait_deregistered(c, st["service"], inst["id"], t0, 30)
             samples.append(time.perf_counter() - t0)
     finally:
         w.terminate()

@@ -42,7 +42,7 @@ from bench.common import (
     wait_ready,
     write_result,
 )
-from bench.events import clients, queue, registered, route, seed, state_change
+from bench.events import clients, queue, route, seed, state_change, wait_deregistered
 
 SERVICES = int(os.environ.get("SERVICES", "20"))
 PER_SERVICE = int(os.environ.get("PER_SERVICE", "60"))
@@ -148,10 +148,7 @@ def events(binary, label):
             before = proxy.counts
             t0 = time.perf_counter()
             c["events"].put_events(Entries=[state_change(inst["id"])])
-            while registered(c, st["service"], inst["id"]):
-                if time.perf_counter() - t0 > 60:
-                    raise SystemExit(f"{label}: {inst['id']} never deregistered")
-                time.sleep(0.002)
+            wait_deregistered(c, st["service"], inst["id"], t0, 60, what=f"{label}: {inst['id']} never deregistered")
             samples.append((time.perf_counter() - t0) * 1000)
             time.sleep(0.3)  # the batch's message deletion and its last calls
             after = proxy.counts
@@ -172,10 +169,7 @@ def events(binary, label):
         for j in range(0, len(ids), 10):
             c["events"].put_events(Entries=[state_change(i) for i in ids[j : j + 10]])
         for svc, i in victims:
-            while registered(c, svc, i):
-                if time.perf_counter() - t0 > 300:
-                    raise SystemExit(f"{label}: burst never drained")
-                time.sleep(0.01)
+            wait_deregistered(c, svc, i, t0, 300, poll=0.01, what=f"{label}: burst never drained")
         burst_s = time.perf_counter() - t0
         time.sleep(0.5)
         after = proxy.counts
