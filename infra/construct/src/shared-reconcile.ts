@@ -1,7 +1,7 @@
 // The reconcile the replicas share: the state table (DynamoDB: the cycle's lease, each service's last
 // success) and the EventBridge Scheduler schedule that puts {"cloud-unmap":"reconcile","every":N} in the
 // event queue every period, so N replicas run one cycle between them, not N.
-import { Duration, Fn, RemovalPolicy, Stack, Token, Tokenization, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Tokenization, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -60,10 +60,8 @@ export class SharedReconcile extends Construct {
       description: `cloud-unmap: one reconcile cycle among the worker replicas (${Stack.of(this).stackName})`,
       schedule: expression,
       target: new schedulerTargets.SqsSendMessage(props.queue, {
-        input: Token.isUnresolved(every)
-          ? // A parameter's number stays a JSON number in the message.
-            scheduler.ScheduleTargetInput.fromText(Fn.join('', ['{"cloud-unmap":"reconcile","every":', Tokenization.stringifyNumber(every), '}']))
-          : scheduler.ScheduleTargetInput.fromObject({ 'cloud-unmap': 'reconcile', every }),
+        // Written as text, so a parameter's number (a token) stays a JSON number in the message.
+        input: scheduler.ScheduleTargetInput.fromText(`{"cloud-unmap":"reconcile","every":${Tokenization.stringifyNumber(every)}}`),
         deadLetterQueue: props.undelivered,
         retryAttempts: 3,
         // A message older than the period is of no use: the next one is on its way.
