@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::metrics::SelectionKind;
+use crate::model::domain::SelectionKind;
 
 /// An AWS API operation the program calls; a label value of the error metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

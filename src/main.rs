@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use cloud_unmap::cli::{Cli, Command};
+use cloud_unmap::config::cli::{Cli, Command};
 use cloud_unmap::config::Config;
 
 /// Prints one line for a usage error (clap's own message is several) and returns exit code 2.
@@ -43,8 +43,8 @@ fn main() -> ExitCode {
             let Some(level) = cloud_unmap::config::parse_log_level(&args.log_level) else {
                 return usage_error(&format!("invalid --log-level {:?}", args.log_level));
             };
-            cloud_unmap::logging::init_stderr(level);
-            runtime.block_on(cloud_unmap::decommission::run(args))
+            cloud_unmap::telemetry::logging::init_stderr(level);
+            runtime.block_on(cloud_unmap::commands::decommission::run(args))
         }
         Some(Command::Check(args)) => {
             let config = match Config::from_args(&args.run) {
@@ -56,27 +56,29 @@ fn main() -> ExitCode {
                 tracing::Level::INFO => tracing::Level::WARN,
                 other => other,
             };
-            cloud_unmap::logging::init_stderr(level);
-            runtime.block_on(cloud_unmap::check::run(config, &args))
+            cloud_unmap::telemetry::logging::init_stderr(level);
+            runtime.block_on(cloud_unmap::commands::check::run(config, &args))
         }
         Some(Command::Restore(args)) => {
             let Some(level) = cloud_unmap::config::parse_log_level(&args.log_level) else {
                 return usage_error(&format!("invalid --log-level {:?}", args.log_level));
             };
-            cloud_unmap::logging::init_stderr(level);
-            runtime.block_on(cloud_unmap::restore::run(args))
+            cloud_unmap::telemetry::logging::init_stderr(level);
+            runtime.block_on(cloud_unmap::commands::restore::run(args))
         }
-        Some(Command::Healthcheck(args)) => runtime.block_on(cloud_unmap::healthcheck::run(
-            args.port,
-            Duration::from_secs(args.timeout),
-        )),
+        Some(Command::Healthcheck(args)) => runtime.block_on(
+            cloud_unmap::commands::healthcheck::run(args.port, Duration::from_secs(args.timeout)),
+        ),
         None => {
             let config = match Config::from_args(&cli.run) {
                 Ok(c) => c,
                 Err(e) => return usage_error(&e.to_string()),
             };
-            cloud_unmap::logging::init(config.log_level, config.log_format);
-            runtime.block_on(cloud_unmap::app::run(config))
+            let json = config
+                .log_format
+                .map(|f| f == cloud_unmap::config::cli::LogFormat::Json);
+            cloud_unmap::telemetry::logging::init(config.log_level, json);
+            runtime.block_on(cloud_unmap::engine::app::run(config))
         }
     };
     ExitCode::from(code as u8)

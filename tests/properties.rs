@@ -3,9 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cloud_unmap::domain::InstanceState;
-use cloud_unmap::event::{self, Kind};
-use cloud_unmap::plan::{self, Action, Hint, ObservedInstance, PlanOptions, Registration, Scope};
+use cloud_unmap::model::domain::InstanceState;
+use cloud_unmap::model::event::{self, Kind};
+use cloud_unmap::model::plan::{
+    self, Action, Hint, ObservedInstance, PlanOptions, Registration, Scope,
+};
 use proptest::prelude::*;
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let args = std::iter::once("cloud-unmap").chain(text.split('\0'));
-    if let Ok(cli) = cloud_unmap::cli::Cli::try_parse_from(args) {
+    if let Ok(cli) = cloud_unmap::config::cli::Cli::try_parse_from(args) {
         if cli.command.is_none() {
             let _ = cloud_unmap::config::Config::from_args(&cli.run);
         }

@@ -1,8 +1,8 @@
 //! Parsers and validators of single flag values (tags, bounds, names, URLs, ARNs, levels, hosts):
 //! pure functions `Config::from_args` composes.
 
-use crate::domain::{valid_account_id, valid_region};
-use crate::plan::NotFoundBound;
+use crate::model::domain::{valid_account_id, valid_region};
+use crate::model::plan::NotFoundBound;
 
 /// `KEY=VALUE`, as Cloud Map's tags allow (key 1–128 characters, value up to 256).
 pub fn parse_tag(value: &str) -> Option<(String, String)> {

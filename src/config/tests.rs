@@ -249,8 +249,14 @@ fn services_and_namespaces_of_shared_namespaces_are_named_by_arn_in_the_service_
         (c.service_ids[0].as_str(), c.namespace_ids[0].as_str()),
         (svc, ns)
     );
-    assert_eq!(crate::domain::cloudmap_owner(svc), Some("333333333333"));
-    assert_eq!(crate::domain::cloudmap_owner("srv-abcdef0123456789"), None);
+    assert_eq!(
+        crate::model::domain::cloudmap_owner(svc),
+        Some("333333333333")
+    );
+    assert_eq!(
+        crate::model::domain::cloudmap_owner("srv-abcdef0123456789"),
+        None
+    );
 
     a.service_region = Some("us-east-1".into());
     a.namespace_ids.clear();

@@ -176,7 +176,7 @@ pub async fn register_all(service: &str, instances: &[Instance]) {
 
 /// The instance ids registered in `service`, sorted.
 pub async fn registered(service: &str) -> Vec<String> {
-    let regs = cloud_unmap::registry::list_registrations(&cloudmap().await, service)
+    let regs = cloud_unmap::aws::cloudmap::list_registrations(&cloudmap().await, service)
         .await
         .unwrap();
     let mut ids: Vec<String> = regs.into_iter().map(|r| r.instance_id).collect();

@@ -6,7 +6,7 @@ use super::wait::eventually;
 
 /// GETs `path` from the worker's HTTP server on 127.0.0.1:`port`.
 pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    cloud_unmap::healthcheck::get(port, path, Duration::from_secs(2))
+    cloud_unmap::commands::healthcheck::get(port, path, Duration::from_secs(2))
         .await
         .ok()
 }

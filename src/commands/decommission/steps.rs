@@ -1,0 +1,329 @@
+//! The steps of retiring one instance (the dry run's plan of them lives in `dry_run`).
+//! Each step either lets the next one run or halts the retirement with a typed reason; a halt always
+//! leaves the instance unterminated.
+
+use aws_sdk_ec2::client::Waiters;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::{AttributeBooleanValue, InstanceAttributeName};
+
+use super::select::Settings;
+use super::{Candidate, InstanceReport, Outcome};
+use crate::aws::cloudmap;
+use crate::model::domain::InstanceState;
+use crate::telemetry::progress::Line;
+
+/// Why a retirement stopped before termination. The text is the report's `reason`.
+#[derive(Debug, thiserror::Error)]
+pub enum Halt {
+    #[error("already terminated")]
+    AlreadyTerminated,
+    #[error("was already shutting down")]
+    AlreadyShuttingDown,
+    #[error("termination protection is on; left untouched")]
+    Protected,
+    #[error("cannot read termination protection: {0}")]
+    ProtectionUnreadable(String),
+    #[error("drain from {service_id} failed: {source}")]
+    Drain {
+        service_id: String,
+        #[source]
+        source: crate::error::Error,
+    },
+    #[error("did not reach running: {0}")]
+    NotRunning(String),
+    #[error("StopInstances failed: {0}")]
+    Stop(String),
+    #[error("did not stop: {0}")]
+    NotStopped(String),
+    #[error("cannot read its state before the snapshot: {0}")]
+    StateUnreadable(String),
+    #[error("CreateSnapshots failed: {0}; not terminated")]
+    Snapshot(String),
+    #[error("{taken} snapshot(s) for {volumes} volume(s); not terminated")]
+    MissingSnapshots { taken: usize, volumes: usize },
+    #[error("snapshots did not complete: {0}; not terminated")]
+    SnapshotIncomplete(String),
+    #[error("setting DeleteOnTermination failed: {0}; not terminated")]
+    DeleteOnTermination(String),
+    #[error("termination refused (protection?): {0}")]
+    TerminationRefused(String),
+    #[error("TerminateInstances failed: {0}")]
+    Terminate(String),
+}
+
+impl Halt {
+    /// Halts that leave nothing to do are skips; the others are failures.
+    fn outcome(&self) -> Outcome {
+        match self {
+            Halt::AlreadyTerminated | Halt::AlreadyShuttingDown => Outcome::Skipped,
+            _ => Outcome::Failed,
+        }
+    }
+}
+
+/// The steps and the context one instance needs.
+pub struct Run<'a> {
+    pub s: &'a Settings,
+    pub cloudmap: Option<&'a aws_sdk_servicediscovery::Client>,
+}
+
+pub(super) fn report(
+    c: &Candidate,
+    outcome: Outcome,
+    reason: Option<String>,
+    snapshots: Vec<String>,
+) -> InstanceReport {
+    InstanceReport {
+        account: c.target.account.clone(),
+        region: c.target.region.clone(),
+        instance_id: c.instance_id.clone(),
+        name: c.name.clone(),
+        outcome,
+        reason,
+        snapshots,
+        steps: Vec::new(),
+        notes: Vec::new(),
+    }
+}
+
+/// EC2's code and message for a service error, else the whole error chain.
+pub(super) fn err_text<E>(e: &SdkError<E>) -> String
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    match e.as_service_error() {
+        Some(se) => format!(
+            "{}: {}",
+            se.code().unwrap_or("error"),
+            se.message().unwrap_or("")
+        ),
+        None => DisplayErrorContext(e).to_string(),
+    }
+}
+
+fn chain<E: std::error::Error>(e: &E) -> String {
+    DisplayErrorContext(e).to_string()
+}
+
+impl Run<'_> {
+    /// Retires one instance (or, in a dry run, plans it); the report says how far it got.
+    pub async fn retire(&self, c: &Candidate, line: &Line) -> InstanceReport {
+        let mut snapshots = Vec::new();
+        let mut notes = Vec::new();
+        let halted = async {
+            if c.state == InstanceState::Terminated {
+                return Err(Halt::AlreadyTerminated);
+            }
+            self.check_protection(c, line).await?;
+            if self.s.dry_run {
+                return Ok(None);
+            }
+            self.drain(c, line).await?;
+            self.stop(c, line, c.state).await?;
+            self.stopped_before_snapshot(c, line, &mut notes).await?;
+            self.snapshot(c, line, &mut snapshots).await?;
+            self.set_delete_on_termination(c, line).await?;
+            self.terminate(c, line).await.map(Some)
+        }
+        .await;
+        let mut rep = match halted {
+            Ok(None) => return self.plan(c, line).await,
+            Ok(Some(())) => report(c, Outcome::Terminated, None, snapshots),
+            Err(halt) => report(c, halt.outcome(), Some(halt.to_string()), snapshots),
+        };
+        rep.notes = notes;
+        rep
+    }
+
+    /// Reads the state again right before the snapshot (discovery may be long past: a prompt, a
+    /// queue behind `--concurrency`): an instance started meanwhile is stopped again first, and the
+    /// change is noted in the report.
+    async fn stopped_before_snapshot(
+        &self,
+        c: &Candidate,
+        line: &Line,
+        notes: &mut Vec<String>,
+    ) -> Result<(), Halt> {
+        line.set("checking it is still stopped");
+        let out = c
+            .target
+            .ec2
+            .describe_instances()
+            .instance_ids(&c.instance_id)
+            .send()
+            .await
+            .map_err(|e| Halt::StateUnreadable(err_text(&e)))?;
+        let raw = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| i.state().and_then(|s| s.name()))
+            .map(|n| n.as_str().to_string());
+        let now = raw
+            .as_deref()
+            .and_then(InstanceState::parse)
+            .ok_or_else(|| Halt::StateUnreadable(format!("state {raw:?}")))?;
+        if now == InstanceState::Stopped {
+            return Ok(());
+        }
+        let note = format!(
+            "state changed under it: {} at discovery, {} before the snapshot; stopped again",
+            c.state.as_str(),
+            now.as_str()
+        );
+        tracing::warn!(instance_id = %c.instance_id, "{note}");
+        notes.push(note);
+        self.stop(c, line, now).await
+    }
+
+    async fn check_protection(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+        line.set("checking termination protection");
+        let out = c
+            .target
+            .ec2
+            .describe_instance_attribute()
+            .instance_id(&c.instance_id)
+            .attribute(InstanceAttributeName::DisableApiTermination)
+            .send()
+            .await
+            .map_err(|e| Halt::ProtectionUnreadable(err_text(&e)))?;
+        let protected = out
+            .disable_api_termination()
+            .and_then(AttributeBooleanValue::value)
+            .unwrap_or(false);
+        if protected {
+            return Err(Halt::Protected);
+        }
+        Ok(())
+    }
+
+    /// Removes the instance from the selected services, then waits `--drain-seconds`.
+    async fn drain(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+        let Some(cloudmap) = self.cloudmap.filter(|_| !c.services.is_empty()) else {
+            return Ok(());
+        };
+        for svc in &c.services {
+            line.set(format!("deregistering from {svc}"));
+            cloudmap::deregister(cloudmap, svc, &c.instance_id)
+                .await
+                .map_err(|source| Halt::Drain {
+                    service_id: svc.clone(),
+                    source,
+                })?;
+        }
+        line.set(format!("draining for {} s", self.s.drain.as_secs()));
+        tokio::time::sleep(self.s.drain).await;
+        Ok(())
+    }
+
+    /// Brings the instance to `stopped` from `state`.
+    async fn stop(&self, c: &Candidate, line: &Line, mut state: InstanceState) -> Result<(), Halt> {
+        let ec2 = &c.target.ec2;
+        let timeout = self.s.wait_timeout;
+        if state == InstanceState::Pending {
+            line.set("waiting until running");
+            ec2.wait_until_instance_running()
+                .instance_ids(&c.instance_id)
+                .wait(timeout)
+                .await
+                .map_err(|e| Halt::NotRunning(chain(&e)))?;
+            state = InstanceState::Running;
+        }
+        if state == InstanceState::ShuttingDown {
+            line.set("already shutting down; waiting");
+            let _ = ec2
+                .wait_until_instance_terminated()
+                .instance_ids(&c.instance_id)
+                .wait(timeout)
+                .await;
+            return Err(Halt::AlreadyShuttingDown);
+        }
+        if state == InstanceState::Running {
+            line.set("stopping");
+            ec2.stop_instances()
+                .instance_ids(&c.instance_id)
+                .send()
+                .await
+                .map_err(|e| Halt::Stop(err_text(&e)))?;
+        }
+        if matches!(state, InstanceState::Running | InstanceState::Stopping) {
+            line.set("waiting until stopped");
+            ec2.wait_until_instance_stopped()
+                .instance_ids(&c.instance_id)
+                .wait(timeout)
+                .await
+                .map_err(|e| Halt::NotStopped(chain(&e)))?;
+        }
+        Ok(())
+    }
+
+    /// Snapshots every EBS volume and waits until all are complete; `snapshots` holds what was taken.
+    async fn snapshot(
+        &self,
+        c: &Candidate,
+        line: &Line,
+        snapshots: &mut Vec<String>,
+    ) -> Result<(), Halt> {
+        if !self.s.snapshot || c.volumes.is_empty() {
+            return Ok(());
+        }
+        line.set(format!("snapshotting {} volume(s)", c.volumes.len()));
+        let out = self
+            .create_snapshots(c, false)
+            .send()
+            .await
+            .map_err(|e| Halt::Snapshot(err_text(&e)))?;
+        snapshots.extend(
+            out.snapshots()
+                .iter()
+                .filter_map(|s| s.snapshot_id().map(str::to_string)),
+        );
+        if snapshots.len() < c.volumes.len() {
+            return Err(Halt::MissingSnapshots {
+                taken: snapshots.len(),
+                volumes: c.volumes.len(),
+            });
+        }
+        line.set(format!("waiting for {} snapshot(s)", snapshots.len()));
+        c.target
+            .ec2
+            .wait_until_snapshot_completed()
+            .set_snapshot_ids(Some(snapshots.clone()))
+            .wait(self.s.wait_timeout)
+            .await
+            .map_err(|e| Halt::SnapshotIncomplete(chain(&e)))?;
+        Ok(())
+    }
+
+    async fn set_delete_on_termination(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+        if c.devices.is_empty() {
+            return Ok(());
+        }
+        line.set("setting DeleteOnTermination");
+        self.delete_on_termination(c, false)
+            .send()
+            .await
+            .map_err(|e| Halt::DeleteOnTermination(err_text(&e)))?;
+        Ok(())
+    }
+
+    async fn terminate(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+        line.set("terminating");
+        match c
+            .target
+            .ec2
+            .terminate_instances()
+            .instance_ids(&c.instance_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error().and_then(|s| s.code()) == Some("OperationNotPermitted") =>
+            {
+                Err(Halt::TerminationRefused(err_text(&e)))
+            }
+            Err(e) => Err(Halt::Terminate(err_text(&e))),
+        }
+    }
+}

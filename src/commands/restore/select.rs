@@ -1,0 +1,205 @@
+//! Which records `restore` works on, and what each comes to: records read from any shape, filtered
+//! (service, instance, time), the latest per registration; then each judged against Cloud Map (is
+//! it back already?) and EC2 (is its instance alive at its address, by the worker's own rules?).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use crate::aws::cloudmap;
+use crate::aws::ec2;
+use crate::aws::Target;
+use crate::model::domain::{is_ec2_instance_id, parse_rfc3339};
+use crate::model::plan::{self, Action, NotFoundBound, PlanOptions, Registration, Scope};
+use crate::model::record::Removal;
+
+/// Which records to restore.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub service_ids: Vec<String>,
+    /// Cloud Map instance ids or EC2 instance ids.
+    pub instance_ids: Vec<String>,
+    pub since: Option<SystemTime>,
+}
+
+/// `2026-11-24T02:00:00Z`, or an age before `now`: `90s`, `30m`, `2h`, `7d`.
+pub fn parse_since(value: &str, now: SystemTime) -> Option<SystemTime> {
+    if let Some(t) = parse_rfc3339(value) {
+        return Some(t);
+    }
+    let value = value.trim();
+    let unit = match value.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let n: u64 = value[..value.len() - 1].parse().ok()?;
+    now.checked_sub(Duration::from_secs(n.checked_mul(unit)?))
+}
+
+/// The records of `text` that pass `filter`, the latest of each (service, instance), oldest first;
+/// and how many lines held no record.
+pub fn select(text: &str, filter: &Filter) -> (Vec<Removal>, usize) {
+    let mut latest: HashMap<(String, String), Removal> = HashMap::new();
+    let mut unread = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Some(r) = Removal::from_line(line) else {
+            unread += 1;
+            continue;
+        };
+        let ec2_id = r.attributes.get(plan::EC2_ID_ATTRIBUTE);
+        let wanted = (filter.service_ids.is_empty() || filter.service_ids.contains(&r.service_id))
+            && (filter.instance_ids.is_empty()
+                || filter.instance_ids.contains(&r.instance_id)
+                || ec2_id.is_some_and(|id| filter.instance_ids.contains(id)))
+            && filter
+                .since
+                .is_none_or(|since| r.at().is_some_and(|at| at >= since));
+        if !wanted {
+            continue;
+        }
+        let key = (r.service_id.clone(), r.instance_id.clone());
+        match latest.get(&key) {
+            Some(known) if known.at() > r.at() => {}
+            _ => {
+                latest.insert(key, r);
+            }
+        }
+    }
+    let mut records: Vec<Removal> = latest.into_values().collect();
+    records.sort_by(|a, b| {
+        (a.at(), &a.service_id, &a.instance_id).cmp(&(b.at(), &b.service_id, &b.instance_id))
+    });
+    (records, unread)
+}
+
+/// What one record comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// To be registered again (why, in words).
+    Restore(String),
+    /// Cloud Map holds it already: left alone.
+    AlreadyRegistered,
+    /// Its instance is not alive at its address (and no `--force`).
+    Refused(String),
+    /// Cloud Map or EC2 could not be asked.
+    Failed(String),
+}
+
+/// Judges one record: already back? Alive by EC2, under the worker's rules?
+pub async fn judge(
+    cloudmap: &aws_sdk_servicediscovery::Client,
+    targets: &[Target],
+    r: &Removal,
+    force: bool,
+) -> Verdict {
+    match cloudmap::current(cloudmap, &r.service_id, &r.instance_id).await {
+        Ok(Some(_)) => return Verdict::AlreadyRegistered,
+        Ok(None) => {}
+        Err(e) => return Verdict::Failed(e.to_string()),
+    }
+    let reg = Registration::new(&r.instance_id, |name| r.attributes.get(name).cloned());
+    let refuse = |why: String| {
+        if force {
+            Verdict::Restore(format!("forced: {why}"))
+        } else {
+            Verdict::Refused(why)
+        }
+    };
+    if !reg.has_address() || !is_ec2_instance_id(reg.target()) {
+        return refuse("EC2 cannot vouch for it (no address, or no EC2 instance id)".into());
+    }
+    let ids = [reg.target().to_string()];
+    let observed = match ec2::describe(targets, &ids, 4).await {
+        Ok(o) => o,
+        Err(e) => return Verdict::Failed(e.to_string()),
+    };
+    let opts = PlanOptions {
+        deregister_stopped: false,
+        allow_empty_service: true,
+        max_not_found: NotFoundBound::Percent(100),
+    };
+    let plan = plan::plan(std::slice::from_ref(&reg), &observed, opts, Scope::All);
+    let seen = observed.get(reg.target()).and_then(|o| o.first());
+    match plan.decisions.first().map(|d| d.action) {
+        Some(Action::Keep) => Verdict::Restore(match seen {
+            Some(o) => format!(
+                "{} is {} in {}/{}",
+                reg.target(),
+                o.state,
+                o.account,
+                o.region
+            ),
+            None => "alive".into(),
+        }),
+        Some(Action::Deregister(reason)) => refuse(format!("{} is {reason} now", reg.target())),
+        other => refuse(format!("not judged by EC2 ({other:?})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(service: &str, id: &str, time: &str, ip: &str) -> String {
+        let mut r = crate::model::record::sample(id, time, ip);
+        r.service_id = service.into();
+        r.json()
+    }
+
+    #[test]
+    fn the_latest_record_of_each_registration_passing_the_filter_counts() {
+        let a = "i-0123456789abcdef0";
+        let text = [
+            line("srv-a", a, "2026-11-24T01:00:00Z", "10.0.0.1"),
+            "some other log line".into(),
+            line("srv-a", a, "2026-11-24T02:00:00Z", "10.0.0.2"),
+            line("srv-b", a, "2026-11-23T02:00:00Z", "10.0.0.3"),
+        ]
+        .join("\n");
+        let (all, unread) = select(&text, &Filter::default());
+        assert_eq!(unread, 1);
+        let ips: Vec<&str> = all
+            .iter()
+            .map(|r| r.attributes["AWS_INSTANCE_IPV4"].as_str())
+            .collect();
+        assert_eq!(ips, ["10.0.0.3", "10.0.0.2"]);
+        let since = parse_since("2026-11-24T00:00:00Z", SystemTime::now());
+        let (recent, _) = select(
+            &text,
+            &Filter {
+                since,
+                ..Filter::default()
+            },
+        );
+        assert_eq!(recent.len(), 1);
+        let only_b = Filter {
+            service_ids: vec!["srv-b".into()],
+            ..Filter::default()
+        };
+        assert_eq!(select(&text, &only_b).0[0].service_id, "srv-b");
+        let other = Filter {
+            instance_ids: vec!["web-1".into()],
+            ..Filter::default()
+        };
+        assert!(select(&text, &other).0.is_empty());
+    }
+
+    #[test]
+    fn since_takes_a_time_or_an_age() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(
+            parse_since("2h", now),
+            Some(now - Duration::from_secs(7_200))
+        );
+        assert_eq!(parse_since("90s", now), Some(now - Duration::from_secs(90)));
+        assert_eq!(
+            parse_since("7d", now),
+            Some(now - Duration::from_secs(604_800))
+        );
+        for bad in ["", "h", "2w", "-1h", "yesterday"] {
+            assert_eq!(parse_since(bad, now), None, "{bad}");
+        }
+    }
+}

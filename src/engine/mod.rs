@@ -1,0 +1,18 @@
+//! The engine: a running worker. `app` assembles it; `context` holds what every trigger shares
+//! (configuration, clients, telemetry) and `services` each service's state; `reconcile` is one
+//! service's reconcile (list → plan → guard → apply), called by every trigger: the `cycle` (every
+//! selected service, periodically), the `fleet` (the cycle replicas share through the queue), the
+//! `scheduled` EC2 events' timers and the event `worker`. `index` keeps the event path's listings
+//! fresh. Commands use only what this module re-exports.
+
+pub mod app;
+pub mod context;
+pub mod cycle;
+pub mod fleet;
+pub mod index;
+pub mod reconcile;
+pub mod scheduled;
+pub mod shutdown;
+pub mod worker;
+
+pub use app::run;

@@ -1,0 +1,160 @@
+//! Applying a plan's deregistrations, `--concurrency` at a time, each re-checked right before its
+//! removal: Cloud Map is read again (GetInstance) and the registration is removed only if it is
+//! still the one the plan judged. One that was registered again meanwhile (an instance restarted
+//! with a new address) is kept as `changed`, for the next cycle to judge. A terminated instance's
+//! registration named by its own id is not read again: nothing can make it right again. Each removal leaves its
+//! undo record (`audit`) in its log line, and on the audit bus when one is configured.
+
+use std::collections::HashMap;
+
+use futures::stream::{self, StreamExt};
+use tracing::{error, info};
+
+use crate::aws::cloudmap::{self, Deregistered};
+use crate::aws::ec2::Observed;
+use crate::engine::context::Context;
+use crate::model::plan::{Plan, Reason, Registration};
+use crate::model::record::{Removal, Sighting};
+use crate::telemetry::emit::Failure;
+use crate::telemetry::metrics::{DeregistrationLabels, Metrics, Trigger};
+
+/// What one planned deregistration came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Removed (or already gone; in a dry run: would have been removed).
+    Removed,
+    /// Registered again with other attributes since the plan: kept.
+    Changed,
+    /// The removal failed.
+    Failed,
+}
+
+/// Applies `plan`'s deregistrations (none in a dry run); one failure does not stop the others.
+pub(super) async fn apply(
+    ctx: &Context,
+    service_id: &str,
+    registrations: &[Registration],
+    plan: &Plan,
+    observed: &Observed,
+    trigger: Trigger,
+) -> Vec<(String, Applied)> {
+    let judged: HashMap<&str, &Registration> = registrations
+        .iter()
+        .map(|r| (r.instance_id.as_str(), r))
+        .collect();
+    let jobs: Vec<_> = plan
+        .deregistrations()
+        .map(|(instance_id, reason)| {
+            let judged = judged.get(instance_id).copied();
+            let target = judged.map_or(instance_id, Registration::target).to_string();
+            let evidence: Vec<Sighting> = observed
+                .get(&target)
+                .into_iter()
+                .flatten()
+                .map(|o| Sighting {
+                    account: o.account.clone(),
+                    region: o.region.clone(),
+                    state: o.state.to_string(),
+                })
+                .collect();
+            let removal = Removal {
+                service_id: service_id.to_string(),
+                instance_id: instance_id.to_string(),
+                attributes: Default::default(),
+                reason: reason.to_string(),
+                trigger: trigger.as_str().to_string(),
+                evidence,
+                time: String::new(),
+            };
+            async move {
+                let applied = remove(ctx, removal, judged, reason, trigger).await;
+                (target, applied)
+            }
+        })
+        .collect();
+    stream::iter(jobs)
+        .buffer_unordered(ctx.config.concurrency)
+        .collect()
+        .await
+}
+
+async fn remove(
+    ctx: &Context,
+    mut removal: Removal,
+    judged: Option<&Registration>,
+    reason: Reason,
+    trigger: Trigger,
+) -> Applied {
+    let (service_id, instance_id) = (removal.service_id.as_str(), removal.instance_id.as_str());
+    if ctx.config.dry_run {
+        info!(service_id, instance_id, %reason, ?trigger, dry_run = true, "would deregister");
+        return Applied::Removed;
+    }
+    let failed = |e| {
+        let what = Failure::Deregister {
+            service_id,
+            instance_id,
+            reason,
+            trigger,
+        };
+        ctx.failed(what, &e);
+        Applied::Failed
+    };
+    // A terminated instance registers nothing again, and a registration named by its instance id
+    // can only ever stand for that instance: the listing's attributes are the ones to remove and
+    // record. Any other (a live instance's, or a name whose AWS_EC2_INSTANCE_ID could now point
+    // elsewhere) is read again first and kept if it changed since the plan judged it.
+    let listed = judged
+        .filter(|r| reason == Reason::Terminated && r.ec2_id.is_none())
+        .and_then(|r| r.attributes.as_deref());
+    let now = match listed {
+        Some(attributes) => Some((None, attributes.clone())),
+        None => match cloudmap::current(&ctx.cloudmap, service_id, instance_id).await {
+            Ok(now) => now.map(|(r, a)| (Some(r), a)),
+            Err(e) => return failed(e),
+        },
+    };
+    let (outcome, attributes) = match now {
+        None => (Deregistered::AlreadyGone, None),
+        Some((Some(now), _)) if Some(&now) != judged => {
+            info!(service_id, instance_id, %reason, ?trigger, judged_ipv4 = ?judged.and_then(|r| r.ipv4.as_deref()),
+                now_ipv4 = ?now.ipv4, "registration changed since it was judged; kept for the next cycle");
+            ctx.metrics
+                .changed
+                .get_or_create(&Metrics::service(service_id))
+                .inc();
+            return Applied::Changed;
+        }
+        Some((_, attributes)) => {
+            match cloudmap::deregister(&ctx.cloudmap, service_id, instance_id).await {
+                Ok(outcome) => (outcome, Some(attributes)),
+                Err(e) => return failed(e),
+            }
+        }
+    };
+    ctx.metrics
+        .deregistrations
+        .get_or_create(&DeregistrationLabels {
+            service_id: service_id.to_string(),
+            trigger,
+            reason,
+        })
+        .inc();
+    let already_gone = outcome == Deregistered::AlreadyGone;
+    let Some(attributes) = attributes.filter(|_| !already_gone) else {
+        info!(service_id, instance_id, %reason, ?trigger, already_gone, "deregistered");
+        return Applied::Removed;
+    };
+    // Removed by this call: the undo record goes with the log line (and to the audit bus).
+    removal.attributes = attributes;
+    removal.time = crate::model::domain::rfc3339(std::time::SystemTime::now());
+    let record = removal.json();
+    info!(service_id, instance_id, %reason, ?trigger, already_gone, record, "deregistered");
+    if let Some(bus) = &ctx.audit {
+        if let Err(e) = bus.publish(&removal).await {
+            ctx.metrics.aws_error(crate::error::Operation::PutEvents);
+            error!(service_id, instance_id, error = %e, record, "cannot send the removal's record to the audit bus (it is in the log line above)");
+        }
+    }
+    Applied::Removed
+}

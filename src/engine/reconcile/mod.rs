@@ -1,0 +1,365 @@
+//! One service's sync, called by every trigger (kube-rs style): resolve the selected services, list
+//! a service's registrations, look their instances up in EC2 (or take the event path's lookup),
+//! plan, hold or apply, and report. The reconcile syncs everything; an event narrows the scope to
+//! the instances it names and adds its hints.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use tracing::{debug, info, instrument, warn};
+
+use crate::aws::cloudmap;
+use crate::aws::ec2::{self, Observed};
+use crate::engine::context::Context;
+use crate::engine::index::{self, Listing};
+use crate::error::Error;
+use crate::model::domain::is_ec2_instance_id;
+use crate::model::domain::SelectionKind;
+use crate::model::plan::{self, Action, Claimed, Hold, Plan, Reason, Registration};
+use crate::telemetry::emit::Failure;
+use crate::telemetry::metrics::{Guard, Metrics, Trigger};
+
+mod apply;
+pub use apply::Applied;
+
+/// What one sync looks at.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every registration of the service; their instances are looked up here (the reconcile).
+    All,
+    /// Only the claimed instances, already looked up by the caller once for every service (the
+    /// event path: one DescribeInstances per account×region per batch). The registrations come from
+    /// the index (`index::complete_as_of`): every one made before `needed`, the latest event time.
+    Instances {
+        claimed: &'a Claimed,
+        observed: &'a Observed,
+        needed: std::time::SystemTime,
+    },
+}
+
+/// What one service's sync did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ServiceReport {
+    pub registrations: usize,
+    pub kept: usize,
+    pub skipped: usize,
+    /// Deregistrations the never-empty guard held back.
+    pub held: usize,
+    /// `not-found` registrations the surge guard held back.
+    pub not_found_held: usize,
+    /// `not-found` registrations kept until a second lookup confirms them.
+    pub unconfirmed: usize,
+    /// Each attempted deregistration's EC2 instance (`Registration::target`) and what it came to (in a dry run: `Removed`
+    /// for what would have been removed).
+    pub results: Vec<(String, Applied)>,
+}
+
+impl ServiceReport {
+    /// Removed (or, in a dry run, that would have been removed).
+    pub fn deregistered(&self) -> usize {
+        self.count(Applied::Removed)
+    }
+
+    /// Deregistrations that failed.
+    pub fn failed(&self) -> usize {
+        self.count(Applied::Failed)
+    }
+
+    /// Registrations that changed between the plan and their removal, and were kept.
+    pub fn changed(&self) -> usize {
+        self.count(Applied::Changed)
+    }
+
+    fn count(&self, what: Applied) -> usize {
+        self.results.iter().filter(|(_, a)| *a == what).count()
+    }
+}
+
+/// The explicit service ids, the services carrying the `--service-tag`s, then every service of
+/// every namespace (listed anew on each call).
+/// A namespace that does not exist is marked missing and skipped; one that cannot be listed is
+/// logged, counted, and stands for its last known services; without any, it is among the errors.
+/// The reconcile (`log_missing`) logs every missing namespace once per cycle; the event path only
+/// logs one that just went missing.
+pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>, Vec<Error>) {
+    let mut services = ctx.config.service_ids.clone();
+    let mut errors = Vec::new();
+    if !ctx.config.service_tags.is_empty() {
+        match tagged_services(ctx, log_missing).await {
+            Ok(found) => add_new(&mut services, found),
+            Err(e) => errors.push(e),
+        }
+    }
+    for ns in &ctx.config.namespace_ids {
+        let found = match cloudmap::list_services(&ctx.cloudmap, ns).await {
+            Ok(found) => {
+                ctx.set_missing(SelectionKind::Namespace, ns, false);
+                ctx.remember_selection(ns, &found);
+                found
+            }
+            Err(e @ Error::Missing { .. }) => {
+                if ctx.set_missing(SelectionKind::Namespace, ns, true) || log_missing {
+                    warn!(namespace_id = %ns, error = %e, "a selected namespace does not exist; skipped");
+                }
+                continue;
+            }
+            Err(e) => {
+                ctx.failed(Failure::ListServices { namespace_id: ns }, &e);
+                match ctx.last_known_services(ns) {
+                    Some(known) => known,
+                    None => {
+                        errors.push(e);
+                        continue;
+                    }
+                }
+            }
+        };
+        add_new(&mut services, found);
+    }
+    (services, errors)
+}
+
+/// Appends the services not already selected, keeping the first occurrence's order.
+fn add_new(services: &mut Vec<String>, found: Vec<String>) {
+    for s in found {
+        if !services.contains(&s) {
+            services.push(s);
+        }
+    }
+}
+
+/// The distinct EC2 instances the registrations that pass `keep` stand for.
+fn targets(registrations: &[Registration], keep: impl Fn(&Registration) -> bool) -> Vec<String> {
+    registrations
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| r.target().to_string())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The services carrying every `--service-tag`: listed anew by the reconcile (`fresh`, once per cycle);
+/// the event path takes the last listing (tags change rarely; listing them costs a call per service).
+/// A listing that fails stands for the last one, if any.
+async fn tagged_services(ctx: &Context, fresh: bool) -> Result<Vec<String>, Error> {
+    const KEY: &str = "--service-tag";
+    if !fresh {
+        if let Some(known) = ctx.last_known_services(KEY) {
+            return Ok(known);
+        }
+    }
+    let tags = &ctx.config.service_tags;
+    match cloudmap::list_tagged_services(&ctx.cloudmap, tags, ctx.config.concurrency).await {
+        Ok(found) => {
+            ctx.remember_selection(KEY, &found);
+            Ok(found)
+        }
+        Err(e) => {
+            ctx.failed(Failure::ListTaggedServices, &e);
+            ctx.last_known_services(KEY).ok_or(e)
+        }
+    }
+}
+
+/// What a missing service comes to: marked (metric, `/readyz`), logged when it just went missing
+/// or when `log_missing` (the reconcile, once per cycle). Returns whether `error` was that.
+pub fn note_missing(ctx: &Context, service_id: &str, error: &Error, log_missing: bool) -> bool {
+    if !matches!(error, Error::Missing { .. }) {
+        return false;
+    }
+    if ctx.set_missing(SelectionKind::Service, service_id, true) || log_missing {
+        warn!(service_id, error = %error, "a selected service does not exist; skipped");
+    }
+    true
+}
+
+/// Syncs one service: list, look up (scope `All`), plan, then hold or apply, alone (no other
+/// trigger of this process plans the service meanwhile). An `Err` means nothing was decided (the
+/// listing or the lookup failed, or the service is missing); failed deregistrations are counted in
+/// the report.
+#[instrument(skip(ctx, scope), fields(service_id = %service_id, ?trigger))]
+pub async fn sync_service(
+    ctx: &Context,
+    service_id: &str,
+    scope: Scope<'_>,
+    trigger: Trigger,
+) -> Result<ServiceReport, Error> {
+    let _alone = ctx.plan_alone(service_id).await;
+    let mut looked_up = Observed::new();
+    let listing = match scope {
+        Scope::All => {
+            let (listing, observed) = list_and_look_up(ctx, service_id).await?;
+            looked_up = observed;
+            listing
+        }
+        Scope::Instances { needed, .. } => {
+            let (listing, source) = index::complete_as_of(ctx, service_id, needed).await?;
+            debug!(service_id, ?source, "registrations for the event path");
+            listing
+        }
+    };
+    let registrations: &[Registration] = &listing.registrations;
+    ctx.set_missing(SelectionKind::Service, service_id, false);
+    let labels = Metrics::service(service_id);
+    let (given, plan_scope) = match scope {
+        Scope::All => {
+            ctx.metrics
+                .registered
+                .get_or_create(&labels)
+                .set(registrations.len() as i64);
+            (None, plan::Scope::All)
+        }
+        Scope::Instances {
+            claimed, observed, ..
+        } => (Some(observed), plan::Scope::Only(claimed)),
+    };
+    let complete = given.is_none();
+    let judge = |observed: &Observed| {
+        let confirmed = ctx.confirmed_absent(service_id, ctx.config.not_found_grace);
+        let plan = plan::plan_with(
+            registrations,
+            observed,
+            ctx.plan_options(),
+            plan_scope,
+            Some(&confirmed),
+        );
+        ctx.note_absent(service_id, &plan, complete);
+        plan
+    };
+    let mut plan = judge(given.unwrap_or(&looked_up));
+    if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
+        // A single run cannot wait for its next cycle: it looks again after the grace period.
+        let unconfirmed: HashSet<&str> = plan.unconfirmed().collect();
+        let ids = targets(registrations, |r| {
+            unconfirmed.contains(r.instance_id.as_str())
+        });
+        let grace = ctx.config.not_found_grace;
+        info!(
+            service_id,
+            not_found = ids.len(),
+            grace_s = grace.as_secs(),
+            "not found in EC2; looking again after the grace period"
+        );
+        tokio::time::sleep(grace).await;
+        let again = ec2::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
+        for id in &ids {
+            looked_up.remove(id);
+        }
+        looked_up.extend(again);
+        plan = judge(&looked_up);
+    }
+
+    let mut report = ServiceReport {
+        registrations: registrations.len(),
+        kept: plan.count(|a| *a == Action::Keep),
+        skipped: plan.count(|a| matches!(a, Action::Skip(_))),
+        not_found_held: plan.count(|a| *a == Action::Hold(Hold::Surge)),
+        unconfirmed: plan.count(|a| *a == Action::Hold(Hold::Unconfirmed)),
+        ..Default::default()
+    };
+    if plan.surge {
+        ctx.metrics.guard_hold(service_id, Guard::not_found_surge);
+        warn_surge(ctx, service_id, &plan, trigger);
+    }
+    if plan.held {
+        report.held = plan.wanted().count();
+        ctx.metrics.guard_hold(service_id, Guard::never_empty);
+        warn_held(service_id, &plan, trigger);
+        return Ok(report);
+    }
+    let observed = given.unwrap_or(&looked_up);
+    report.results = apply::apply(ctx, service_id, registrations, &plan, observed, trigger).await;
+    if matches!(scope, Scope::All) && !ctx.config.dry_run {
+        let remaining = registrations.len().saturating_sub(report.deregistered());
+        ctx.metrics
+            .registered
+            .get_or_create(&labels)
+            .set(remaining as i64);
+    }
+    Ok(report)
+}
+
+/// Lists a service and looks its instances up as a pipeline: as soon as the pages listed so far hold a
+/// full DescribeInstances call's worth of instances (200), they are looked up while the next pages are
+/// listed (Cloud Map pages come one after the other, 100 at a time); the rest when the listing ends.
+/// As many DescribeInstances calls as looking everything up at the end would make.
+async fn list_and_look_up(
+    ctx: &Context,
+    service_id: &str,
+) -> Result<(Arc<Listing>, Observed), Error> {
+    let start = index::begin(ctx, service_id).await;
+    let mut pages = std::pin::pin!(cloudmap::registration_pages(&ctx.cloudmap, service_id));
+    let mut lookups = FuturesUnordered::new();
+    let (mut registrations, mut observed, mut listed) = (Vec::new(), Observed::new(), false);
+    let (mut asked, mut pending): (HashSet<String>, Vec<String>) = (HashSet::new(), Vec::new());
+    let look_up = |ids: Vec<String>| {
+        let (targets, concurrency) = (&ctx.targets, ctx.config.concurrency);
+        async move { ec2::describe(targets, &ids, concurrency).await }
+    };
+    loop {
+        tokio::select! {
+            page = pages.next(), if !listed => match page {
+                Some(page) => {
+                    let page = page?;
+                    pending.extend(
+                        targets(&page, |r| r.has_address() && is_ec2_instance_id(r.target()))
+                            .into_iter()
+                            .filter(|id| asked.insert(id.clone())),
+                    );
+                    while pending.len() >= ec2::MAX_IDS_PER_CALL {
+                        let rest = pending.split_off(ec2::MAX_IDS_PER_CALL);
+                        lookups.push(look_up(std::mem::replace(&mut pending, rest)));
+                    }
+                    registrations.extend(page);
+                }
+                None => {
+                    listed = true;
+                    if !pending.is_empty() {
+                        lookups.push(look_up(std::mem::take(&mut pending)));
+                    }
+                }
+            },
+            Some(found) = lookups.next(), if !lookups.is_empty() => observed.extend(found?),
+            else => break,
+        }
+    }
+    Ok((
+        index::record(ctx, service_id, start, registrations),
+        observed,
+    ))
+}
+
+/// Logs a not-found surge once, with the accounts and regions that were asked.
+fn warn_surge(ctx: &Context, service_id: &str, plan: &Plan, trigger: Trigger) {
+    let asked: Vec<String> = ctx
+        .targets
+        .iter()
+        .map(|t| format!("{}/{}", t.account, t.region))
+        .collect();
+    let ids: Vec<&str> = plan.not_found().collect();
+    warn!(
+        service_id,
+        ?trigger,
+        not_found = ids.len(),
+        instance_ids = ?ids,
+        asked = ?asked,
+        "not-found surge: too many registrations have no instance in any account and region asked; \
+         keeping them (a forgotten --instances-role-arn or --instances-region? --max-not-found sets the bound)"
+    );
+}
+
+/// Logs a held plan once, with what it would have removed.
+fn warn_held(service_id: &str, plan: &Plan, trigger: Trigger) {
+    let wanted: Vec<(&str, Reason)> = plan.wanted().collect();
+    warn!(
+        service_id,
+        ?trigger,
+        would_deregister = wanted.len(),
+        instance_ids = ?wanted.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        "never-empty guard: every registration with an address in the service looks gone; deregistering none \
+         (--allow-empty-service turns this off)"
+    );
+}

@@ -1,0 +1,309 @@
+//! Doing what a batch asks: read each message into a claim (rules in `claims`), verify the claims
+//! with EC2 (one DescribeInstances per account×region of the batch's claims; a failing one fails
+//! only its own claims), drop lifecycle actions Auto Scaling does not show terminating, sync every
+//! selected service within the claimed instances (through `sync`, `--concurrency` at a time; a
+//! missing service blocks nothing), then settle lifecycle actions (`lifecycle`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::stream::{self, StreamExt};
+use tracing::{debug, info, warn};
+
+use super::{truncate, Received, Worker};
+use crate::aws::ec2::{self, Observed};
+use crate::engine::reconcile::{self, Applied, Scope};
+use crate::model::claims::EventOutcome;
+use crate::model::claims::{self, Arrival, Claim, Disposition, InstanceResult, Reading, Unclaimed};
+use crate::model::event;
+use crate::model::plan::{Claimed, Hint};
+use crate::telemetry::emit::Failure;
+use crate::telemetry::metrics::{LatencyFrom, LatencyLabels, Trigger};
+
+/// What a batch's work came to: per instance, and per message where a lifecycle action says more.
+#[derive(Debug, Default)]
+pub(super) struct Outcomes {
+    pub results: HashMap<String, InstanceResult>,
+    pub notes: HashMap<usize, EventOutcome>,
+    /// The services each instance was removed from by this batch.
+    pub removed_from: HashMap<String, Vec<String>>,
+}
+
+impl Outcomes {
+    pub fn fail(&mut self, instance_id: &str) {
+        self.results
+            .entry(instance_id.to_string())
+            .or_default()
+            .failed = true;
+    }
+
+    pub fn failed(&self, instance_id: &str) -> bool {
+        self.results.get(instance_id).is_some_and(|r| r.failed)
+    }
+}
+
+impl Worker {
+    /// Decides and does the work of a batch; returns each message's disposition.
+    pub(super) async fn process(&self, messages: &[Received]) -> Vec<Disposition> {
+        let now = SystemTime::now();
+        let mut readings = Vec::with_capacity(messages.len());
+        let mut claims = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let ev = match event::parse(&m.body) {
+                Ok(ev) => ev,
+                Err(why) => {
+                    if m.receive_count <= 1 {
+                        warn!(message_id = %m.message_id, reason = %why, body = truncate(&m.body), "unreadable message left for the dead-letter queue");
+                    } else {
+                        debug!(message_id = %m.message_id, receive_count = m.receive_count, "unreadable message seen again");
+                    }
+                    readings.push(Reading::Invalid);
+                    continue;
+                }
+            };
+            if let event::Kind::Scheduled { .. } = &ev.kind {
+                readings.push(self.schedule(&ev));
+                continue;
+            }
+            let arrival = Arrival {
+                message: i,
+                received_at: m.received_at,
+                now,
+                sent_at: m.sent_at,
+            };
+            let t = ev.event_type();
+            readings.push(match self.rules.claim(arrival, &ev) {
+                Ok(c) => {
+                    claims.push(c);
+                    Reading::Claimed(t)
+                }
+                Err(Unclaimed::Unwatched { account, region }) => {
+                    warn!(event_id = ev.id.as_deref(), %account, %region, instance_id = ev.instance_id(),
+                        "event from an account or region cloud-unmap does not watch; ignored");
+                    Reading::Ignored(t, EventOutcome::Ignored)
+                }
+                Err(Unclaimed::Expired) => {
+                    info!(event_id = ev.id.as_deref(), instance_id = ev.instance_id(),
+                        "Spot interruption notice past its two-minute window; nothing changed");
+                    Reading::Ignored(t, EventOutcome::Expired)
+                }
+                Err(Unclaimed::NothingToDo) => Reading::Ignored(t, EventOutcome::Ignored),
+            });
+        }
+        let out = if claims.is_empty() {
+            Outcomes::default()
+        } else {
+            self.act(&claims).await
+        };
+        claims::dispose(&readings, &claims, &out.results, &out.notes)
+            .into_iter()
+            .map(|(disposition, event_type, outcome)| {
+                self.ctx.metrics.event(event_type, outcome);
+                disposition
+            })
+            .collect()
+    }
+
+    /// An AWS Health scheduled change: arms each instance's timer (the reconcile reads the same
+    /// events from EC2 each cycle, so nothing is lost if this worker stops before the timer).
+    fn schedule(&self, ev: &event::Event) -> Reading {
+        let t = ev.event_type();
+        let event::Kind::Scheduled {
+            instance_ids,
+            code,
+            start,
+        } = &ev.kind
+        else {
+            return Reading::Ignored(t, EventOutcome::Ignored);
+        };
+        let (account, region) = match self.rules.origin(ev) {
+            Ok(origin) => origin,
+            Err(_) => {
+                warn!(
+                    event_id = ev.id.as_deref(),
+                    "scheduled change in an account or region cloud-unmap does not watch; ignored"
+                );
+                return Reading::Ignored(t, EventOutcome::Ignored);
+            }
+        };
+        for id in instance_ids {
+            let p = crate::engine::scheduled::Pending {
+                instance_id: id.clone(),
+                code: code.clone(),
+                not_before: *start,
+                account: account.clone(),
+                region: region.clone(),
+            };
+            crate::engine::scheduled::arm(&self.ctx, p);
+        }
+        Reading::Ignored(t, EventOutcome::Scheduled)
+    }
+
+    /// Verifies the claims, syncs every selected service within them, settles lifecycle actions.
+    async fn act(&self, claims: &[Claim]) -> Outcomes {
+        let mut out = Outcomes::default();
+        // Drains not yet over only heartbeat or wait on: nothing to verify or sync.
+        let now = SystemTime::now();
+        let (waiting, active): (Vec<&Claim>, Vec<&Claim>) =
+            claims.iter().partition(|c| super::hooks::waiting(c, now));
+        for c in waiting {
+            self.wait_on(c, now, &mut out).await;
+        }
+        let observed = self.verify(&active, &mut out).await;
+        let active = self.terminating(active, &mut out).await;
+        let claimed: Claimed = claims::merge(
+            active
+                .iter()
+                .copied()
+                .filter(|c| !out.failed(&c.instance_id)),
+        );
+        if claimed.is_empty() {
+            return out;
+        }
+        // Every service's registrations as of the latest claimed termination (see `index`). Only a
+        // state change reports an instance already gone; one that still runs (a lifecycle action's
+        // wait, a Spot notice's two minutes) may still register: then as of now.
+        let needed = active
+            .iter()
+            .map(|c| match c.hint {
+                Hint::Judge => crate::engine::index::needed(c.event_time, c.sent_at, now),
+                _ => now,
+            })
+            .max()
+            .unwrap_or(now);
+        let services = self.sync_all(&claimed, &observed, needed, &mut out).await;
+        self.observe_latencies(&active, &out);
+        if let Some(services) = services {
+            self.settle_lifecycles(&active, &observed, &services, &mut out)
+                .await;
+        }
+        out
+    }
+
+    /// Looks the claimed instances up, each in its claim's account and region only, so one failing
+    /// account×region fails only its own claims.
+    async fn verify(&self, claims: &[&Claim], out: &mut Outcomes) -> Observed {
+        let ctx = &self.ctx;
+        let jobs: Vec<_> = claims::by_target(claims.iter().copied())
+            .into_iter()
+            .filter_map(|((account, region), ids)| {
+                let target = ctx.target(account, region)?;
+                Some(async move {
+                    let found = ec2::describe(std::slice::from_ref(target), &ids, 1).await;
+                    (ids, found)
+                })
+            })
+            .collect();
+        let looked_up: Vec<_> = stream::iter(jobs)
+            .buffer_unordered(ctx.config.concurrency)
+            .collect()
+            .await;
+        let mut observed = Observed::new();
+        for (ids, found) in looked_up {
+            match found {
+                Ok(found) => {
+                    for (id, seen) in found {
+                        observed.entry(id).or_default().extend(seen);
+                    }
+                }
+                Err(e) => {
+                    ctx.failed(Failure::VerifyEvents, &e);
+                    for id in &ids {
+                        out.fail(id);
+                    }
+                }
+            }
+        }
+        observed
+    }
+
+    /// Syncs every selected service within the claims. Returns the services synced, or `None` when
+    /// the selection itself could not be resolved (every claim then fails).
+    async fn sync_all(
+        &self,
+        claimed: &Claimed,
+        observed: &Observed,
+        needed: SystemTime,
+        out: &mut Outcomes,
+    ) -> Option<Vec<String>> {
+        let ctx = &self.ctx;
+        let fail_all = |out: &mut Outcomes| {
+            for id in claimed.keys() {
+                out.fail(id);
+            }
+        };
+        let (services, selection_errors) = reconcile::resolve_services(ctx, false).await;
+        if !selection_errors.is_empty() {
+            fail_all(out);
+            return None;
+        }
+        let scope = Scope::Instances {
+            claimed,
+            observed,
+            needed,
+        };
+        let jobs: Vec<_> = services
+            .iter()
+            .map(|s| async move {
+                let r = reconcile::sync_service(ctx, s, scope, Trigger::event).await;
+                (s, r)
+            })
+            .collect();
+        let per_service: Vec<_> = stream::iter(jobs)
+            .buffer_unordered(ctx.config.concurrency)
+            .collect()
+            .await;
+        for (service_id, outcome) in per_service {
+            match outcome {
+                Ok(report) => {
+                    for (id, applied) in report.results {
+                        let ok = applied != Applied::Failed;
+                        if applied == Applied::Removed {
+                            out.removed_from
+                                .entry(id.clone())
+                                .or_default()
+                                .push(service_id.clone());
+                        }
+                        let r = out.results.entry(id).or_default();
+                        r.acted |= applied == Applied::Removed;
+                        r.failed |= !ok;
+                    }
+                }
+                Err(e) if reconcile::note_missing(ctx, service_id, &e, false) => {}
+                Err(e) => {
+                    let what = Failure::Sync {
+                        service_id,
+                        trigger: Trigger::event,
+                    };
+                    ctx.failed(what, &e);
+                    fail_all(out);
+                }
+            }
+        }
+        Some(services)
+    }
+
+    /// Latencies of this batch's confirmed deregistrations, from receipt and from the event's time.
+    fn observe_latencies(&self, claims: &[&Claim], out: &Outcomes) {
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        for c in claims {
+            if !out.removed_from.contains_key(&c.instance_id) || out.failed(&c.instance_id) {
+                continue;
+            }
+            let observe = |from: LatencyFrom, d: Duration| {
+                self.ctx
+                    .metrics
+                    .event_latency
+                    .get_or_create(&LatencyLabels { from })
+                    .observe(d.as_secs_f64())
+            };
+            observe(
+                LatencyFrom::receipt,
+                now.saturating_duration_since(c.received_at),
+            );
+            if let Some(d) = c.event_time.and_then(|t| wall.duration_since(t).ok()) {
+                observe(LatencyFrom::event_time, d);
+            }
+        }
+    }
+}

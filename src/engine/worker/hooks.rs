@@ -1,0 +1,366 @@
+//! Auto Scaling lifecycle actions on AWS: which claimed instances Auto Scaling shows terminating,
+//! the drain before CONTINUE (its length, the delayed record in the queue, heartbeats while it
+//! lasts) and the completion. Only hooks named by `--lifecycle-hook-name` are ever heart-beaten or
+//! completed; the timing rules are pure, in `crate::model::drain`.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use tracing::{info, warn};
+
+use super::act::Outcomes;
+use super::Worker;
+use crate::aws::ec2::Observed;
+use crate::aws::Target;
+use crate::error::{Error, Operation};
+use crate::model::claims::EventOutcome;
+use crate::model::claims::{self, Claim, Lifecycle};
+use crate::model::domain::Account;
+use crate::model::drain::{Drain, Step, MIN_HEARTBEAT_TIMEOUT};
+use crate::model::event::LifecycleAction;
+use crate::model::plan;
+use crate::telemetry::emit::Failure;
+use crate::telemetry::metrics::LifecycleStep;
+
+/// DescribeAutoScalingInstances takes at most 50 ids.
+const MAX_ASG_IDS: usize = 50;
+
+/// A drain record whose drain is not over: it only heartbeats or waits on.
+pub(super) fn waiting(c: &Claim, now: SystemTime) -> bool {
+    matches!(&c.lifecycle, Some(Lifecycle::Draining(d)) if d.step(now) != Step::Complete)
+}
+
+/// Whether an Auto Scaling error says the action no longer exists (completed, or timed out).
+fn gone(e: &impl ProvideErrorMetadata) -> bool {
+    e.code() == Some("ValidationError")
+        && e.message()
+            .is_some_and(|m| m.contains("No active Lifecycle Action"))
+}
+
+impl Worker {
+    fn target_of(&self, c: &Claim) -> Result<&Target, Error> {
+        // Claims are only made for watched targets (`Rules::watched` is built from them).
+        self.ctx
+            .target(&c.account, &c.region)
+            .ok_or_else(|| Error::NoTarget {
+                account: c.account.to_string(),
+                region: c.region.clone(),
+            })
+    }
+
+    fn lifecycle_failed(&self, c: &Claim, e: &Error, out: &mut Outcomes) {
+        let what = Failure::CompleteLifecycle {
+            instance_id: &c.instance_id,
+        };
+        self.ctx.failed(what, e);
+        out.fail(&c.instance_id);
+    }
+
+    /// Drops the lifecycle claims of instances Auto Scaling shows in a state other than
+    /// terminating (a stale or replayed action): they change nothing. Instances it does not know
+    /// any more are left to EC2's word.
+    pub(super) async fn terminating<'c>(
+        &self,
+        claims: Vec<&'c Claim>,
+        out: &mut Outcomes,
+    ) -> Vec<&'c Claim> {
+        let lifecycle_claims = claims.iter().copied().filter(|c| c.lifecycle.is_some());
+        let mut states: HashMap<String, String> = HashMap::new();
+        for ((account, region), ids) in claims::by_target(lifecycle_claims) {
+            let Some(target) = self.ctx.target(account, region) else {
+                continue;
+            };
+            match asg_states(target, &ids).await {
+                Ok(found) => states.extend(found),
+                Err(e) => {
+                    self.ctx.failed(Failure::VerifyEvents, &e);
+                    for id in &ids {
+                        out.fail(id);
+                    }
+                }
+            }
+        }
+        claims
+            .into_iter()
+            .filter(|c| {
+                let state = c.lifecycle.as_ref().and(states.get(&c.instance_id));
+                match state {
+                    Some(s) if !s.contains("Terminat") => {
+                        info!(instance_id = %c.instance_id, lifecycle_state = %s,
+                            "terminate lifecycle action for an instance Auto Scaling does not show terminating; nothing changed");
+                        out.notes.insert(c.message, EventOutcome::NotTerminating);
+                        false
+                    }
+                    _ => true,
+                }
+            })
+            .collect()
+    }
+
+    /// A drain record before its end: a heartbeat when one is due, then back into the queue until
+    /// its next wake.
+    pub(super) async fn wait_on(&self, c: &Claim, now: SystemTime, out: &mut Outcomes) {
+        let Some(Lifecycle::Draining(d)) = &c.lifecycle else {
+            return;
+        };
+        let mut next = d.clone();
+        if d.step(now) == Step::Heartbeat {
+            match self.heartbeat(c, &d.action).await {
+                Ok(true) => {
+                    next.last_beat = now;
+                    self.ctx.metrics.lifecycle_step(LifecycleStep::heartbeat);
+                    info!(instance_id = %c.instance_id, hook = %d.action.hook, "lifecycle action heartbeat sent during the drain");
+                }
+                Ok(false) => {
+                    self.ctx.metrics.lifecycle_step(LifecycleStep::gone);
+                    info!(instance_id = %c.instance_id, "lifecycle action no longer active; drain dropped");
+                    return;
+                }
+                Err(e) => return self.lifecycle_failed(c, &e, out),
+            }
+        }
+        match self.queue_drain(c, &next, now).await {
+            Ok(()) => {
+                out.notes.insert(c.message, EventOutcome::Draining);
+            }
+            Err(e) => self.lifecycle_failed(c, &e, out),
+        }
+    }
+
+    /// Lifecycle actions of claims EC2 confirmed, once their instance is out of every service:
+    /// another hook's is left to its owner; ours drains, then CONTINUE.
+    pub(super) async fn settle_lifecycles(
+        &self,
+        claims: &[&Claim],
+        observed: &Observed,
+        services: &[String],
+        out: &mut Outcomes,
+    ) {
+        for c in claims {
+            let Some(lifecycle) = &c.lifecycle else {
+                continue;
+            };
+            if out.failed(&c.instance_id) {
+                continue;
+            }
+            let seen = observed
+                .get(&c.instance_id)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let action = lifecycle.action();
+            if plan::confirmed(&c.hint, seen).is_none() {
+                warn!(instance_id = %c.instance_id, group = %action.group, "terminate lifecycle action for an instance EC2 does not show in that group; ignored");
+                continue;
+            }
+            match lifecycle {
+                Lifecycle::Foreign(a) => {
+                    info!(instance_id = %c.instance_id, hook = %a.hook, group = %a.group,
+                        "out of every service; the lifecycle action of a hook cloud-unmap does not own is left to its owner");
+                    out.notes.insert(c.message, EventOutcome::OtherHook);
+                }
+                Lifecycle::Own(a) => self.start_drain(c, a, None, services, out).await,
+                Lifecycle::Draining(d) if out.removed_from.contains_key(&c.instance_id) => {
+                    // Registered again during the drain: it starts over from this removal.
+                    self.start_drain(c, &d.action, Some(d), services, out).await
+                }
+                Lifecycle::Draining(d) => self.complete(c, &d.action, Some(d), out).await,
+            }
+        }
+    }
+
+    /// Starts (or restarts) the drain of an action of ours; without one, completes it at once.
+    async fn start_drain(
+        &self,
+        c: &Claim,
+        action: &LifecycleAction,
+        earlier: Option<&Drain>,
+        services: &[String],
+        out: &mut Outcomes,
+    ) {
+        let removed = out.removed_from.get(&c.instance_id).cloned();
+        let drain = match self.drain_for(removed.as_deref(), services).await {
+            Ok(d) => d,
+            Err(e) => return self.lifecycle_failed(c, &e, out),
+        };
+        if drain.is_zero() {
+            return self.complete(c, action, None, out).await;
+        }
+        let now = SystemTime::now();
+        let (last_beat, heartbeat_timeout) = match earlier {
+            Some(d) => (d.last_beat, d.heartbeat_timeout),
+            None => match self.heartbeat_timeout(c, action).await {
+                // The action's timer started with it: the event's time, if not in the future.
+                Ok(t) => (c.event_time.unwrap_or(now).min(now), t),
+                Err(e) => return self.lifecycle_failed(c, &e, out),
+            },
+        };
+        let d = Drain {
+            action: action.clone(),
+            not_before: now + drain,
+            last_beat,
+            heartbeat_timeout,
+        };
+        match self.queue_drain(c, &d, now).await {
+            Ok(()) => {
+                self.ctx
+                    .metrics
+                    .lifecycle_step(LifecycleStep::drain_started);
+                info!(instance_id = %c.instance_id, hook = %action.hook, group = %action.group,
+                    drain_s = drain.as_secs(), "out of every service; CONTINUE after the drain");
+                out.notes.insert(c.message, EventOutcome::Draining);
+            }
+            Err(e) => self.lifecycle_failed(c, &e, out),
+        }
+    }
+
+    /// `--lifecycle-drain-seconds`, or the largest DNS TTL of the services the instance was just
+    /// removed from (of every selected service when it was removed earlier, by another event or
+    /// the reconcile: when and where is unknown).
+    async fn drain_for(
+        &self,
+        removed_from: Option<&[String]>,
+        services: &[String],
+    ) -> Result<Duration, Error> {
+        if let Some(d) = self.ctx.config.lifecycle_drain {
+            return Ok(d);
+        }
+        let from = removed_from.filter(|r| !r.is_empty()).unwrap_or(services);
+        // Collected first: a lazily mapped stream of borrowing futures is not provably `Send`.
+        let lookups: Vec<_> = from.iter().map(|s| self.ctx.dns_ttl(s)).collect();
+        let ttls: Vec<Duration> = stream::iter(lookups)
+            .buffer_unordered(self.ctx.config.concurrency)
+            .try_collect()
+            .await?;
+        Ok(ttls.into_iter().max().unwrap_or(Duration::ZERO))
+    }
+
+    /// The hook's HeartbeatTimeout (the shortest Auto Scaling allows when the hook is not found).
+    async fn heartbeat_timeout(
+        &self,
+        c: &Claim,
+        action: &LifecycleAction,
+    ) -> Result<Duration, Error> {
+        let out = self
+            .target_of(c)?
+            .autoscaling
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(&action.group)
+            .lifecycle_hook_names(&action.hook)
+            .send()
+            .await
+            .map_err(|e| Error::aws(Operation::DescribeLifecycleHooks, e))?;
+        Ok(out
+            .lifecycle_hooks()
+            .first()
+            .and_then(|h| h.heartbeat_timeout())
+            .map_or(MIN_HEARTBEAT_TIMEOUT, |s| {
+                Duration::from_secs(s.max(0) as u64)
+            }))
+    }
+
+    /// Puts a drain record into the event queue, delayed until its next wake.
+    async fn queue_drain(&self, c: &Claim, d: &Drain, now: SystemTime) -> Result<(), Error> {
+        let account = match &c.account {
+            Account::Home => self.rules.home_account.as_str(),
+            Account::Member(id) => id.as_str(),
+        };
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue.url)
+            .message_body(d.to_body(account, &c.region))
+            .delay_seconds(d.delay(now).as_secs() as i32)
+            .send()
+            .await
+            .map_err(|e| Error::aws(Operation::SendMessage, e))?;
+        Ok(())
+    }
+
+    /// RecordLifecycleActionHeartbeat; `Ok(false)` when the action no longer exists.
+    async fn heartbeat(&self, c: &Claim, action: &LifecycleAction) -> Result<bool, Error> {
+        let sent = self
+            .target_of(c)?
+            .autoscaling
+            .record_lifecycle_action_heartbeat()
+            .auto_scaling_group_name(&action.group)
+            .lifecycle_hook_name(&action.hook)
+            .lifecycle_action_token(&action.token)
+            .instance_id(&action.instance_id)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) if gone(&e) => Ok(false),
+            Err(e) => Err(Error::aws(Operation::RecordLifecycleActionHeartbeat, e)),
+        }
+    }
+
+    /// CompleteLifecycleAction(CONTINUE) in the claim's account and region.
+    async fn complete(
+        &self,
+        c: &Claim,
+        action: &LifecycleAction,
+        drained: Option<&Drain>,
+        out: &mut Outcomes,
+    ) {
+        let target = match self.target_of(c) {
+            Ok(t) => t,
+            Err(e) => return self.lifecycle_failed(c, &e, out),
+        };
+        let sent = target
+            .autoscaling
+            .complete_lifecycle_action()
+            .auto_scaling_group_name(&action.group)
+            .lifecycle_hook_name(&action.hook)
+            .lifecycle_action_token(&action.token)
+            .instance_id(&action.instance_id)
+            .lifecycle_action_result("CONTINUE")
+            .send()
+            .await;
+        let late_ms = drained.map(|d| {
+            SystemTime::now()
+                .duration_since(d.not_before)
+                .unwrap_or_default()
+                .as_millis() as u64
+        });
+        match sent {
+            Ok(_) => {
+                self.ctx.metrics.lifecycle_step(LifecycleStep::completed);
+                info!(instance_id = %action.instance_id, group = %action.group, hook = %action.hook,
+                    drained = drained.is_some(), late_ms, "completed lifecycle action (CONTINUE)");
+                out.results.entry(c.instance_id.clone()).or_default().acted = true;
+            }
+            // Already completed, or timed out: nothing is waiting any more.
+            Err(e) if gone(&e) => {
+                self.ctx.metrics.lifecycle_step(LifecycleStep::gone);
+                info!(instance_id = %action.instance_id, "lifecycle action already completed");
+            }
+            Err(e) => {
+                let e = Error::aws(Operation::CompleteLifecycleAction, e);
+                self.lifecycle_failed(c, &e, out);
+            }
+        }
+    }
+}
+
+/// Each instance's Auto Scaling lifecycle state (`InService`, `Terminating:Wait`…), for those
+/// Auto Scaling knows.
+async fn asg_states(target: &Target, ids: &[String]) -> Result<HashMap<String, String>, Error> {
+    let mut states = HashMap::new();
+    for chunk in ids.chunks(MAX_ASG_IDS) {
+        let out = target
+            .autoscaling
+            .describe_auto_scaling_instances()
+            .set_instance_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| Error::aws(Operation::DescribeAutoScalingInstances, e))?;
+        for i in out.auto_scaling_instances() {
+            if let (Some(id), Some(state)) = (i.instance_id(), i.lifecycle_state()) {
+                states.insert(id.to_string(), state.to_string());
+            }
+        }
+    }
+    Ok(states)
+}

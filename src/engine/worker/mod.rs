@@ -1,0 +1,374 @@
+//! The event loop: long-polls the SQS queue, hands each batch to `act` (claims verified with EC2,
+//! the shared per-service sync) and `lifecycle` (Auto Scaling's view, drains, completions), and
+//! settles the messages: deleted only when
+//! their work is done, unreadable ones left for the dead-letter queue, visibility extended while
+//! work takes long. The rules that decide are pure, in `claims`.
+
+mod act;
+
+mod hooks;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName, QueueAttributeName,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Queue;
+use crate::engine::context::Context;
+use crate::engine::fleet::Trigger;
+use crate::error::{Error, Operation};
+use crate::model::backoff::Backoff;
+use crate::model::claims::{Disposition, Rules};
+use crate::telemetry::emit::Failure;
+use crate::telemetry::health::{LoopName, CURRENT_LOOP};
+use crate::telemetry::metrics::MessageResult;
+
+/// SQS's longest long poll, and its largest batch.
+const WAIT_SECONDS: i32 = 20;
+const BATCH_SIZE: i32 = 10;
+/// Used when the queue's own visibility timeout cannot be read.
+const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
+/// How much of an unreadable body is logged.
+const LOGGED_BODY: usize = 256;
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub received_at: Instant,
+    /// SQS's SentTimestamp.
+    pub sent_at: Option<SystemTime>,
+}
+
+pub struct Worker {
+    ctx: Arc<Context>,
+    sqs: aws_sdk_sqs::Client,
+    queue: Queue,
+    rules: Rules,
+    /// Where reconcile messages go (the shared reconcile's driver), when replicas share it.
+    triggers: Option<mpsc::Sender<Trigger>>,
+    /// A reconcile message without a state table was already reported.
+    told_unshared: AtomicBool,
+}
+
+fn truncate(body: &str) -> &str {
+    let mut end = body.len().min(LOGGED_BODY);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    &body[..end]
+}
+
+impl Worker {
+    pub fn new(ctx: Arc<Context>, sqs: aws_sdk_sqs::Client, queue: Queue) -> Worker {
+        let rules = Rules {
+            home_account: queue.account_id.clone(),
+            default_region: ctx.config.service_region.clone(),
+            watched: ctx
+                .targets
+                .iter()
+                .map(|t| (t.account.clone(), t.region.clone()))
+                .collect(),
+            deregister_stopped: ctx.config.deregister_stopped,
+            hook_names: ctx.config.lifecycle_hook_names.clone(),
+            on_rebalance: ctx.config.on_rebalance,
+        };
+        Worker {
+            ctx,
+            sqs,
+            queue,
+            rules,
+            triggers: None,
+            told_unshared: AtomicBool::new(false),
+        }
+    }
+
+    /// Hands reconcile messages to the shared reconcile's driver (`fleet`).
+    pub fn with_triggers(mut self, triggers: Option<mpsc::Sender<Trigger>>) -> Worker {
+        self.triggers = triggers;
+        self
+    }
+
+    /// Takes the reconcile messages out of a batch: to the driver when replicas share the
+    /// reconcile (it deletes them once their cycle is done), else deleted (each replica runs its
+    /// own timer). Returns the rest.
+    async fn take_triggers(&self, messages: Vec<Received>) -> Vec<Received> {
+        let mut rest = Vec::with_capacity(messages.len());
+        let mut unshared = Vec::new();
+        let mut back = Vec::new();
+        for m in messages {
+            let Some(every) = crate::engine::fleet::parse_trigger(&m.body) else {
+                rest.push(m);
+                continue;
+            };
+            match &self.triggers {
+                Some(tx) => {
+                    if let Err(e) = tx.try_send(Trigger { message: m, every }) {
+                        back.push(e.into_inner().message);
+                    }
+                }
+                None => unshared.push(m),
+            }
+        }
+        if !unshared.is_empty() {
+            if !self.told_unshared.swap(true, Ordering::Relaxed) {
+                warn!("a reconcile message arrived, but without --state-table each replica reconciles on its own timer: deleted (give --state-table to share the cycle)");
+            }
+            let done = vec![Disposition::Delete; unshared.len()];
+            self.settle(&unshared, &done).await;
+        }
+        if !back.is_empty() {
+            self.set_visibility(&back, Duration::ZERO).await;
+        }
+        rest
+    }
+
+    /// Reads the queue's visibility timeout, and warns when it has no redrive policy (unreadable
+    /// messages would then come back forever instead of reaching a dead-letter queue).
+    async fn inspect_queue(&self) -> Duration {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue.url)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let attrs = out.attributes().cloned().unwrap_or_default();
+                if !attrs.contains_key(&QueueAttributeName::RedrivePolicy) {
+                    warn!(queue_url = %self.queue.url, "the event queue has no redrive policy: unreadable messages will never reach a dead-letter queue");
+                }
+                attrs
+                    .get(&QueueAttributeName::VisibilityTimeout)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(Duration::from_secs)
+                    .filter(|d| !d.is_zero())
+                    .unwrap_or(DEFAULT_VISIBILITY)
+            }
+            Err(e) => {
+                let e = Error::aws(Operation::GetQueueAttributes, e);
+                self.ctx.failed(Failure::InspectQueue, &e);
+                DEFAULT_VISIBILITY
+            }
+        }
+    }
+
+    async fn receive(&self) -> Result<Vec<Received>, Error> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue.url)
+            .max_number_of_messages(BATCH_SIZE)
+            .wait_time_seconds(WAIT_SECONDS)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            // The loop retries with its own backoff; fewer SDK attempts surface an outage in
+            // /readyz sooner.
+            .customize()
+            .config_override(aws_sdk_sqs::config::Builder::default().retry_config(
+                aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(2),
+            ))
+            .send()
+            .await
+            .map_err(|e| Error::aws(Operation::ReceiveMessage, e))?;
+        let now = Instant::now();
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                let attribute = |name| m.attributes().and_then(|a| a.get(&name));
+                Some(Received {
+                    message_id: m.message_id().unwrap_or_default().to_string(),
+                    receipt: m.receipt_handle()?.to_string(),
+                    body: m.body().unwrap_or_default().to_string(),
+                    receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(1),
+                    received_at: now,
+                    sent_at: attribute(MessageSystemAttributeName::SentTimestamp)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+                })
+            })
+            .collect())
+    }
+
+    /// Receives and handles batches until `stop` is cancelled. Only the long poll itself is
+    /// cancelled: a batch being handled always runs to its end. Every AWS request attempt (a long
+    /// poll completes at least every 20 s) counts as the loop's progress.
+    pub async fn run(self, stop: CancellationToken) {
+        CURRENT_LOOP
+            .scope(LoopName::Events, self.receive_and_handle(stop))
+            .await
+    }
+
+    async fn receive_and_handle(self, stop: CancellationToken) {
+        self.ctx.health.progress(LoopName::Events, Instant::now());
+        self.ctx.health.expect_receives(Instant::now());
+        let visibility = self.inspect_queue().await;
+        info!(queue_url = %self.queue.url, visibility_s = visibility.as_secs(), "event loop started");
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        loop {
+            let received = tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                r = self.receive() => r,
+            };
+            match received {
+                Err(e) => {
+                    self.ctx.health.received(false, Instant::now());
+                    let pause = backoff.next_delay();
+                    self.ctx.failed(Failure::Receive { retry_in: pause }, &e);
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
+                Ok(messages) => {
+                    self.ctx.health.received(true, Instant::now());
+                    backoff.reset();
+                    if messages.is_empty() {
+                        continue;
+                    }
+                    if stop.is_cancelled() {
+                        self.release(&messages).await;
+                        break;
+                    }
+                    let messages = self.take_triggers(messages).await;
+                    if messages.is_empty() {
+                        continue;
+                    }
+                    self.handle_batch(&messages, visibility).await;
+                    self.ctx.health.progress(LoopName::Events, Instant::now());
+                }
+            }
+        }
+        info!("event loop stopped");
+    }
+
+    /// Handles one batch, extending the messages' visibility while the work outlasts half of it.
+    /// The extender runs beside the work (never instead of it: an extension slowed by retries must
+    /// not starve the work) and is dropped once the work is done.
+    pub async fn handle_batch(&self, messages: &[Received], visibility: Duration) {
+        let half = visibility / 2;
+        let extend = async {
+            loop {
+                tokio::time::sleep(half).await;
+                self.set_visibility(messages, visibility).await;
+            }
+        };
+        let dispositions = tokio::select! {
+            d = self.process(messages) => d,
+            never = extend => never,
+        };
+        self.settle(messages, &dispositions).await;
+    }
+
+    /// Deletes finished messages, makes unreadable ones visible again, leaves failed ones.
+    async fn settle(&self, messages: &[Received], dispositions: &[Disposition]) {
+        let done: Vec<usize> = (0..messages.len())
+            .filter(|i| dispositions[*i] == Disposition::Delete)
+            .collect();
+        let mut deleted = 0;
+        if !done.is_empty() {
+            let entries: Vec<DeleteMessageBatchRequestEntry> = done
+                .iter()
+                .map(|i| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&messages[*i].receipt)
+                        .build()
+                        .expect("id and receipt handle are set")
+                })
+                .collect();
+            match self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.queue.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    for f in out.failed() {
+                        warn!(
+                            entry = f.id(),
+                            code = f.code(),
+                            message = f.message(),
+                            "a message could not be deleted; it will be redelivered (harmless)"
+                        );
+                    }
+                    deleted = done.len() - out.failed().len();
+                }
+                Err(e) => {
+                    let e = Error::aws(Operation::DeleteMessageBatch, e);
+                    self.ctx.failed(Failure::DeleteMessages, &e);
+                }
+            }
+        }
+        let invalid: Vec<&Received> = messages
+            .iter()
+            .zip(dispositions)
+            .filter(|(_, d)| **d == Disposition::Invalid)
+            .map(|(m, _)| m)
+            .collect();
+        if !invalid.is_empty() {
+            let owned: Vec<Received> = invalid.into_iter().cloned().collect();
+            self.set_visibility(&owned, Duration::ZERO).await;
+        }
+        self.ctx.metrics.message(MessageResult::deleted, deleted);
+        self.ctx
+            .metrics
+            .message(MessageResult::left, messages.len() - deleted);
+    }
+
+    /// Hands received messages back at once (shutdown).
+    async fn release(&self, messages: &[Received]) {
+        self.set_visibility(messages, Duration::ZERO).await;
+        self.ctx
+            .metrics
+            .message(MessageResult::released, messages.len());
+        info!(
+            messages = messages.len(),
+            "released received messages at shutdown"
+        );
+    }
+
+    async fn set_visibility(&self, messages: &[Received], visibility: Duration) {
+        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&m.receipt)
+                    .visibility_timeout(visibility.as_secs() as i32)
+                    .build()
+                    .expect("id and receipt handle are set")
+            })
+            .collect();
+        if let Err(e) = self
+            .sqs
+            .change_message_visibility_batch()
+            .queue_url(&self.queue.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            let e = Error::aws(Operation::ChangeMessageVisibilityBatch, e);
+            self.ctx.failed(Failure::ChangeVisibility, &e);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The metrics' label types: bounded enums and label sets (service ids come from configuration).
+
+use std::fmt::Write as _;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+
+use crate::error::Operation;
+use crate::model::claims::EventOutcome;
+use crate::model::domain::SelectionKind;
+use crate::model::plan::Reason;
+
+/// What made a deregistration happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Trigger {
+    reconcile,
+    event,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::reconcile => "reconcile",
+            Trigger::event => "event",
+        }
+    }
+}
+
+/// How one service's reconcile ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ReconcileResult {
+    success,
+    held,
+    failure,
+}
+
+impl EncodeLabelValue for Reason {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for SelectionKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for EventOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for Operation {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+/// Which guard held deregistrations back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Guard {
+    /// Every IPv4 registration of the service would have gone.
+    never_empty,
+    /// Too many registrations of the service were not found at once.
+    not_found_surge,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardLabels {
+    pub service_id: String,
+    pub guard: Guard,
+}
+
+/// One step of a lifecycle action cloud-unmap owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum LifecycleStep {
+    /// The drain started: the record is in the queue.
+    drain_started,
+    /// RecordLifecycleActionHeartbeat sent during a long drain.
+    heartbeat,
+    /// CompleteLifecycleAction(CONTINUE) succeeded.
+    completed,
+    /// Auto Scaling had no such action any more (completed elsewhere, or timed out).
+    gone,
+}
+
+/// What happened to a received message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum MessageResult {
+    deleted,
+    left,
+    released,
+}
+
+/// Where an event-to-deregistration latency is measured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum LatencyFrom {
+    event_time,
+    receipt,
+}
+
+impl EncodeLabelValue for crate::model::event::EventType {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub r#type: crate::model::event::EventType,
+    pub outcome: EventOutcome,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LifecycleLabels {
+    pub step: LifecycleStep,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MissingLabels {
+    pub kind: SelectionKind,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    pub result: MessageResult,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LatencyLabels {
+    pub from: LatencyFrom,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    pub service_id: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeregistrationLabels {
+    pub service_id: String,
+    pub trigger: Trigger,
+    pub reason: Reason,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    pub service_id: String,
+    pub result: ReconcileResult,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: Operation,
+}
+
+/// Why a reconcile cycle was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum CycleCause {
+    /// The in-process timer (no queue, or no state table).
+    timer,
+    /// A scheduled reconcile message from the queue.
+    schedule,
+    /// The replica's start, when no cycle ran for a period.
+    start,
+    /// No cycle ran anywhere for 2 × the period: this replica ran one itself.
+    backstop,
+}
+
+/// What came of a cycle asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum CycleOutcome {
+    /// This replica ran it.
+    ran,
+    /// Another replica runs or ran it (the state table's lease said so).
+    covered,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CycleLabels {
+    pub cause: CycleCause,
+    pub outcome: CycleOutcome,
+}

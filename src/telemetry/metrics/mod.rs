@@ -1,0 +1,223 @@
+//! Prometheus metrics: the seed's two gauges under their exact names and labels, and
+//! cloud-unmap's own. Label values are bounded: service ids come from configuration, the rest are
+//! enums.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::error::Operation;
+use crate::model::claims::EventOutcome;
+
+mod labels;
+pub use labels::*;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~65 s
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    // 10 ms … ~80 s
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+/// Every metric the process exports.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Seed: `aws_cloud_unmap_up{service_id}`, always 1 while running.
+    pub up: Family<ServiceLabels, Gauge>,
+    /// Seed: `aws_cloud_unmap_last_reconcile_success_timestamp_seconds{service_id}`.
+    pub last_success: Family<ServiceLabels, Gauge>,
+    pub deregistrations: Family<DeregistrationLabels, Counter>,
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    pub reconcile_duration: HistogramFamily<ServiceLabels>,
+    pub guard_holds: Family<GuardLabels, Counter>,
+    pub aws_errors: Family<OperationLabels, Counter>,
+    pub registered: Family<ServiceLabels, Gauge>,
+    pub events: Family<EventLabels, Counter>,
+    pub messages: Family<MessageLabels, Counter>,
+    pub event_latency: HistogramFamily<LatencyLabels>,
+    pub receive_errors: Counter,
+    pub lifecycle: Family<LifecycleLabels, Counter>,
+    pub changed: Family<ServiceLabels, Counter>,
+    pub missing: Family<MissingLabels, Gauge>,
+    /// 1 while /readyz would answer 200 (set at each scrape).
+    pub ready: Gauge,
+    pub cycles: Family<CycleLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            up: Family::default(),
+            last_success: Family::default(),
+            deregistrations: Family::default(),
+            reconciles: Family::default(),
+            reconcile_duration: Family::new_with_constructor(duration_histogram),
+            guard_holds: Family::default(),
+            aws_errors: Family::default(),
+            registered: Family::default(),
+            events: Family::default(),
+            messages: Family::default(),
+            event_latency: Family::new_with_constructor(latency_histogram),
+            receive_errors: Counter::default(),
+            lifecycle: Family::default(),
+            changed: Family::default(),
+            missing: Family::default(),
+            ready: Gauge::default(),
+            cycles: Family::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under its public name.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "aws_cloud_unmap_up",
+            "Always 1 - can by used to check if it's running",
+            self.up.clone(),
+        );
+        registry.register(
+            "aws_cloud_unmap_last_reconcile_success_timestamp_seconds",
+            "The timestamp (in seconds) of the last successful reconciliation",
+            self.last_success.clone(),
+        );
+        registry.register(
+            "cloud_unmap_deregistrations",
+            "Registrations removed from Cloud Map, by service, trigger and reason",
+            self.deregistrations.clone(),
+        );
+        registry.register(
+            "cloud_unmap_reconciles",
+            "Reconciles of one service, by result (success, held by the never-empty guard, failure)",
+            self.reconciles.clone(),
+        );
+        registry.register(
+            "cloud_unmap_reconcile_duration_seconds",
+            "Wall time of one service's reconcile",
+            self.reconcile_duration.clone(),
+        );
+        registry.register(
+            "cloud_unmap_guard_holds",
+            "Times a guard held a service's deregistrations back (never_empty, not_found_surge)",
+            self.guard_holds.clone(),
+        );
+        registry.register(
+            "cloud_unmap_aws_errors",
+            "AWS API calls that failed after the SDK's retries, by operation",
+            self.aws_errors.clone(),
+        );
+        registry.register(
+            "cloud_unmap_registered_instances",
+            "Registrations of the service after its latest reconcile",
+            self.registered.clone(),
+        );
+        registry.register(
+            "cloud_unmap_events",
+            "Events read from the queue, by type and outcome (acted, draining, other_hook, expired, not_terminating, ignored, invalid, failed)",
+            self.events.clone(),
+        );
+        registry.register(
+            "cloud_unmap_messages",
+            "Queue messages deleted (work done), left for redelivery or the DLQ, or released at shutdown",
+            self.messages.clone(),
+        );
+        registry.register(
+            "cloud_unmap_event_latency_seconds",
+            "From the event's time, or from its receipt, to its deregistration being confirmed",
+            self.event_latency.clone(),
+        );
+        registry.register(
+            "cloud_unmap_receive_errors",
+            "Failed ReceiveMessage calls (each followed by a backoff)",
+            self.receive_errors.clone(),
+        );
+        registry.register(
+            "cloud_unmap_lifecycle_actions",
+            "Steps of the lifecycle actions cloud-unmap owns (drain started, heartbeat, completed, gone)",
+            self.lifecycle.clone(),
+        );
+        registry.register(
+            "cloud_unmap_changed",
+            "Registrations registered again with other attributes between their judgment and their removal, kept",
+            self.changed.clone(),
+        );
+        registry.register(
+            "cloud_unmap_selection_missing",
+            "1 while a selected service or namespace does not exist (deleted, or a wrong id)",
+            self.missing.clone(),
+        );
+        registry.register(
+            "cloud_unmap_ready",
+            "1 while the worker is ready (/readyz answers 200), read at each scrape",
+            self.ready.clone(),
+        );
+        registry.register(
+            "cloud_unmap_reconcile_cycles",
+            "Reconcile cycles asked for, by cause (timer, schedule, start, backstop) and outcome (ran here, or covered by another replica)",
+            self.cycles.clone(),
+        );
+    }
+
+    pub fn guard_hold(&self, service_id: &str, guard: Guard) {
+        self.guard_holds
+            .get_or_create(&GuardLabels {
+                service_id: service_id.to_string(),
+                guard,
+            })
+            .inc();
+    }
+
+    pub fn lifecycle_step(&self, step: LifecycleStep) {
+        self.lifecycle
+            .get_or_create(&LifecycleLabels { step })
+            .inc();
+    }
+
+    pub fn event(&self, r#type: crate::model::event::EventType, outcome: EventOutcome) {
+        self.events
+            .get_or_create(&EventLabels { r#type, outcome })
+            .inc();
+    }
+
+    pub fn cycle(&self, cause: CycleCause, outcome: CycleOutcome) {
+        self.cycles
+            .get_or_create(&CycleLabels { cause, outcome })
+            .inc();
+    }
+
+    pub fn message(&self, result: MessageResult, n: usize) {
+        self.messages
+            .get_or_create(&MessageLabels { result })
+            .inc_by(n as u64);
+    }
+
+    pub fn service(service_id: &str) -> ServiceLabels {
+        ServiceLabels {
+            service_id: service_id.to_string(),
+        }
+    }
+
+    pub fn aws_error(&self, operation: Operation) {
+        self.aws_errors
+            .get_or_create(&OperationLabels { operation })
+            .inc();
+    }
+}
+
+/// Renders a registry in the OpenMetrics text format.
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry)
+        .expect("writing to a String cannot fail");
+    out
+}
+
+#[cfg(test)]
+mod tests;
