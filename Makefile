@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cloud-unmap/target
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint cross-toolchain image infra-package ruff promtool infra-deps infra-test infra-cli cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
+.PHONY: test demo venv build lint fmt-check clippy fuzz-check rust-test hadolint cross-toolchain image infra-package ruff promtool infra-deps infra-test infra-cli cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
 
 test: venv lint rust-test infra-test
 	@echo "make test: all passed"
@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements-dev.txt
 build:
 	cargo build --all-targets
 
-lint: fmt-check clippy hadolint cross-toolchain ruff promtool
+lint: fmt-check clippy fuzz-check hadolint cross-toolchain ruff promtool
 
 # Prometheus' own check of the shipped alerting rules, where promtool is installed (Debian: prometheus).
 promtool:
@@ -32,6 +32,12 @@ fmt-check:
 
 clippy:
 	cargo clippy --all-targets -- -D warnings
+
+# The fuzz targets (fuzz/, their own cargo workspace) type-checked on stable, so an API they call
+# cannot change unseen; `make fuzz` runs them. Same target directory: only libfuzzer-sys (its build
+# script compiles libFuzzer's C++, so a C++ compiler is needed) and cloud-unmap itself are new.
+fuzz-check:
+	cargo check --manifest-path fuzz/Cargo.toml --bins
 
 hadolint: venv
 	$(VENV)/bin/hadolint Dockerfile

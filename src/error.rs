@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 use crate::model::domain::SelectionKind;
 
 /// An AWS API operation the program calls; a label value of the error metric.
@@ -25,6 +27,7 @@ pub enum Operation {
     SendMessage,
     DescribeAutoScalingInstances,
     DescribeLifecycleHooks,
+    DescribeAutoScalingGroups,
     RecordLifecycleActionHeartbeat,
     RegisterInstance,
     PutEvents,
@@ -34,6 +37,12 @@ pub enum Operation {
     Scan,
     DeleteMessage,
     ChangeMessageVisibility,
+    StopInstances,
+    TerminateInstances,
+    CreateSnapshots,
+    ModifyInstanceAttribute,
+    DescribeInstanceAttribute,
+    GetCallerIdentity,
 }
 
 impl Operation {
@@ -57,6 +66,7 @@ impl Operation {
             Operation::SendMessage => "SendMessage",
             Operation::DescribeAutoScalingInstances => "DescribeAutoScalingInstances",
             Operation::DescribeLifecycleHooks => "DescribeLifecycleHooks",
+            Operation::DescribeAutoScalingGroups => "DescribeAutoScalingGroups",
             Operation::RegisterInstance => "RegisterInstance",
             Operation::PutEvents => "PutEvents",
             Operation::DescribeInstanceStatus => "DescribeInstanceStatus",
@@ -65,6 +75,12 @@ impl Operation {
             Operation::Scan => "Scan",
             Operation::DeleteMessage => "DeleteMessage",
             Operation::ChangeMessageVisibility => "ChangeMessageVisibility",
+            Operation::StopInstances => "StopInstances",
+            Operation::TerminateInstances => "TerminateInstances",
+            Operation::CreateSnapshots => "CreateSnapshots",
+            Operation::ModifyInstanceAttribute => "ModifyInstanceAttribute",
+            Operation::DescribeInstanceAttribute => "DescribeInstanceAttribute",
+            Operation::GetCallerIdentity => "GetCallerIdentity",
         }
     }
 }
@@ -85,6 +101,11 @@ pub enum Error {
         operation: Operation,
         /// The full error chain, rendered once for logs.
         message: String,
+        /// AWS's error code (`AccessDenied`, `ThrottlingException`…), when AWS answered.
+        code: Option<String>,
+        /// One line for people: `code: AWS's message`, or the chain of causes when AWS did not
+        /// answer (a network failure, no credentials).
+        reason: String,
         #[source]
         source: BoxError,
     },
@@ -125,13 +146,32 @@ impl Error {
     /// Wraps an SDK error, rendering its whole chain (the SDK's own Display says only "service error").
     pub fn aws<E>(operation: Operation, source: E) -> Error
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let message = aws_sdk_ec2::error::DisplayErrorContext(&source).to_string();
         Error::Aws {
             operation,
             message,
+            code: source.code().map(str::to_string),
+            reason: explain(&source),
             source: Box::new(source),
+        }
+    }
+
+    /// AWS's error code, when AWS answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Aws { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// One line for people: an AWS failure as `code: message` (or its chain of causes), anything
+    /// else as its Display.
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Aws { reason, .. } => reason.clone(),
+            other => other.to_string(),
         }
     }
 
@@ -146,6 +186,35 @@ impl Error {
             Error::NoTarget { .. } => "no_target",
             Error::Unreadable { .. } => "unreadable",
             Error::Refused { .. } => "refused",
+        }
+    }
+}
+
+/// One line for an SDK error: `code: message` when AWS answered, else the chain of causes, each
+/// once ("dispatch failure: io error: … Connection refused"), at most 300 characters.
+pub fn explain<E>(e: &E) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => {
+            let mut parts: Vec<String> = vec![e.to_string()];
+            let mut source = e.source();
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !parts.iter().any(|p| p.contains(&text)) {
+                    parts.push(text);
+                }
+                source = cause.source();
+            }
+            let full = parts.join(": ").replace('\n', " ");
+            let mut short: String = full.chars().take(300).collect();
+            if short.len() < full.len() {
+                short.push('…');
+            }
+            short
         }
     }
 }

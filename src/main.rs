@@ -1,12 +1,16 @@
-//! Wiring only: parse the command line, validate, init tracing, run, map the outcome to an exit code.
+//! Wiring only: parse the command line, validate it (`config`), init tracing, run, map the outcome to
+//! an exit code. Every usage error, clap's or `config`'s, is one line and exit 2, before anything starts.
 #![forbid(unsafe_code)]
 
+use std::future::Future;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use cloud_unmap::config::cli::{Cli, Command};
-use cloud_unmap::config::Config;
+use cloud_unmap::commands;
+use cloud_unmap::config::cli::{Cli, Command, LogFormat};
+use cloud_unmap::config::{decommission, restore, Config, ConfigError};
+use cloud_unmap::telemetry::logging;
 
 /// Prints one line for a usage error (clap's own message is several) and returns exit code 2.
 fn usage_error(message: &str) -> ExitCode {
@@ -14,6 +18,58 @@ fn usage_error(message: &str) -> ExitCode {
     let line = line.strip_prefix("error: ").unwrap_or(line);
     eprintln!("cloud-unmap: {line} (see --help)");
     ExitCode::from(2)
+}
+
+/// Runs a command to its exit code (1 when the runtime cannot start).
+fn block_on(work: impl Future<Output = i32>) -> i32 {
+    // One thread: the work is waiting on AWS, and one thread keeps one malloc arena (peak RSS ~2 MiB
+    // lower than a worker per core, measured by bench/reconcile.py).
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(work),
+        Err(e) => {
+            eprintln!("cloud-unmap: cannot start the async runtime: {e}");
+            1
+        }
+    }
+}
+
+/// Validates the command's flags, then runs it; a `ConfigError` means nothing was started.
+fn run(cli: Cli) -> Result<i32, ConfigError> {
+    Ok(match cli.command {
+        Some(Command::Decommission(args)) => {
+            let settings = decommission::Settings::from_args(&args)?;
+            logging::init_stderr(settings.log_level);
+            block_on(commands::decommission::run(settings))
+        }
+        Some(Command::Check(args)) => {
+            let config = Config::from_args(&args.run)?;
+            // The report is the output: diagnostics only from WARNING up, unless asked for more.
+            let level = match config.log_level {
+                tracing::Level::INFO => tracing::Level::WARN,
+                other => other,
+            };
+            logging::init_stderr(level);
+            block_on(commands::check::run(config, &args))
+        }
+        Some(Command::Restore(args)) => {
+            let settings = restore::Settings::from_args(&args, SystemTime::now())?;
+            logging::init_stderr(settings.log_level);
+            block_on(commands::restore::run(settings))
+        }
+        Some(Command::Healthcheck(args)) => block_on(commands::healthcheck::run(
+            args.port,
+            Duration::from_secs(args.timeout),
+        )),
+        None => {
+            let config = Config::from_args(&cli.run)?;
+            let json = config.log_format.map(|f| f == LogFormat::Json);
+            logging::init(config.log_level, json);
+            block_on(cloud_unmap::engine::app::run(config))
+        }
+    })
 }
 
 fn main() -> ExitCode {
@@ -26,60 +82,8 @@ fn main() -> ExitCode {
         }
         Err(e) => return usage_error(&e.to_string()),
     };
-    // One thread: the work is waiting on AWS, and one thread keeps one malloc arena (peak RSS ~2 MiB
-    // lower than a worker per core, measured by bench/reconcile.py).
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cloud-unmap: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let code = match cli.command {
-        Some(Command::Decommission(args)) => {
-            let Some(level) = cloud_unmap::config::parse_log_level(&args.log_level) else {
-                return usage_error(&format!("invalid --log-level {:?}", args.log_level));
-            };
-            cloud_unmap::telemetry::logging::init_stderr(level);
-            runtime.block_on(cloud_unmap::commands::decommission::run(args))
-        }
-        Some(Command::Check(args)) => {
-            let config = match Config::from_args(&args.run) {
-                Ok(c) => c,
-                Err(e) => return usage_error(&e.to_string()),
-            };
-            // The report is the output: diagnostics only from WARNING up, unless asked for more.
-            let level = match config.log_level {
-                tracing::Level::INFO => tracing::Level::WARN,
-                other => other,
-            };
-            cloud_unmap::telemetry::logging::init_stderr(level);
-            runtime.block_on(cloud_unmap::commands::check::run(config, &args))
-        }
-        Some(Command::Restore(args)) => {
-            let Some(level) = cloud_unmap::config::parse_log_level(&args.log_level) else {
-                return usage_error(&format!("invalid --log-level {:?}", args.log_level));
-            };
-            cloud_unmap::telemetry::logging::init_stderr(level);
-            runtime.block_on(cloud_unmap::commands::restore::run(args))
-        }
-        Some(Command::Healthcheck(args)) => runtime.block_on(
-            cloud_unmap::commands::healthcheck::run(args.port, Duration::from_secs(args.timeout)),
-        ),
-        None => {
-            let config = match Config::from_args(&cli.run) {
-                Ok(c) => c,
-                Err(e) => return usage_error(&e.to_string()),
-            };
-            let json = config
-                .log_format
-                .map(|f| f == cloud_unmap::config::cli::LogFormat::Json);
-            cloud_unmap::telemetry::logging::init(config.log_level, json);
-            runtime.block_on(cloud_unmap::engine::app::run(config))
-        }
-    };
-    ExitCode::from(code as u8)
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => usage_error(&e.to_string()),
+    }
 }

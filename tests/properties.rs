@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use cloud_unmap::model::domain::InstanceState;
 use cloud_unmap::model::event::{self, Kind};
 use cloud_unmap::model::plan::{
-    self, Action, Hint, ObservedInstance, PlanOptions, Registration, Scope,
+    self, Action, Hint, Judging, ObservedInstance, PlanOptions, Registration,
 };
 use proptest::prelude::*;
 
@@ -175,7 +175,7 @@ proptest! {
 
     #[test]
     fn plan_keeps_exactly_what_ec2_vouches_for((regs, seen, opts) in world()) {
-        let p = plan::plan(&regs, &seen, opts, Scope::All);
+        let p = plan::plan(&regs, &seen, opts, Judging::All);
         for (r, d) in regs.iter().zip(&p.decisions) {
             match (&r.ipv4, d.action) {
                 (None, a) => prop_assert_eq!(a, Action::Skip(plan::SkipReason::NoAddress)),
@@ -190,7 +190,7 @@ proptest! {
 
     #[test]
     fn plan_never_empties_a_service_unless_allowed((regs, seen, opts) in world()) {
-        let p = plan::plan(&regs, &seen, opts, Scope::All);
+        let p = plan::plan(&regs, &seen, opts, Judging::All);
         let with_ip = regs.iter().filter(|r| r.ipv4.is_some()).count();
         let going = p.deregistrations().count();
         if !opts.allow_empty_service && with_ip > 0 {
@@ -201,7 +201,7 @@ proptest! {
 
     #[test]
     fn in_a_surge_no_registration_goes_as_not_found((regs, seen, opts) in world()) {
-        let p = plan::plan(&regs, &seen, opts, Scope::All);
+        let p = plan::plan(&regs, &seen, opts, Judging::All);
         let with_ip = regs.iter().filter(|r| r.ipv4.is_some()).count();
         let not_found = p.not_found().count();
         prop_assert_eq!(p.surge, opts.max_not_found.surge(not_found, with_ip));
@@ -213,7 +213,7 @@ proptest! {
     #[test]
     fn event_scope_touches_only_named_instances((regs, seen, opts) in world(), named in prop::collection::hash_set(0u8..8, 0..4)) {
         let hints: plan::Claimed = named.iter().map(|n| (format!("i-{n:017x}"), vec![Hint::Judge])).collect();
-        let p = plan::plan(&regs, &seen, opts, Scope::Only(&hints));
+        let p = plan::plan(&regs, &seen, opts, Judging::Only(&hints));
         let names: HashSet<&String> = hints.keys().collect();
         for (id, _) in p.deregistrations() {
             prop_assert!(names.contains(&id.to_string()));

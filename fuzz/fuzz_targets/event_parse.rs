@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(body) = std::str::from_utf8(data) {
         if let Ok(event) = cloud_unmap::model::event::parse(body) {
             if let Some(id) = event.instance_id() {
-                assert!(cloud_unmap::model::plan::is_ec2_instance_id(id));
+                assert!(cloud_unmap::model::domain::is_ec2_instance_id(id));
             }
         }
     }

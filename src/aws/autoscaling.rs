@@ -1,1 +1,143 @@
-//! placeholder
+//! Auto Scaling: instances' lifecycle states, lifecycle hooks (their HeartbeatTimeout, the groups
+//! that carry them), and the lifecycle action calls cloud-unmap makes for its own hooks
+//! (heartbeat, CONTINUE). An action that no longer exists (completed elsewhere, or timed out) is
+//! `Answer::Gone`, not an error.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_autoscaling::error::ProvideErrorMetadata;
+use aws_sdk_autoscaling::Client;
+
+use crate::error::{Error, Operation};
+use crate::model::domain::LifecycleAction;
+
+/// DescribeAutoScalingInstances takes at most 50 ids.
+const MAX_ASG_IDS: usize = 50;
+
+/// What became of a call on a lifecycle action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Done,
+    /// Auto Scaling has no such action any more.
+    Gone,
+}
+
+/// One lifecycle hook of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub name: String,
+    pub group: String,
+    pub transition: String,
+    pub heartbeat_timeout: Option<Duration>,
+    pub global_timeout: Option<Duration>,
+    pub default_result: String,
+}
+
+/// Whether an Auto Scaling error says the action no longer exists (completed, or timed out).
+fn gone(e: &impl ProvideErrorMetadata) -> bool {
+    e.code() == Some("ValidationError")
+        && e.message()
+            .is_some_and(|m| m.contains("No active Lifecycle Action"))
+}
+
+/// Each instance's Auto Scaling lifecycle state (`InService`, `Terminating:Wait`…), for those
+/// Auto Scaling knows.
+pub async fn lifecycle_states(
+    client: &Client,
+    ids: &[String],
+) -> Result<HashMap<String, String>, Error> {
+    let mut states = HashMap::new();
+    for chunk in ids.chunks(MAX_ASG_IDS) {
+        let out = client
+            .describe_auto_scaling_instances()
+            .set_instance_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| Error::aws(Operation::DescribeAutoScalingInstances, e))?;
+        for i in out.auto_scaling_instances() {
+            if let (Some(id), Some(state)) = (i.instance_id(), i.lifecycle_state()) {
+                states.insert(id.to_string(), state.to_string());
+            }
+        }
+    }
+    Ok(states)
+}
+
+/// The lifecycle hooks of `group`, or only those named `names` when given.
+pub async fn hooks(client: &Client, group: &str, names: &[String]) -> Result<Vec<Hook>, Error> {
+    let out = client
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name(group)
+        .set_lifecycle_hook_names((!names.is_empty()).then(|| names.to_vec()))
+        .send()
+        .await
+        .map_err(|e| Error::aws(Operation::DescribeLifecycleHooks, e))?;
+    let secs = |s: Option<i32>| s.map(|s| Duration::from_secs(s.max(0) as u64));
+    Ok(out
+        .lifecycle_hooks()
+        .iter()
+        .map(|h| Hook {
+            name: h.lifecycle_hook_name().unwrap_or_default().to_string(),
+            group: group.to_string(),
+            transition: h.lifecycle_transition().unwrap_or_default().to_string(),
+            heartbeat_timeout: secs(h.heartbeat_timeout()),
+            global_timeout: secs(h.global_timeout()),
+            default_result: h.default_result().unwrap_or("ABANDON").to_string(),
+        })
+        .collect())
+}
+
+/// Every Auto Scaling group's name (DescribeAutoScalingGroups, every page).
+pub async fn groups(client: &Client) -> Result<Vec<String>, Error> {
+    let mut pages = client
+        .describe_auto_scaling_groups()
+        .max_records(100)
+        .into_paginator()
+        .send();
+    let mut groups = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::aws(Operation::DescribeAutoScalingGroups, e))?;
+        groups.extend(
+            page.auto_scaling_groups()
+                .iter()
+                .filter_map(|g| g.auto_scaling_group_name().map(str::to_string)),
+        );
+    }
+    Ok(groups)
+}
+
+/// RecordLifecycleActionHeartbeat.
+pub async fn heartbeat(client: &Client, action: &LifecycleAction) -> Result<Answer, Error> {
+    let sent = client
+        .record_lifecycle_action_heartbeat()
+        .auto_scaling_group_name(&action.group)
+        .lifecycle_hook_name(&action.hook)
+        .lifecycle_action_token(&action.token)
+        .instance_id(&action.instance_id)
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(Answer::Done),
+        Err(e) if gone(&e) => Ok(Answer::Gone),
+        Err(e) => Err(Error::aws(Operation::RecordLifecycleActionHeartbeat, e)),
+    }
+}
+
+/// CompleteLifecycleAction with CONTINUE.
+pub async fn complete(client: &Client, action: &LifecycleAction) -> Result<Answer, Error> {
+    let sent = client
+        .complete_lifecycle_action()
+        .auto_scaling_group_name(&action.group)
+        .lifecycle_hook_name(&action.hook)
+        .lifecycle_action_token(&action.token)
+        .instance_id(&action.instance_id)
+        .lifecycle_action_result("CONTINUE")
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(Answer::Done),
+        Err(e) if gone(&e) => Ok(Answer::Gone),
+        Err(e) => Err(Error::aws(Operation::CompleteLifecycleAction, e)),
+    }
+}

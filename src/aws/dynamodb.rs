@@ -40,7 +40,7 @@ pub struct CycleRecord {
 
 /// The table, and who this replica is in it.
 #[derive(Debug, Clone)]
-pub struct Ledger {
+pub struct StateTable {
     client: aws_sdk_dynamodb::Client,
     table: String,
     holder: String,
@@ -56,11 +56,11 @@ fn time(item: &HashMap<String, AttributeValue>, name: &str) -> Option<SystemTime
     Some(UNIX_EPOCH + Duration::from_millis(ms))
 }
 
-impl Ledger {
+impl StateTable {
     /// `holder` names this replica in the lease (unique per process).
-    pub fn new(client: aws_sdk_dynamodb::Client, table: &str) -> Ledger {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: &str) -> StateTable {
         let host = std::env::var("HOSTNAME").unwrap_or_default();
-        Ledger {
+        StateTable {
             client,
             table: table.to_string(),
             holder: format!("{host}/{}/{:016x}", std::process::id(), fastrand::u64(..)),

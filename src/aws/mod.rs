@@ -12,6 +12,7 @@ pub mod ec2;
 pub mod endpoint;
 pub mod eventbridge;
 pub mod sqs;
+pub mod sts;
 
 use std::time::Duration;
 

@@ -1,82 +1,20 @@
-//! Configuration: `cli` (the clap flags and their `CLOUD_UNMAP_*` variables) and the validated
-//! `Config` the rest of the program trusts, rejecting bad input before any AWS call (exit 2).
+//! Configuration: `cli` (the clap flags and their `CLOUD_UNMAP_*` variables), and what the rest of
+//! the program trusts instead: the worker's validated `Config` (here), `decommission::Settings` and
+//! `restore::Settings`. Bad input is a `ConfigError` before any AWS call (one line, exit 2).
 //! Imports only the model and the error type.
 
 pub mod cli;
+pub mod decommission;
+mod error;
+pub mod restore;
+
+pub use error::ConfigError;
 
 use std::time::Duration;
 
 use crate::config::cli::{LogFormat, RunArgs};
 use crate::model::domain::{cloudmap_arn, role_account, valid_prefixed_id, valid_region};
 use crate::model::plan::NotFoundBound;
-
-/// A configuration problem, reported as one line on stderr with exit code 2.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error(
-        "invalid --service-id {0:?}: expected a Cloud Map service id like srv-abcdef0123456789, or its ARN"
-    )]
-    ServiceId(String),
-    #[error(
-        "invalid --namespace-id {0:?}: expected a Cloud Map namespace id like ns-abcdef0123456789, or its ARN"
-    )]
-    NamespaceId(String),
-    #[error("invalid {flag} {value:?}: expected an AWS region like eu-west-1")]
-    Region { flag: &'static str, value: String },
-    #[error(
-        "invalid --instances-role-arn {0:?}: expected arn:aws:iam::<12-digit account>:role/<name>"
-    )]
-    RoleArn(String),
-    #[error("{flag} {value:?} names region {region}, not --service-region {service_region}: Cloud Map is regional")]
-    ArnRegion {
-        flag: &'static str,
-        value: String,
-        region: String,
-        service_region: String,
-    },
-    #[error("missing --service-region: the region of the Cloud Map services")]
-    NoServiceRegion,
-    #[error("missing --instances-region: at least one region where EC2 instances live")]
-    NoInstancesRegion,
-    #[error("nothing selected: give at least one --service-id, --namespace-id or --service-tag")]
-    NothingSelected,
-    #[error("invalid --service-tag {0:?}: expected KEY=VALUE (a key of 1 to 128 characters, a value of at most 256)")]
-    ServiceTag(String),
-    #[error("invalid --frequency {0}: the reconcile period must be 1 to 86400 seconds")]
-    Frequency(u64),
-    #[error("invalid --max-not-found {0:?}: expected a percentage like 10% (0% to 100%) or a count like 5")]
-    MaxNotFound(String),
-    #[error("invalid --not-found-grace {0}: at most 3600 seconds")]
-    NotFoundGrace(u64),
-    #[error("invalid --shutdown-timeout {0}: at most 3600 seconds")]
-    ShutdownTimeout(u64),
-    #[error("invalid --stall-timeout {0}: 1 to 3600 seconds")]
-    StallTimeout(u64),
-    #[error("invalid --scheduled-lead-seconds {0}: at most 86400 (a day)")]
-    ScheduledLead(u64),
-    #[error("invalid --concurrency 0: must be at least 1")]
-    Concurrency,
-    #[error("invalid --log-level {0:?}: expected TRACE, DEBUG, INFO, WARNING, ERROR or CRITICAL")]
-    LogLevel(String),
-    #[error("invalid --prometheus-host {0:?}: expected an IP address or a host name")]
-    Host(String),
-    #[error("invalid --queue-url {0:?}: expected an SQS queue URL like https://sqs.eu-west-1.amazonaws.com/111111111111/name")]
-    QueueUrl(String),
-    #[error("--dry-run cannot be combined with --queue-url: a dry replica would consume events the real one needs")]
-    DryRunQueue,
-    #[error("invalid --lifecycle-hook-name {0:?}: expected 1 to 255 characters of A-Z, a-z, 0-9, -, _ and /")]
-    HookName(String),
-    #[error("invalid --lifecycle-drain-seconds {0:?}: expected whole seconds from 0 to 172800 (48 h, the longest a lifecycle action can wait)")]
-    DrainSeconds(String),
-    #[error("invalid --audit-event-bus {0:?}: expected an event bus name (1 to 256 of A-Z, a-z, 0-9, ., -, _, /) or its ARN")]
-    AuditBus(String),
-    #[error("invalid --state-table {0:?}: expected a DynamoDB table name (3 to 255 of A-Z, a-z, 0-9, _, -, .) or its ARN")]
-    StateTable(String),
-    #[error("--state-table needs --queue-url: the table coordinates replicas that share the queue's reconcile")]
-    StateTableWithoutQueue,
-    #[error("--single-run cannot be combined with --queue-url: the event loop only runs in long-running mode")]
-    SingleRunQueue,
-}
 
 pub use crate::model::domain::MemberRole;
 
@@ -147,11 +85,34 @@ fn dedup(values: &[String]) -> Vec<String> {
     out
 }
 
+/// `--log-level` (any subcommand's).
+pub(crate) fn log_level(value: &str) -> Result<tracing::Level, ConfigError> {
+    parse_log_level(value).ok_or_else(|| ConfigError::LogLevel(value.to_string()))
+}
+
+/// The roles of `flag` (`--instances-role-arn`, `--role-arn`), each with the account its ARN names.
+pub(crate) fn member_roles(
+    flag: &'static str,
+    arns: &[String],
+) -> Result<Vec<MemberRole>, ConfigError> {
+    arns.iter()
+        .map(|arn| match role_account(arn) {
+            Some(account_id) => Ok(MemberRole {
+                arn: arn.clone(),
+                account_id,
+            }),
+            None => Err(ConfigError::RoleArn {
+                flag,
+                value: arn.clone(),
+            }),
+        })
+        .collect()
+}
+
 impl Config {
     /// Validates the parsed flags. Nothing here touches the network.
     pub fn from_args(args: &RunArgs) -> Result<Config, ConfigError> {
-        let log_level = parse_log_level(&args.log_level)
-            .ok_or_else(|| ConfigError::LogLevel(args.log_level.clone()))?;
+        let log_level = log_level(&args.log_level)?;
         let service_ids = dedup(&args.service_ids);
         let namespace_ids = dedup(&args.namespace_ids);
         let service_region = args
@@ -199,13 +160,7 @@ impl Config {
                 value: bad.clone(),
             });
         }
-        let member_roles = dedup(&args.instances_role_arns)
-            .into_iter()
-            .map(|arn| match role_account(&arn) {
-                Some(account_id) => Ok(MemberRole { arn, account_id }),
-                None => Err(ConfigError::RoleArn(arn)),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let member_roles = member_roles("--instances-role-arn", &dedup(&args.instances_role_arns))?;
         let service_tags = dedup(&args.service_tags)
             .into_iter()
             .map(|t| parse_tag(&t).ok_or(ConfigError::ServiceTag(t)))
@@ -231,7 +186,7 @@ impl Config {
             return Err(ConfigError::ScheduledLead(args.scheduled_lead_seconds));
         }
         if args.concurrency == 0 {
-            return Err(ConfigError::Concurrency);
+            return Err(ConfigError::Zero("--concurrency"));
         }
         if !valid_host(&args.prometheus_host) {
             return Err(ConfigError::Host(args.prometheus_host.clone()));

@@ -101,14 +101,20 @@ fn rejects_bad_input_with_the_offending_value() {
             Box::new(|a| a.stall_timeout = 0),
             ConfigError::StallTimeout(0),
         ),
-        (Box::new(|a| a.concurrency = 0), ConfigError::Concurrency),
+        (
+            Box::new(|a| a.concurrency = 0),
+            ConfigError::Zero("--concurrency"),
+        ),
         (
             Box::new(|a| a.log_level = "LOUD".into()),
             ConfigError::LogLevel("LOUD".into()),
         ),
         (
             Box::new(|a| a.instances_role_arns = vec!["arn:aws:iam::12:role/x".into()]),
-            ConfigError::RoleArn("arn:aws:iam::12:role/x".into()),
+            ConfigError::RoleArn {
+                flag: "--instances-role-arn",
+                value: "arn:aws:iam::12:role/x".into(),
+            },
         ),
         (
             Box::new(|a| a.lifecycle_hook_names = vec!["drain hook".into()]),

@@ -24,7 +24,7 @@ use crate::telemetry::server::{self, AppState};
 /// What `run` needs: the shared context, the metrics registry, and the SQS client of the event loop.
 pub struct Assembled {
     pub ctx: Arc<Context>,
-    pub registry: Arc<Registry>,
+    pub metrics_registry: Arc<Registry>,
     pub sqs: Option<aws_sdk_sqs::Client>,
 }
 
@@ -57,16 +57,15 @@ pub async fn context(config: Config) -> Assembled {
             bus: bus.clone(),
         }
     });
-    let ledger = config
-        .state_table
-        .as_deref()
-        .map(|table| crate::aws::dynamodb::Ledger::new(aws::dynamodb(&home, Some(&watch)), table));
+    let ledger = config.state_table.as_deref().map(|table| {
+        crate::aws::dynamodb::StateTable::new(aws::dynamodb(&home, Some(&watch)), table)
+    });
     let mut ctx = Context::new(config, cloudmap, targets, metrics, health);
     ctx.audit = audit;
     ctx.ledger = ledger;
     Assembled {
         ctx: Arc::new(ctx),
-        registry: Arc::new(registry),
+        metrics_registry: Arc::new(registry),
         sqs,
     }
 }
@@ -77,7 +76,11 @@ pub async fn run(config: Config) -> i32 {
     shutdown::on_signal(root.clone());
     let grace = config.shutdown_timeout;
     let single = config.single_run;
-    let Assembled { ctx, registry, sqs } = context(config).await;
+    let Assembled {
+        ctx,
+        metrics_registry: registry,
+        sqs,
+    } = context(config).await;
     info!(
         services = ?ctx.config.service_ids,
         namespaces = ?ctx.config.namespace_ids,
@@ -115,7 +118,8 @@ pub async fn run(config: Config) -> i32 {
     let (task, shared) = match (&ctx.ledger, &ctx.config.queue, &sqs) {
         (Some(ledger), Some(queue), Some(sqs)) => {
             let (tx, rx) = tokio::sync::mpsc::channel(16);
-            let fleet = Fleet::new(ctx.clone(), ledger.clone(), sqs.clone(), queue.url.clone());
+            let events = crate::engine::queue::EventQueue::new(sqs.clone(), queue.url.clone());
+            let fleet = Fleet::new(ctx.clone(), ledger.clone(), events);
             (tokio::spawn(fleet.run(rx, root.child_token())), Some(tx))
         }
         _ => (

@@ -63,7 +63,8 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
     let labels = Metrics::service(service_id);
     ctx.metrics.up.get_or_create(&labels).set(1);
     let result =
-        reconcile::sync_service(ctx, service_id, reconcile::Scope::All, Trigger::reconcile).await;
+        reconcile::reconcile_service(ctx, service_id, reconcile::Scope::All, Trigger::reconcile)
+            .await;
     let elapsed = started.elapsed();
     ctx.metrics
         .reconcile_duration
@@ -98,7 +99,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
             if let Some(ledger) = &ctx.ledger {
                 if let Err(e) = ledger.succeeded(service_id, now).await {
                     ctx.failed(
-                        Failure::Ledger {
+                        Failure::StateTable {
                             doing: "record a service's success",
                         },
                         &e,

@@ -14,10 +14,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::aws::dynamodb::{Ledger, Snapshot};
+use crate::aws::dynamodb::{Snapshot, StateTable};
 use crate::engine::context::Context;
-use crate::engine::worker::Received;
-use crate::error::{Error, Operation};
+use crate::engine::queue::{EventQueue, ReconcileRequest};
 use crate::telemetry::emit::Failure;
 use crate::telemetry::health::{LoopName, CURRENT_LOOP};
 use crate::telemetry::metrics::{CycleCause, CycleOutcome, MessageResult, Metrics};
@@ -26,32 +25,6 @@ use crate::telemetry::metrics::{CycleCause, CycleOutcome, MessageResult, Metrics
 pub const LEASE: Duration = Duration::from_secs(60);
 /// How often a running cycle renews its lease and hides its reconcile message again.
 const KEEP_EVERY: Duration = Duration::from_secs(20);
-/// The shortest period of an EventBridge schedule, assumed when a message does not say `every`.
-pub const SCHEDULE_FLOOR: Duration = Duration::from_secs(60);
-
-/// A reconcile message taken from the queue.
-#[derive(Debug)]
-pub struct Trigger {
-    pub message: Received,
-    /// The schedule's period, as the message says (`every`), or the schedule's floor.
-    pub every: Duration,
-}
-
-/// Reads a reconcile message: `{"cloud-unmap":"reconcile"}`, with `"every": <seconds>` when the
-/// schedule says its period. Anything else (events, drain records) is not one.
-pub fn parse_trigger(body: &str) -> Option<Duration> {
-    if !body.contains("\"cloud-unmap\"") {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    (v.get("cloud-unmap")?.as_str()? == "reconcile").then(|| {
-        v.get("every")
-            .and_then(|e| e.as_u64().or_else(|| e.as_str()?.parse().ok()))
-            .filter(|s| (1..=crate::config::MAX_FREQUENCY).contains(s))
-            .map_or(SCHEDULE_FLOOR, Duration::from_secs)
-    })
-}
-
 /// The period a replica holds cycles to: `--frequency`, or the schedule's when it is longer.
 pub fn period(frequency: Duration, every: Option<Duration>) -> Duration {
     frequency.max(every.unwrap_or(Duration::ZERO))
@@ -87,29 +60,18 @@ struct Known {
 /// runs cycles under the lease.
 pub struct Fleet {
     ctx: Arc<Context>,
-    ledger: Ledger,
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
+    ledger: StateTable,
+    queue: EventQueue,
 }
 
 impl Fleet {
-    pub fn new(
-        ctx: Arc<Context>,
-        ledger: Ledger,
-        sqs: aws_sdk_sqs::Client,
-        queue_url: String,
-    ) -> Fleet {
-        Fleet {
-            ctx,
-            ledger,
-            sqs,
-            queue_url,
-        }
+    pub fn new(ctx: Arc<Context>, ledger: StateTable, queue: EventQueue) -> Fleet {
+        Fleet { ctx, ledger, queue }
     }
 
     /// Runs until `stop`; a cycle in progress is never cancelled (shutdown waits for it, bounded by
     /// the caller's grace period).
-    pub async fn run(self, triggers: mpsc::Receiver<Trigger>, stop: CancellationToken) {
+    pub async fn run(self, triggers: mpsc::Receiver<ReconcileRequest>, stop: CancellationToken) {
         CURRENT_LOOP
             .scope(LoopName::Reconcile, Arc::new(self).drive(triggers, stop))
             .await
@@ -117,7 +79,7 @@ impl Fleet {
 
     async fn drive(
         self: Arc<Self>,
-        mut triggers: mpsc::Receiver<Trigger>,
+        mut triggers: mpsc::Receiver<ReconcileRequest>,
         stop: CancellationToken,
     ) {
         let f = self.ctx.config.frequency;
@@ -193,7 +155,7 @@ impl Fleet {
         self: &Arc<Self>,
         cause: CycleCause,
         cutoff: SystemTime,
-        trigger: Option<Trigger>,
+        trigger: Option<ReconcileRequest>,
     ) -> JoinHandle<Option<SystemTime>> {
         self.ctx
             .health
@@ -209,7 +171,7 @@ impl Fleet {
         &self,
         cause: CycleCause,
         cutoff: SystemTime,
-        trigger: Option<Trigger>,
+        trigger: Option<ReconcileRequest>,
     ) -> Option<SystemTime> {
         let started = SystemTime::now();
         let every = trigger.as_ref().map(|t| t.every);
@@ -225,7 +187,7 @@ impl Fleet {
             }
             Err(e) => {
                 self.ctx.failed(
-                    Failure::Ledger {
+                    Failure::StateTable {
                         doing: "take the reconcile lease",
                     },
                     &e,
@@ -252,7 +214,7 @@ impl Fleet {
                 tokio::time::sleep(KEEP_EVERY).await;
                 if let Err(e) = self.ledger.renew(SystemTime::now(), LEASE).await {
                     self.ctx.failed(
-                        Failure::Ledger {
+                        Failure::StateTable {
                             doing: "renew the reconcile lease",
                         },
                         &e,
@@ -267,7 +229,7 @@ impl Fleet {
         let services: Vec<String> = report.services.iter().map(|(s, _)| s.clone()).collect();
         if let Err(e) = self.ledger.finish(SystemTime::now(), &services).await {
             self.ctx.failed(
-                Failure::Ledger {
+                Failure::StateTable {
                     doing: "record the cycle's end",
                 },
                 &e,
@@ -293,7 +255,7 @@ impl Fleet {
             Err(e) => {
                 known.unreadable = true;
                 self.ctx.failed(
-                    Failure::Ledger {
+                    Failure::StateTable {
                         doing: "read the fleet's reconcile state",
                     },
                     &e,
@@ -334,37 +296,16 @@ impl Fleet {
         }
     }
 
-    async fn delete(&self, trigger: &Trigger) {
-        let result = self
-            .sqs
-            .delete_message()
-            .queue_url(&self.queue_url)
-            .receipt_handle(&trigger.message.receipt)
-            .send()
-            .await;
-        match result {
-            Ok(_) => self.ctx.metrics.message(MessageResult::deleted, 1),
-            Err(e) => {
-                self.ctx.metrics.message(MessageResult::left, 1);
-                let e = Error::aws(Operation::DeleteMessage, e);
-                self.ctx.failed(Failure::DeleteMessages, &e);
-            }
-        }
+    async fn delete(&self, trigger: &ReconcileRequest) {
+        let deleted = self.queue.delete(&self.ctx, &[&trigger.message]).await;
+        self.ctx.metrics.message(MessageResult::deleted, deleted);
+        self.ctx.metrics.message(MessageResult::left, 1 - deleted);
     }
 
-    async fn hide(&self, trigger: &Trigger, visibility: Duration) {
-        if let Err(e) = self
-            .sqs
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(&trigger.message.receipt)
-            .visibility_timeout(visibility.as_secs() as i32)
-            .send()
-            .await
-        {
-            let e = Error::aws(Operation::ChangeMessageVisibility, e);
-            self.ctx.failed(Failure::ChangeVisibility, &e);
-        }
+    async fn hide(&self, trigger: &ReconcileRequest, visibility: Duration) {
+        self.queue
+            .set_visibility(&self.ctx, &[&trigger.message], visibility)
+            .await;
     }
 }
 

@@ -7,13 +7,13 @@
 //! otherwise the service is listed again, once for every batch waiting on it (single-flight: the
 //! caller holds `Context::plan_alone`, so a batch that waited finds the listing made meanwhile).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::aws::cloudmap;
-use crate::engine::context::{lock, Context};
-use crate::error::{Error, Operation};
+use crate::engine::context::Context;
+use crate::engine::state::{Listing, Names};
+use crate::error::Error;
 use crate::model::domain::cloudmap_owner;
 use crate::model::plan::Registration;
 use crate::telemetry::emit::Failure;
@@ -39,25 +39,6 @@ pub fn needed(
         .fold(received, SystemTime::min)
 }
 
-/// One listing of a service's registrations.
-#[derive(Debug, Clone)]
-pub struct Listing {
-    /// When the listing (and the revision read before it) began.
-    pub began: SystemTime,
-    /// Cloud Map's instances revision read just before the listing, if it could be read.
-    pub revision: Option<i64>,
-    /// The latest time the revision was read unchanged (the listing was complete then too).
-    pub vouched: SystemTime,
-    pub registrations: Arc<Vec<Registration>>,
-}
-
-impl Listing {
-    /// Whether every registration made before `needed` is in the listing.
-    pub fn covers(&self, needed: SystemTime) -> bool {
-        needed <= self.began.max(self.vouched)
-    }
-}
-
 /// How a service's registrations were had for an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -67,50 +48,6 @@ pub enum Source {
     Revision,
     /// Listed again (ListInstances).
     Listed,
-}
-
-/// The namespace and service names DiscoverInstancesRevision asks by, with the owner account of a
-/// shared namespace.
-#[derive(Debug, Clone)]
-struct Names {
-    namespace: String,
-    service: String,
-    owner: Option<String>,
-}
-
-#[derive(Default)]
-pub struct Index {
-    listings: Mutex<HashMap<String, Arc<Listing>>>,
-    names: Mutex<HashMap<String, Names>>,
-    /// Services whose revision could not be read last time (their failure is logged once).
-    unreadable: Mutex<std::collections::HashSet<String>>,
-}
-
-impl Index {
-    pub fn get(&self, service_id: &str) -> Option<Arc<Listing>> {
-        lock(&self.listings).get(service_id).cloned()
-    }
-
-    fn store(&self, service_id: &str, listing: Listing) -> Arc<Listing> {
-        let listing = Arc::new(listing);
-        let mut all = lock(&self.listings);
-        // A slower listing that began earlier never replaces a newer one.
-        if all.get(service_id).is_none_or(|l| l.began <= listing.began) {
-            all.insert(service_id.to_string(), listing.clone());
-        }
-        listing
-    }
-
-    fn vouch(&self, service_id: &str, revision: i64, at: SystemTime) {
-        let mut all = lock(&self.listings);
-        if let Some(l) = all.get_mut(service_id) {
-            if l.revision == Some(revision) && l.vouched < at {
-                let mut newer = (**l).clone();
-                newer.vouched = at;
-                *l = Arc::new(newer);
-            }
-        }
-    }
 }
 
 /// What a listing starts from: its time, and the revision read first (only where there is an event
@@ -139,7 +76,7 @@ pub fn record(
         registrations: Arc::new(registrations),
     };
     match ctx.config.queue {
-        Some(_) => ctx.index.store(service_id, listing),
+        Some(_) => ctx.state.store_listing(service_id, listing),
         None => Arc::new(listing),
     }
 }
@@ -158,15 +95,15 @@ pub async fn complete_as_of(
     service_id: &str,
     needed: SystemTime,
 ) -> Result<(Arc<Listing>, Source), Error> {
-    if let Some(known) = ctx.index.get(service_id) {
+    if let Some(known) = ctx.state.listing(service_id) {
         if known.covers(needed) {
             return Ok((known, Source::Listing));
         }
         if let Some(before) = known.revision {
             let asked = SystemTime::now();
             if revision(ctx, service_id).await == Some(before) {
-                ctx.index.vouch(service_id, before, asked);
-                if let Some(now) = ctx.index.get(service_id).filter(|l| l.covers(needed)) {
+                ctx.state.vouch(service_id, before, asked);
+                if let Some(now) = ctx.state.listing(service_id).filter(|l| l.covers(needed)) {
                     return Ok((now, Source::Revision));
                 }
             }
@@ -180,24 +117,10 @@ pub async fn complete_as_of(
 async fn revision(ctx: &Context, service_id: &str) -> Option<i64> {
     let asked = async {
         let names = names(ctx, service_id).await?;
-        ctx.cloudmap
-            .discover_instances_revision()
-            .namespace_name(&names.namespace)
-            .service_name(&names.service)
-            .set_owner_account(names.owner.clone())
-            .send()
-            .await
-            .map_err(|e| Error::aws(Operation::DiscoverInstancesRevision, e))
-            .map(|out| out.instances_revision())
+        cloudmap::revision(&ctx.cloudmap, &names.namespace, &names.service, names.owner).await
     };
     let answer = asked.await;
-    let newly = match &answer {
-        Ok(_) => {
-            lock(&ctx.index.unreadable).remove(service_id);
-            false
-        }
-        Err(_) => lock(&ctx.index.unreadable).insert(service_id.to_string()),
-    };
+    let newly = ctx.state.revision_read(service_id, answer.is_ok());
     match answer {
         Ok(r) => r,
         // Logged when it starts failing (a role without the permission would otherwise log every
@@ -215,71 +138,40 @@ async fn revision(ctx: &Context, service_id: &str) -> Option<i64> {
 
 /// The names a service is discovered by (GetService, GetNamespace; asked once per service).
 async fn names(ctx: &Context, service_id: &str) -> Result<Names, Error> {
-    if let Some(n) = lock(&ctx.index.names).get(service_id) {
-        return Ok(n.clone());
+    if let Some(n) = ctx.state.names(service_id) {
+        return Ok(n);
     }
-    let service = ctx
-        .cloudmap
-        .get_service()
-        .id(service_id)
-        .send()
-        .await
-        .map_err(|e| Error::aws(Operation::GetService, e))?;
-    let service = service.service().ok_or_else(|| Error::Missing {
-        kind: crate::model::domain::SelectionKind::Service,
-        id: service_id.to_string(),
-    })?;
-    let owner = cloudmap_owner(service_id).map(str::to_string);
-    let namespace_id = service.namespace_id().unwrap_or_default();
-    // A shared namespace is asked for by ARN, in its owner's account.
-    let namespace_ref = match (&owner, service_id.rsplit_once(":service/")) {
-        (Some(_), Some((prefix, _))) => format!("{prefix}:namespace/{namespace_id}"),
-        _ => namespace_id.to_string(),
-    };
-    let namespace = ctx
-        .cloudmap
-        .get_namespace()
-        .id(&namespace_ref)
-        .send()
-        .await
-        .map_err(|e| Error::aws(Operation::GetNamespace, e))?;
+    let service = cloudmap::service(&ctx.cloudmap, service_id).await?;
+    let namespace_ref = cloudmap::namespace_ref(service_id, &service.namespace_id);
+    let namespace = cloudmap::namespace(&ctx.cloudmap, &namespace_ref).await?;
     let names = Names {
-        namespace: namespace
-            .namespace()
-            .and_then(|n| n.name())
-            .unwrap_or_default()
-            .to_string(),
-        service: service.name().unwrap_or_default().to_string(),
-        owner,
+        namespace: namespace.name,
+        service: service.name,
+        owner: cloudmap_owner(service_id).map(str::to_string),
     };
-    lock(&ctx.index.names).insert(service_id.to_string(), names.clone());
+    ctx.state.set_names(service_id, names.clone());
     Ok(names)
+}
+
+/// The largest DNS TTL of `service_id` (GetService, trusted for five minutes): how long clients may
+/// keep resolving a registration after it is gone. A service that no longer exists has no clients
+/// left to wait for: zero.
+pub async fn dns_ttl(ctx: &Context, service_id: &str) -> Result<Duration, Error> {
+    if let Some(ttl) = ctx.state.fresh_ttl(service_id) {
+        return Ok(ttl);
+    }
+    let ttl = match cloudmap::service(&ctx.cloudmap, service_id).await {
+        Ok(s) => s.dns_ttl,
+        Err(Error::Missing { .. }) => Duration::ZERO,
+        Err(e) => return Err(e),
+    };
+    ctx.state.set_ttl(service_id, ttl);
+    Ok(ttl)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn listing(began: u64, vouched: u64) -> Listing {
-        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
-        Listing {
-            began: at(began),
-            revision: Some(7),
-            vouched: at(vouched),
-            registrations: Arc::default(),
-        }
-    }
-
-    #[test]
-    fn a_listing_covers_what_was_made_before_it_began_or_was_vouched_for() {
-        let at = |ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
-        let l = listing(100, 100);
-        assert!(l.covers(at(99_000)) && l.covers(at(100_000)));
-        assert!(!l.covers(at(100_001)));
-        // The revision read unchanged at 130 s stands for a listing made then.
-        assert!(listing(100, 130).covers(at(129_000)));
-        assert!(!listing(100, 130).covers(at(131_000)));
-    }
 
     #[test]
     fn an_event_needs_what_was_made_before_its_second_ended_sqs_had_it_or_it_was_received() {
@@ -294,22 +186,5 @@ mod tests {
         // Received within its second: the termination was before the receipt.
         assert_eq!(needed(Some(at(10_000)), None, at(10_400)), at(10_400));
         assert_eq!(needed(None, None, at(10_400)), at(10_400));
-    }
-
-    #[test]
-    fn an_older_listing_never_replaces_a_newer_one_and_vouching_needs_the_same_revision() {
-        let index = Index::default();
-        index.store("srv-1", listing(200, 200));
-        index.store("srv-1", listing(100, 100));
-        let began = |i: &Index| i.get("srv-1").unwrap().began;
-        assert_eq!(began(&index), listing(200, 200).began);
-        let later = SystemTime::UNIX_EPOCH + Duration::from_secs(300);
-        index.vouch("srv-1", 8, later);
-        assert_eq!(
-            index.get("srv-1").unwrap().vouched,
-            listing(200, 200).vouched
-        );
-        index.vouch("srv-1", 7, later);
-        assert_eq!(index.get("srv-1").unwrap().vouched, later);
     }
 }

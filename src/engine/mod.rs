@@ -10,9 +10,11 @@ pub mod context;
 pub mod cycle;
 pub mod fleet;
 pub mod index;
+pub mod queue;
 pub mod reconcile;
 pub mod scheduled;
 pub mod shutdown;
+pub mod state;
 pub mod worker;
 
 pub use app::run;

@@ -10,102 +10,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_ec2::types::Filter;
 use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
 
-use crate::aws::ec2;
-use crate::aws::Target;
+use crate::aws::ec2::{self, pending};
 use crate::engine::context::Context;
 use crate::engine::reconcile::{self, Scope};
-use crate::error::{Error, Operation};
-use crate::model::domain::Account;
+use crate::error::Operation;
 use crate::model::plan::{Claimed, Hint};
+use crate::model::scheduled::Pending;
 use crate::telemetry::metrics::Trigger;
 
-/// The scheduled event codes that take an instance away (DescribeInstanceStatus `event.code`).
-pub const CODES: [&str; 5] = [
-    "instance-retirement",
-    "instance-stop",
-    "instance-reboot",
-    "system-reboot",
-    "system-maintenance",
-];
 /// How far beyond the next cycle events are armed, so a late cycle cannot miss one.
 const MARGIN: Duration = Duration::from_secs(60);
 /// Tolerated difference between EC2's clock and ours when a timer fires.
 const CLOCK_SKEW: Duration = Duration::from_secs(5);
-
-/// One scheduled event of one instance.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Pending {
-    pub instance_id: String,
-    pub code: String,
-    pub not_before: SystemTime,
-    pub account: Account,
-    pub region: String,
-}
-
-impl Pending {
-    /// When the instance leaves its services.
-    pub fn due(&self, lead: Duration) -> SystemTime {
-        self.not_before
-            .checked_sub(lead)
-            .unwrap_or(SystemTime::UNIX_EPOCH)
-    }
-}
-
-/// Whether DescribeInstanceStatus's description marks an event as no longer pending.
-fn cancelled(description: &str) -> bool {
-    description.starts_with("[Canceled]") || description.starts_with("[Completed]")
-}
-
-/// The pending scheduled events of one target (`ids`: only those instances).
-pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Error> {
-    let codes = Filter::builder()
-        .name("event.code")
-        .set_values(Some(CODES.iter().map(|c| c.to_string()).collect()))
-        .build();
-    let mut pages = target
-        .ec2
-        .describe_instance_status()
-        .filters(codes)
-        .set_instance_ids((!ids.is_empty()).then(|| ids.to_vec()))
-        // Pages of 100 bound the memory of an answer (moto ignores the filter and lists every
-        // running instance; AWS lists only those with a scheduled event). MaxResults cannot be
-        // combined with InstanceIds.
-        .set_max_results(ids.is_empty().then_some(100))
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::aws(Operation::DescribeInstanceStatus, e))?;
-        for status in page.instance_statuses() {
-            let Some(id) = status.instance_id() else {
-                continue;
-            };
-            for ev in status.events() {
-                let (Some(code), Some(not_before)) = (ev.code(), ev.not_before()) else {
-                    continue;
-                };
-                if cancelled(ev.description().unwrap_or_default()) {
-                    continue;
-                }
-                let Ok(not_before) = SystemTime::try_from(*not_before) else {
-                    continue;
-                };
-                out.push(Pending {
-                    instance_id: id.to_string(),
-                    code: code.as_str().to_string(),
-                    not_before,
-                    account: target.account.clone(),
-                    region: target.region.clone(),
-                });
-            }
-        }
-    }
-    Ok(out)
-}
 
 /// Reads every target's scheduled events: those due act now, those due before the next cycle
 /// (and a margin) are armed when `arm` (long-running mode).
@@ -145,7 +64,7 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
 
 /// Arms a timer for `p` (once per event); it fires at the event's start minus the lead.
 pub fn arm(ctx: &Arc<Context>, p: Pending) {
-    if !ctx.arm_scheduled(&p.instance_id, p.not_before) {
+    if !ctx.state.arm(&p.instance_id, p.not_before) {
         return;
     }
     let delay = p
@@ -157,7 +76,7 @@ pub fn arm(ctx: &Arc<Context>, p: Pending) {
     let ctx = ctx.clone();
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
-        ctx.disarm_scheduled(&p.instance_id, p.not_before);
+        ctx.state.disarm(&p.instance_id, p.not_before);
         fire(&ctx, p).await;
     });
 }
@@ -201,38 +120,12 @@ async fn fire(ctx: &Context, p: Pending) {
         needed: std::time::SystemTime::now(),
     };
     for service in &services {
-        if let Err(e) = reconcile::sync_service(ctx, service, scope, Trigger::reconcile).await {
+        if let Err(e) = reconcile::reconcile_service(ctx, service, scope, Trigger::reconcile).await
+        {
             if !reconcile::note_missing(ctx, service, &e, false) {
                 warn!(service_id = %service, instance_id = %p.instance_id, error = %e,
                     "cannot act on a due scheduled event; the next cycle tries again");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_event_is_due_its_lead_before_its_start_and_cancelled_ones_are_not_pending() {
-        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let p = Pending {
-            instance_id: "i-0123456789abcdef0".into(),
-            code: "instance-retirement".into(),
-            not_before: start,
-            account: Account::Home,
-            region: "eu-west-1".into(),
-        };
-        assert_eq!(
-            p.due(Duration::from_secs(300)),
-            start - Duration::from_secs(300)
-        );
-        assert!(p.due(Duration::from_secs(2_000_000)) <= SystemTime::UNIX_EPOCH);
-        assert!(cancelled(
-            "[Canceled] The instance is running on degraded hardware"
-        ));
-        assert!(cancelled("[Completed] Scheduled reboot"));
-        assert!(!cancelled("The instance is running on degraded hardware"));
     }
 }

@@ -37,6 +37,15 @@ impl std::fmt::Display for SelectionKind {
     }
 }
 
+/// An Auto Scaling lifecycle action waiting for cloud-unmap to complete it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleAction {
+    pub instance_id: String,
+    pub token: String,
+    pub hook: String,
+    pub group: String,
+}
+
 /// EC2 instance state, as DescribeInstances and EventBridge name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InstanceState {

@@ -17,14 +17,7 @@ pub enum SpotAction {
     Hibernate,
 }
 
-/// An Auto Scaling lifecycle action waiting for cloud-unmap to complete it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LifecycleAction {
-    pub instance_id: String,
-    pub token: String,
-    pub hook: String,
-    pub group: String,
-}
+pub use crate::model::domain::LifecycleAction;
 
 /// What an event says.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,3 +9,5 @@ pub mod drain;
 pub mod event;
 pub mod plan;
 pub mod record;
+pub mod request;
+pub mod scheduled;

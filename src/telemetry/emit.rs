@@ -44,7 +44,7 @@ pub enum Failure<'a> {
     /// Reading a service's instances revision (the event path then lists the service instead).
     Revision { service_id: &'a str },
     /// Reading or writing the state table replicas share (`--state-table`).
-    Ledger { doing: &'static str },
+    StateTable { doing: &'static str },
 }
 
 /// Counts `error` without logging it (a failure already logged when it started): AWS errors by
@@ -105,7 +105,7 @@ pub fn failure(metrics: &Metrics, what: Failure<'_>, error: &Error) {
             error = %error,
             "cannot read the service's instances revision; listing it instead"
         ),
-        Failure::Ledger { doing } => warn!(error = %error, doing, "the state table failed"),
+        Failure::StateTable { doing } => warn!(error = %error, doing, "the state table failed"),
     }
 }
 
@@ -117,7 +117,13 @@ mod tests {
     #[test]
     fn aws_errors_are_counted_by_operation_and_receives_on_their_own() {
         let metrics = Metrics::default();
-        let e = Error::aws(Operation::ReceiveMessage, std::io::Error::other("down"));
+        let e = Error::Aws {
+            operation: Operation::ReceiveMessage,
+            message: "down".into(),
+            code: None,
+            reason: "down".into(),
+            source: Box::new(std::io::Error::other("down")),
+        };
         failure(
             &metrics,
             Failure::Receive {

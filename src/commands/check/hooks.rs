@@ -3,9 +3,9 @@
 
 use futures::stream::{self, StreamExt};
 
-use super::probes::{explain, target_label};
+use super::probes::target_label;
 use super::report::{Finding, Level};
-use crate::aws::Target;
+use crate::aws::{autoscaling, Target};
 
 /// The transition of the terminate hooks cloud-unmap completes.
 const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
@@ -31,43 +31,27 @@ async fn in_target(
     names: &[String],
     concurrency: usize,
 ) -> Result<Vec<Found>, String> {
-    let mut pages = target
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .max_records(100)
-        .into_paginator()
-        .send();
-    let mut groups = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| format!("DescribeAutoScalingGroups: {}", explain(&e)))?;
-        groups.extend(
-            page.auto_scaling_groups()
-                .iter()
-                .filter_map(|g| g.auto_scaling_group_name().map(str::to_string)),
-        );
-    }
+    let groups = autoscaling::groups(&target.autoscaling)
+        .await
+        .map_err(|e| format!("DescribeAutoScalingGroups: {}", e.reason()))?;
     let label = &label;
     let lookups = groups.into_iter().map(|group| async move {
-        let out = target
-            .autoscaling
-            .describe_lifecycle_hooks()
-            .auto_scaling_group_name(&group)
-            .send()
+        // Every hook of the group; ours are picked by name here.
+        let hooks = autoscaling::hooks(&target.autoscaling, &group, &[])
             .await
-            .map_err(|e| format!("DescribeLifecycleHooks: {}", explain(&e)))?;
+            .map_err(|e| format!("DescribeLifecycleHooks: {}", e.reason()))?;
         Ok::<_, String>(
-            out.lifecycle_hooks()
-                .iter()
-                .filter(|h| {
-                    h.lifecycle_hook_name()
-                        .is_some_and(|n| names.iter().any(|w| w == n))
-                })
+            hooks
+                .into_iter()
+                .filter(|h| names.contains(&h.name))
                 .map(|h| Found {
-                    name: h.lifecycle_hook_name().unwrap_or_default().to_string(),
-                    at: format!("{label}/{group}"),
-                    transition: h.lifecycle_transition().unwrap_or_default().to_string(),
-                    heartbeat_s: h.heartbeat_timeout().unwrap_or(3600),
-                    default_result: h.default_result().unwrap_or("ABANDON").to_string(),
+                    at: format!("{label}/{}", h.group),
+                    heartbeat_s: h
+                        .heartbeat_timeout
+                        .map_or(3600, |t| i32::try_from(t.as_secs()).unwrap_or(i32::MAX)),
+                    name: h.name,
+                    transition: h.transition,
+                    default_result: h.default_result,
                 })
                 .collect::<Vec<_>>(),
         )

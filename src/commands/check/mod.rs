@@ -29,7 +29,7 @@ pub async fn run(config: Config, args: &CheckArgs) -> i32 {
 /// registrations.
 pub async fn check(config: &Config) -> Report {
     let home_config = aws::load_home(&config.service_region).await;
-    let sts = aws_sdk_sts::Client::new(&home_config);
+    let sts = aws::sts::client(&home_config);
     let cloudmap = aws::cloudmap(&home_config, None);
     let targets = aws::targets(
         &home_config,
@@ -112,7 +112,7 @@ async fn state_table(home: &aws_config::SdkConfig, table: Option<&str>) -> Findi
             "no --state-table: each replica reconciles on its own timer (N replicas, N cycles)",
         );
     };
-    let ledger = crate::aws::dynamodb::Ledger::new(aws::dynamodb(home, None), table);
+    let ledger = crate::aws::dynamodb::StateTable::new(aws::dynamodb(home, None), table);
     match ledger.read().await {
         Ok(s) => Finding::new(
             "state-table",

@@ -1,58 +1,24 @@
 //! `check`'s probes of the setup around the registrations: the credentials' account, each selected
 //! service and namespace (and its type), each account and region's DescribeInstances.
 
-use aws_sdk_servicediscovery::operation::get_namespace::GetNamespaceError;
-use aws_sdk_servicediscovery::operation::get_service::GetServiceError;
 use futures::stream::{self, StreamExt};
 
 use super::report::{Finding, Level};
-use crate::aws::cloudmap;
-use crate::aws::Target;
+use crate::aws::{cloudmap, ec2, sts, Target};
 use crate::config::Config;
-
-use aws_sdk_ec2::error::ProvideErrorMetadata;
-
-/// One line for an SDK error: `Code: message` when AWS answered, else the shortened error chain.
-pub fn explain<E>(e: &E) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error,
-{
-    match (e.code(), e.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_string(),
-        _ => {
-            // The chain of causes, each once ("dispatch failure: io error: … Connection refused").
-            let mut parts: Vec<String> = vec![e.to_string()];
-            let mut source = e.source();
-            while let Some(cause) = source {
-                let text = cause.to_string();
-                if !parts.iter().any(|p| p.contains(&text)) {
-                    parts.push(text);
-                }
-                source = cause.source();
-            }
-            let full = parts.join(": ").replace('\n', " ");
-            let mut short: String = full.chars().take(300).collect();
-            if short.len() < full.len() {
-                short.push('…');
-            }
-            short
-        }
-    }
-}
+use crate::error::Error;
 
 /// The credentials and the account they act in (sts:GetCallerIdentity needs no permission).
-pub async fn credentials(sts: &aws_sdk_sts::Client) -> (Finding, Option<String>) {
-    match sts.get_caller_identity().send().await {
-        Ok(out) => {
-            let account = out.account().unwrap_or_default().to_string();
+pub async fn credentials(client: &aws_sdk_sts::Client) -> (Finding, Option<String>) {
+    match sts::caller(client).await {
+        Ok(caller) => {
             let finding = Finding::new(
                 "credentials",
-                out.arn().unwrap_or("?"),
+                or_unknown(&caller.arn),
                 Level::Ok,
-                format!("acting in account {account} (the home account)"),
+                format!("acting in account {} (the home account)", caller.account),
             );
-            (finding, Some(account))
+            (finding, Some(caller.account))
         }
         Err(e) => (
             Finding::new(
@@ -61,7 +27,7 @@ pub async fn credentials(sts: &aws_sdk_sts::Client) -> (Finding, Option<String>)
                 Level::Fail,
                 format!(
                     "GetCallerIdentity failed (no usable credentials, or STS unreachable): {}",
-                    explain(&e)
+                    e.reason()
                 ),
             ),
             None,
@@ -69,32 +35,23 @@ pub async fn credentials(sts: &aws_sdk_sts::Client) -> (Finding, Option<String>)
     }
 }
 
-/// A namespace's name and type (HTTP, DNS_PRIVATE, DNS_PUBLIC), or a finding saying why not.
-async fn namespace(
-    client: &aws_sdk_servicediscovery::Client,
-    id: &str,
-) -> Result<String, (Level, String)> {
-    match client.get_namespace().id(id).send().await {
-        Ok(out) => {
-            let ns = out.namespace();
-            Ok(format!(
-                "{} ({})",
-                ns.and_then(|n| n.name()).unwrap_or("?"),
-                ns.and_then(|n| n.r#type()).map_or("?", |t| t.as_str()),
-            ))
+/// A namespace's name and type (HTTP, DNS_PRIVATE, DNS_PUBLIC), or why not.
+async fn namespace(client: &aws_sdk_servicediscovery::Client, id: &str) -> Result<String, String> {
+    match cloudmap::namespace(client, id).await {
+        Ok(ns) => Ok(format!("{} ({})", or_unknown(&ns.name), ns.kind)),
+        Err(Error::Missing { .. }) => {
+            Err("does not exist in this region (deleted, a wrong id, or another region?)".into())
         }
-        Err(e)
-            if matches!(
-                e.as_service_error(),
-                Some(GetNamespaceError::NamespaceNotFound(_))
-            ) =>
-        {
-            Err((
-                Level::Fail,
-                "does not exist in this region (deleted, a wrong id, or another region?)".into(),
-            ))
-        }
-        Err(e) => Err((Level::Fail, format!("cannot be read: {}", explain(&e)))),
+        Err(e) => Err(format!("cannot be read: {}", e.reason())),
+    }
+}
+
+/// A name AWS left out, as `?`.
+fn or_unknown(name: &str) -> &str {
+    if name.is_empty() {
+        "?"
+    } else {
+        name
     }
 }
 
@@ -107,32 +64,21 @@ pub async fn selection(
     let (mut findings, mut services) = (Vec::new(), Vec::new());
     let region = &config.service_region;
     for id in &config.service_ids {
-        let finding = match client.get_service().id(id).send().await {
-            Ok(out) => {
+        let finding = match cloudmap::service(client, id).await {
+            Ok(service) => {
                 services.push(id.clone());
-                let s = out.service();
-                let ns_id = s.and_then(|s| s.namespace_id()).unwrap_or("?");
-                // A shared namespace is named by its ARN, built from the service's.
-                let ns_key = match id.split_once(":service/") {
-                    Some((prefix, _)) => format!("{prefix}:namespace/{ns_id}"),
-                    None => ns_id.to_string(),
-                };
-                let ns = match namespace(client, &ns_key).await {
+                let ns_id = or_unknown(&service.namespace_id);
+                let ns = match namespace(client, &cloudmap::namespace_ref(id, ns_id)).await {
                     Ok(ns) => ns,
-                    Err((_, why)) => format!("that {why}"),
+                    Err(why) => format!("that {why}"),
                 };
                 let detail = format!(
                     "\"{}\" in namespace {ns_id} {ns}",
-                    s.and_then(|s| s.name()).unwrap_or("?")
+                    or_unknown(&service.name)
                 );
                 Finding::new("service", id, Level::Ok, detail)
             }
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(GetServiceError::ServiceNotFound(_))
-                ) =>
-            {
+            Err(Error::Missing { .. }) => {
                 let detail =
                     format!("does not exist in {region} (deleted, a wrong id, or another region?)");
                 Finding::new("service", id, Level::Fail, detail)
@@ -141,14 +87,14 @@ pub async fn selection(
                 "service",
                 id,
                 Level::Fail,
-                format!("cannot be read: {}", explain(&e)),
+                format!("cannot be read: {}", e.reason()),
             ),
         };
         findings.push(finding);
     }
     for id in &config.namespace_ids {
         let finding = match namespace(client, id).await {
-            Err((level, why)) => Finding::new("namespace", id, level, why),
+            Err(why) => Finding::new("namespace", id, Level::Fail, why),
             Ok(ns) => match cloudmap::list_services(client, id).await {
                 Ok(ids) if ids.is_empty() => Finding::new(
                     "namespace",
@@ -224,8 +170,8 @@ pub async fn accounts(targets: &[Target], home: Option<&str>, concurrency: usize
             crate::model::domain::Account::Home => "",
             crate::model::domain::Account::Member(_) => "role assumed, ",
         };
-        match t.ec2.describe_instances().max_results(5).send().await {
-            Ok(_) => Finding::new(
+        match ec2::probe(t).await {
+            Ok(()) => Finding::new(
                 "account",
                 label,
                 Level::Ok,
@@ -235,7 +181,7 @@ pub async fn accounts(targets: &[Target], home: Option<&str>, concurrency: usize
                 "account",
                 label,
                 Level::Fail,
-                format!("instances cannot be looked up here: {}", explain(&e)),
+                format!("instances cannot be looked up here: {}", e.reason()),
             ),
         }
     });

@@ -2,12 +2,12 @@
 //! queue with a redrive policy and a sane visibility timeout, EventBridge may send to it, and the
 //! worker may delete and change visibility (probed without changing anything).
 
-use aws_sdk_ec2::error::ProvideErrorMetadata;
-use aws_sdk_sqs::types::QueueAttributeName;
+use std::time::Duration;
 
-use super::probes::explain;
 use super::report::{Finding, Level};
+use crate::aws::sqs;
 use crate::config::Queue;
+use crate::error::Error;
 
 /// What an error says about a permission probe.
 #[derive(Debug, PartialEq, Eq)]
@@ -41,7 +41,11 @@ fn verdict(code: Option<&str>) -> Verdict {
 
 /// The queue: it exists, belongs to the credentials' account, is a standard queue with a redrive
 /// policy and a sane visibility timeout, and the worker may delete and change visibility.
-pub async fn queue(sqs: &aws_sdk_sqs::Client, queue: &Queue, home: Option<&str>) -> Vec<Finding> {
+pub async fn queue(
+    client: &aws_sdk_sqs::Client,
+    queue: &Queue,
+    home: Option<&str>,
+) -> Vec<Finding> {
     let subject = queue
         .url
         .rsplit('/')
@@ -49,14 +53,8 @@ pub async fn queue(sqs: &aws_sdk_sqs::Client, queue: &Queue, home: Option<&str>)
         .unwrap_or(&queue.url)
         .to_string();
     let finding = |level, detail: String| Finding::new("queue", subject.clone(), level, detail);
-    let attrs = match sqs
-        .get_queue_attributes()
-        .queue_url(&queue.url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-    {
-        Ok(out) => out.attributes().cloned().unwrap_or_default(),
+    let attrs = match sqs::attributes(client, &queue.url).await {
+        Ok(attrs) => attrs,
         Err(e)
             if e.code().is_some_and(|c| {
                 c.contains("NonExistentQueue") || c.contains("QueueDoesNotExist")
@@ -70,14 +68,13 @@ pub async fn queue(sqs: &aws_sdk_sqs::Client, queue: &Queue, home: Option<&str>)
         Err(e) => {
             return vec![finding(
                 Level::Fail,
-                format!("cannot be read: {}", explain(&e)),
+                format!("cannot be read: {}", e.reason()),
             )]
         }
     };
-    let get = |name: QueueAttributeName| attrs.get(&name).map(String::as_str);
+    let count = |n: Option<u64>| n.map_or_else(|| "?".to_string(), |n| n.to_string());
     let mut out = Vec::new();
-    let waiting = get(QueueAttributeName::ApproximateNumberOfMessages).unwrap_or("?");
-    let in_flight = get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible).unwrap_or("?");
+    let (waiting, in_flight) = (count(attrs.waiting), count(attrs.in_flight));
     out.push(finding(
         Level::Ok,
         format!("exists: {waiting} message(s) waiting, {in_flight} in flight"),
@@ -88,27 +85,32 @@ pub async fn queue(sqs: &aws_sdk_sqs::Client, queue: &Queue, home: Option<&str>)
             queue.account_id
         )));
     }
-    if get(QueueAttributeName::FifoQueue) == Some("true") {
+    if attrs.fifo {
         out.push(finding(Level::Fail, "a FIFO queue: EventBridge needs a message group per target and lifecycle drains need per-message delays; use a standard queue".into()));
     }
-    out.push(redrive(get(QueueAttributeName::RedrivePolicy), &finding));
-    let visibility: Option<u64> =
-        get(QueueAttributeName::VisibilityTimeout).and_then(|v| v.parse().ok());
-    out.push(match visibility {
+    out.push(redrive(attrs.redrive_policy.as_deref(), &finding));
+    out.push(match attrs.visibility.map(|v| v.as_secs()) {
         Some(v) if v < 10 => finding(Level::Warn, format!("visibility timeout {v} s: a message in work may reappear to another replica before the worker extends it; 30 s or more is safe")),
         Some(v) => finding(Level::Ok, format!("visibility timeout {v} s (the worker extends it while it works)")),
         None => finding(Level::Warn, "visibility timeout not readable".into()),
     });
-    if let Some(d) = get(QueueAttributeName::DelaySeconds).filter(|d| *d != "0") {
+    if let Some(d) = attrs.delay.filter(|d| !d.is_zero()) {
         out.push(finding(
             Level::Warn,
-            format!("delivery delay {d} s: every event waits that long before the worker sees it"),
+            format!(
+                "delivery delay {} s: every event waits that long before the worker sees it",
+                d.as_secs()
+            ),
         ));
     }
-    if !get(QueueAttributeName::Policy).is_some_and(|p| p.contains("events.amazonaws.com")) {
+    if !attrs
+        .policy
+        .as_deref()
+        .is_some_and(|p| p.contains("events.amazonaws.com"))
+    {
         out.push(finding(Level::Warn, "the queue policy names no events.amazonaws.com: EventBridge rules cannot deliver events to it".into()));
     }
-    out.extend(permissions(sqs, queue, &finding).await);
+    out.extend(permissions(client, queue, &finding).await);
     out
 }
 
@@ -126,46 +128,27 @@ fn redrive(policy: Option<&str>, finding: &impl Fn(Level, String) -> Finding) ->
     )
 }
 
-/// DeleteMessage and ChangeMessageVisibility with a receipt handle that cannot exist: AWS answers
-/// "invalid handle" only past authorization, so nothing changes either way. Receiving and sending
-/// are not probed: both change the queue.
+/// DeleteMessageBatch and ChangeMessageVisibilityBatch (authorized by the DeleteMessage and
+/// ChangeMessageVisibility actions) with a receipt handle that cannot exist: AWS authorizes the
+/// call first and denies it as a whole, while an allowed call answers the handle as one failed
+/// entry, so nothing changes either way. Receiving and sending are not probed: both change the queue.
 async fn permissions(
-    sqs: &aws_sdk_sqs::Client,
+    client: &aws_sdk_sqs::Client,
     queue: &Queue,
     finding: &impl Fn(Level, String) -> Finding,
 ) -> Vec<Finding> {
     const HANDLE: &str = "cloud-unmap-check-probe-not-a-receipt-handle";
-    let delete = sqs
-        .delete_message()
-        .queue_url(&queue.url)
-        .receipt_handle(HANDLE)
-        .send()
-        .await
-        .err()
-        .map(|e| (e.code().map(str::to_string), explain(&e)));
-    let change = sqs
-        .change_message_visibility()
-        .queue_url(&queue.url)
-        .receipt_handle(HANDLE)
-        .visibility_timeout(0)
-        .send()
-        .await
-        .err()
-        .map(|e| (e.code().map(str::to_string), explain(&e)));
+    let delete = sqs::delete(client, &queue.url, &[HANDLE]).await;
+    let change = sqs::set_visibility(client, &queue.url, &[HANDLE], Duration::ZERO).await;
     let mut out = Vec::new();
     for (action, answer) in [
-        ("DeleteMessage", delete),
-        ("ChangeMessageVisibility", change),
+        ("DeleteMessage", delete.err()),
+        ("ChangeMessageVisibility", change.err()),
     ] {
         out.push(match answer {
+            // Past authorization: the handle settled, or (as it cannot exist) failed on its own.
             None => finding(Level::Ok, format!("{action} allowed")),
-            Some((code, why)) => match verdict(code.as_deref()) {
-                Verdict::Allowed => finding(Level::Ok, format!("{action} allowed")),
-                Verdict::Denied => finding(Level::Fail, format!("{action} denied: {why}")),
-                Verdict::Unknown => {
-                    finding(Level::Warn, format!("{action} could not be probed: {why}"))
-                }
-            },
+            Some(e) => judged(action, &e, finding),
         });
     }
     out.push(finding(
@@ -173,6 +156,16 @@ async fn permissions(
         "ReceiveMessage and SendMessage not probed (both change the queue)".into(),
     ));
     out
+}
+
+/// The finding for a probe call that failed as a whole.
+fn judged(action: &str, e: &Error, finding: &impl Fn(Level, String) -> Finding) -> Finding {
+    let why = e.reason();
+    match verdict(e.code()) {
+        Verdict::Allowed => finding(Level::Ok, format!("{action} allowed")),
+        Verdict::Denied => finding(Level::Fail, format!("{action} denied: {why}")),
+        Verdict::Unknown => finding(Level::Warn, format!("{action} could not be probed: {why}")),
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::aws::cloudmap;
 use crate::aws::ec2::{self, Observed};
 use crate::aws::Target;
 use crate::model::domain::is_ec2_instance_id;
-use crate::model::plan::{self, Action, PlanOptions, Reason, Registration, Scope};
+use crate::model::plan::{self, Action, Judging, PlanOptions, Reason, Registration};
 
 /// Looks one service's registrations up in every target, and judges them.
 pub async fn service(
@@ -89,7 +89,7 @@ pub fn judge(
     observed: &Observed,
     opts: PlanOptions,
 ) -> Vec<Finding> {
-    let plan = plan::plan(registrations, observed, opts, Scope::All);
+    let plan = plan::plan(registrations, observed, opts, Judging::All);
     place.registrations = registrations.len();
     place.alive = plan.count(|a| *a == Action::Keep);
     place.not_judged = plan.count(|a| matches!(a, Action::Skip(_)));

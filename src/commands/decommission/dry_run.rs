@@ -1,23 +1,19 @@
 //! Decommission's dry run: the steps that would run for one instance, each checked with EC2's
 //! DryRun permission checks where EC2 has them. Changes nothing.
 
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-
-use super::steps::{err_text, report, Run};
+use super::steps::{report, Run};
 use super::{Candidate, InstanceReport, Outcome};
+use crate::aws::ec2::retire::{self, Mode};
+use crate::error::Error;
 use crate::model::domain::InstanceState;
 use crate::telemetry::progress::Line;
 
 /// Outcome of an EC2 DryRun call.
-fn dry_result<T, E: std::error::Error + ProvideErrorMetadata + 'static>(
-    r: Result<T, SdkError<E>>,
-) -> Result<&'static str, String> {
-    match r {
-        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("DryRunOperation") => {
-            Ok("permitted")
-        }
-        Err(e) => Err(err_text(&e)),
-        Ok(_) => Ok("permitted"),
+fn dry_result<T>(r: Result<T, Error>) -> Result<&'static str, String> {
+    let r = r.map(drop);
+    match retire::permitted(&r) {
+        true => Ok("permitted"),
+        false => Err(r.err().map(|e| e.reason()).unwrap_or_default()),
     }
 }
 
@@ -47,12 +43,7 @@ impl Run<'_> {
         match c.state {
             InstanceState::Pending | InstanceState::Running => {
                 line.set("checking StopInstances");
-                let r = ec2
-                    .stop_instances()
-                    .instance_ids(&c.instance_id)
-                    .dry_run(true)
-                    .send()
-                    .await;
+                let r = retire::stop(ec2, &c.instance_id, Mode::DryRun).await;
                 check("stop and wait until stopped".into(), dry_result(r));
             }
             InstanceState::Stopping => check("wait until stopped".into(), Ok("no call")),
@@ -60,7 +51,7 @@ impl Run<'_> {
         }
         if self.s.snapshot {
             line.set("checking CreateSnapshots");
-            let r = self.create_snapshots(c, true).send().await;
+            let r = retire::create_snapshots(ec2, &c.instance_id, Mode::DryRun).await;
             check(
                 format!("snapshot {} and wait until complete", c.volumes.join(", ")),
                 dry_result(r),
@@ -70,19 +61,15 @@ impl Run<'_> {
         }
         if !c.devices.is_empty() {
             line.set("checking ModifyInstanceAttribute");
-            let r = self.delete_on_termination(c, true).send().await;
+            let r =
+                retire::delete_on_termination(ec2, &c.instance_id, &c.devices, Mode::DryRun).await;
             check(
                 format!("set DeleteOnTermination on {}", c.devices.join(", ")),
                 dry_result(r),
             );
         }
         line.set("checking TerminateInstances");
-        let r = ec2
-            .terminate_instances()
-            .instance_ids(&c.instance_id)
-            .dry_run(true)
-            .send()
-            .await;
+        let r = retire::terminate(ec2, &c.instance_id, Mode::DryRun).await;
         check("terminate".into(), dry_result(r));
         let mut rep = if denied.is_empty() {
             report(c, Outcome::Planned, None, Vec::new())

@@ -3,7 +3,6 @@
 //! parallel. An instance is never terminated unless its snapshots completed. Selection lives in
 //! `select`, the per-instance steps in `steps`; this module confirms, runs and reports.
 
-mod calls;
 mod dry_run;
 mod select;
 mod steps;
@@ -11,10 +10,9 @@ mod steps;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-pub use select::{settings, Settings, SettingsError};
-
 use crate::aws::{self, Target};
-use crate::config::cli::{DecommissionArgs, OutputFormat};
+use crate::config::cli::OutputFormat;
+use crate::config::decommission::Settings;
 use crate::error::Error;
 use crate::model::domain::{Account, InstanceState};
 use crate::telemetry::progress::Progress;
@@ -26,8 +24,9 @@ pub enum DecommissionError {
     Discover {
         account: Account,
         region: String,
+        /// Boxed: the account and region beside it would make every `Result` of this type large.
         #[source]
-        source: Error,
+        source: Box<Error>,
     },
     #[error("cannot list Cloud Map registrations to drain: {0}")]
     Registrations(#[source] Error),
@@ -175,15 +174,8 @@ fn print_report(s: &Settings, reports: &[InstanceReport]) {
     }
 }
 
-/// Runs the subcommand; returns the exit code.
-pub async fn run(args: DecommissionArgs) -> i32 {
-    let s = match settings(&args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("cloud-unmap decommission: {e} (see --help)");
-            return 2;
-        }
-    };
+/// Runs the subcommand with validated settings (`main` refused bad flags); returns the exit code.
+pub async fn run(s: Settings) -> i32 {
     let home_region = s
         .service_region
         .clone()

@@ -2,13 +2,10 @@
 //! Each step either lets the next one run or halts the retirement with a typed reason; a halt always
 //! leaves the instance unterminated.
 
-use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_ec2::types::{AttributeBooleanValue, InstanceAttributeName};
-
 use super::select::Settings;
 use super::{Candidate, InstanceReport, Outcome};
 use crate::aws::cloudmap;
+use crate::aws::ec2::retire::{self, Mode, Until};
 use crate::model::domain::InstanceState;
 use crate::telemetry::progress::Line;
 
@@ -87,24 +84,6 @@ pub(super) fn report(
 }
 
 /// EC2's code and message for a service error, else the whole error chain.
-pub(super) fn err_text<E>(e: &SdkError<E>) -> String
-where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
-{
-    match e.as_service_error() {
-        Some(se) => format!(
-            "{}: {}",
-            se.code().unwrap_or("error"),
-            se.message().unwrap_or("")
-        ),
-        None => DisplayErrorContext(e).to_string(),
-    }
-}
-
-fn chain<E: std::error::Error>(e: &E) -> String {
-    DisplayErrorContext(e).to_string()
-}
-
 impl Run<'_> {
     /// Retires one instance (or, in a dry run, plans it); the report says how far it got.
     pub async fn retire(&self, c: &Candidate, line: &Line) -> InstanceReport {
@@ -145,20 +124,9 @@ impl Run<'_> {
         notes: &mut Vec<String>,
     ) -> Result<(), Halt> {
         line.set("checking it is still stopped");
-        let out = c
-            .target
-            .ec2
-            .describe_instances()
-            .instance_ids(&c.instance_id)
-            .send()
+        let raw = retire::state(&c.target.ec2, &c.instance_id)
             .await
-            .map_err(|e| Halt::StateUnreadable(err_text(&e)))?;
-        let raw = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| i.state().and_then(|s| s.name()))
-            .map(|n| n.as_str().to_string());
+            .map_err(|e| Halt::StateUnreadable(e.reason()))?;
         let now = raw
             .as_deref()
             .and_then(InstanceState::parse)
@@ -178,19 +146,9 @@ impl Run<'_> {
 
     async fn check_protection(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
         line.set("checking termination protection");
-        let out = c
-            .target
-            .ec2
-            .describe_instance_attribute()
-            .instance_id(&c.instance_id)
-            .attribute(InstanceAttributeName::DisableApiTermination)
-            .send()
+        let protected = retire::protected(&c.target.ec2, &c.instance_id)
             .await
-            .map_err(|e| Halt::ProtectionUnreadable(err_text(&e)))?;
-        let protected = out
-            .disable_api_termination()
-            .and_then(AttributeBooleanValue::value)
-            .unwrap_or(false);
+            .map_err(|e| Halt::ProtectionUnreadable(e.reason()))?;
         if protected {
             return Err(Halt::Protected);
         }
@@ -218,41 +176,31 @@ impl Run<'_> {
 
     /// Brings the instance to `stopped` from `state`.
     async fn stop(&self, c: &Candidate, line: &Line, mut state: InstanceState) -> Result<(), Halt> {
-        let ec2 = &c.target.ec2;
+        let (ec2, id) = (&c.target.ec2, c.instance_id.as_str());
         let timeout = self.s.wait_timeout;
         if state == InstanceState::Pending {
             line.set("waiting until running");
-            ec2.wait_until_instance_running()
-                .instance_ids(&c.instance_id)
-                .wait(timeout)
+            retire::wait(ec2, id, Until::Running, timeout)
                 .await
-                .map_err(|e| Halt::NotRunning(chain(&e)))?;
+                .map_err(Halt::NotRunning)?;
             state = InstanceState::Running;
         }
         if state == InstanceState::ShuttingDown {
             line.set("already shutting down; waiting");
-            let _ = ec2
-                .wait_until_instance_terminated()
-                .instance_ids(&c.instance_id)
-                .wait(timeout)
-                .await;
+            let _ = retire::wait(ec2, id, Until::Terminated, timeout).await;
             return Err(Halt::AlreadyShuttingDown);
         }
         if state == InstanceState::Running {
             line.set("stopping");
-            ec2.stop_instances()
-                .instance_ids(&c.instance_id)
-                .send()
+            retire::stop(ec2, id, Mode::Apply)
                 .await
-                .map_err(|e| Halt::Stop(err_text(&e)))?;
+                .map_err(|e| Halt::Stop(e.reason()))?;
         }
         if matches!(state, InstanceState::Running | InstanceState::Stopping) {
             line.set("waiting until stopped");
-            ec2.wait_until_instance_stopped()
-                .instance_ids(&c.instance_id)
-                .wait(timeout)
+            retire::wait(ec2, id, Until::Stopped, timeout)
                 .await
-                .map_err(|e| Halt::NotStopped(chain(&e)))?;
+                .map_err(Halt::NotStopped)?;
         }
         Ok(())
     }
@@ -268,16 +216,10 @@ impl Run<'_> {
             return Ok(());
         }
         line.set(format!("snapshotting {} volume(s)", c.volumes.len()));
-        let out = self
-            .create_snapshots(c, false)
-            .send()
+        let taken = retire::create_snapshots(&c.target.ec2, &c.instance_id, Mode::Apply)
             .await
-            .map_err(|e| Halt::Snapshot(err_text(&e)))?;
-        snapshots.extend(
-            out.snapshots()
-                .iter()
-                .filter_map(|s| s.snapshot_id().map(str::to_string)),
-        );
+            .map_err(|e| Halt::Snapshot(e.reason()))?;
+        snapshots.extend(taken);
         if snapshots.len() < c.volumes.len() {
             return Err(Halt::MissingSnapshots {
                 taken: snapshots.len(),
@@ -285,13 +227,9 @@ impl Run<'_> {
             });
         }
         line.set(format!("waiting for {} snapshot(s)", snapshots.len()));
-        c.target
-            .ec2
-            .wait_until_snapshot_completed()
-            .set_snapshot_ids(Some(snapshots.clone()))
-            .wait(self.s.wait_timeout)
+        retire::wait_snapshots(&c.target.ec2, snapshots, self.s.wait_timeout)
             .await
-            .map_err(|e| Halt::SnapshotIncomplete(chain(&e)))?;
+            .map_err(Halt::SnapshotIncomplete)?;
         Ok(())
     }
 
@@ -300,30 +238,20 @@ impl Run<'_> {
             return Ok(());
         }
         line.set("setting DeleteOnTermination");
-        self.delete_on_termination(c, false)
-            .send()
+        retire::delete_on_termination(&c.target.ec2, &c.instance_id, &c.devices, Mode::Apply)
             .await
-            .map_err(|e| Halt::DeleteOnTermination(err_text(&e)))?;
+            .map_err(|e| Halt::DeleteOnTermination(e.reason()))?;
         Ok(())
     }
 
     async fn terminate(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
         line.set("terminating");
-        match c
-            .target
-            .ec2
-            .terminate_instances()
-            .instance_ids(&c.instance_id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error().and_then(|s| s.code()) == Some("OperationNotPermitted") =>
-            {
-                Err(Halt::TerminationRefused(err_text(&e)))
+        match retire::terminate(&c.target.ec2, &c.instance_id, Mode::Apply).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some("OperationNotPermitted") => {
+                Err(Halt::TerminationRefused(e.reason()))
             }
-            Err(e) => Err(Halt::Terminate(err_text(&e))),
+            Err(e) => Err(Halt::Terminate(e.reason())),
         }
     }
 }

@@ -3,17 +3,14 @@
 
 mod select;
 
-use std::time::SystemTime;
-
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::aws::{self, cloudmap};
-use crate::config::cli::{OutputFormat, RestoreArgs};
-use crate::config::MemberRole;
-use crate::model::domain::{cloudmap_arn, role_account, valid_prefixed_id, valid_region};
+use crate::config::cli::OutputFormat;
+use crate::config::restore::Settings;
 use crate::model::record::Removal;
-use select::{Filter, Verdict};
+use select::Verdict;
 
 /// What became of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,55 +33,6 @@ struct Line {
     reason: String,
 }
 
-/// Validates the flags; the message is the usage error's one line.
-fn settings(a: &RestoreArgs) -> Result<(Filter, String, Vec<MemberRole>), String> {
-    if a.from.trim().is_empty() {
-        return Err("missing --from FILE (or - for standard input)".into());
-    }
-    let region = a
-        .service_region
-        .clone()
-        .filter(|r| valid_region(r))
-        .ok_or("missing or invalid --service-region: the region of the Cloud Map services")?;
-    if a.instances_regions.is_empty() || !a.instances_regions.iter().all(|r| valid_region(r)) {
-        return Err("missing or invalid --instances-region: at least one AWS region".into());
-    }
-    if let Some(bad) = a
-        .service_ids
-        .iter()
-        .find(|s| !valid_prefixed_id(s, "srv-") && cloudmap_arn(s, "service", "srv-").is_none())
-    {
-        return Err(format!("invalid --service-id {bad:?}"));
-    }
-    if a.concurrency == 0 {
-        return Err("invalid --concurrency 0: must be at least 1".into());
-    }
-    let roles = a
-        .instances_role_arns
-        .iter()
-        .map(|arn| {
-            role_account(arn)
-                .map(|account_id| MemberRole {
-                    arn: arn.clone(),
-                    account_id,
-                })
-                .ok_or(format!("invalid --instances-role-arn {arn:?}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let since = match &a.since {
-        None => None,
-        Some(s) => Some(select::parse_since(s, SystemTime::now()).ok_or(format!(
-            "invalid --since {s:?}: expected an RFC 3339 time or an age like 30m, 2h, 7d"
-        ))?),
-    };
-    let filter = Filter {
-        service_ids: a.service_ids.clone(),
-        instance_ids: a.instance_ids.clone(),
-        since,
-    };
-    Ok((filter, region, roles))
-}
-
 fn read(from: &str) -> std::io::Result<String> {
     if from == "-" {
         std::io::read_to_string(std::io::stdin())
@@ -93,38 +41,34 @@ fn read(from: &str) -> std::io::Result<String> {
     }
 }
 
-/// Runs the subcommand; returns the exit code.
-pub async fn run(args: RestoreArgs) -> i32 {
+/// Runs the subcommand with validated settings (`main` refused bad flags); returns the exit code.
+pub async fn run(s: Settings) -> i32 {
     let usage = |e: String| {
         eprintln!("cloud-unmap restore: {e} (see --help)");
         2
     };
-    let (filter, region, roles) = match settings(&args) {
-        Ok(s) => s,
-        Err(e) => return usage(e),
-    };
-    let text = match read(&args.from) {
+    let text = match read(&s.from) {
         Ok(t) => t,
-        Err(e) => return usage(format!("cannot read --from {:?}: {e}", args.from)),
+        Err(e) => return usage(format!("cannot read --from {:?}: {e}", s.from)),
     };
-    let (records, unread) = select::select(&text, &filter);
+    let (records, unread) = select::select(&text, &s.filter);
     eprintln!(
         "{} record(s) selected ({unread} line(s) without a record)",
         records.len()
     );
     if records.is_empty() {
-        print(&args, &[]);
+        print(&s, &[]);
         return 0;
     }
-    let home = aws::load_home(&region).await;
+    let home = aws::load_home(&s.service_region).await;
     let cloudmap = aws::cloudmap(&home, None);
-    let targets = aws::targets(&home, &args.instances_regions, &roles, true, None).await;
+    let targets = aws::targets(&home, &s.instances_regions, &s.roles, true, None).await;
     let verdicts: Vec<Verdict> = stream::iter(
         records
             .iter()
-            .map(|r| select::judge(&cloudmap, &targets, r, args.force)),
+            .map(|r| select::judge(&cloudmap, &targets, r, s.force)),
     )
-    .buffered(args.concurrency)
+    .buffered(s.concurrency)
     .collect()
     .await;
     let chosen = verdicts
@@ -134,7 +78,7 @@ pub async fn run(args: RestoreArgs) -> i32 {
     for (r, v) in records.iter().zip(&verdicts) {
         eprintln!("  {:<24} {:<21} {v:?}", r.service_id, r.instance_id);
     }
-    if chosen > 0 && !args.dry_run && !args.yes {
+    if chosen > 0 && !s.dry_run && !s.yes {
         let prompt = format!("Type yes to register these {chosen} registration(s) again: ");
         match crate::telemetry::progress::ask_yes(&prompt) {
             None => {
@@ -152,7 +96,7 @@ pub async fn run(args: RestoreArgs) -> i32 {
     }
     let jobs = records.iter().zip(verdicts).map(|(r, v)| {
         let cloudmap = &cloudmap;
-        let dry_run = args.dry_run;
+        let dry_run = s.dry_run;
         async move {
             let (outcome, detail) = match v {
                 Verdict::Restore(why) if dry_run => (Outcome::WouldRestore, why),
@@ -171,11 +115,8 @@ pub async fn run(args: RestoreArgs) -> i32 {
             line(r, outcome, detail)
         }
     });
-    let lines: Vec<Line> = stream::iter(jobs)
-        .buffered(args.concurrency)
-        .collect()
-        .await;
-    print(&args, &lines);
+    let lines: Vec<Line> = stream::iter(jobs).buffered(s.concurrency).collect().await;
+    print(&s, &lines);
     exit_code(&lines)
 }
 
@@ -201,12 +142,12 @@ fn exit_code(lines: &[Line]) -> i32 {
     }
 }
 
-fn print(args: &RestoreArgs, lines: &[Line]) {
+fn print(s: &Settings, lines: &[Line]) {
     let count = |o| lines.iter().filter(|l| l.outcome == o).count();
-    match args.output {
+    match s.output {
         OutputFormat::Json => {
             let doc = serde_json::json!({
-                "dry_run": args.dry_run,
+                "dry_run": s.dry_run,
                 "restorations": lines,
                 "restored": count(Outcome::Restored),
                 "would_restore": count(Outcome::WouldRestore),

@@ -3,40 +3,14 @@
 //! it back already?) and EC2 (is its instance alive at its address, by the worker's own rules?).
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
 
 use crate::aws::cloudmap;
 use crate::aws::ec2;
 use crate::aws::Target;
-use crate::model::domain::{is_ec2_instance_id, parse_rfc3339};
-use crate::model::plan::{self, Action, NotFoundBound, PlanOptions, Registration, Scope};
+use crate::config::restore::Filter;
+use crate::model::domain::is_ec2_instance_id;
+use crate::model::plan::{self, Action, Judging, NotFoundBound, PlanOptions, Registration};
 use crate::model::record::Removal;
-
-/// Which records to restore.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub service_ids: Vec<String>,
-    /// Cloud Map instance ids or EC2 instance ids.
-    pub instance_ids: Vec<String>,
-    pub since: Option<SystemTime>,
-}
-
-/// `2026-11-24T02:00:00Z`, or an age before `now`: `90s`, `30m`, `2h`, `7d`.
-pub fn parse_since(value: &str, now: SystemTime) -> Option<SystemTime> {
-    if let Some(t) = parse_rfc3339(value) {
-        return Some(t);
-    }
-    let value = value.trim();
-    let unit = match value.chars().last()? {
-        's' => 1,
-        'm' => 60,
-        'h' => 3_600,
-        'd' => 86_400,
-        _ => return None,
-    };
-    let n: u64 = value[..value.len() - 1].parse().ok()?;
-    now.checked_sub(Duration::from_secs(n.checked_mul(unit)?))
-}
 
 /// The records of `text` that pass `filter`, the latest of each (service, instance), oldest first;
 /// and how many lines held no record.
@@ -120,7 +94,7 @@ pub async fn judge(
         allow_empty_service: true,
         max_not_found: NotFoundBound::Percent(100),
     };
-    let plan = plan::plan(std::slice::from_ref(&reg), &observed, opts, Scope::All);
+    let plan = plan::plan(std::slice::from_ref(&reg), &observed, opts, Judging::All);
     let seen = observed.get(reg.target()).and_then(|o| o.first());
     match plan.decisions.first().map(|d| d.action) {
         Some(Action::Keep) => Verdict::Restore(match seen {
@@ -165,7 +139,7 @@ mod tests {
             .map(|r| r.attributes["AWS_INSTANCE_IPV4"].as_str())
             .collect();
         assert_eq!(ips, ["10.0.0.3", "10.0.0.2"]);
-        let since = parse_since("2026-11-24T00:00:00Z", SystemTime::now());
+        let since = crate::model::domain::parse_rfc3339("2026-11-24T00:00:00Z");
         let (recent, _) = select(
             &text,
             &Filter {
@@ -184,22 +158,5 @@ mod tests {
             ..Filter::default()
         };
         assert!(select(&text, &other).0.is_empty());
-    }
-
-    #[test]
-    fn since_takes_a_time_or_an_age() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        assert_eq!(
-            parse_since("2h", now),
-            Some(now - Duration::from_secs(7_200))
-        );
-        assert_eq!(parse_since("90s", now), Some(now - Duration::from_secs(90)));
-        assert_eq!(
-            parse_since("7d", now),
-            Some(now - Duration::from_secs(604_800))
-        );
-        for bad in ["", "h", "2w", "-1h", "yesterday"] {
-            assert_eq!(parse_since(bad, now), None, "{bad}");
-        }
     }
 }

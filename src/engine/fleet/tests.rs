@@ -1,38 +1,7 @@
-//! The shared reconcile's pure rules: which messages are reconcile messages, the period, how often
-//! the table is read, when the backstop is due.
+//! The shared reconcile's pure rules: the period, how often the table is read, when the backstop
+//! is due.
 
 use super::*;
-
-#[test]
-fn reconcile_messages_and_their_period() {
-    assert_eq!(
-        parse_trigger(r#"{"cloud-unmap":"reconcile","every":300}"#),
-        Some(Duration::from_secs(300))
-    );
-    // A message that does not say its period: the schedule's floor (a minute).
-    assert_eq!(
-        parse_trigger(r#"{"cloud-unmap":"reconcile"}"#),
-        Some(SCHEDULE_FLOOR)
-    );
-    assert_eq!(
-        parse_trigger(r#"{"cloud-unmap":"reconcile","every":"120"}"#),
-        Some(Duration::from_secs(120))
-    );
-    assert_eq!(
-        parse_trigger(r#"{"cloud-unmap":"reconcile","every":0}"#),
-        Some(SCHEDULE_FLOOR)
-    );
-    // Events (cloud-unmap's own audit events too), drain records, anything else: not one.
-    for body in [
-        r#"{"source":"cloud-unmap","detail-type":"Registration Removed","detail":{}}"#,
-        r#"{"cloud-unmap":"drain"}"#,
-        r#"{"cloud-unmap":1}"#,
-        "cloud-unmap reconcile",
-        r#"{"source":"aws.ec2","detail":{"instance-id":"i-0123456789abcdef0","state":"terminated"}}"#,
-    ] {
-        assert_eq!(parse_trigger(body), None, "{body}");
-    }
-}
 
 #[test]
 fn the_period_is_the_longer_of_frequency_and_schedule() {

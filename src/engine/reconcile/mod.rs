@@ -13,7 +13,8 @@ use tracing::{debug, info, instrument, warn};
 use crate::aws::cloudmap;
 use crate::aws::ec2::{self, Observed};
 use crate::engine::context::Context;
-use crate::engine::index::{self, Listing};
+use crate::engine::index;
+use crate::engine::state::Listing;
 use crate::error::Error;
 use crate::model::domain::is_ec2_instance_id;
 use crate::model::domain::SelectionKind;
@@ -96,7 +97,7 @@ pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>,
         let found = match cloudmap::list_services(&ctx.cloudmap, ns).await {
             Ok(found) => {
                 ctx.set_missing(SelectionKind::Namespace, ns, false);
-                ctx.remember_selection(ns, &found);
+                ctx.state.remember_selection(ns, &found);
                 found
             }
             Err(e @ Error::Missing { .. }) => {
@@ -107,7 +108,7 @@ pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>,
             }
             Err(e) => {
                 ctx.failed(Failure::ListServices { namespace_id: ns }, &e);
-                match ctx.last_known_services(ns) {
+                match ctx.state.last_known_services(ns) {
                     Some(known) => known,
                     None => {
                         errors.push(e);
@@ -147,19 +148,19 @@ fn targets(registrations: &[Registration], keep: impl Fn(&Registration) -> bool)
 async fn tagged_services(ctx: &Context, fresh: bool) -> Result<Vec<String>, Error> {
     const KEY: &str = "--service-tag";
     if !fresh {
-        if let Some(known) = ctx.last_known_services(KEY) {
+        if let Some(known) = ctx.state.last_known_services(KEY) {
             return Ok(known);
         }
     }
     let tags = &ctx.config.service_tags;
     match cloudmap::list_tagged_services(&ctx.cloudmap, tags, ctx.config.concurrency).await {
         Ok(found) => {
-            ctx.remember_selection(KEY, &found);
+            ctx.state.remember_selection(KEY, &found);
             Ok(found)
         }
         Err(e) => {
             ctx.failed(Failure::ListTaggedServices, &e);
-            ctx.last_known_services(KEY).ok_or(e)
+            ctx.state.last_known_services(KEY).ok_or(e)
         }
     }
 }
@@ -181,13 +182,13 @@ pub fn note_missing(ctx: &Context, service_id: &str, error: &Error, log_missing:
 /// listing or the lookup failed, or the service is missing); failed deregistrations are counted in
 /// the report.
 #[instrument(skip(ctx, scope), fields(service_id = %service_id, ?trigger))]
-pub async fn sync_service(
+pub async fn reconcile_service(
     ctx: &Context,
     service_id: &str,
     scope: Scope<'_>,
     trigger: Trigger,
 ) -> Result<ServiceReport, Error> {
-    let _alone = ctx.plan_alone(service_id).await;
+    let _alone = ctx.state.plan_alone(service_id).await;
     let mut looked_up = Observed::new();
     let listing = match scope {
         Scope::All => {
@@ -210,15 +211,17 @@ pub async fn sync_service(
                 .registered
                 .get_or_create(&labels)
                 .set(registrations.len() as i64);
-            (None, plan::Scope::All)
+            (None, plan::Judging::All)
         }
         Scope::Instances {
             claimed, observed, ..
-        } => (Some(observed), plan::Scope::Only(claimed)),
+        } => (Some(observed), plan::Judging::Only(claimed)),
     };
     let complete = given.is_none();
     let judge = |observed: &Observed| {
-        let confirmed = ctx.confirmed_absent(service_id, ctx.config.not_found_grace);
+        let confirmed = ctx
+            .state
+            .confirmed_absent(service_id, ctx.config.not_found_grace);
         let plan = plan::plan_with(
             registrations,
             observed,
@@ -226,7 +229,7 @@ pub async fn sync_service(
             plan_scope,
             Some(&confirmed),
         );
-        ctx.note_absent(service_id, &plan, complete);
+        ctx.state.note_absent(service_id, &plan, complete);
         plan
     };
     let mut plan = judge(given.unwrap_or(&looked_up));

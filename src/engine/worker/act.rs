@@ -127,7 +127,7 @@ impl Worker {
             }
         };
         for id in instance_ids {
-            let p = crate::engine::scheduled::Pending {
+            let p = crate::model::scheduled::Pending {
                 instance_id: id.clone(),
                 code: code.clone(),
                 not_before: *start,
@@ -245,7 +245,7 @@ impl Worker {
         let jobs: Vec<_> = services
             .iter()
             .map(|s| async move {
-                let r = reconcile::sync_service(ctx, s, scope, Trigger::event).await;
+                let r = reconcile::reconcile_service(ctx, s, scope, Trigger::event).await;
                 (s, r)
             })
             .collect();

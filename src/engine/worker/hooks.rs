@@ -6,37 +6,28 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_sqs::error::ProvideErrorMetadata;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::{info, warn};
 
 use super::act::Outcomes;
 use super::Worker;
+use crate::aws::autoscaling::{self, Answer};
 use crate::aws::ec2::Observed;
+use crate::aws::sqs;
 use crate::aws::Target;
-use crate::error::{Error, Operation};
+use crate::error::Error;
 use crate::model::claims::EventOutcome;
 use crate::model::claims::{self, Claim, Lifecycle};
 use crate::model::domain::Account;
+use crate::model::domain::LifecycleAction;
 use crate::model::drain::{Drain, Step, MIN_HEARTBEAT_TIMEOUT};
-use crate::model::event::LifecycleAction;
 use crate::model::plan;
 use crate::telemetry::emit::Failure;
 use crate::telemetry::metrics::LifecycleStep;
 
-/// DescribeAutoScalingInstances takes at most 50 ids.
-const MAX_ASG_IDS: usize = 50;
-
 /// A drain record whose drain is not over: it only heartbeats or waits on.
 pub(super) fn waiting(c: &Claim, now: SystemTime) -> bool {
     matches!(&c.lifecycle, Some(Lifecycle::Draining(d)) if d.step(now) != Step::Complete)
-}
-
-/// Whether an Auto Scaling error says the action no longer exists (completed, or timed out).
-fn gone(e: &impl ProvideErrorMetadata) -> bool {
-    e.code() == Some("ValidationError")
-        && e.message()
-            .is_some_and(|m| m.contains("No active Lifecycle Action"))
 }
 
 impl Worker {
@@ -72,7 +63,7 @@ impl Worker {
             let Some(target) = self.ctx.target(account, region) else {
                 continue;
             };
-            match asg_states(target, &ids).await {
+            match autoscaling::lifecycle_states(&target.autoscaling, &ids).await {
                 Ok(found) => states.extend(found),
                 Err(e) => {
                     self.ctx.failed(Failure::VerifyEvents, &e);
@@ -228,7 +219,10 @@ impl Worker {
         }
         let from = removed_from.filter(|r| !r.is_empty()).unwrap_or(services);
         // Collected first: a lazily mapped stream of borrowing futures is not provably `Send`.
-        let lookups: Vec<_> = from.iter().map(|s| self.ctx.dns_ttl(s)).collect();
+        let lookups: Vec<_> = from
+            .iter()
+            .map(|s| crate::engine::index::dns_ttl(&self.ctx, s))
+            .collect();
         let ttls: Vec<Duration> = stream::iter(lookups)
             .buffer_unordered(self.ctx.config.concurrency)
             .try_collect()
@@ -242,22 +236,17 @@ impl Worker {
         c: &Claim,
         action: &LifecycleAction,
     ) -> Result<Duration, Error> {
-        let out = self
-            .target_of(c)?
-            .autoscaling
-            .describe_lifecycle_hooks()
-            .auto_scaling_group_name(&action.group)
-            .lifecycle_hook_names(&action.hook)
-            .send()
-            .await
-            .map_err(|e| Error::aws(Operation::DescribeLifecycleHooks, e))?;
-        Ok(out
-            .lifecycle_hooks()
+        let target = self.target_of(c)?;
+        let hooks = autoscaling::hooks(
+            &target.autoscaling,
+            &action.group,
+            std::slice::from_ref(&action.hook),
+        )
+        .await?;
+        Ok(hooks
             .first()
-            .and_then(|h| h.heartbeat_timeout())
-            .map_or(MIN_HEARTBEAT_TIMEOUT, |s| {
-                Duration::from_secs(s.max(0) as u64)
-            }))
+            .and_then(|h| h.heartbeat_timeout)
+            .unwrap_or(MIN_HEARTBEAT_TIMEOUT))
     }
 
     /// Puts a drain record into the event queue, delayed until its next wake.
@@ -266,34 +255,14 @@ impl Worker {
             Account::Home => self.rules.home_account.as_str(),
             Account::Member(id) => id.as_str(),
         };
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue.url)
-            .message_body(d.to_body(account, &c.region))
-            .delay_seconds(d.delay(now).as_secs() as i32)
-            .send()
-            .await
-            .map_err(|e| Error::aws(Operation::SendMessage, e))?;
-        Ok(())
+        let body = d.to_body(account, &c.region);
+        sqs::send(&self.events.sqs, &self.events.url, body, d.delay(now)).await
     }
 
     /// RecordLifecycleActionHeartbeat; `Ok(false)` when the action no longer exists.
     async fn heartbeat(&self, c: &Claim, action: &LifecycleAction) -> Result<bool, Error> {
-        let sent = self
-            .target_of(c)?
-            .autoscaling
-            .record_lifecycle_action_heartbeat()
-            .auto_scaling_group_name(&action.group)
-            .lifecycle_hook_name(&action.hook)
-            .lifecycle_action_token(&action.token)
-            .instance_id(&action.instance_id)
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(e) if gone(&e) => Ok(false),
-            Err(e) => Err(Error::aws(Operation::RecordLifecycleActionHeartbeat, e)),
-        }
+        let answer = autoscaling::heartbeat(&self.target_of(c)?.autoscaling, action).await?;
+        Ok(answer == Answer::Done)
     }
 
     /// CompleteLifecycleAction(CONTINUE) in the claim's account and region.
@@ -308,16 +277,7 @@ impl Worker {
             Ok(t) => t,
             Err(e) => return self.lifecycle_failed(c, &e, out),
         };
-        let sent = target
-            .autoscaling
-            .complete_lifecycle_action()
-            .auto_scaling_group_name(&action.group)
-            .lifecycle_hook_name(&action.hook)
-            .lifecycle_action_token(&action.token)
-            .instance_id(&action.instance_id)
-            .lifecycle_action_result("CONTINUE")
-            .send()
-            .await;
+        let sent = autoscaling::complete(&target.autoscaling, action).await;
         let late_ms = drained.map(|d| {
             SystemTime::now()
                 .duration_since(d.not_before)
@@ -325,42 +285,18 @@ impl Worker {
                 .as_millis() as u64
         });
         match sent {
-            Ok(_) => {
+            Ok(Answer::Done) => {
                 self.ctx.metrics.lifecycle_step(LifecycleStep::completed);
                 info!(instance_id = %action.instance_id, group = %action.group, hook = %action.hook,
                     drained = drained.is_some(), late_ms, "completed lifecycle action (CONTINUE)");
                 out.results.entry(c.instance_id.clone()).or_default().acted = true;
             }
             // Already completed, or timed out: nothing is waiting any more.
-            Err(e) if gone(&e) => {
+            Ok(Answer::Gone) => {
                 self.ctx.metrics.lifecycle_step(LifecycleStep::gone);
                 info!(instance_id = %action.instance_id, "lifecycle action already completed");
             }
-            Err(e) => {
-                let e = Error::aws(Operation::CompleteLifecycleAction, e);
-                self.lifecycle_failed(c, &e, out);
-            }
+            Err(e) => self.lifecycle_failed(c, &e, out),
         }
     }
-}
-
-/// Each instance's Auto Scaling lifecycle state (`InService`, `Terminating:Wait`…), for those
-/// Auto Scaling knows.
-async fn asg_states(target: &Target, ids: &[String]) -> Result<HashMap<String, String>, Error> {
-    let mut states = HashMap::new();
-    for chunk in ids.chunks(MAX_ASG_IDS) {
-        let out = target
-            .autoscaling
-            .describe_auto_scaling_instances()
-            .set_instance_ids(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| Error::aws(Operation::DescribeAutoScalingInstances, e))?;
-        for i in out.auto_scaling_instances() {
-            if let (Some(id), Some(state)) = (i.instance_id(), i.lifecycle_state()) {
-                states.insert(id.to_string(), state.to_string());
-            }
-        }
-    }
-    Ok(states)
 }

@@ -10,53 +10,35 @@ mod hooks;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
-    MessageSystemAttributeName, QueueAttributeName,
-};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::aws::sqs::{self, Received};
 use crate::config::Queue;
 use crate::engine::context::Context;
-use crate::engine::fleet::Trigger;
-use crate::error::{Error, Operation};
+use crate::engine::queue::{EventQueue, ReconcileRequest};
+use crate::error::Error;
 use crate::model::backoff::Backoff;
 use crate::model::claims::{Disposition, Rules};
 use crate::telemetry::emit::Failure;
 use crate::telemetry::health::{LoopName, CURRENT_LOOP};
 use crate::telemetry::metrics::MessageResult;
 
-/// SQS's longest long poll, and its largest batch.
-const WAIT_SECONDS: i32 = 20;
-const BATCH_SIZE: i32 = 10;
 /// Used when the queue's own visibility timeout cannot be read.
 const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
 /// How much of an unreadable body is logged.
 const LOGGED_BODY: usize = 256;
 
-/// One received message.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub message_id: String,
-    pub receipt: String,
-    pub body: String,
-    pub receive_count: u32,
-    pub received_at: Instant,
-    /// SQS's SentTimestamp.
-    pub sent_at: Option<SystemTime>,
-}
-
 pub struct Worker {
     ctx: Arc<Context>,
-    sqs: aws_sdk_sqs::Client,
+    events: EventQueue,
     queue: Queue,
     rules: Rules,
     /// Where reconcile messages go (the shared reconcile's driver), when replicas share it.
-    triggers: Option<mpsc::Sender<Trigger>>,
+    triggers: Option<mpsc::Sender<ReconcileRequest>>,
     /// A reconcile message without a state table was already reported.
     told_unshared: AtomicBool,
 }
@@ -85,7 +67,7 @@ impl Worker {
         };
         Worker {
             ctx,
-            sqs,
+            events: EventQueue::new(sqs, queue.url.clone()),
             queue,
             rules,
             triggers: None,
@@ -94,7 +76,7 @@ impl Worker {
     }
 
     /// Hands reconcile messages to the shared reconcile's driver (`fleet`).
-    pub fn with_triggers(mut self, triggers: Option<mpsc::Sender<Trigger>>) -> Worker {
+    pub fn with_triggers(mut self, triggers: Option<mpsc::Sender<ReconcileRequest>>) -> Worker {
         self.triggers = triggers;
         self
     }
@@ -107,13 +89,13 @@ impl Worker {
         let mut unshared = Vec::new();
         let mut back = Vec::new();
         for m in messages {
-            let Some(every) = crate::engine::fleet::parse_trigger(&m.body) else {
+            let Some(every) = crate::model::request::parse(&m.body) else {
                 rest.push(m);
                 continue;
             };
             match &self.triggers {
                 Some(tx) => {
-                    if let Err(e) = tx.try_send(Trigger { message: m, every }) {
+                    if let Err(e) = tx.try_send(ReconcileRequest { message: m, every }) {
                         back.push(e.into_inner().message);
                     }
                 }
@@ -127,82 +109,37 @@ impl Worker {
             let done = vec![Disposition::Delete; unshared.len()];
             self.settle(&unshared, &done).await;
         }
-        if !back.is_empty() {
-            self.set_visibility(&back, Duration::ZERO).await;
-        }
+        let back: Vec<&Received> = back.iter().collect();
+        self.events
+            .set_visibility(&self.ctx, &back, Duration::ZERO)
+            .await;
         rest
     }
 
     /// Reads the queue's visibility timeout, and warns when it has no redrive policy (unreadable
     /// messages would then come back forever instead of reaching a dead-letter queue).
     async fn inspect_queue(&self) -> Duration {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue.url)
-            .attribute_names(QueueAttributeName::RedrivePolicy)
-            .attribute_names(QueueAttributeName::VisibilityTimeout)
-            .send()
-            .await;
-        match out {
-            Ok(out) => {
-                let attrs = out.attributes().cloned().unwrap_or_default();
-                if !attrs.contains_key(&QueueAttributeName::RedrivePolicy) {
+        match sqs::attributes(&self.events.sqs, &self.queue.url).await {
+            Ok(attrs) => {
+                if attrs.redrive_policy.is_none() {
                     warn!(queue_url = %self.queue.url, "the event queue has no redrive policy: unreadable messages will never reach a dead-letter queue");
                 }
                 attrs
-                    .get(&QueueAttributeName::VisibilityTimeout)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .map(Duration::from_secs)
+                    .visibility
                     .filter(|d| !d.is_zero())
                     .unwrap_or(DEFAULT_VISIBILITY)
             }
             Err(e) => {
-                let e = Error::aws(Operation::GetQueueAttributes, e);
                 self.ctx.failed(Failure::InspectQueue, &e);
                 DEFAULT_VISIBILITY
             }
         }
     }
 
+    /// One long poll. The loop retries with its own backoff; fewer SDK attempts surface an outage
+    /// in /readyz sooner.
     async fn receive(&self) -> Result<Vec<Received>, Error> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue.url)
-            .max_number_of_messages(BATCH_SIZE)
-            .wait_time_seconds(WAIT_SECONDS)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            // The loop retries with its own backoff; fewer SDK attempts surface an outage in
-            // /readyz sooner.
-            .customize()
-            .config_override(aws_sdk_sqs::config::Builder::default().retry_config(
-                aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(2),
-            ))
-            .send()
-            .await
-            .map_err(|e| Error::aws(Operation::ReceiveMessage, e))?;
-        let now = Instant::now();
-        Ok(out
-            .messages()
-            .iter()
-            .filter_map(|m| {
-                let attribute = |name| m.attributes().and_then(|a| a.get(&name));
-                Some(Received {
-                    message_id: m.message_id().unwrap_or_default().to_string(),
-                    receipt: m.receipt_handle()?.to_string(),
-                    body: m.body().unwrap_or_default().to_string(),
-                    receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(1),
-                    received_at: now,
-                    sent_at: attribute(MessageSystemAttributeName::SentTimestamp)
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
-                })
-            })
-            .collect())
+        sqs::receive(&self.events.sqs, &self.queue.url, 2).await
     }
 
     /// Receives and handles batches until `stop` is cancelled. Only the long poll itself is
@@ -278,56 +215,21 @@ impl Worker {
 
     /// Deletes finished messages, makes unreadable ones visible again, leaves failed ones.
     async fn settle(&self, messages: &[Received], dispositions: &[Disposition]) {
-        let done: Vec<usize> = (0..messages.len())
-            .filter(|i| dispositions[*i] == Disposition::Delete)
-            .collect();
-        let mut deleted = 0;
-        if !done.is_empty() {
-            let entries: Vec<DeleteMessageBatchRequestEntry> = done
+        let with = |d: Disposition| -> Vec<&Received> {
+            messages
                 .iter()
-                .map(|i| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(&messages[*i].receipt)
-                        .build()
-                        .expect("id and receipt handle are set")
-                })
-                .collect();
-            match self
-                .sqs
-                .delete_message_batch()
-                .queue_url(&self.queue.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) => {
-                    for f in out.failed() {
-                        warn!(
-                            entry = f.id(),
-                            code = f.code(),
-                            message = f.message(),
-                            "a message could not be deleted; it will be redelivered (harmless)"
-                        );
-                    }
-                    deleted = done.len() - out.failed().len();
-                }
-                Err(e) => {
-                    let e = Error::aws(Operation::DeleteMessageBatch, e);
-                    self.ctx.failed(Failure::DeleteMessages, &e);
-                }
-            }
-        }
-        let invalid: Vec<&Received> = messages
-            .iter()
-            .zip(dispositions)
-            .filter(|(_, d)| **d == Disposition::Invalid)
-            .map(|(m, _)| m)
-            .collect();
-        if !invalid.is_empty() {
-            let owned: Vec<Received> = invalid.into_iter().cloned().collect();
-            self.set_visibility(&owned, Duration::ZERO).await;
-        }
+                .zip(dispositions)
+                .filter(|(_, x)| **x == d)
+                .map(|(m, _)| m)
+                .collect()
+        };
+        let deleted = self
+            .events
+            .delete(&self.ctx, &with(Disposition::Delete))
+            .await;
+        self.events
+            .set_visibility(&self.ctx, &with(Disposition::Invalid), Duration::ZERO)
+            .await;
         self.ctx.metrics.message(MessageResult::deleted, deleted);
         self.ctx
             .metrics
@@ -347,28 +249,9 @@ impl Worker {
     }
 
     async fn set_visibility(&self, messages: &[Received], visibility: Duration) {
-        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(&m.receipt)
-                    .visibility_timeout(visibility.as_secs() as i32)
-                    .build()
-                    .expect("id and receipt handle are set")
-            })
-            .collect();
-        if let Err(e) = self
-            .sqs
-            .change_message_visibility_batch()
-            .queue_url(&self.queue.url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
-            let e = Error::aws(Operation::ChangeMessageVisibilityBatch, e);
-            self.ctx.failed(Failure::ChangeVisibility, &e);
-        }
+        let messages: Vec<&Received> = messages.iter().collect();
+        self.events
+            .set_visibility(&self.ctx, &messages, visibility)
+            .await;
     }
 }

@@ -172,7 +172,7 @@ fn another_teams_hook_still_claims_the_instance_but_is_never_ours_to_complete() 
 
 #[test]
 fn a_drain_record_claims_group_membership_and_carries_its_drain() {
-    let action = crate::model::event::LifecycleAction {
+    let action = crate::model::domain::LifecycleAction {
         instance_id: "i-0123456789abcdef0".into(),
         token: "tok".into(),
         hook: "cloud-unmap".into(),
@@ -196,7 +196,7 @@ fn a_drain_record_claims_group_membership_and_carries_its_drain() {
     assert_eq!(c.lifecycle, Some(Lifecycle::Draining(d.clone())));
     // A record naming a hook that is not (or no longer) ours is never completed.
     let foreign = crate::model::drain::Drain {
-        action: crate::model::event::LifecycleAction {
+        action: crate::model::domain::LifecycleAction {
             hook: "backup".into(),
             ..action
         },

@@ -151,3 +151,27 @@ fn malformed_bodies_are_invalid() {
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
     assert!(parse(&deep).is_err());
 }
+
+#[test]
+fn a_drain_record_reads_back_as_a_drain_event() {
+    use crate::model::domain::LifecycleAction;
+    use crate::model::drain::Drain;
+    use std::time::{Duration, UNIX_EPOCH};
+    let at = |s: u64| UNIX_EPOCH + Duration::from_secs(1_800_000_000 + s);
+    let d = Drain {
+        action: LifecycleAction {
+            instance_id: "i-0123456789abcdef0".into(),
+            token: "tok".into(),
+            hook: "cloud-unmap".into(),
+            group: "web".into(),
+        },
+        not_before: at(60),
+        last_beat: at(0),
+        heartbeat_timeout: Duration::from_secs(300),
+    };
+    let body = d.to_body("123456789012", "eu-west-1");
+    let e = parse(&body).unwrap();
+    assert_eq!(e.account.as_deref(), Some("123456789012"));
+    assert_eq!(e.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(e.kind, Kind::Drain(d));
+}

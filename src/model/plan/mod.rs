@@ -166,7 +166,7 @@ pub type Claimed = HashMap<String, Vec<Hint>>;
 
 /// Which registrations a plan judges.
 #[derive(Debug, Clone, Copy)]
-pub enum Scope<'a> {
+pub enum Judging<'a> {
     /// Every registration (the periodic reconcile).
     All,
     /// Only these instance ids, with what their events claim; the others are assumed to stay (the
@@ -291,7 +291,7 @@ pub fn plan(
     registrations: &[Registration],
     observed: &HashMap<String, Vec<ObservedInstance>>,
     opts: PlanOptions,
-    scope: Scope<'_>,
+    scope: Judging<'_>,
 ) -> Plan {
     plan_with(registrations, observed, opts, scope, None)
 }
@@ -309,7 +309,7 @@ pub fn plan_with(
     registrations: &[Registration],
     observed: &HashMap<String, Vec<ObservedInstance>>,
     opts: PlanOptions,
-    scope: Scope<'_>,
+    scope: Judging<'_>,
     confirmed_absent: Option<&HashSet<String>>,
 ) -> Plan {
     let mut decisions: Vec<Decision> = registrations
@@ -317,8 +317,8 @@ pub fn plan_with(
         .map(|reg| {
             let seen = observed.get(reg.target()).map(Vec::as_slice).unwrap_or(&[]);
             let hints: Option<&[Hint]> = match scope {
-                Scope::All => Some(&[Hint::Judge]),
-                Scope::Only(claimed) => claimed.get(reg.target()).map(Vec::as_slice),
+                Judging::All => Some(&[Hint::Judge]),
+                Judging::Only(claimed) => claimed.get(reg.target()).map(Vec::as_slice),
             };
             let action = match (reg.has_address(), hints) {
                 (false, _) => Action::Skip(SkipReason::NoAddress),

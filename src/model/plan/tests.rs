@@ -59,7 +59,7 @@ fn registration_without_ipv4_is_skipped_even_if_instance_is_gone() {
         &regs,
         &observed(vec![live_b()]),
         PlanOptions::default(),
-        Scope::All,
+        Judging::All,
     );
     assert_eq!(action_of(&p, A), Action::Skip(SkipReason::NoAddress));
     assert_eq!(action_of(&p, B), Action::Keep);
@@ -78,7 +78,7 @@ fn running_instance_is_kept_under_any_of_its_addresses() {
         inst(C, InstanceState::Pending, &["10.0.0.3", "54.1.2.3"]),
         live_b(),
     ]);
-    let p = plan(&regs, &obs, PlanOptions::default(), Scope::All);
+    let p = plan(&regs, &obs, PlanOptions::default(), Judging::All);
     assert!(
         p.decisions.iter().all(|d| d.action == Action::Keep),
         "{p:?}"
@@ -104,7 +104,7 @@ fn each_reason() {
         ),
         live_b(),
     ]);
-    let p = plan(&regs, &obs, PlanOptions::default(), Scope::All);
+    let p = plan(&regs, &obs, PlanOptions::default(), Judging::All);
     assert_eq!(action_of(&p, A), Action::Deregister(Reason::Terminated));
     assert_eq!(action_of(&p, C), Action::Deregister(Reason::IpMismatch));
     assert_eq!(
@@ -132,14 +132,14 @@ fn stopped_is_kept_unless_asked() {
         inst(C, InstanceState::Stopping, &["10.0.0.3"]),
         live_b(),
     ]);
-    let keep = plan(&regs, &obs, PlanOptions::default(), Scope::All);
+    let keep = plan(&regs, &obs, PlanOptions::default(), Judging::All);
     assert_eq!(action_of(&keep, A), Action::Keep);
     assert_eq!(action_of(&keep, C), Action::Keep);
     let opts = PlanOptions {
         deregister_stopped: true,
         ..Default::default()
     };
-    let gone = plan(&regs, &obs, opts, Scope::All);
+    let gone = plan(&regs, &obs, opts, Judging::All);
     assert_eq!(action_of(&gone, A), Action::Deregister(Reason::Stopped));
     assert_eq!(action_of(&gone, C), Action::Deregister(Reason::Stopped));
 }
@@ -152,7 +152,7 @@ fn any_sighting_that_vouches_keeps() {
         inst(A, InstanceState::Terminated, &[]),
         inst(A, InstanceState::Running, &["10.0.0.1"]),
     ]);
-    let p = plan(&regs, &obs, PlanOptions::default(), Scope::All);
+    let p = plan(&regs, &obs, PlanOptions::default(), Judging::All);
     assert_eq!(action_of(&p, A), Action::Keep);
 }
 
@@ -163,7 +163,7 @@ fn guard_holds_when_every_ipv4_registration_would_go() {
         reg(C, Some("10.0.0.3")),
         reg(B, None),
     ];
-    let p = plan(&regs, &HashMap::new(), PlanOptions::default(), Scope::All);
+    let p = plan(&regs, &HashMap::new(), PlanOptions::default(), Judging::All);
     assert!(p.held);
     assert_eq!(p.deregistrations().count(), 0);
     assert_eq!(p.wanted().count(), 2);
@@ -172,7 +172,7 @@ fn guard_holds_when_every_ipv4_registration_would_go() {
         allow_empty_service: true,
         ..Default::default()
     };
-    let p = plan(&regs, &HashMap::new(), opts, Scope::All);
+    let p = plan(&regs, &HashMap::new(), opts, Judging::All);
     assert!(!p.held);
     assert_eq!(p.deregistrations().count(), 2);
 }
@@ -182,7 +182,7 @@ fn guard_counts_unjudged_ipv4_registrations_as_remaining() {
     // An ECS task registration (not an EC2 id) stays, so removing the EC2 one leaves the service
     // with an address: not held.
     let regs = [reg(A, Some("10.0.0.1")), reg("task-1234", Some("10.0.0.7"))];
-    let p = plan(&regs, &HashMap::new(), PlanOptions::default(), Scope::All);
+    let p = plan(&regs, &HashMap::new(), PlanOptions::default(), Judging::All);
     assert_eq!(
         action_of(&p, "task-1234"),
         Action::Skip(SkipReason::NotEc2Id)
@@ -196,13 +196,13 @@ fn guard_counts_unjudged_ipv4_registrations_as_remaining() {
 
 #[test]
 fn empty_or_ipv4_less_service_is_not_held() {
-    let p = plan(&[], &HashMap::new(), PlanOptions::default(), Scope::All);
+    let p = plan(&[], &HashMap::new(), PlanOptions::default(), Judging::All);
     assert!(!p.held && p.decisions.is_empty());
     let p = plan(
         &[reg(A, None)],
         &HashMap::new(),
         PlanOptions::default(),
-        Scope::All,
+        Judging::All,
     );
     assert!(!p.held);
     assert_eq!(p.wanted().count(), 0);
@@ -213,13 +213,18 @@ fn scope_only_judges_named_instances_and_guards_the_rest() {
     let regs = [reg(A, Some("10.0.0.1")), reg(B, Some("10.0.0.2"))];
     let only: Claimed = [(A.to_string(), vec![Hint::Judge])].into();
     let obs = observed(vec![inst(A, InstanceState::Terminated, &[])]);
-    let p = plan(&regs, &obs, PlanOptions::default(), Scope::Only(&only));
+    let p = plan(&regs, &obs, PlanOptions::default(), Judging::Only(&only));
     assert_eq!(action_of(&p, A), Action::Deregister(Reason::Terminated));
     assert_eq!(action_of(&p, B), Action::Skip(SkipReason::OutOfScope));
     assert!(!p.held);
 
     // The last IPv4 registration is never removed by an event either.
-    let p = plan(&regs[..1], &obs, PlanOptions::default(), Scope::Only(&only));
+    let p = plan(
+        &regs[..1],
+        &obs,
+        PlanOptions::default(),
+        Judging::Only(&only),
+    );
     assert!(p.held);
 }
 
@@ -228,7 +233,7 @@ fn forged_termination_of_a_running_instance_changes_nothing() {
     let regs = [reg(A, Some("10.0.0.1")), reg(B, Some("10.0.0.2"))];
     let only: Claimed = [(A.to_string(), vec![Hint::Judge])].into();
     let obs = observed(vec![inst(A, InstanceState::Running, &["10.0.0.1"])]);
-    let p = plan(&regs, &obs, PlanOptions::default(), Scope::Only(&only));
+    let p = plan(&regs, &obs, PlanOptions::default(), Judging::Only(&only));
     assert_eq!(action_of(&p, A), Action::Keep);
 }
 
@@ -251,7 +256,7 @@ fn spot_notice_needs_a_spot_instance() {
         &regs,
         &observed(vec![spot, on_demand]),
         PlanOptions::default(),
-        Scope::Only(&only),
+        Judging::Only(&only),
     );
     assert_eq!(
         action_of(&p, A),
@@ -285,7 +290,7 @@ fn asg_termination_needs_membership_of_that_group() {
         &regs,
         &observed(vec![member, elsewhere]),
         PlanOptions::default(),
-        Scope::Only(&only),
+        Judging::Only(&only),
     );
     assert_eq!(action_of(&p, A), Action::Deregister(Reason::AsgTerminate));
     assert_eq!(action_of(&p, C), Action::Keep);
@@ -312,7 +317,7 @@ fn the_most_telling_reason_wins_whatever_the_order() {
         };
         let mut all = sightings;
         all.push(live_b());
-        let p = plan(&regs, &observed(all), opts, Scope::All);
+        let p = plan(&regs, &observed(all), opts, Judging::All);
         assert_eq!(action_of(&p, A), Action::Deregister(Reason::IpMismatch));
     }
     let p = plan(
@@ -326,7 +331,7 @@ fn the_most_telling_reason_wins_whatever_the_order() {
             deregister_stopped: true,
             ..Default::default()
         },
-        Scope::All,
+        Judging::All,
     );
     assert_eq!(action_of(&p, A), Action::Deregister(Reason::Stopped));
 }
@@ -347,7 +352,7 @@ fn a_forged_claim_does_not_mask_a_genuine_one() {
             &regs,
             &observed(vec![member.clone(), live_b()]),
             PlanOptions::default(),
-            Scope::Only(&only),
+            Judging::Only(&only),
         );
         assert_eq!(action_of(&p, A), Action::Deregister(Reason::AsgTerminate));
     }
@@ -377,7 +382,7 @@ fn a_registration_is_judged_by_its_ec2_instance_id_attribute() {
         named("web-4", Some("not-an-instance"), "10.0.0.4"),
     ];
     let seen = observed(vec![inst(A, InstanceState::Terminated, &[]), live_b()]);
-    let p = plan(&regs, &seen, PlanOptions::default(), Scope::All);
+    let p = plan(&regs, &seen, PlanOptions::default(), Judging::All);
     assert_eq!(
         action_of(&p, "web-1"),
         Action::Deregister(Reason::Terminated)
@@ -388,7 +393,7 @@ fn a_registration_is_judged_by_its_ec2_instance_id_attribute() {
     assert_eq!(action_of(&p, "web-4"), Action::Skip(SkipReason::NotEc2Id));
     // The event path claims the EC2 id and finds the registration by its attribute.
     let only: Claimed = [(A.to_string(), vec![Hint::Judge])].into();
-    let p = plan(&regs, &seen, PlanOptions::default(), Scope::Only(&only));
+    let p = plan(&regs, &seen, PlanOptions::default(), Judging::Only(&only));
     assert_eq!(
         p.deregistrations().collect::<Vec<_>>(),
         vec![("web-1", Reason::Terminated)]

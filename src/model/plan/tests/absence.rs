@@ -32,7 +32,7 @@ fn a_surge_of_not_found_is_held_while_ec2_s_word_still_goes() {
     let regs = many(22);
     let mut seen = live(&regs[..12]);
     seen.push(inst(&regs[12].instance_id, InstanceState::Terminated, &[]));
-    let p = plan(&regs, &observed(seen), PlanOptions::default(), Scope::All);
+    let p = plan(&regs, &observed(seen), PlanOptions::default(), Judging::All);
     assert!(p.surge && !p.held);
     assert_eq!(p.count(|a| *a == Action::Hold(Hold::Surge)), 9);
     assert_eq!(
@@ -46,7 +46,7 @@ fn a_surge_of_not_found_is_held_while_ec2_s_word_still_goes() {
     };
     let seen = live(&regs[..13]);
     assert_eq!(
-        plan(&regs, &observed(seen.clone()), off, Scope::All)
+        plan(&regs, &observed(seen.clone()), off, Judging::All)
             .deregistrations()
             .count(),
         9
@@ -57,7 +57,7 @@ fn a_surge_of_not_found_is_held_while_ec2_s_word_still_goes() {
             ..Default::default()
         };
         assert_eq!(
-            plan(&regs, &observed(seen.clone()), opts, Scope::All).surge,
+            plan(&regs, &observed(seen.clone()), opts, Judging::All).surge,
             surge,
             "{bound}"
         );
@@ -70,7 +70,7 @@ fn a_few_not_found_are_no_surge() {
     for (n, gone) in [(22, 2), (30, 3)] {
         let regs = many(n);
         let seen = live(&regs[gone..]);
-        let p = plan(&regs, &observed(seen), PlanOptions::default(), Scope::All);
+        let p = plan(&regs, &observed(seen), PlanOptions::default(), Judging::All);
         assert!(!p.surge, "{gone} of {n}");
         assert_eq!(p.deregistrations().count(), gone);
     }
@@ -91,7 +91,7 @@ fn not_found_goes_only_once_its_absence_is_confirmed() {
         &regs,
         &seen,
         PlanOptions::default(),
-        Scope::All,
+        Judging::All,
         Some(&first),
     );
     assert_eq!(action_of(&p, A), Action::Hold(Hold::Unconfirmed));
@@ -102,7 +102,7 @@ fn not_found_goes_only_once_its_absence_is_confirmed() {
         &regs,
         &seen,
         PlanOptions::default(),
-        Scope::All,
+        Judging::All,
         Some(&confirmed),
     );
     assert_eq!(action_of(&p, A), Action::Deregister(Reason::NotFound));
@@ -112,7 +112,7 @@ fn not_found_goes_only_once_its_absence_is_confirmed() {
         &regs[..1],
         &HashMap::new(),
         PlanOptions::default(),
-        Scope::All,
+        Judging::All,
         Some(&first),
     );
     assert!(!p.held);

@@ -34,7 +34,7 @@ fn an_ipv6_only_registration_is_judged_not_skipped() {
         // Live, but that address is no longer its: recycled.
         dual(C, InstanceState::Running, &[], &["2001:db8::99"]),
     ]);
-    let p = plan(&regs, &seen, PlanOptions::default(), Scope::All);
+    let p = plan(&regs, &seen, PlanOptions::default(), Judging::All);
     assert_eq!(action_of(&p, A), Action::Keep);
     assert_eq!(action_of(&p, B), Action::Deregister(Reason::Terminated));
     assert_eq!(action_of(&p, C), Action::Deregister(Reason::IpMismatch));
@@ -57,7 +57,7 @@ fn a_dual_stack_registration_needs_both_of_its_addresses() {
         dual(B, InstanceState::Running, &["10.0.0.2"], &["2001:db8::b"]),
         dual(C, InstanceState::Running, &["10.0.0.3"], &["2001:db8::c"]),
     ]);
-    let p = plan(&regs, &seen, PlanOptions::default(), Scope::All);
+    let p = plan(&regs, &seen, PlanOptions::default(), Judging::All);
     assert_eq!(action_of(&p, A), Action::Keep);
     assert_eq!(action_of(&p, B), Action::Deregister(Reason::IpMismatch));
     assert_eq!(action_of(&p, C), Action::Keep);
@@ -71,11 +71,11 @@ fn the_never_empty_guard_counts_ipv6_registrations() {
         reg6(B, None, Some("2001:db8::2")),
     ];
     let seen = observed(vec![dual(B, InstanceState::Running, &[], &["2001:db8::2"])]);
-    let p = plan(&regs, &seen, PlanOptions::default(), Scope::All);
+    let p = plan(&regs, &seen, PlanOptions::default(), Judging::All);
     assert!(!p.held);
     assert_eq!(p.deregistrations().count(), 1);
     // Both gone: held.
-    let p = plan(&regs, &HashMap::new(), PlanOptions::default(), Scope::All);
+    let p = plan(&regs, &HashMap::new(), PlanOptions::default(), Judging::All);
     assert!(p.held);
 }
 

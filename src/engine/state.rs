@@ -1,0 +1,253 @@
+//! What the engine remembers between triggers, in one place: each service's state (its planner
+//! lock, last listing, discovery names, whether its revision reads fail, the registrations first
+//! judged `not-found`, its DNS TTL), what each selection last resolved to, and which scheduled
+//! timers are armed. No I/O here: the modules that ask AWS (`index`, `reconcile`, `scheduled`)
+//! keep their answers in it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::OwnedMutexGuard;
+
+use crate::model::plan::{Action, Plan, Registration, SkipReason};
+
+/// How long a service's DNS TTL is trusted before GetService is asked again.
+const TTL_FRESH: Duration = Duration::from_secs(300);
+
+/// A std mutex's guard, also after a panic elsewhere poisoned it (the data stays consistent: every
+/// critical section is a single map operation).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One listing of a service's registrations.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// When the listing (and the revision read before it) began.
+    pub began: SystemTime,
+    /// Cloud Map's instances revision read just before the listing, if it could be read.
+    pub revision: Option<i64>,
+    /// The latest time the revision was read unchanged (the listing was complete then too).
+    pub vouched: SystemTime,
+    pub registrations: Arc<Vec<Registration>>,
+}
+
+impl Listing {
+    /// Whether every registration made before `needed` is in the listing.
+    pub fn covers(&self, needed: SystemTime) -> bool {
+        needed <= self.began.max(self.vouched)
+    }
+}
+
+/// The namespace and service names DiscoverInstancesRevision asks by, with the owner account of a
+/// shared namespace.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub namespace: String,
+    pub service: String,
+    pub owner: Option<String>,
+}
+
+/// Everything remembered of one service.
+#[derive(Default)]
+struct Service {
+    planner: Arc<tokio::sync::Mutex<()>>,
+    listing: Option<Arc<Listing>>,
+    names: Option<Names>,
+    revision_unreadable: bool,
+    /// When each registration was first judged `not-found` (and still is).
+    absent: HashMap<String, Instant>,
+    ttl: Option<(Duration, Instant)>,
+}
+
+/// The engine's memory (see the module's doc).
+#[derive(Default)]
+pub struct State {
+    services: Mutex<HashMap<String, Service>>,
+    selections: Mutex<HashMap<String, Vec<String>>>,
+    armed: Mutex<HashSet<(String, SystemTime)>>,
+}
+
+impl State {
+    fn with<R>(&self, service_id: &str, f: impl FnOnce(&mut Service) -> R) -> R {
+        f(lock(&self.services)
+            .entry(service_id.to_string())
+            .or_default())
+    }
+
+    /// Waits until no other trigger plans or applies `service_id` in this process: the never-empty
+    /// guard must judge one consistent listing, so list → plan → apply runs under this guard.
+    pub async fn plan_alone(&self, service_id: &str) -> OwnedMutexGuard<()> {
+        let planner = self.with(service_id, |s| s.planner.clone());
+        planner.lock_owned().await
+    }
+
+    /// The last listing of a service.
+    pub fn listing(&self, service_id: &str) -> Option<Arc<Listing>> {
+        self.with(service_id, |s| s.listing.clone())
+    }
+
+    /// Keeps a listing; a slower one that began earlier never replaces a newer one.
+    pub fn store_listing(&self, service_id: &str, listing: Listing) -> Arc<Listing> {
+        let listing = Arc::new(listing);
+        self.with(service_id, |s| {
+            if s.listing.as_ref().is_none_or(|l| l.began <= listing.began) {
+                s.listing = Some(listing.clone());
+            }
+        });
+        listing
+    }
+
+    /// The revision read unchanged at `at` extends the listing read with that revision to `at`.
+    pub fn vouch(&self, service_id: &str, revision: i64, at: SystemTime) {
+        self.with(service_id, |s| {
+            if let Some(l) = &mut s.listing {
+                if l.revision == Some(revision) && l.vouched < at {
+                    let mut newer = (**l).clone();
+                    newer.vouched = at;
+                    *l = Arc::new(newer);
+                }
+            }
+        });
+    }
+
+    pub fn names(&self, service_id: &str) -> Option<Names> {
+        self.with(service_id, |s| s.names.clone())
+    }
+
+    pub fn set_names(&self, service_id: &str, names: Names) {
+        self.with(service_id, |s| s.names = Some(names));
+    }
+
+    /// Records whether the service's revision could be read; true when it just started failing.
+    pub fn revision_read(&self, service_id: &str, ok: bool) -> bool {
+        self.with(service_id, |s| {
+            let newly = !ok && !s.revision_unreadable;
+            s.revision_unreadable = !ok;
+            newly
+        })
+    }
+
+    /// The service's DNS TTL, when read within the last five minutes.
+    pub fn fresh_ttl(&self, service_id: &str) -> Option<Duration> {
+        self.with(service_id, |s| {
+            s.ttl
+                .filter(|(_, at)| at.elapsed() < TTL_FRESH)
+                .map(|(t, _)| t)
+        })
+    }
+
+    pub fn set_ttl(&self, service_id: &str, ttl: Duration) {
+        self.with(service_id, |s| s.ttl = Some((ttl, Instant::now())));
+    }
+
+    /// The registrations of `service_id` first judged `not-found` at least `grace` ago: a second
+    /// lookup now confirms their absence.
+    pub fn confirmed_absent(&self, service_id: &str, grace: Duration) -> HashSet<String> {
+        self.with(service_id, |s| {
+            s.absent
+                .iter()
+                .filter(|(_, first)| first.elapsed() >= grace)
+                .map(|(id, _)| id.clone())
+                .collect()
+        })
+    }
+
+    /// Remembers what `plan` judged: the first sighting of each `not-found` registration is kept,
+    /// a registration judged anything else is forgotten. A whole-service plan (`complete`) also
+    /// forgets registrations that are gone from the listing.
+    pub fn note_absent(&self, service_id: &str, plan: &Plan, complete: bool) {
+        let now = Instant::now();
+        self.with(service_id, |s| {
+            if complete {
+                let listed: HashSet<&str> = plan
+                    .decisions
+                    .iter()
+                    .map(|d| d.instance_id.as_str())
+                    .collect();
+                s.absent.retain(|id, _| listed.contains(id.as_str()));
+            }
+            let absent: HashSet<&str> = plan.not_found().collect();
+            for d in &plan.decisions {
+                if absent.contains(d.instance_id.as_str()) {
+                    s.absent.entry(d.instance_id.clone()).or_insert(now);
+                } else if d.action != Action::Skip(SkipReason::OutOfScope) {
+                    s.absent.remove(&d.instance_id);
+                }
+            }
+        });
+    }
+
+    /// Records the services a selection (a namespace id, or `--service-tag`) resolved to now.
+    pub fn remember_selection(&self, selection: &str, services: &[String]) {
+        lock(&self.selections).insert(selection.to_string(), services.to_vec());
+    }
+
+    /// The services a selection resolved to at its last successful listing.
+    pub fn last_known_services(&self, selection: &str) -> Option<Vec<String>> {
+        lock(&self.selections).get(selection).cloned()
+    }
+
+    /// Marks a scheduled event's timer as armed; false when it already was.
+    pub fn arm(&self, instance_id: &str, start: SystemTime) -> bool {
+        lock(&self.armed).insert((instance_id.to_string(), start))
+    }
+
+    /// Forgets a fired timer.
+    pub fn disarm(&self, instance_id: &str, start: SystemTime) {
+        lock(&self.armed).remove(&(instance_id.to_string(), start));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(began: u64, vouched: u64) -> Listing {
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        Listing {
+            began: at(began),
+            revision: Some(7),
+            vouched: at(vouched),
+            registrations: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn a_listing_covers_what_was_made_before_it_began_or_was_vouched_for() {
+        let at = |ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        let l = listing(100, 100);
+        assert!(l.covers(at(99_000)) && l.covers(at(100_000)));
+        assert!(!l.covers(at(100_001)));
+        // The revision read unchanged at 130 s stands for a listing made then.
+        assert!(listing(100, 130).covers(at(129_000)));
+        assert!(!listing(100, 130).covers(at(131_000)));
+    }
+
+    #[test]
+    fn an_older_listing_never_replaces_a_newer_one_and_vouching_needs_the_same_revision() {
+        let state = State::default();
+        state.store_listing("srv-1", listing(200, 200));
+        state.store_listing("srv-1", listing(100, 100));
+        let began = |s: &State| s.listing("srv-1").unwrap().began;
+        assert_eq!(began(&state), listing(200, 200).began);
+        let later = SystemTime::UNIX_EPOCH + Duration::from_secs(300);
+        state.vouch("srv-1", 8, later);
+        assert_eq!(
+            state.listing("srv-1").unwrap().vouched,
+            listing(200, 200).vouched
+        );
+        state.vouch("srv-1", 7, later);
+        assert_eq!(state.listing("srv-1").unwrap().vouched, later);
+    }
+
+    #[test]
+    fn a_revision_failure_is_new_once_until_a_read_succeeds() {
+        let state = State::default();
+        assert!(state.revision_read("srv-1", false));
+        assert!(!state.revision_read("srv-1", false));
+        assert!(!state.revision_read("srv-1", true));
+        assert!(state.revision_read("srv-1", false));
+    }
+}
