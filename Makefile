@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cloud-unmap/target
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo venv build lint fmt-check clippy rust-test hadolint cross-toolchain image infra-package ruff promtool infra-deps infra-test infra-cli cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
+.PHONY: test demo venv build lint links fmt-check clippy rust-test hadolint cross-toolchain image infra-package ruff promtool infra-deps infra-test infra-cli cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
 
 test: venv lint rust-test infra-test
 	@echo "make test: all passed"
@@ -20,7 +20,12 @@ $(VENV)/.installed: requirements-dev.txt
 build:
 	cargo build --all-targets
 
-lint: fmt-check clippy hadolint cross-toolchain ruff promtool
+lint: fmt-check clippy hadolint cross-toolchain ruff promtool links
+
+# Every relative link and #anchor of README.md and docs/ resolves (the reference pages themselves are
+# checked against the code by tests/docs_reference.rs).
+links: venv
+	$(PY) scripts/check_links.py
 
 # Prometheus' own check of the shipped alerting rules, where promtool is installed (Debian: prometheus).
 promtool:
