@@ -72,7 +72,7 @@ infra-test: infra-deps cfn-lint infra-e2e infra-cli
 	cd infra && npx tsc --noEmit -p .
 	cd infra && npm test
 
-# The README's CDK commands, with the real CLI and no credentials at all (the CLI and aws-cdk-lib must
+# The CDK commands of docs/operations/deploy.md, with the real CLI and no credentials at all (the CLI and aws-cdk-lib must
 # agree on the cloud-assembly schema; the VPC's availability zones come from cdk.context.json).
 NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
