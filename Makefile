@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cloud-unmap/target
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test demo venv build lint fmt-check clippy fuzz-check rust-test hadolint cross-toolchain image infra-package ruff promtool infra-deps infra-test infra-cli cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
+.PHONY: test demo venv build lint links fmt-check clippy fuzz-check rust-test hadolint cross-toolchain image infra-package ruff promtool infra-deps infra-test infra-cli cfn-lint infra-e2e templates bench audit audit-advisories fuzz clean
 
 test: venv lint rust-test infra-test
 	@echo "make test: all passed"
@@ -20,7 +20,12 @@ $(VENV)/.installed: requirements-dev.txt
 build:
 	cargo build --all-targets
 
-lint: fmt-check clippy fuzz-check hadolint cross-toolchain ruff promtool
+lint: fmt-check clippy fuzz-check hadolint cross-toolchain ruff promtool links
+
+# Every relative link and #anchor of README.md and docs/ resolves (the reference pages themselves are
+# checked against the code by tests/docs_reference.rs).
+links: venv
+	$(PY) scripts/check_links.py
 
 # Prometheus' own check of the shipped alerting rules, where promtool is installed (Debian: prometheus).
 promtool:
@@ -73,7 +78,7 @@ infra-test: infra-deps cfn-lint infra-e2e infra-cli
 	cd infra && npx tsc --noEmit -p .
 	cd infra && npm test
 
-# The README's CDK commands, with the real CLI and no credentials at all (the CLI and aws-cdk-lib must
+# The CDK commands of docs/operations/deploy.md, with the real CLI and no credentials at all (the CLI and aws-cdk-lib must
 # agree on the cloud-assembly schema; the VPC's availability zones come from cdk.context.json).
 NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true

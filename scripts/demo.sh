@@ -5,10 +5,17 @@
 # milliseconds. A second one is terminated with its event lost: the periodic reconcile (every 5 s
 # here) removes it. Then the metrics.
 # Everything listens on 127.0.0.1 and stops when this script ends.
+# Runs from any checkout and any directory, by `make demo` or by hand (`scripts/demo.sh`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-BIN="${CARGO_TARGET_DIR:-target}/debug/cloud-unmap"
+[ -x "$PY" ] || { echo "demo: $PY is missing: run \`make venv\` (or \`make demo\`) first" >&2; exit 1; }
+command -v curl >/dev/null || { echo "demo: curl is needed" >&2; exit 1; }
+# The Makefile's target directory (shared by every clone, so the AWS SDK is built once), and this
+# checkout's binary in it: another clone may have built its own there since.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cloud-unmap/target}"
+cargo build --quiet --bin cloud-unmap
+BIN="$CARGO_TARGET_DIR/debug/cloud-unmap"
 work=$(mktemp -d)
 worker=""
 cleanup() {

@@ -18,10 +18,10 @@ test('cloudformation/ is up to date (regenerate with `npm run synth` in infra/)'
   }
 });
 
-test('the README shows the IAM policy generated from the task role\'s source', () => {
-  const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
+test('the IAM reference page shows the policy generated from the task role\'s source', () => {
+  const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'docs', 'reference', 'iam.md'), 'utf8');
   const block = readme.match(/<!-- worker-iam-policy -->\n```json\n([\s\S]*?)```/);
-  assert.ok(block, 'README has no worker-iam-policy block');
+  assert.ok(block, 'docs/reference/iam.md has no worker-iam-policy block');
   assert.deepEqual(JSON.parse(block![1]), JSON.parse(rendered.get('worker-iam-policy.json')!));
 });
 
