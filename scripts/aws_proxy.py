@@ -19,7 +19,9 @@
 - POST /__proxy/outage/on drops every AWS connection without an answer (an endpoint outage) until
   POST /__proxy/outage/off; GET /__proxy/state returns {"counts": …, "lifecycle_actions": […], "heartbeats": […]};
 - POST /__proxy/fail/<Action> answers that EC2 query action with a non-retryable error from then on.
-- POST /__proxy/deny/<Action> answers that action with AccessDenied from then on, in the protocol's shape
+- POST /__proxy/deny/<Action> answers that action (and the calls its IAM action authorizes: SQS's batch
+  DeleteMessageBatch and ChangeMessageVisibilityBatch for DeleteMessage and ChangeMessageVisibility) with
+  AccessDenied from then on, in the protocol's shape
   (query XML `ErrorResponse` with HTTP 403; JSON `AccessDeniedException` with SQS's `x-amzn-query-error`
   header), as AWS answers a call the caller's policies do not allow.
 - POST /__proxy/shared/<namespace-id>/<owner-account>: that namespace is shared with the caller through AWS
@@ -179,6 +181,11 @@ def mark_terminating(data, ids):
     return re.sub(r"<member>.*?</member>", member, text, flags=re.S).encode()
 
 
+# The IAM action that authorizes an operation, where it is not the operation's own name (a batch call is
+# allowed or denied as a whole by its single call's action).
+IAM_ACTION = {"DeleteMessageBatch": "DeleteMessage", "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+
+
 def operation(headers, body):
     target = headers.get("X-Amz-Target")
     if target:
@@ -304,7 +311,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             )
         with lock:
             fail = op in state["fail"]
-            deny = op in state["deny"]
+            deny = op in state["deny"] or IAM_ACTION.get(op) in state["deny"]
             slow = state["slow"]
         if slow:
             time.sleep(slow)

@@ -174,6 +174,70 @@ pub async fn describe(
     Ok(observed)
 }
 
+/// The pending scheduled events of one target (`ids`: only those instances).
+pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Error> {
+    let codes = Filter::builder()
+        .name("event.code")
+        .set_values(Some(
+            crate::model::scheduled::CODES
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        ))
+        .build();
+    let mut pages = target
+        .ec2
+        .describe_instance_status()
+        .filters(codes)
+        .set_instance_ids((!ids.is_empty()).then(|| ids.to_vec()))
+        // Pages of 100 bound the memory of an answer (moto ignores the filter and lists every
+        // running instance; AWS lists only those with a scheduled event). MaxResults cannot be
+        // combined with InstanceIds.
+        .set_max_results(ids.is_empty().then_some(100))
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::aws(Operation::DescribeInstanceStatus, e))?;
+        for status in page.instance_statuses() {
+            let Some(id) = status.instance_id() else {
+                continue;
+            };
+            for ev in status.events() {
+                let (Some(code), Some(not_before)) = (ev.code(), ev.not_before()) else {
+                    continue;
+                };
+                if crate::model::scheduled::cancelled(ev.description().unwrap_or_default()) {
+                    continue;
+                }
+                let Ok(not_before) = SystemTime::try_from(*not_before) else {
+                    continue;
+                };
+                out.push(Pending {
+                    instance_id: id.to_string(),
+                    code: code.as_str().to_string(),
+                    not_before,
+                    account: target.account.clone(),
+                    region: target.region.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `target` may DescribeInstances: one call of at most five instances (a preflight probe).
+pub async fn probe(target: &Target) -> Result<(), Error> {
+    target
+        .ec2
+        .describe_instances()
+        .max_results(5)
+        .send()
+        .await
+        .map_err(|e| Error::aws(Operation::DescribeInstances, e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,68 +328,4 @@ mod tests {
             .build();
         assert!(observe(&nameless).is_err());
     }
-}
-
-/// The pending scheduled events of one target (`ids`: only those instances).
-pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Error> {
-    let codes = Filter::builder()
-        .name("event.code")
-        .set_values(Some(
-            crate::model::scheduled::CODES
-                .iter()
-                .map(|c| c.to_string())
-                .collect(),
-        ))
-        .build();
-    let mut pages = target
-        .ec2
-        .describe_instance_status()
-        .filters(codes)
-        .set_instance_ids((!ids.is_empty()).then(|| ids.to_vec()))
-        // Pages of 100 bound the memory of an answer (moto ignores the filter and lists every
-        // running instance; AWS lists only those with a scheduled event). MaxResults cannot be
-        // combined with InstanceIds.
-        .set_max_results(ids.is_empty().then_some(100))
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::aws(Operation::DescribeInstanceStatus, e))?;
-        for status in page.instance_statuses() {
-            let Some(id) = status.instance_id() else {
-                continue;
-            };
-            for ev in status.events() {
-                let (Some(code), Some(not_before)) = (ev.code(), ev.not_before()) else {
-                    continue;
-                };
-                if crate::model::scheduled::cancelled(ev.description().unwrap_or_default()) {
-                    continue;
-                }
-                let Ok(not_before) = SystemTime::try_from(*not_before) else {
-                    continue;
-                };
-                out.push(Pending {
-                    instance_id: id.to_string(),
-                    code: code.as_str().to_string(),
-                    not_before,
-                    account: target.account.clone(),
-                    region: target.region.clone(),
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Whether `target` may DescribeInstances: one call of at most five instances (a preflight probe).
-pub async fn probe(target: &Target) -> Result<(), Error> {
-    target
-        .ec2
-        .describe_instances()
-        .max_results(5)
-        .send()
-        .await
-        .map_err(|e| Error::aws(Operation::DescribeInstances, e))?;
-    Ok(())
 }

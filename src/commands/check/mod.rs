@@ -134,7 +134,10 @@ async fn state_table(home: &aws_config::SdkConfig, table: Option<&str>) -> Findi
             "state-table",
             table,
             Level::Fail,
-            format!("cannot read it (the replicas would each run their own cycles): {e}"),
+            format!(
+                "cannot read it (the replicas would each run their own cycles): {}",
+                e.reason()
+            ),
         ),
     }
 }

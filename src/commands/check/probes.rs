@@ -111,7 +111,7 @@ pub async fn selection(
                     "namespace",
                     id,
                     Level::Fail,
-                    format!("{ns}: its services cannot be listed: {e}"),
+                    format!("{ns}: its services cannot be listed: {}", e.reason()),
                 ),
             },
         };
@@ -143,7 +143,7 @@ pub async fn selection(
                     "service-tag",
                     label,
                     Level::Fail,
-                    format!("cannot be resolved: {e}"),
+                    format!("cannot be resolved: {}", e.reason()),
                 ),
             };
         findings.push(finding);

@@ -34,7 +34,7 @@ pub async fn service(
                 "registrations",
                 service_id,
                 Level::Fail,
-                format!("cannot be listed: {e}"),
+                format!("cannot be listed: {}", e.reason()),
             );
             return (place, vec![finding]);
         }
@@ -74,7 +74,10 @@ pub async fn service(
                 "registrations",
                 service_id,
                 Level::Warn,
-                format!("incomplete: instances could not be looked up in {label}: {e}"),
+                format!(
+                    "incomplete: instances could not be looked up in {label}: {}",
+                    e.reason()
+                ),
             )),
         }
     }
