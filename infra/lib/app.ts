@@ -1,10 +1,11 @@
 // Assembles the stacks: from a CloudUnmapConfig (CDK deployments), or with CloudFormation parameters
 // (the published templates in cloudformation/). cdk-nag's AwsSolutions checks run on both. Stack names:
-// CloudUnmapHome; CloudUnmapForwarder-<region> (home account only); CloudUnmapMember-<account>[-<region>].
+// CloudUnmapHome; CloudUnmapForwarder-<region> (home account only); CloudUnmapMember-<account>[-<region>];
+// CloudUnmapOrganizationReader (organization mode, in the management account or a delegated administrator).
 import { App, BootstraplessSynthesizer, Stack, IPolicyValidationContext, IPolicyValidationPlugin, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CloudUnmapConfig } from './config';
-import { ForwarderStack, HomeStack, MemberStack } from './stacks';
+import { ForwarderStack, HomeStack, MemberStack, OrganizationReaderStack } from './stacks';
 import { ForwarderTemplateStack, HomeTemplateStack, MemberTemplateStack } from './template-stacks';
 
 export interface Built {
@@ -64,6 +65,15 @@ export function buildApp(config: CloudUnmapConfig, app: App = new App()): Built 
       });
       (i === 0 ? members : forwarders).push(stack);
     });
+  }
+  if (config.organizationReaderAccount !== undefined) {
+    members.push(
+      new OrganizationReaderStack(app, 'CloudUnmapOrganizationReader', {
+        env: env(config.organizationReaderAccount, config.homeRegion),
+        config,
+        description: "cloud-unmap: lists the organization's accounts for the worker",
+      }),
+    );
   }
   finish(app);
   return { app, home, forwarders, members };

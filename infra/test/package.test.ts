@@ -80,7 +80,7 @@ app.synth();
     const homeTemplate = JSON.parse(fs.readFileSync(path.join(assembly, 'Home.template.json'), 'utf8'));
     const types = Object.values(homeTemplate.Resources).map((r: any) => r.Type);
     const rules = JSON.parse(fs.readFileSync(path.join(modules, 'cloud-unmap-cdk', 'event-rules.json'), 'utf8')).rules;
-    assert.equal(types.filter((t) => t === 'AWS::Events::Rule').length, rules.length, 'one rule per shipped event rule');
+    assert.equal(types.filter((t) => t === 'AWS::Events::Rule').length, 2 * rules.length, 'one rule per shipped event rule on each bus');
     for (const type of ['AWS::SQS::Queue', 'AWS::ECS::Service', 'AWS::ECS::TaskDefinition', 'AWS::EC2::NatGateway']) {
       assert.ok(types.includes(type), type);
     }

@@ -3,10 +3,12 @@
 // event queue every period, so N replicas run one cycle between them, not N.
 import { Duration, RemovalPolicy, Stack, Token, Tokenization, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { skipCheckov } from './checkov';
 
 /** EventBridge Scheduler's shortest rate: a minute. */
 export const MIN_FREQUENCY_SECONDS = 60;
@@ -20,6 +22,8 @@ export interface SharedReconcileProps {
   frequencySeconds: number;
   /** The schedule, when `frequencySeconds` is a token (a template parameter). */
   schedule?: scheduler.ScheduleExpression;
+  /** A customer-managed key for the table. @default DynamoDB's own */
+  encryptionKey?: kms.IKey;
 }
 
 /** The schedule's rate for a frequency: whole minutes, rounded up (EventBridge has no seconds). */
@@ -30,6 +34,8 @@ export function scheduleMinutes(frequencySeconds: number): number {
 export class SharedReconcile extends Construct {
   readonly table: dynamodb.Table;
   readonly schedule: scheduler.Schedule;
+  /** The schedule's period in seconds (whole minutes; a token with a template's schedule). */
+  readonly every: number;
 
   constructor(scope: Construct, id: string, props: SharedReconcileProps) {
     super(scope, id);
@@ -51,11 +57,18 @@ export class SharedReconcile extends Construct {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       removalPolicy: RemovalPolicy.DESTROY,
+      ...(props.encryptionKey ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: props.encryptionKey } : {}),
     });
+    const nothingToRestore = "the replicas' reconcile lease and each service's last success: the next cycle rewrites it, nothing to restore";
+    skipCheckov(this.table, 'CKV_AWS_28', `No point-in-time recovery: ${nothingToRestore}.`);
+    if (props.encryptionKey === undefined) {
+      skipCheckov(this.table, 'CKV_AWS_119', `Encrypted at rest with DynamoDB's own key; a customer-managed key is optional (encryptionKey, KmsKeyArn): ${nothingToRestore}.`);
+    }
     Validations.of(this.table).acknowledge({
       id: 'AwsSolutions-DDB3',
       reason: "The table holds the replicas' reconcile lease and each service's last success; the next cycle rewrites it, nothing to restore.",
     });
+    this.every = every;
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: `cloud-unmap: one reconcile cycle among the worker replicas (${Stack.of(this).stackName})`,
       schedule: expression,
