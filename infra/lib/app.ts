@@ -6,7 +6,7 @@ import { App, BootstraplessSynthesizer, Stack, IPolicyValidationContext, IPolicy
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CloudUnmapConfig } from './config';
 import { ForwarderStack, HomeStack, MemberStack, OrganizationReaderStack } from './stacks';
-import { ForwarderTemplateStack, HomeTemplateStack, MemberTemplateStack } from './template-stacks';
+import { ForwarderTemplateStack, HomeTemplateStack, MemberTemplateStack, OrganizationReaderTemplateStack } from './template-stacks';
 
 export interface Built {
   app: App;
@@ -100,6 +100,10 @@ export function buildTemplateApp(app: App = new App()): Built {
     synthesizer: synthesizer(),
     description: 'cloud-unmap: reader role (in one region) and event forwarder of a member account; StackSet-ready',
   });
+  const reader = new OrganizationReaderTemplateStack(app, 'organization-reader', {
+    synthesizer: synthesizer(),
+    description: "cloud-unmap: lets the worker list the organization's accounts (management account or delegated administrator)",
+  });
   finish(app);
-  return { app, home, forwarders: [forwarder, inVpc], members: [member] };
+  return { app, home, forwarders: [forwarder, inVpc], members: [member, reader] };
 }

@@ -5,10 +5,11 @@
 import { Aws, CfnCondition, CfnMapping, CfnParameter, CfnResource, Fn, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct, IConstruct } from 'constructs';
-import { CloudUnmap, CloudUnmapForwarder, CloudUnmapMemberRole } from '../construct/src';
+import { CloudUnmap, CloudUnmapForwarder, CloudUnmapMemberRole, CloudUnmapOrganizationReader, FORWARDED_BUS_NAME } from '../construct/src';
 import { organizationBusPolicy } from '../construct/src/cloud-unmap';
 
 /**
@@ -81,9 +82,9 @@ export class HomeTemplateStack extends Stack {
     const regions = str(this, 'InstanceRegions', 'Regions where EC2 instances live, comma-separated');
     const memberRoles = str(this, 'MemberRoleArns', 'Roles to assume in member accounts, comma-separated (or empty)', { default: '' });
     const memberRoleName = str(this, 'MemberRoleName', 'Name of the reader role in member accounts', { default: 'cloud-unmap-reader' });
-    const org = str(this, 'OrganizationId', 'Organization mode: its accounts forward here, each one covered by MemberRoleName (or empty)', { default: '' });
-    const orgReader = str(this, 'OrganizationReaderRoleArn', "Organization mode: role listing the organization's accounts (or empty)", { default: '' });
-    const discovery = str(this, 'MetricsDiscovery', 'Register the tasks in Cloud Map (cloud-unmap.internal, SRV) for Prometheus', {
+    const org = str(this, 'OrganizationId', 'Organization mode: its id (or empty)', { default: '' });
+    const orgReader = str(this, 'OrganizationReaderRoleArn', "Organization mode: the role listing its accounts (or empty)", { default: '' });
+    const discovery = str(this, 'MetricsDiscovery', 'Tasks in Cloud Map for Prometheus', {
       default: 'false',
       allowedValues: ['true', 'false'],
     });
@@ -161,7 +162,9 @@ export class HomeTemplateStack extends Stack {
     // Forwarders of the organization (one statement), when one is named.
     // (Not the construct's organizationId: its AssumeRole condition would then name an empty organization.)
     const hasOrg = ifSet(this, 'HasOrganization', org);
-    organizationBusPolicy(this, org.valueAsString, home.forwardedBus).cfnOptions.condition = hasOrg;
+    const orgPolicy = organizationBusPolicy(this, org.valueAsString, events.EventBus.fromEventBusName(this, 'ForwardedBusByName', FORWARDED_BUS_NAME));
+    orgPolicy.cfnOptions.condition = hasOrg;
+    orgPolicy.node.addDependency(home.forwardedBus);
     // Organization mode: the worker derives each account's role from MemberRoleName, lists the accounts through the reader.
     home.container.addEnvironment('CLOUD_UNMAP_ORGANIZATION_ID', org.valueAsString);
     home.container.addEnvironment('CLOUD_UNMAP_INSTANCES_ROLE_NAME', Fn.conditionIf(hasOrg.logicalId, memberRoleName.valueAsString, '').toString());
@@ -283,5 +286,17 @@ export class MemberTemplateStack extends Stack {
     });
     onlyIf(forwarder, createForwarder);
     parameterizedAlarms(this, forwarder, createForwarder);
+  }
+}
+
+/** organization-reader.json: the role listing the organization's accounts (management account or delegated administrator). */
+export class OrganizationReaderTemplateStack extends Stack {
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+    new CloudUnmapOrganizationReader(this, 'OrganizationReader', {
+      homeAccount: homeAccount(this).valueAsString,
+      homeRegion: homeRegion(this).valueAsString,
+      organizationId: str(this, 'OrganizationId', 'The organization (the worker must belong to it)', { allowedPattern: '^o-[a-z0-9]{10,32}$' }).valueAsString,
+    });
   }
 }

@@ -226,6 +226,19 @@ def main():
             put("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action", detail)
         n = queued()
         check("the lifecycle rule routed cloud-unmap's hook and not another team's", n == 2, n)
+        # What forwarders send lands on the stack's own bus (not the default one), whose rules feed the same queue.
+        events.put_events(
+            Entries=[
+                {
+                    "Source": "aws.ec2",
+                    "DetailType": "EC2 Instance State-change Notification",
+                    "Detail": json.dumps({"instance-id": insts[1]["InstanceId"], "state": "stopping"}),
+                    "EventBusName": "cloud-unmap-forwarded",
+                }
+            ]
+        )
+        n = queued()
+        check("the forwarded bus's rules routed a forwarded event into the same queue", n == 3, n)
 
         # The worker, configured as the task definition would configure it, deregisters the instance.
         port = free_port()

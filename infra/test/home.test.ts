@@ -46,7 +46,9 @@ test('one rule per entry of event-rules.json on the default bus and on the forwa
   assert.equal(bus.Properties.Name, 'cloud-unmap-forwarded');
   for (const spec of specs) {
     const matches = rules.filter(([, r]) => JSON.stringify(r.Properties.EventPattern) === JSON.stringify(spec.pattern));
-    assert.deepEqual(matches.map(([, r]) => JSON.stringify(r.Properties.EventBusName)).sort(), [JSON.stringify({ Ref: busId }), undefined].sort());
+    assert.deepEqual(matches.map(([, r]) => r.Properties.EventBusName ?? 'default').sort(), ['cloud-unmap-forwarded', 'default']);
+    // Named, so created after the bus.
+    for (const [, r] of matches) if (r.Properties.EventBusName) assert.ok(r.DependsOn.includes(busId));
   }
   for (const [, match] of rules) {
     const target = match.Properties.Targets[0];
@@ -73,12 +75,11 @@ test('only the configured lifecycle hooks are forwarded and owned, and the drain
 
 test('the forwarded bus (not the default one) admits each member account\'s forwarders, for their sources only', () => {
   const policies = resources(t, 'AWS::Events::EventBusPolicy').map(([, p]) => p.Properties);
-  const [[busId]] = resources(t, 'AWS::Events::EventBus');
   for (const account of exampleConfig.memberAccounts) {
     const p = policies.find((x) => JSON.stringify(x.Statement.Principal).includes(`:iam::${account}:root`));
     assert.ok(p, `no bus policy for ${account}`);
-    assert.deepEqual(p.EventBusName, { Ref: busId });
-    assert.deepEqual(p.Statement.Resource, { 'Fn::GetAtt': [busId, 'Arn'] });
+    assert.equal(p.EventBusName, 'cloud-unmap-forwarded');
+    assert.match(JSON.stringify(p.Statement.Resource), /:events:eu-west-1:111111111111:event-bus\/cloud-unmap-forwarded/);
     assert.equal(p.Statement.Action, 'events:PutEvents');
     assert.equal(p.Statement.Effect, 'Allow');
     assert.deepEqual(p.Statement.Condition, { StringEquals: { 'events:source': ['aws.autoscaling', 'aws.ec2', 'aws.health'] } });

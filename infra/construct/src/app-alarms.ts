@@ -46,7 +46,7 @@ export function addAppAlarms(scope: Construct, input: AppAlarmsInput): void {
   // No task running: AWS/ECS publishes no service metric then, so missing data is the alarm.
   a.notify(
     new cloudwatch.Alarm(scope, 'NoWorker', {
-      alarmDescription: 'No cloud-unmap task is running (no AWS/ECS CPUUtilization sample for the service)',
+      alarmDescription: 'No cloud-unmap task is running',
       metric: reportingTasks(input.cluster, input.service),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -89,7 +89,7 @@ export function addAppAlarms(scope: Construct, input: AppAlarmsInput): void {
   const ready = metric('ReadinessFilter', LOG_FILTERS.readiness, 'Ready', '$.ready');
   a.notify(
     new cloudwatch.Alarm(scope, 'GuardHolding', {
-      alarmDescription: 'A guard holds deregistrations back (never-empty, or a not-found surge): run cloud-unmap check',
+      alarmDescription: 'A guard holds deregistrations back: run cloud-unmap check',
       metric: holds(Duration.minutes(15), 'Sum'),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -101,7 +101,7 @@ export function addAppAlarms(scope: Construct, input: AppAlarmsInput): void {
   const stale = Token.isUnresolved(input.staleSeconds) ? 600 : input.staleSeconds;
   const staleAlarm = a.notify(
     new cloudwatch.Alarm(scope, 'ReconcileStale', {
-      alarmDescription: 'No service reconciled successfully within 2 x the reconcile period',
+      alarmDescription: 'No reconcile succeeded in 2 x its period',
       metric: reconciled(Duration.seconds(stale), 'Sum'),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -112,7 +112,7 @@ export function addAppAlarms(scope: Construct, input: AppAlarmsInput): void {
   if (stale !== input.staleSeconds) (staleAlarm.node.defaultChild as cloudwatch.CfnAlarm).period = input.staleSeconds;
   a.notify(
     new cloudwatch.Alarm(scope, 'NotReady', {
-      alarmDescription: 'The worker reports not ready (/readyz) for 10 minutes',
+      alarmDescription: 'The worker is not ready (/readyz)',
       metric: ready(Duration.minutes(5), 'Maximum'),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,

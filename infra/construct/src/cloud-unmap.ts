@@ -190,7 +190,9 @@ export class CloudUnmap extends Construct {
     this.alarmTopic = alarms.topic;
     // The same rules on the default bus (this account and region) and on the forwarded bus (the rest).
     this.forwardedBus = new events.EventBus(this, 'ForwardedBus', { eventBusName: FORWARDED_BUS_NAME });
-    for (const [prefix, eventBus] of [['Rule', undefined], ['Forwarded', this.forwardedBus]] as const) {
+    // Rules and policies name the bus by its (fixed) name and depend on it: moto's CloudFormation cannot Ref a bus.
+    const forwardedByName = events.EventBus.fromEventBusName(this, 'ForwardedBusByName', FORWARDED_BUS_NAME);
+    for (const [prefix, eventBus] of [['Rule', undefined], ['Forwarded', forwardedByName]] as const) {
       const rules: events.Rule[] = [];
       for (const rule of withHookNames(loadRules(), hookNames)) {
         const r = new events.Rule(this, `${prefix}-${rule.name}`, {
@@ -201,6 +203,7 @@ export class CloudUnmap extends Construct {
             new targets.SqsQueue(this.queue, { deadLetterQueue: this.undeliveredQueue, retryAttempts: 8, maxEventAge: Duration.hours(2) }),
           ],
         });
+        if (eventBus !== undefined) r.node.addDependency(this.forwardedBus);
         rules.push(r);
       }
       alarms.failedInvocations(this, prefix === 'Rule' ? 'FailedInvocations' : 'FailedForwardedInvocations', rules);
@@ -219,20 +222,22 @@ export class CloudUnmap extends Construct {
     // Forwarders put events on the forwarded bus: by organization (one statement), or by account; only
     // the sources of event-rules.json (events:source), which no one but AWS services may send.
     if (props.organizationId !== undefined) {
-      this.organizationPolicy = organizationBusPolicy(this, props.organizationId, this.forwardedBus);
+      this.organizationPolicy = organizationBusPolicy(this, props.organizationId, forwardedByName);
+      this.organizationPolicy.node.addDependency(this.forwardedBus);
     } else {
       for (const account of forwarderAccounts) {
-        new events.CfnEventBusPolicy(this, `Forwarder-${account}`, {
-          eventBusName: this.forwardedBus.eventBusName,
+        const policy = new events.CfnEventBusPolicy(this, `Forwarder-${account}`, {
+          eventBusName: forwardedByName.eventBusName,
           statementId: `cloud-unmap-forwarder-${account}`,
           statement: {
             Effect: 'Allow',
             Principal: { AWS: `arn:${stack.partition}:iam::${account}:root` },
             Action: 'events:PutEvents',
-            Resource: this.forwardedBus.eventBusArn,
+            Resource: forwardedByName.eventBusArn,
             Condition: { StringEquals: { 'events:source': FORWARDED_SOURCES } },
           },
         });
+        policy.node.addDependency(this.forwardedBus);
       }
     }
 
