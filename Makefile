@@ -93,7 +93,7 @@ infra-e2e: venv build
 
 # Regenerates infra/cloudformation/ after a change to infra/lib.
 templates: infra-deps
-	cd infra && npm run synth
+	cd infra && npm run synth && npm run docgen
 
 demo: venv build
 	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) scripts/demo.sh

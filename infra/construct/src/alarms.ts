@@ -2,7 +2,8 @@
 // may use, TLS only), that every alarm notifies, plus the alarms every stack with rules needs: a rule's failed
 // invocations, and a dead-letter queue that is not empty. Or nobody: with alarms off, none is created
 // (a member account × region of a large organization needs no key, topic and alarms of its own).
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { acknowledge } from './acknowledge';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -108,7 +109,7 @@ export function undeliveredQueue(scope: Construct, id: string, what: string, key
     retentionPeriod: Duration.days(14),
   });
   if (key === undefined) skipCheckov(queue, 'CKV_AWS_27', SSE_SQS);
-  Validations.of(queue).acknowledge({
+  acknowledge(queue, {
     id: 'AwsSolutions-SQS3',
     reason: `This queue is itself a dead-letter queue: ${what}.`,
   });

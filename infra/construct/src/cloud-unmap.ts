@@ -2,7 +2,8 @@
 // queue, the EventBridge rules of event-rules.json (on the default bus for this account and region, and on
 // a bus of its own for what forwarders send, admitting only the forwarders and only EC2, Auto Scaling and
 // Health events), the audit bus, and cloud-unmap on ECS Fargate (worker.ts) with its alarms.
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { acknowledge } from './acknowledge';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -272,7 +273,7 @@ export class CloudUnmap extends Construct {
     const staleSeconds = props.reconcileStaleSeconds ?? 2 * shared.every;
     const worker = addWorker(this, { ...props, network: mode, hookNames, queue: this.queue, stateTable: this.stateTable, auditBusArn, alarms, staleSeconds, roleArns });
     if (props.memberRoleName !== undefined) {
-      Validations.of(worker.taskPolicy).acknowledge({
+      acknowledge(worker.taskPolicy, {
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/${props.memberRoleName}]`,
         reason: "Organization mode: the member role of every account of the organization (aws:ResourceOrgID), whose trust names this task role.",
       });

@@ -2,7 +2,8 @@
 // worker's task role: by the home account as principal with an aws:PrincipalArn condition naming the task
 // role (IAM keeps a role principal as its unique id, so a recreated task role would no longer be trusted;
 // a condition is compared by ARN at each request), and aws:PrincipalOrgID in organization mode.
-import { Stack, Validations } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
+import { acknowledge } from './acknowledge';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { acknowledgeWildcards, GroupTag, memberStatements, scopedWildcards } from './policy';
@@ -102,7 +103,7 @@ export class CloudUnmapOrganizationReader extends Construct {
       ],
     });
     this.role.attachInlinePolicy(policy);
-    Validations.of(policy).acknowledge({
+    acknowledge(policy, {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: "Organizations' list calls are read-only; ListAccounts and DescribeOrganization support no resource-level permissions.",
     });

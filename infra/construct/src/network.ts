@@ -1,6 +1,7 @@
 // Where the worker runs: the VPC given, or one created in one of three modes (public subnets, private
 // subnets behind a NAT gateway, isolated subnets with the VPC endpoints the worker needs).
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { acknowledge } from './acknowledge';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -82,7 +83,7 @@ export function workerNetwork(scope: Construct, input: NetworkInput): WorkerNetw
     ];
     for (const [id, service] of endpoints) {
       const endpoint = vpc.addInterfaceEndpoint(`${id}Endpoint`, { service });
-      Validations.of(endpoint).acknowledge({
+      acknowledge(endpoint, {
         id: 'AwsSolutions::AwsSolutions-EC23',
         reason: "An interface endpoint admits HTTPS from its own VPC's CIDR only (the CIDR is a token at synth time).",
       });

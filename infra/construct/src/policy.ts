@@ -1,7 +1,8 @@
 // The worker's permissions: the single source of the ECS task role's policy, of the member role's, and
 // of the IAM policy document published for users who run cloud-unmap elsewhere
 // (cloudformation/worker-iam-policy.json).
-import { Stack, Validations } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
+import { acknowledge } from './acknowledge';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 
@@ -245,7 +246,7 @@ export function acknowledgeWildcards(policy: IConstruct, extraResources: string[
     'DeregisterInstance makes and the Auto Scaling lifecycle calls do not support resource-level permissions for what cloud-unmap ' +
     'touches (instances, services and groups come and go); the queue and the member roles are named exactly.';
   for (const resource of ['*', ...extraResources]) {
-    Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });
+    acknowledge(policy, { id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });
   }
 }
 

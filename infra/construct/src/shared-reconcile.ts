@@ -1,7 +1,8 @@
 // The reconcile the replicas share: the state table (DynamoDB: the cycle's lease, each service's last
 // success) and the EventBridge Scheduler schedule that puts {"cloud-unmap":"reconcile","every":N} in the
 // event queue every period, so N replicas run one cycle between them, not N.
-import { Duration, RemovalPolicy, Stack, Token, Tokenization, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Tokenization } from 'aws-cdk-lib';
+import { acknowledge } from './acknowledge';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -64,7 +65,7 @@ export class SharedReconcile extends Construct {
     if (props.encryptionKey === undefined) {
       skipCheckov(this.table, 'CKV_AWS_119', `Encrypted at rest with DynamoDB's own key; a customer-managed key is optional (encryptionKey, KmsKeyArn): ${nothingToRestore}.`);
     }
-    Validations.of(this.table).acknowledge({
+    acknowledge(this.table, {
       id: 'AwsSolutions-DDB3',
       reason: "The table holds the replicas' reconcile lease and each service's last success; the next cycle rewrites it, nothing to restore.",
     });

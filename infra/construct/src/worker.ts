@@ -3,7 +3,8 @@
 // (ARM64 by default), container with health check, service (started only once its policies exist, tags
 // propagated to the tasks), /metrics ingress, the tasks registered in a Cloud Map service of their own for
 // Prometheus, and the alarms of app-alarms.ts.
-import { Duration, Fn, RemovalPolicy, Stack, Tokenization, Validations } from 'aws-cdk-lib';
+import { Duration, Fn, RemovalPolicy, Stack, Tokenization } from 'aws-cdk-lib';
+import { acknowledge } from './acknowledge';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -115,11 +116,11 @@ export function addWorker(scope: Construct, input: WorkerInput): WorkerParts {
       operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
     },
   });
-  Validations.of(taskDefinition).acknowledge({
+  acknowledge(taskDefinition, {
     id: 'AwsSolutions-ECS2',
     reason: 'The environment holds configuration only (ids, regions, the queue URL); no secret is passed.',
   });
-  Validations.of(taskDefinition).acknowledge({
+  acknowledge(taskDefinition, {
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason: "The execution role's ecr:GetAuthorizationToken (granted with an ECR image) has no resource type.",
   });
