@@ -2,7 +2,7 @@
 // parameters. home.json creates its VPC; home-existing-vpc.json runs in the VPC and subnets given;
 // member.json is one template for every account and region of an organization (a StackSet): the reader
 // role only in one region, a forwarder everywhere but the home account's home region.
-import { Aws, CfnCondition, CfnMapping, CfnParameter, CfnResource, Fn, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
+import { Aws, CfnCondition, Lazy, CfnMapping, CfnParameter, CfnResource, Fn, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -60,6 +60,13 @@ const homeAccount = (s: Stack) => str(s, 'HomeAccountId', 'Account of the cloud-
 const homeRegion = (s: Stack) => str(s, 'HomeRegion', 'Region of the cloud-unmap home stack');
 const ifSet = (s: Stack, id: string, p: CfnParameter) =>
   new CfnCondition(s, id, { expression: Fn.conditionNot(Fn.conditionEquals(p.valueAsString, '')) });
+
+/** Appends `statements` (conditional ones included) to an existing policy's document, at synthesis. */
+function appendStatements(policy: iam.Policy, statements: unknown[]): void {
+  const cfn = policy.node.defaultChild as iam.CfnPolicy;
+  const stack = Stack.of(policy);
+  cfn.addPropertyOverride('PolicyDocument.Statement', Lazy.any({ produce: () => [...stack.resolve(cfn.policyDocument).Statement, ...statements] }));
+}
 
 /** Puts every CloudFormation resource under `scope` under `condition`. */
 function onlyIf(scope: IConstruct, condition: CfnCondition): void {
@@ -169,35 +176,33 @@ export class HomeTemplateStack extends Stack {
     home.container.addEnvironment('CLOUD_UNMAP_ORGANIZATION_ID', org.valueAsString);
     home.container.addEnvironment('CLOUD_UNMAP_INSTANCES_ROLE_NAME', Fn.conditionIf(hasOrg.logicalId, memberRoleName.valueAsString, '').toString());
     home.container.addEnvironment('CLOUD_UNMAP_ORGANIZATION_ROLE_ARN', orgReader.valueAsString);
-    const listAccounts = new iam.Policy(this, 'OrganizationAccounts', {
-      statements: [new iam.PolicyStatement({ sid: 'OrganizationAccounts', actions: ['sts:AssumeRole'], resources: [orgReader.valueAsString] })],
-    });
-    listAccounts.attachToRole(home.taskRole);
-    onlyIf(listAccounts, ifSet(this, 'HasOrganizationReader', orgReader));
-    home.service.node.addDependency(listAccounts);
+    // (In policies the service already waits for: a DependsOn on a conditional resource would fail when its
+    // condition is false. Without a reader, the statement names a role nobody creates.)
+    appendStatements(home.taskPolicy, [{
+      Sid: 'OrganizationAccounts', Effect: 'Allow', Action: 'sts:AssumeRole',
+      Resource: Fn.conditionIf(ifSet(this, 'HasOrganizationReader', orgReader).logicalId, orgReader.valueAsString,
+        `arn:${this.partition}:iam::${this.account}:role/cloud-unmap-no-organization-reader`),
+    }]);
 
     // The Cloud Map service Prometheus discovers the tasks in, when asked.
     const hasDiscovery = new CfnCondition(this, 'HasMetricsDiscovery', { expression: Fn.conditionEquals(discovery.valueAsString, 'true') });
     onlyIf(home.node.findChild('MetricsNamespace'), hasDiscovery);
     onlyIf(home.metricsService!, hasDiscovery);
-    const registries = (service.serviceRegistries as unknown[] | undefined) ?? [];
+    const registries = [{ ContainerName: home.container.containerName, ContainerPort: CloudUnmap.HTTP_PORT, RegistryArn: home.metricsService!.serviceArn }];
     service.addPropertyOverride('ServiceRegistries', Fn.conditionIf(hasDiscovery.logicalId, registries, Aws.NO_VALUE));
 
     // Pull permission on the ECR repository named (the execution role), when one is.
     const hasRepo = ifSet(this, 'HasImageRepository', repository);
-    const pull = new iam.Policy(this, 'ImagePull', {
-      statements: [
-        new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
-        new iam.PolicyStatement({
-          actions: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
-          resources: [`arn:${this.partition}:ecr:${this.region}:${this.account}:repository/${repository.valueAsString}`],
-        }),
-      ],
-    });
-    pull.attachToRole(home.taskDefinition.obtainExecutionRole());
-    onlyIf(pull, hasRepo);
-    home.service.node.addDependency(pull);
-    Validations.of(pull).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'ecr:GetAuthorizationToken has no resource type.' });
+    const executionPolicy = home.taskDefinition.obtainExecutionRole().node.findChild('DefaultPolicy') as iam.Policy;
+    appendStatements(executionPolicy, [
+      { Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
+      {
+        Effect: 'Allow',
+        Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
+        // Without a repository, a name ECR refuses (so no repository's layers).
+        Resource: `arn:${this.partition}:ecr:${this.region}:${this.account}:repository/${Fn.conditionIf(hasRepo.logicalId, repository.valueAsString, '-')}`,
+      },
+    ]);
 
     // The topic given, or the one the construct created.
     const hasTopic = ifSet(this, 'HasAlarmTopic', topic);

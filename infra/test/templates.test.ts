@@ -92,17 +92,24 @@ test('home.json: organization mode from parameters, policies before the service,
   assert.deepEqual(env.CLOUD_UNMAP_ORGANIZATION_ID, { Ref: 'OrganizationId' });
   assert.deepEqual(env.CLOUD_UNMAP_INSTANCES_ROLE_NAME, { 'Fn::If': ['HasOrganization', { Ref: 'MemberRoleName' }, ''] });
   assert.deepEqual(env.CLOUD_UNMAP_ORGANIZATION_ROLE_ARN, { Ref: 'OrganizationReaderRoleArn' });
-  const [readerId, reader] = entries.find(([id]) => id.startsWith('OrganizationAccounts'))!;
-  assert.equal(reader.Condition, 'HasOrganizationReader');
-  assert.deepEqual(reader.Properties.PolicyDocument.Statement[0].Resource, { Ref: 'OrganizationReaderRoleArn' });
+  const [taskPolicy, policy] = entries.find(([id]) => id.startsWith('CloudUnmapTaskPolicy'))!;
+  const [execution, executionPolicy] = entries.find(([id]) => id.startsWith('CloudUnmapTaskExecutionRoleDefaultPolicy'))!;
+  // Conditional statements inside policies the service waits for (a DependsOn on a conditional resource would fail).
+  const reader = policy.Properties.PolicyDocument.Statement.find((x: any) => x.Sid === 'OrganizationAccounts');
+  assert.deepEqual(reader.Resource['Fn::If'].slice(0, 2), ['HasOrganizationReader', { Ref: 'OrganizationReaderRoleArn' }]);
+  const pull = executionPolicy.Properties.PolicyDocument.Statement.find((x: any) => [x.Action].flat().includes('ecr:BatchGetImage'));
+  assert.match(JSON.stringify(pull.Resource), /"Fn::If":\["HasImageRepository",\{"Ref":"ImageRepositoryName"\},"-"\]/);
   const [, service] = entries.find(([, r]) => r.Type === 'AWS::ECS::Service')!;
-  const taskPolicy = entries.find(([id]) => id.startsWith('CloudUnmapTaskPolicy'))![0];
-  const pull = entries.find(([id]) => id.startsWith('ImagePull'))![0];
-  for (const id of [taskPolicy, pull, readerId]) assert.ok(service.DependsOn.includes(id), id);
+  for (const id of [taskPolicy, execution]) assert.ok(service.DependsOn.includes(id), id);
+  for (const id of service.DependsOn) assert.equal(t.Resources[id].Condition, undefined, `${id} is always created`);
   assert.deepEqual(service.Properties.ServiceRegistries['Fn::If'][0], 'HasMetricsDiscovery');
   assert.equal(service.Properties.PropagateTags, 'SERVICE');
   const [, logs] = entries.find(([id, r]) => r.Type === 'AWS::Logs::LogGroup' && id.startsWith('CloudUnmapLogs'))!;
   assert.equal(logs.DeletionPolicy, 'Retain');
+  // ReconcileStale: twice the FrequencySeconds chosen (the mapping's Stale), not a fixed period.
+  const [, stale] = entries.find(([, r]) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.MetricName === 'Reconciled')!;
+  assert.deepEqual(stale.Properties.Period, { 'Fn::FindInMap': ['ReconcileRates', { Ref: 'FrequencySeconds' }, 'Stale'] });
+  assert.equal(t.Mappings.ReconcileRates['300'].Stale, 600);
   // Every checkov skip names its check and says why.
   const skips = entries.flatMap(([, r]) => r.Metadata?.checkov?.skip ?? []);
   assert.ok(skips.length >= 5);
