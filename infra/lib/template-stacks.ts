@@ -206,9 +206,9 @@ export class HomeTemplateStack extends Stack {
 
     // The topic given, or the one the construct created.
     const hasTopic = ifSet(this, 'HasAlarmTopic', topic);
-    const created = home.alarmTopic!.node.scope!;
+    const created = home.alarmTopic.node.scope!;
     onlyIf(created, new CfnCondition(this, 'CreateAlarmTopic', { expression: Fn.conditionEquals(topic.valueAsString, '') }));
-    const target = Fn.conditionIf(hasTopic.logicalId, topic.valueAsString, home.alarmTopic!.topicArn);
+    const target = Fn.conditionIf(hasTopic.logicalId, topic.valueAsString, home.alarmTopic.topicArn);
     for (const c of this.node.findAll()) {
       if (c instanceof CfnResource && c.cfnResourceType === 'AWS::CloudWatch::Alarm') {
         c.addPropertyOverride('AlarmActions', [target]);

@@ -33,6 +33,8 @@ test('the CDK CLI and library are pinned exactly; the package asks for the oldes
   const peers = manifest(PACKAGE).peerDependencies;
   assert.equal(peers['aws-cdk-lib'], `^${FLOOR}`, 'the peer floor is the version the scratch app is built against');
   assert.equal(peers.constructs, '^10.0.0');
+  // jsii's convention: the package's own devDependencies are its peer floor.
+  assert.deepEqual(manifest(PACKAGE).devDependencies, { 'aws-cdk-lib': FLOOR, constructs: '10.0.0' });
 });
 
 test('Construct Hub conventions: awscdk keyword, engines, license, repository (the image\'s source), API.md', () => {
@@ -55,7 +57,7 @@ const tarball = (() => {
 })();
 process.on('exit', () => fs.rmSync(packed, { recursive: true, force: true }));
 
-test('API.md is what jsii-docgen makes of the compiled package (regenerate: npm run docgen in construct/)', () => {
+test('API.md is what jsii-docgen makes of the compiled package (regenerate: make templates, or npm run docgen in infra/)', () => {
   // jsii-docgen finds aws-cdk-lib's assembly beside the package's: a scratch copy with node_modules linked.
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'cloud-unmap-docgen-'));
   try {

@@ -139,7 +139,8 @@ export class CloudUnmap extends Construct {
   readonly taskPolicy: iam.Policy;
   /** The service's running tasks (Container Insights). */
   readonly runningTasks: cloudwatch.IMetric;
-  readonly alarmTopic?: sns.ITopic;
+  /** The topic every alarm of the home notifies (the home's alarms are always on). */
+  readonly alarmTopic: sns.ITopic;
   /** The organization's bus-policy statement, when `organizationId` is set. */
   readonly organizationPolicy?: events.CfnEventBusPolicy;
   /** The bus forwarders put events on (`cloud-unmap-forwarded`): only theirs, so the default bus is left alone. */
@@ -188,7 +189,7 @@ export class CloudUnmap extends Construct {
     this.undeliveredQueue = undeliveredQueue(this, 'UndeliveredEvents', "the rules' target DLQ for events EventBridge could not deliver", key);
 
     const alarms = new Alarms(this, 'Alarms', props.alarmTopic);
-    this.alarmTopic = alarms.topic;
+    this.alarmTopic = alarms.topic!;
     // The same rules on the default bus (this account and region) and on the forwarded bus (the rest).
     this.forwardedBus = new events.EventBus(this, 'ForwardedBus', { eventBusName: FORWARDED_BUS_NAME });
     // Rules and policies name the bus by its (fixed) name and depend on it: moto's CloudFormation cannot Ref a bus.
