@@ -125,3 +125,18 @@ test('home-existing-vpc.json creates no network and runs in the subnets given', 
   assert.equal(t.Parameters.SubnetIds.Type, 'List<AWS::EC2::Subnet::Id>');
   assert.equal(t.Parameters.AssignPublicIp.Default, 'false');
 });
+
+test('every parameter of every published template is documented, and the StackSet recipe is complete', () => {
+  const root = path.resolve(__dirname, '..', '..');
+  const docs = [path.join(root, 'README.md'), ...fs.readdirSync(path.join(root, 'docs'), { recursive: true }).map(String).filter((f) => f.endsWith('.md')).map((f) => path.join(root, 'docs', f))]
+    .map((f) => fs.readFileSync(f, 'utf8'))
+    .join('\n');
+  for (const [name, content] of rendered) {
+    if (name === 'worker-iam-policy.json') continue;
+    for (const parameter of Object.keys(JSON.parse(content).Parameters ?? {})) assert.ok(docs.includes(`\`${parameter}\``), `${name}: ${parameter} is not documented`);
+  }
+  const deploy = fs.readFileSync(path.join(root, 'docs', 'operations', 'deploy.md'), 'utf8');
+  for (const step of ['activate-organizations-access', 'register-delegated-administrator', '--call-as DELEGATED_ADMIN', 'cdk bootstrap aws://222222222222', '--trust 111111111111', 'organization-reader.json', 'dns_sd_configs']) {
+    assert.ok(deploy.includes(step), step);
+  }
+});
