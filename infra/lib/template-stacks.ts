@@ -62,10 +62,10 @@ const ifSet = (s: Stack, id: string, p: CfnParameter) =>
   new CfnCondition(s, id, { expression: Fn.conditionNot(Fn.conditionEquals(p.valueAsString, '')) });
 
 /** Appends `statements` (conditional ones included) to an existing policy's document, at synthesis. */
-function appendStatements(policy: iam.Policy, statements: unknown[]): void {
+function appendStatements(policy: iam.Policy, statements: unknown[], edit: (s: any) => any = (s) => s): void {
   const cfn = policy.node.defaultChild as iam.CfnPolicy;
   const stack = Stack.of(policy);
-  cfn.addPropertyOverride('PolicyDocument.Statement', Lazy.any({ produce: () => [...stack.resolve(cfn.policyDocument).Statement, ...statements] }));
+  cfn.addPropertyOverride('PolicyDocument.Statement', Lazy.any({ produce: () => [...stack.resolve(cfn.policyDocument).Statement.map(edit), ...statements] }));
 }
 
 /** Puts every CloudFormation resource under `scope` under `condition`. */
@@ -182,7 +182,12 @@ export class HomeTemplateStack extends Stack {
       Sid: 'OrganizationAccounts', Effect: 'Allow', Action: 'sts:AssumeRole',
       Resource: Fn.conditionIf(ifSet(this, 'HasOrganizationReader', orgReader).logicalId, orgReader.valueAsString,
         `arn:${this.partition}:iam::${this.account}:role/cloud-unmap-no-organization-reader`),
-    }]);
+    }], (st) =>
+      // Organization mode: member roles only inside the organization (aws:ResourceOrgID), as the CDK app's.
+      st.Sid === 'MemberAccounts'
+        ? { ...st, Condition: Fn.conditionIf(hasOrg.logicalId, { StringEquals: { 'aws:ResourceOrgID': org.valueAsString } }, Aws.NO_VALUE) }
+        : st,
+    );
 
     // The Cloud Map service Prometheus discovers the tasks in, when asked.
     const hasDiscovery = new CfnCondition(this, 'HasMetricsDiscovery', { expression: Fn.conditionEquals(discovery.valueAsString, 'true') });

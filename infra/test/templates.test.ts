@@ -95,6 +95,10 @@ test('home.json: organization mode from parameters, policies before the service,
   const [taskPolicy, policy] = entries.find(([id]) => id.startsWith('CloudUnmapTaskPolicy'))!;
   const [execution, executionPolicy] = entries.find(([id]) => id.startsWith('CloudUnmapTaskExecutionRoleDefaultPolicy'))!;
   // Conditional statements inside policies the service waits for (a DependsOn on a conditional resource would fail).
+  const members = policy.Properties.PolicyDocument.Statement.find((x: any) => x.Sid === 'MemberAccounts');
+  assert.deepEqual(members.Condition, {
+    'Fn::If': ['HasOrganization', { StringEquals: { 'aws:ResourceOrgID': { Ref: 'OrganizationId' } } }, { Ref: 'AWS::NoValue' }],
+  });
   const reader = policy.Properties.PolicyDocument.Statement.find((x: any) => x.Sid === 'OrganizationAccounts');
   assert.deepEqual(reader.Resource['Fn::If'].slice(0, 2), ['HasOrganizationReader', { Ref: 'OrganizationReaderRoleArn' }]);
   const pull = executionPolicy.Properties.PolicyDocument.Statement.find((x: any) => [x.Action].flat().includes('ecr:BatchGetImage'));
