@@ -33,6 +33,9 @@
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
   GET /__proxy/state also returns "faults": counts by kind.
+- GET /__proxy/state also returns "by_target": counts by "operation region access-key" (the caller's
+  account and region, from the request's SigV4 credential scope), and "peak_per_second": each operation's
+  highest number of requests begun within any one second (a sliding window);
 - GET /__proxy/state also returns "upstream_s": the seconds during which moto had at least one forwarded
   request to answer (its busy time: the floor under the wall time of the calls made);
 - answers Cloud Map's DiscoverInstancesRevision as AWS does: a revision that increases whenever the
@@ -60,6 +63,9 @@ lock = threading.Lock()
 state = {
     "outage": False,
     "counts": collections.Counter(),
+    "by_target": collections.Counter(),
+    "recent": collections.defaultdict(collections.deque),
+    "peak_per_second": collections.Counter(),
     "lifecycle_actions": [],
     "heartbeats": [],
     "completed": set(),
@@ -186,6 +192,25 @@ def mark_terminating(data, ids):
 IAM_ACTION = {"DeleteMessageBatch": "DeleteMessage", "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
 
 
+def caller(headers):
+    """(region, access key) of a SigV4-signed request: `Credential=AKID/date/region/service/aws4_request`."""
+    m = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/", headers.get("Authorization") or "")
+    return (m.group(2), m.group(1)) if m else ("?", "?")
+
+
+def count(op, headers):
+    """Counts a request by operation, by caller, and in its operation's one-second window (lock held)."""
+    state["counts"][op] += 1
+    region, key = caller(headers)
+    state["by_target"][f"{op} {region} {key}"] += 1
+    now = time.perf_counter()
+    window = state["recent"][op]
+    window.append(now)
+    while window and window[0] <= now - 1.0:
+        window.popleft()
+    state["peak_per_second"][op] = max(state["peak_per_second"][op], len(window))
+
+
 def operation(headers, body):
     target = headers.get("X-Amz-Target")
     if target:
@@ -262,6 +287,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 {
                     "outage": state["outage"],
                     "counts": state["counts"],
+                    "by_target": state["by_target"],
+                    "peak_per_second": state["peak_per_second"],
                     "lifecycle_actions": state["lifecycle_actions"],
                     "heartbeats": state["heartbeats"],
                     "faults": state["faults"],
@@ -284,7 +311,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         op = operation(self.headers, body)
         with lock:
-            state["counts"][op] += 1
+            count(op, self.headers)
             fault = rnd.choice(FAULTS) if rnd.random() < state["rate"] else None
             if fault:
                 state["faults"][fault] += 1

@@ -133,6 +133,9 @@ pub enum Error {
     /// A Cloud Map operation did not finish in time.
     #[error("Cloud Map operation {operation_id} still pending after {seconds} s")]
     OperationTimeout { operation_id: String, seconds: u64 },
+    /// The cycle's one EC2 view failed: every service it was to judge shares the failure.
+    #[error("{0}")]
+    View(std::sync::Arc<Error>),
     /// The HTTP server could not start.
     #[error("cannot listen on {address}: {source}")]
     Listen {
@@ -162,6 +165,7 @@ impl Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             Error::Aws { code, .. } => code.as_deref(),
+            Error::View(e) => e.code(),
             _ => None,
         }
     }
@@ -171,6 +175,7 @@ impl Error {
     pub fn reason(&self) -> String {
         match self {
             Error::Aws { reason, .. } => reason.clone(),
+            Error::View(e) => e.reason(),
             other => other.to_string(),
         }
     }
@@ -186,6 +191,7 @@ impl Error {
             Error::NoTarget { .. } => "no_target",
             Error::Unreadable { .. } => "unreadable",
             Error::Refused { .. } => "refused",
+            Error::View(e) => e.kind(),
         }
     }
 }

@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::aws::AutoScaling as Client;
+use crate::model::budget::Family;
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
-use aws_sdk_autoscaling::Client;
 
 use crate::error::{Error, Operation};
 use crate::model::domain::LifecycleAction;
@@ -49,6 +50,7 @@ pub async fn lifecycle_states(
 ) -> Result<HashMap<String, String>, Error> {
     let mut states = HashMap::new();
     for chunk in ids.chunks(MAX_ASG_IDS) {
+        client.spend(Family::AutoScaling).await;
         let out = client
             .describe_auto_scaling_instances()
             .set_instance_ids(Some(chunk.to_vec()))
@@ -66,6 +68,7 @@ pub async fn lifecycle_states(
 
 /// The lifecycle hooks of `group`, or only those named `names` when given.
 pub async fn hooks(client: &Client, group: &str, names: &[String]) -> Result<Vec<Hook>, Error> {
+    client.spend(Family::AutoScaling).await;
     let out = client
         .describe_lifecycle_hooks()
         .auto_scaling_group_name(group)
@@ -96,7 +99,11 @@ pub async fn groups(client: &Client) -> Result<Vec<String>, Error> {
         .into_paginator()
         .send();
     let mut groups = Vec::new();
-    while let Some(page) = pages.next().await {
+    loop {
+        client.spend(Family::AutoScaling).await;
+        let Some(page) = pages.next().await else {
+            break;
+        };
         let page = page.map_err(|e| Error::aws(Operation::DescribeAutoScalingGroups, e))?;
         groups.extend(
             page.auto_scaling_groups()
@@ -109,6 +116,7 @@ pub async fn groups(client: &Client) -> Result<Vec<String>, Error> {
 
 /// RecordLifecycleActionHeartbeat.
 pub async fn heartbeat(client: &Client, action: &LifecycleAction) -> Result<Answer, Error> {
+    client.spend(Family::AutoScaling).await;
     let sent = client
         .record_lifecycle_action_heartbeat()
         .auto_scaling_group_name(&action.group)
@@ -126,6 +134,7 @@ pub async fn heartbeat(client: &Client, action: &LifecycleAction) -> Result<Answ
 
 /// CompleteLifecycleAction with CONTINUE.
 pub async fn complete(client: &Client, action: &LifecycleAction) -> Result<Answer, Error> {
+    client.spend(Family::AutoScaling).await;
     let sent = client
         .complete_lifecycle_action()
         .auto_scaling_group_name(&action.group)

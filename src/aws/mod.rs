@@ -3,9 +3,11 @@
 //! accounts' credentials below), with `endpoint` the loopback plumbing for `AWS_ENDPOINT_URL`.
 //! This file owns the SDK configuration and clients: one shared config for the home account,
 //! assumed-role configs for member accounts, and one EC2 client per (account, region) lookup
-//! target. Imports only the model and the error type.
+//! target, each client keyed to the budget of its account and region (`budget`). Imports only the
+//! model and the error type.
 
 pub mod autoscaling;
+pub mod budget;
 pub mod cloudmap;
 pub mod dynamodb;
 pub mod ec2;
@@ -113,13 +115,18 @@ pub fn derive(
     builder.build()
 }
 
+/// An EC2 client of one account and region, spending that account and region's budget.
+pub type Ec2 = budget::Budgeted<aws_sdk_ec2::Client>;
+/// An Auto Scaling client of one account and region, spending that account and region's budget.
+pub type AutoScaling = budget::Budgeted<aws_sdk_autoscaling::Client>;
+
 /// Where instances are looked up: one account in one region.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub account: Account,
     pub region: String,
-    pub ec2: aws_sdk_ec2::Client,
-    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ec2: Ec2,
+    pub autoscaling: AutoScaling,
 }
 
 impl Target {
@@ -136,10 +143,18 @@ impl Target {
             autoscaling = autoscaling.interceptor(w.clone());
         }
         Target {
+            ec2: Ec2::new(
+                aws_sdk_ec2::Client::from_conf(ec2.build()),
+                account.clone(),
+                region,
+            ),
+            autoscaling: AutoScaling::new(
+                aws_sdk_autoscaling::Client::from_conf(autoscaling.build()),
+                account.clone(),
+                region,
+            ),
             account,
             region: region.to_string(),
-            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
-            autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling.build()),
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod budget;
 mod examples;
+pub use budget::BudgetArgs;
 use examples::{CHECK_EXAMPLES, DECOMMISSION_EXAMPLES, RESTORE_EXAMPLES};
 
 const EXAMPLES: &str = "\
@@ -387,4 +389,6 @@ pub struct RunArgs {
         default_value_t = 300
     )]
     pub stall_timeout: u64,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
 }

@@ -74,6 +74,8 @@ pub enum ConfigError {
     StateTable(String),
     #[error("--state-table needs --queue-url: the table coordinates replicas that share the queue's reconcile")]
     StateTableWithoutQueue,
+    #[error("invalid --budget-{family} {value:?}: expected requests per second, above 0 and at most 3000")]
+    Budget { family: &'static str, value: String },
     #[error("--single-run cannot be combined with --queue-url: the event loop only runs in long-running mode")]
     SingleRunQueue,
 

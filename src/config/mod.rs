@@ -56,6 +56,8 @@ pub struct Config {
     pub scheduled_lead: Duration,
     /// `--on-rebalance deregister`.
     pub on_rebalance: bool,
+    /// `--budget-*`: requests per second of each API family, per account and region.
+    pub budgets: crate::model::budget::Limits,
 }
 
 /// The longest reconcile period (a day): every duration the program adds up stays far from overflow.
@@ -271,6 +273,7 @@ impl Config {
             audit_event_bus,
             scheduled_lead: Duration::from_secs(args.scheduled_lead_seconds),
             on_rebalance: args.on_rebalance == crate::config::cli::OnRebalance::Deregister,
+            budgets: budget_limits(&args.budget)?,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! Parsers and validators of single flag values (tags, bounds, names, URLs, ARNs, levels, hosts):
 //! pure functions `Config::from_args` composes.
 
+use crate::config::ConfigError;
+use crate::model::budget::{Family, Limits, Rate};
 use crate::model::domain::{valid_account_id, valid_region};
 use crate::model::plan::NotFoundBound;
 
@@ -106,4 +108,28 @@ pub fn valid_table(t: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The `--budget-*` flags: each family's rate, or its default when the flag is absent or empty.
+pub fn budget_limits(args: &crate::config::cli::BudgetArgs) -> Result<Limits, ConfigError> {
+    let given = [
+        (Family::CloudMapDiscovery, &args.budget_cloudmap_discovery),
+        (Family::CloudMapRead, &args.budget_cloudmap_read),
+        (Family::CloudMapWrite, &args.budget_cloudmap_write),
+        (Family::Ec2Describe, &args.budget_ec2_describe),
+        (Family::Ec2Mutate, &args.budget_ec2_mutate),
+        (Family::AutoScaling, &args.budget_autoscaling),
+    ];
+    let mut limits = Limits::default();
+    for (family, value) in given {
+        let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        let rate = Rate::parse(value).ok_or_else(|| ConfigError::Budget {
+            family: family.name(),
+            value: value.to_string(),
+        })?;
+        limits.0.push((family, rate));
+    }
+    Ok(limits)
 }

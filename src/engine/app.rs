@@ -44,6 +44,11 @@ pub async fn context(config: Config) -> Assembled {
     )
     .await;
     let metrics = Arc::new(Metrics::default());
+    aws::budget::configure(config.budgets.clone());
+    let waits = metrics.clone();
+    aws::budget::observe(Arc::new(move |family, account, region, waited| {
+        waits.budget_waited(family, account, region, waited)
+    }));
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     for s in &config.service_ids {

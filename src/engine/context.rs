@@ -3,13 +3,14 @@
 //! audit bus and the state table, metrics and health — and the engine's memory (`state`). Built
 //! once by `app`, shared by the reconcile and the event path.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::aws::Target;
 use crate::config::Config;
 use crate::engine::state::State;
 use crate::error::Error;
 use crate::model::domain::{Account, SelectionKind};
+use crate::model::lookup::Whereabouts;
 use crate::model::plan::PlanOptions;
 use crate::telemetry::emit::{self, Failure};
 use crate::telemetry::health::Health;
@@ -28,6 +29,8 @@ pub struct Context {
     pub ledger: Option<crate::aws::dynamodb::StateTable>,
     /// What the engine remembers of each service, selection and scheduled timer.
     pub state: State,
+    /// Where each instance was last found (the cycle's EC2 view asks it only there).
+    whereabouts: Mutex<Whereabouts>,
 }
 
 impl Context {
@@ -47,7 +50,13 @@ impl Context {
             audit: None,
             ledger: None,
             state: State::default(),
+            whereabouts: Mutex::default(),
         }
+    }
+
+    /// Where each instance was last found (held only for a pure step, never across an await).
+    pub fn whereabouts(&self) -> MutexGuard<'_, Whereabouts> {
+        self.whereabouts.lock().expect("whereabouts lock")
     }
 
     pub fn plan_options(&self) -> PlanOptions {

@@ -1,8 +1,9 @@
-//! The periodic / single-run backstop: one cycle syncs every selected service (through `sync`),
-//! records each service's outcome in metrics, health and logs, and the loop repeats it every
-//! `--frequency` (+ jitter).
+//! The periodic / single-run backstop: one cycle lists every selected service, looks the union of
+//! their instances up in EC2 once (`view`: calls per account × region, not per service), judges
+//! each service from that one view (through `reconcile`), records each service's outcome in
+//! metrics, health and logs, and the loop repeats it every `--frequency` (+ jitter).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,8 +11,11 @@ use futures::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::aws::ec2::Observed;
 use crate::engine::context::Context;
 use crate::engine::reconcile::{self, ServiceReport};
+use crate::engine::state::Listing;
+use crate::engine::view;
 use crate::error::Error;
 use crate::telemetry::emit::Failure;
 use crate::telemetry::health::{LoopName, CURRENT_LOOP};
@@ -57,15 +61,32 @@ fn unix_seconds(t: SystemTime) -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Reconciles one service and records its outcome in metrics, health and logs.
-async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<ServiceReport, Error> {
+/// What the cycle listed of one service, and how long the listing took.
+type Listed = Result<(Arc<Listing>, Duration), Error>;
+
+/// Judges one service from the cycle's view and records its outcome in metrics, health and logs.
+async fn reconcile_and_record(
+    ctx: &Context,
+    service_id: &str,
+    listed: Listed,
+    view: &Result<Observed, Arc<Error>>,
+) -> Result<ServiceReport, Error> {
     let started = Instant::now();
     let labels = Metrics::service(service_id);
     ctx.metrics.up.get_or_create(&labels).set(1);
-    let result =
-        reconcile::reconcile_service(ctx, service_id, reconcile::Scope::All, Trigger::reconcile)
-            .await;
-    let elapsed = started.elapsed();
+    let (result, listing_took) = match (listed, view) {
+        (Err(e), _) => (Err(e), Duration::ZERO),
+        (Ok((_, took)), Err(e)) => (Err(Error::View(e.clone())), took),
+        (Ok((listing, took)), Ok(observed)) => {
+            let scope = reconcile::Scope::Cycle {
+                listing: &listing,
+                observed,
+            };
+            let r = reconcile::reconcile_service(ctx, service_id, scope, Trigger::reconcile).await;
+            (r, took)
+        }
+    };
+    let elapsed = started.elapsed() + listing_took;
     ctx.metrics
         .reconcile_duration
         .get_or_create(&labels)
@@ -141,21 +162,52 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
     result
 }
 
-/// One cycle over every selected service, `SERVICE_CONCURRENCY` at a time.
+/// One cycle over every selected service: each listed (`SERVICE_CONCURRENCY` at a time), the union
+/// of their instances looked up once, each judged from that view (`SERVICE_CONCURRENCY` at a time).
 pub async fn run_cycle(ctx: &Context) -> CycleReport {
     let (services, selection_errors) = reconcile::resolve_services(ctx, true).await;
     if selection_errors.is_empty() {
         ctx.health.select(&services);
     }
-    let jobs: Vec<_> = services
+    let lists: Vec<_> = services
         .iter()
-        .map(|s| async move { (s.clone(), reconcile_and_record(ctx, s).await) })
+        .map(|s| async move {
+            let started = Instant::now();
+            let listed = reconcile::list(ctx, s).await;
+            (s.clone(), listed.map(|l| (l, started.elapsed())))
+        })
         .collect();
-    let results: HashMap<String, Result<ServiceReport, Error>> = stream::iter(jobs)
+    let mut listings: HashMap<String, Listed> = stream::iter(lists)
         .buffer_unordered(SERVICE_CONCURRENCY)
         .collect()
         .await;
-    let mut results = results;
+    let mut ids: Vec<String> = listings
+        .values()
+        .filter_map(|l| l.as_ref().ok())
+        .flat_map(|(l, _)| reconcile::instances(&l.registrations))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    ids.sort_unstable();
+    let view = view::look(ctx, &ids).await.map_err(|e| {
+        ctx.counted(&e);
+        warn!(error = %e.reason(), instances = ids.len(), "the cycle's EC2 lookup failed; no service is judged this cycle");
+        Arc::new(e)
+    });
+    drop(ids);
+    let view = &view;
+    let jobs: Vec<_> =
+        services
+            .iter()
+            .filter_map(|s| listings.remove(s).map(|l| (s, l)))
+            .map(|(s, listed)| async move {
+                (s.clone(), reconcile_and_record(ctx, s, listed, view).await)
+            })
+            .collect();
+    let mut results: HashMap<String, Result<ServiceReport, Error>> = stream::iter(jobs)
+        .buffer_unordered(SERVICE_CONCURRENCY)
+        .collect()
+        .await;
     CycleReport {
         services: services
             .iter()

@@ -15,6 +15,7 @@ pub mod reconcile;
 pub mod scheduled;
 pub mod shutdown;
 pub mod state;
+pub mod view;
 pub mod worker;
 
 pub use app::run;

@@ -3,10 +3,12 @@
 //! rule is tested with plain `#[test]`s. Every layer above may import it; it imports nothing above.
 
 pub mod backoff;
+pub mod budget;
 pub mod claims;
 pub mod domain;
 pub mod drain;
 pub mod event;
+pub mod lookup;
 pub mod plan;
 pub mod record;
 pub mod request;

@@ -18,7 +18,9 @@ use aws_sdk_servicediscovery::types::{
 };
 use aws_sdk_servicediscovery::Client;
 
+use crate::aws::budget::spend_cloudmap;
 use crate::error::{Error, Operation};
+use crate::model::budget::Family;
 use crate::model::domain::SelectionKind;
 use crate::model::plan::Registration;
 
@@ -59,7 +61,11 @@ async fn all_services(
         .into_paginator()
         .send();
     let mut services = Vec::new();
-    while let Some(page) = pages.next().await {
+    loop {
+        spend_cloudmap(Family::CloudMapRead, client).await;
+        let Some(page) = pages.next().await else {
+            break;
+        };
         let page = page.map_err(|e| Error::aws(Operation::ListServices, e))?;
         services.extend(
             page.services()
@@ -99,6 +105,7 @@ pub async fn list_tagged_services(
     let checks: Vec<_> = services
         .into_iter()
         .map(|(id, arn)| async move {
+            spend_cloudmap(Family::CloudMapRead, client).await;
             let out = client
                 .list_tags_for_resource()
                 .resource_arn(&arn)
@@ -157,6 +164,7 @@ pub fn registration_pages<'a>(
         .into_paginator()
         .send();
     futures::stream::unfold(pages, move |mut pages| async move {
+        spend_cloudmap(Family::CloudMapRead, client).await;
         let page = pages.next().await?;
         let page = page
             .map_err(|e| match e.as_service_error() {
@@ -183,6 +191,7 @@ pub async fn current(
     service_id: &str,
     instance_id: &str,
 ) -> Result<Option<(Registration, Attributes)>, Error> {
+    spend_cloudmap(Family::CloudMapRead, client).await;
     match client
         .get_instance()
         .service_id(service_id)
@@ -220,6 +229,7 @@ pub async fn register(
     instance_id: &str,
     attributes: &Attributes,
 ) -> Result<(), Error> {
+    spend_cloudmap(Family::CloudMapWrite, client).await;
     let out = client
         .register_instance()
         .service_id(service_id)
@@ -251,6 +261,7 @@ pub async fn deregister(
     service_id: &str,
     instance_id: &str,
 ) -> Result<Deregistered, Error> {
+    spend_cloudmap(Family::CloudMapWrite, client).await;
     let out = client
         .deregister_instance()
         .service_id(service_id)
@@ -291,6 +302,7 @@ async fn wait_for_operation(
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(50);
     loop {
+        spend_cloudmap(Family::CloudMapRead, client).await;
         let out = client
             .get_operation()
             .operation_id(operation_id)

@@ -8,7 +8,9 @@ use aws_sdk_servicediscovery::operation::get_namespace::GetNamespaceError;
 use aws_sdk_servicediscovery::operation::get_service::GetServiceError;
 use aws_sdk_servicediscovery::Client;
 
+use crate::aws::budget::spend_cloudmap;
 use crate::error::{Error, Operation};
+use crate::model::budget::Family;
 use crate::model::domain::SelectionKind;
 
 /// What GetService says of a service.
@@ -36,6 +38,7 @@ pub async fn service(client: &Client, service_id: &str) -> Result<ServiceInfo, E
         kind: SelectionKind::Service,
         id: service_id.to_string(),
     };
+    spend_cloudmap(Family::CloudMapRead, client).await;
     let out = match client.get_service().id(service_id).send().await {
         Ok(out) => out,
         Err(e)
@@ -73,6 +76,7 @@ pub fn namespace_ref(service_id: &str, namespace_id: &str) -> String {
 
 /// GetNamespace (by id, or by ARN for a shared one). One that does not exist is `Error::Missing`.
 pub async fn namespace(client: &Client, namespace: &str) -> Result<NamespaceInfo, Error> {
+    spend_cloudmap(Family::CloudMapRead, client).await;
     match client.get_namespace().id(namespace).send().await {
         Ok(out) => {
             let ns = out.namespace();
@@ -107,6 +111,7 @@ pub async fn revision(
     service: &str,
     owner: Option<String>,
 ) -> Result<Option<i64>, Error> {
+    spend_cloudmap(Family::CloudMapDiscovery, client).await;
     client
         .discover_instances_revision()
         .namespace_name(namespace)

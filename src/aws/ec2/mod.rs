@@ -10,6 +10,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::Target;
 use crate::error::{Error, Operation};
+use crate::model::budget::Family;
 use crate::model::domain::InstanceState;
 use crate::model::plan::ObservedInstance;
 use crate::model::scheduled::Pending;
@@ -113,7 +114,11 @@ pub async fn describe_where(target: &Target, filters: Vec<Filter>) -> Result<Vec
         .into_paginator()
         .send();
     let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
+    loop {
+        target.ec2.spend(Family::Ec2Describe).await;
+        let Some(page) = pages.next().await else {
+            break;
+        };
         let page = page.map_err(|e| Error::aws(Operation::DescribeInstances, e))?;
         // Taken by value: the page is not needed afterwards, so nothing is copied.
         for reservation in page.reservations.unwrap_or_default() {
@@ -174,6 +179,30 @@ pub async fn describe(
     Ok(observed)
 }
 
+/// Describes, in each target `t`, the ids `asks[t]`, `concurrency` calls at a time (200 ids a
+/// call); returns every instance reported with the index of the target that reported it. Any
+/// failure fails the whole lookup, as `describe` does.
+pub async fn describe_each(
+    targets: &[Target],
+    asks: &[Vec<String>],
+    concurrency: usize,
+) -> Result<Vec<(usize, ObservedInstance)>, Error> {
+    let mut jobs = Vec::new();
+    for (t, (target, ids)) in targets.iter().zip(asks).enumerate() {
+        for chunk in chunk_ids(ids) {
+            jobs.push(async move {
+                let found = describe_chunk(target, chunk).await?;
+                Ok::<_, Error>(found.into_iter().map(move |o| (t, o)))
+            });
+        }
+    }
+    let found: Vec<_> = stream::iter(jobs)
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
 /// The pending scheduled events of one target (`ids`: only those instances).
 pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Error> {
     let codes = Filter::builder()
@@ -197,7 +226,11 @@ pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Er
         .into_paginator()
         .send();
     let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
+    loop {
+        target.ec2.spend(Family::Ec2Describe).await;
+        let Some(page) = pages.next().await else {
+            break;
+        };
         let page = page.map_err(|e| Error::aws(Operation::DescribeInstanceStatus, e))?;
         for status in page.instance_statuses() {
             let Some(id) = status.instance_id() else {
@@ -228,6 +261,7 @@ pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Er
 
 /// Whether `target` may DescribeInstances: one call of at most five instances (a preflight probe).
 pub async fn probe(target: &Target) -> Result<(), Error> {
+    target.ec2.spend(Family::Ec2Describe).await;
     target
         .ec2
         .describe_instances()

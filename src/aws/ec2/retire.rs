@@ -1,9 +1,12 @@
 //! EC2's calls for retiring an instance (`decommission`): its state and termination protection,
 //! stop, CreateSnapshots of every volume, DeleteOnTermination on every device, terminate, and the
 //! SDK's waiters between them. Every changing call also runs as EC2's DryRun permission check.
+//! Each call spends its budget first (a waiter's polls, 15 s apart at least, are the SDK's own).
 
 use std::time::{Duration, SystemTime};
 
+use crate::aws::Ec2 as Client;
+use crate::model::budget::Family;
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::error::DisplayErrorContext;
 use aws_sdk_ec2::types::{
@@ -11,7 +14,6 @@ use aws_sdk_ec2::types::{
     InstanceAttributeName, InstanceBlockDeviceMappingSpecification, InstanceSpecification,
     ResourceType, Tag, TagSpecification,
 };
-use aws_sdk_ec2::Client;
 
 use crate::error::{Error, Operation};
 
@@ -38,6 +40,7 @@ pub fn permitted(answer: &Result<(), Error>) -> bool {
 
 /// The instance's state name as DescribeInstances gives it now.
 pub async fn state(ec2: &Client, instance_id: &str) -> Result<Option<String>, Error> {
+    ec2.spend(Family::Ec2Describe).await;
     let out = ec2
         .describe_instances()
         .instance_ids(instance_id)
@@ -54,6 +57,7 @@ pub async fn state(ec2: &Client, instance_id: &str) -> Result<Option<String>, Er
 
 /// Whether termination protection (DisableApiTermination) is on.
 pub async fn protected(ec2: &Client, instance_id: &str) -> Result<bool, Error> {
+    ec2.spend(Family::Ec2Describe).await;
     let out = ec2
         .describe_instance_attribute()
         .instance_id(instance_id)
@@ -68,6 +72,7 @@ pub async fn protected(ec2: &Client, instance_id: &str) -> Result<bool, Error> {
 }
 
 pub async fn stop(ec2: &Client, instance_id: &str, mode: Mode) -> Result<(), Error> {
+    ec2.spend(Family::Ec2Mutate).await;
     ec2.stop_instances()
         .instance_ids(instance_id)
         .dry_run(mode.dry())
@@ -79,6 +84,7 @@ pub async fn stop(ec2: &Client, instance_id: &str, mode: Mode) -> Result<(), Err
 
 /// TerminateInstances; refused with `OperationNotPermitted` under termination protection.
 pub async fn terminate(ec2: &Client, instance_id: &str, mode: Mode) -> Result<(), Error> {
+    ec2.spend(Family::Ec2Mutate).await;
     ec2.terminate_instances()
         .instance_ids(instance_id)
         .dry_run(mode.dry())
@@ -103,6 +109,7 @@ pub async fn create_snapshots(
     mode: Mode,
 ) -> Result<Vec<String>, Error> {
     let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    ec2.spend(Family::Ec2Mutate).await;
     let out = ec2
         .create_snapshots()
         .instance_specification(
@@ -154,6 +161,7 @@ pub async fn delete_on_termination(
                 .build()
         })
         .collect();
+    ec2.spend(Family::Ec2Mutate).await;
     ec2.modify_instance_attribute()
         .instance_id(instance_id)
         .set_block_device_mappings(Some(mappings))

@@ -29,6 +29,7 @@ pub async fn run(config: Config, args: &CheckArgs) -> i32 {
 /// registrations.
 pub async fn check(config: &Config) -> Report {
     let home_config = aws::load_home(&config.service_region).await;
+    aws::budget::configure(config.budgets.clone());
     let sts = aws::sts::client(&home_config);
     let cloudmap = aws::cloudmap(&home_config, None);
     let targets = aws::targets(

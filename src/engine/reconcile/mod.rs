@@ -1,12 +1,10 @@
 //! One service's sync, called by every trigger (kube-rs style): resolve the selected services, list
-//! a service's registrations, look their instances up in EC2 (or take the event path's lookup),
-//! plan, hold or apply, and report. The reconcile syncs everything; an event narrows the scope to
-//! the instances it names and adds its hints.
+//! a service's registrations, plan from the EC2 view given (the cycle's one view of every
+//! service's instances, or the event path's lookup), hold or apply, and report. The reconcile
+//! syncs everything; an event narrows the scope to the instances it names and adds its hints.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-
-use futures::stream::{FuturesUnordered, StreamExt};
 
 use tracing::{debug, info, instrument, warn};
 
@@ -28,8 +26,12 @@ pub use apply::Applied;
 /// What one sync looks at.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
-    /// Every registration of the service; their instances are looked up here (the reconcile).
-    All,
+    /// Every registration of the service as the cycle listed it (`list`), judged from the cycle's
+    /// one EC2 view of every selected service's instances (`engine::view`).
+    Cycle {
+        listing: &'a Arc<Listing>,
+        observed: &'a Observed,
+    },
     /// Only the claimed instances, already looked up by the caller once for every service (the
     /// event path: one DescribeInstances per account×region per batch). The registrations come from
     /// the index (`index::complete_as_of`): every one made before `needed`, the latest event time.
@@ -177,10 +179,26 @@ pub fn note_missing(ctx: &Context, service_id: &str, error: &Error, log_missing:
     true
 }
 
-/// Syncs one service: list, look up (scope `All`), plan, then hold or apply, alone (no other
-/// trigger of this process plans the service meanwhile). An `Err` means nothing was decided (the
-/// listing or the lookup failed, or the service is missing); failed deregistrations are counted in
-/// the report.
+/// Lists one service for the cycle, alone (an event batch that needs a listing of it meanwhile
+/// waits, then finds this one: the index's single flight).
+pub async fn list(ctx: &Context, service_id: &str) -> Result<Arc<Listing>, Error> {
+    let _alone = ctx.state.plan_alone(service_id).await;
+    let start = index::begin(ctx, service_id).await;
+    let registrations = cloudmap::list_registrations(&ctx.cloudmap, service_id).await?;
+    Ok(index::record(ctx, service_id, start, registrations))
+}
+
+/// The EC2 instances a listing's registrations stand for that EC2 can be asked about (with an
+/// address, and an instance id).
+pub fn instances(registrations: &[Registration]) -> Vec<String> {
+    targets(registrations, |r| {
+        r.has_address() && is_ec2_instance_id(r.target())
+    })
+}
+
+/// Syncs one service: plan from the given view, then hold or apply, alone (no other trigger of
+/// this process plans the service meanwhile). An `Err` means nothing was decided (the listing or a
+/// lookup failed, or the service is missing); failed deregistrations are counted in the report.
 #[instrument(skip(ctx, scope), fields(service_id = %service_id, ?trigger))]
 pub async fn reconcile_service(
     ctx: &Context,
@@ -189,35 +207,30 @@ pub async fn reconcile_service(
     trigger: Trigger,
 ) -> Result<ServiceReport, Error> {
     let _alone = ctx.state.plan_alone(service_id).await;
-    let mut looked_up = Observed::new();
-    let listing = match scope {
-        Scope::All => {
-            let (listing, observed) = list_and_look_up(ctx, service_id).await?;
-            looked_up = observed;
-            listing
-        }
-        Scope::Instances { needed, .. } => {
+    let (listing, given) = match scope {
+        Scope::Cycle { listing, observed } => (listing.clone(), observed),
+        Scope::Instances {
+            needed, observed, ..
+        } => {
             let (listing, source) = index::complete_as_of(ctx, service_id, needed).await?;
             debug!(service_id, ?source, "registrations for the event path");
-            listing
+            (listing, observed)
         }
     };
     let registrations: &[Registration] = &listing.registrations;
     ctx.set_missing(SelectionKind::Service, service_id, false);
     let labels = Metrics::service(service_id);
-    let (given, plan_scope) = match scope {
-        Scope::All => {
+    let plan_scope = match scope {
+        Scope::Cycle { .. } => {
             ctx.metrics
                 .registered
                 .get_or_create(&labels)
                 .set(registrations.len() as i64);
-            (None, plan::Judging::All)
+            plan::Judging::All
         }
-        Scope::Instances {
-            claimed, observed, ..
-        } => (Some(observed), plan::Judging::Only(claimed)),
+        Scope::Instances { claimed, .. } => plan::Judging::Only(claimed),
     };
-    let complete = given.is_none();
+    let complete = matches!(scope, Scope::Cycle { .. });
     let judge = |observed: &Observed| {
         let confirmed = ctx
             .state
@@ -232,7 +245,8 @@ pub async fn reconcile_service(
         ctx.state.note_absent(service_id, &plan, complete);
         plan
     };
-    let mut plan = judge(given.unwrap_or(&looked_up));
+    let mut plan = judge(given);
+    let mut looked_again: Option<Observed> = None;
     if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
         // A single run cannot wait for its next cycle: it looks again after the grace period.
         let unconfirmed: HashSet<&str> = plan.unconfirmed().collect();
@@ -248,11 +262,13 @@ pub async fn reconcile_service(
         );
         tokio::time::sleep(grace).await;
         let again = ec2::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
+        let mut looked_up = given.clone();
         for id in &ids {
             looked_up.remove(id);
         }
         looked_up.extend(again);
         plan = judge(&looked_up);
+        looked_again = Some(looked_up);
     }
 
     let mut report = ServiceReport {
@@ -273,9 +289,9 @@ pub async fn reconcile_service(
         warn_held(service_id, &plan, trigger);
         return Ok(report);
     }
-    let observed = given.unwrap_or(&looked_up);
+    let observed = looked_again.as_ref().unwrap_or(given);
     report.results = apply::apply(ctx, service_id, registrations, &plan, observed, trigger).await;
-    if matches!(scope, Scope::All) && !ctx.config.dry_run {
+    if complete && !ctx.config.dry_run {
         let remaining = registrations.len().saturating_sub(report.deregistered());
         ctx.metrics
             .registered
@@ -283,56 +299,6 @@ pub async fn reconcile_service(
             .set(remaining as i64);
     }
     Ok(report)
-}
-
-/// Lists a service and looks its instances up as a pipeline: as soon as the pages listed so far hold a
-/// full DescribeInstances call's worth of instances (200), they are looked up while the next pages are
-/// listed (Cloud Map pages come one after the other, 100 at a time); the rest when the listing ends.
-/// As many DescribeInstances calls as looking everything up at the end would make.
-async fn list_and_look_up(
-    ctx: &Context,
-    service_id: &str,
-) -> Result<(Arc<Listing>, Observed), Error> {
-    let start = index::begin(ctx, service_id).await;
-    let mut pages = std::pin::pin!(cloudmap::registration_pages(&ctx.cloudmap, service_id));
-    let mut lookups = FuturesUnordered::new();
-    let (mut registrations, mut observed, mut listed) = (Vec::new(), Observed::new(), false);
-    let (mut asked, mut pending): (HashSet<String>, Vec<String>) = (HashSet::new(), Vec::new());
-    let look_up = |ids: Vec<String>| {
-        let (targets, concurrency) = (&ctx.targets, ctx.config.concurrency);
-        async move { ec2::describe(targets, &ids, concurrency).await }
-    };
-    loop {
-        tokio::select! {
-            page = pages.next(), if !listed => match page {
-                Some(page) => {
-                    let page = page?;
-                    pending.extend(
-                        targets(&page, |r| r.has_address() && is_ec2_instance_id(r.target()))
-                            .into_iter()
-                            .filter(|id| asked.insert(id.clone())),
-                    );
-                    while pending.len() >= ec2::MAX_IDS_PER_CALL {
-                        let rest = pending.split_off(ec2::MAX_IDS_PER_CALL);
-                        lookups.push(look_up(std::mem::replace(&mut pending, rest)));
-                    }
-                    registrations.extend(page);
-                }
-                None => {
-                    listed = true;
-                    if !pending.is_empty() {
-                        lookups.push(look_up(std::mem::take(&mut pending)));
-                    }
-                }
-            },
-            Some(found) = lookups.next(), if !lookups.is_empty() => observed.extend(found?),
-            else => break,
-        }
-    }
-    Ok((
-        index::record(ctx, service_id, start, registrations),
-        observed,
-    ))
 }
 
 /// Logs a not-found surge once, with the accounts and regions that were asked.

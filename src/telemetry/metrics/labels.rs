@@ -191,3 +191,12 @@ pub struct CycleLabels {
     pub cause: CycleCause,
     pub outcome: CycleOutcome,
 }
+
+/// A request budget: its API family (`model::budget::Family::name`), account (`home` or a member
+/// id from configuration) and region (from configuration): bounded.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BudgetLabels {
+    pub family: String,
+    pub account: String,
+    pub region: String,
+}

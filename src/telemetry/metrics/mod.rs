@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 use crate::error::Operation;
 use crate::model::claims::EventOutcome;
@@ -49,6 +50,8 @@ pub struct Metrics {
     /// 1 while /readyz would answer 200 (set at each scrape).
     pub ready: Gauge,
     pub cycles: Family<CycleLabels, Counter>,
+    /// Seconds AWS calls waited for their request budget, by family, account and region.
+    pub budget_wait: Family<BudgetLabels, Counter<f64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -71,6 +74,7 @@ impl Default for Metrics {
             missing: Family::default(),
             ready: Gauge::default(),
             cycles: Family::default(),
+            budget_wait: Family::default(),
         }
     }
 }
@@ -163,6 +167,28 @@ impl Metrics {
             "Reconcile cycles asked for, by cause (timer, schedule, start, backstop) and outcome (ran here, or covered by another replica)",
             self.cycles.clone(),
         );
+        registry.register(
+            "cloud_unmap_budget_wait_seconds",
+            "Seconds AWS calls waited for their client-side request budget (--budget-*), by API family, account and region",
+            self.budget_wait.clone(),
+        );
+    }
+
+    /// A call of `family` in `account` and `region` waited `waited` for its budget.
+    pub fn budget_waited(
+        &self,
+        family: crate::model::budget::Family,
+        account: &crate::model::domain::Account,
+        region: &str,
+        waited: std::time::Duration,
+    ) {
+        self.budget_wait
+            .get_or_create(&BudgetLabels {
+                family: family.name().to_string(),
+                account: account.to_string(),
+                region: region.to_string(),
+            })
+            .inc_by(waited.as_secs_f64());
     }
 
     pub fn guard_hold(&self, service_id: &str, guard: Guard) {
