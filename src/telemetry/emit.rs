@@ -74,6 +74,12 @@ pub fn failure(metrics: &Metrics, what: Failure<'_>, error: &Error) {
             service_id,
             trigger: Trigger::event,
         } => error!(service_id, error = %error, "cannot list registrations for the event path"),
+        Failure::Sync {
+            service_id,
+            trigger: Trigger::scheduled,
+        } => {
+            warn!(service_id, error = %error, "cannot act on a due scheduled event; the next cycle tries again")
+        }
         Failure::Deregister {
             service_id,
             instance_id,

@@ -16,13 +16,17 @@ use crate::engine::context::Context;
 use crate::model::plan::{Plan, Reason, Registration};
 use crate::model::record::{Removal, Sighting};
 use crate::telemetry::emit::Failure;
-use crate::telemetry::metrics::{DeregistrationLabels, Metrics, Trigger};
+use crate::telemetry::metrics::{DeregistrationLabels, Metrics, Trigger, TriggerLabels};
 
 /// What one planned deregistration came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
-    /// Removed (or already gone; in a dry run: would have been removed).
+    /// Removed by this call (in a dry run: would have been removed).
     Removed,
+    /// Already gone when read again or deregistered (Cloud Map's InstanceNotFound): removed by
+    /// someone else (another replica, a duplicate event, a person). Success, but not a removal of
+    /// ours: counted apart, with no undo record.
+    AlreadyGone,
     /// Registered again with other attributes since the plan: kept.
     Changed,
     /// The removal failed.
@@ -30,6 +34,7 @@ pub enum Applied {
 }
 
 /// Applies `plan`'s deregistrations (none in a dry run); one failure does not stop the others.
+/// Returns what each came to, by EC2 instance, and the undo records of the removals made.
 pub(super) async fn apply(
     ctx: &Context,
     service_id: &str,
@@ -37,7 +42,7 @@ pub(super) async fn apply(
     plan: &Plan,
     observed: &Observed,
     trigger: Trigger,
-) -> Vec<(String, Applied)> {
+) -> (Vec<(String, Applied)>, Vec<Removal>) {
     let judged: HashMap<&str, &Registration> = registrations
         .iter()
         .map(|r| (r.instance_id.as_str(), r))
@@ -67,15 +72,17 @@ pub(super) async fn apply(
                 time: String::new(),
             };
             async move {
-                let applied = remove(ctx, removal, judged, reason, trigger).await;
-                (target, applied)
+                let (applied, record) = remove(ctx, removal, judged, reason, trigger).await;
+                ((target, applied), record)
             }
         })
         .collect();
-    stream::iter(jobs)
+    let done: Vec<_> = stream::iter(jobs)
         .buffer_unordered(ctx.config.concurrency)
         .collect()
-        .await
+        .await;
+    let (results, records): (Vec<_>, Vec<_>) = done.into_iter().unzip();
+    (results, records.into_iter().flatten().collect())
 }
 
 async fn remove(
@@ -84,11 +91,11 @@ async fn remove(
     judged: Option<&Registration>,
     reason: Reason,
     trigger: Trigger,
-) -> Applied {
+) -> (Applied, Option<Removal>) {
     let (service_id, instance_id) = (removal.service_id.as_str(), removal.instance_id.as_str());
     if ctx.config.dry_run {
         info!(service_id, instance_id, %reason, ?trigger, dry_run = true, "would deregister");
-        return Applied::Removed;
+        return (Applied::Removed, None);
     }
     let failed = |e| {
         let what = Failure::Deregister {
@@ -98,7 +105,7 @@ async fn remove(
             trigger,
         };
         ctx.failed(what, &e);
-        Applied::Failed
+        (Applied::Failed, None)
     };
     // A terminated instance registers nothing again, and a registration named by its instance id
     // can only ever stand for that instance: the listing's attributes are the ones to remove and
@@ -123,7 +130,7 @@ async fn remove(
                 .changed
                 .get_or_create(&Metrics::service(service_id))
                 .inc();
-            return Applied::Changed;
+            return (Applied::Changed, None);
         }
         Some((_, attributes)) => {
             match cloudmap::deregister(&ctx.cloudmap, service_id, instance_id).await {
@@ -132,6 +139,17 @@ async fn remove(
             }
         }
     };
+    if outcome == Deregistered::AlreadyGone {
+        ctx.metrics
+            .already_gone
+            .get_or_create(&TriggerLabels {
+                service_id: service_id.to_string(),
+                trigger,
+            })
+            .inc();
+        info!(service_id, instance_id, %reason, ?trigger, "already deregistered by someone else; nothing to undo");
+        return (Applied::AlreadyGone, None);
+    }
     ctx.metrics
         .deregistrations
         .get_or_create(&DeregistrationLabels {
@@ -140,21 +158,20 @@ async fn remove(
             reason,
         })
         .inc();
-    let already_gone = outcome == Deregistered::AlreadyGone;
-    let Some(attributes) = attributes.filter(|_| !already_gone) else {
-        info!(service_id, instance_id, %reason, ?trigger, already_gone, "deregistered");
-        return Applied::Removed;
+    let Some(attributes) = attributes else {
+        info!(service_id, instance_id, %reason, ?trigger, "deregistered");
+        return (Applied::Removed, None);
     };
     // Removed by this call: the undo record goes with the log line (and to the audit bus).
     removal.attributes = attributes;
     removal.time = crate::model::domain::rfc3339(std::time::SystemTime::now());
     let record = removal.json();
-    info!(service_id, instance_id, %reason, ?trigger, already_gone, record, "deregistered");
+    info!(service_id, instance_id, %reason, ?trigger, record, "deregistered");
     if let Some(bus) = &ctx.audit {
         if let Err(e) = bus.publish(&removal).await {
             ctx.metrics.aws_error(crate::error::Operation::PutEvents);
             error!(service_id, instance_id, error = %e, record, "cannot send the removal's record to the audit bus (it is in the log line above)");
         }
     }
-    Applied::Removed
+    (Applied::Removed, Some(removal))
 }

@@ -55,12 +55,19 @@ pub struct ServiceReport {
     /// Each attempted deregistration's EC2 instance (`Registration::target`) and what it came to (in a dry run: `Removed`
     /// for what would have been removed).
     pub results: Vec<(String, Applied)>,
+    /// The undo records of the removals made (none in a dry run).
+    pub removals: Vec<crate::model::record::Removal>,
 }
 
 impl ServiceReport {
     /// Removed (or, in a dry run, that would have been removed).
     pub fn deregistered(&self) -> usize {
         self.count(Applied::Removed)
+    }
+
+    /// Registrations already gone when removed (someone else removed them).
+    pub fn already_gone(&self) -> usize {
+        self.count(Applied::AlreadyGone)
     }
 
     /// Deregistrations that failed.
@@ -274,9 +281,11 @@ pub async fn reconcile_service(
         return Ok(report);
     }
     let observed = given.unwrap_or(&looked_up);
-    report.results = apply::apply(ctx, service_id, registrations, &plan, observed, trigger).await;
+    (report.results, report.removals) =
+        apply::apply(ctx, service_id, registrations, &plan, observed, trigger).await;
     if matches!(scope, Scope::All) && !ctx.config.dry_run {
-        let remaining = registrations.len().saturating_sub(report.deregistered());
+        let gone = report.deregistered() + report.already_gone();
+        let remaining = registrations.len().saturating_sub(gone);
         ctx.metrics
             .registered
             .get_or_create(&labels)

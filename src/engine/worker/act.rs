@@ -97,8 +97,13 @@ impl Worker {
         };
         claims::dispose(&readings, &claims, &out.results, &out.notes)
             .into_iter()
-            .map(|(disposition, event_type, outcome)| {
-                self.ctx.metrics.event(event_type, outcome);
+            .zip(messages)
+            .map(|((disposition, event_type, outcome), m)| {
+                // An unreadable message comes back until the redrive policy moves it: counted at
+                // its first receipt only (a count of 0 is SQS not saying: counted then too).
+                if outcome != EventOutcome::Invalid || m.receive_count <= 1 {
+                    self.ctx.metrics.event(event_type, outcome);
+                }
                 disposition
             })
             .collect()
@@ -258,7 +263,8 @@ impl Worker {
                 Ok(report) => {
                     for (id, applied) in report.results {
                         let ok = applied != Applied::Failed;
-                        if applied == Applied::Removed {
+                        // Already gone still drains: a duplicate's replica removed it moments ago.
+                        if matches!(applied, Applied::Removed | Applied::AlreadyGone) {
                             out.removed_from
                                 .entry(id.clone())
                                 .or_default()

@@ -15,6 +15,8 @@ use crate::model::plan::Reason;
 pub enum Trigger {
     reconcile,
     event,
+    /// A scheduled EC2 event's timer (its start minus `--scheduled-lead-seconds`).
+    scheduled,
 }
 
 impl Trigger {
@@ -22,6 +24,7 @@ impl Trigger {
         match self {
             Trigger::reconcile => "reconcile",
             Trigger::event => "event",
+            Trigger::scheduled => "scheduled",
         }
     }
 }
@@ -152,6 +155,12 @@ pub struct DeregistrationLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TriggerLabels {
+    pub service_id: String,
+    pub trigger: Trigger,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileLabels {
     pub service_id: String,
     pub result: ReconcileResult,
@@ -190,4 +199,21 @@ pub enum CycleOutcome {
 pub struct CycleLabels {
     pub cause: CycleCause,
     pub outcome: CycleOutcome,
+}
+
+/// What came of a registration waiting to be put back after a scheduled reboot or maintenance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum PutBackResult {
+    /// Registered again: the event is over and the instance runs at its address.
+    registered,
+    /// Given up: the instance is gone, runs at another address, or never came back within a week.
+    dropped,
+    /// RegisterInstance failed: tried again at the next check.
+    failed,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PutBackLabels {
+    pub result: PutBackResult,
 }

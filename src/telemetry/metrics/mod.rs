@@ -34,6 +34,8 @@ pub struct Metrics {
     /// Seed: `aws_cloud_unmap_last_reconcile_success_timestamp_seconds{service_id}`.
     pub last_success: Family<ServiceLabels, Gauge>,
     pub deregistrations: Family<DeregistrationLabels, Counter>,
+    /// Planned removals Cloud Map answered InstanceNotFound to: someone else removed them first.
+    pub already_gone: Family<TriggerLabels, Counter>,
     pub reconciles: Family<ReconcileLabels, Counter>,
     pub reconcile_duration: HistogramFamily<ServiceLabels>,
     pub guard_holds: Family<GuardLabels, Counter>,
@@ -49,6 +51,7 @@ pub struct Metrics {
     /// 1 while /readyz would answer 200 (set at each scrape).
     pub ready: Gauge,
     pub cycles: Family<CycleLabels, Counter>,
+    pub put_backs: Family<PutBackLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -57,6 +60,7 @@ impl Default for Metrics {
             up: Family::default(),
             last_success: Family::default(),
             deregistrations: Family::default(),
+            already_gone: Family::default(),
             reconciles: Family::default(),
             reconcile_duration: Family::new_with_constructor(duration_histogram),
             guard_holds: Family::default(),
@@ -71,6 +75,7 @@ impl Default for Metrics {
             missing: Family::default(),
             ready: Gauge::default(),
             cycles: Family::default(),
+            put_backs: Family::default(),
         }
     }
 }
@@ -92,6 +97,11 @@ impl Metrics {
             "cloud_unmap_deregistrations",
             "Registrations removed from Cloud Map, by service, trigger and reason",
             self.deregistrations.clone(),
+        );
+        registry.register(
+            "cloud_unmap_already_gone",
+            "Planned removals already gone from Cloud Map (removed by another replica, a duplicate event or a person): not counted as deregistrations",
+            self.already_gone.clone(),
         );
         registry.register(
             "cloud_unmap_reconciles",
@@ -163,6 +173,17 @@ impl Metrics {
             "Reconcile cycles asked for, by cause (timer, schedule, start, backstop) and outcome (ran here, or covered by another replica)",
             self.cycles.clone(),
         );
+        registry.register(
+            "cloud_unmap_scheduled_put_backs",
+            "Registrations removed for a scheduled reboot or maintenance, by what came of putting them back (registered, dropped, failed)",
+            self.put_backs.clone(),
+        );
+    }
+
+    pub fn put_back(&self, result: PutBackResult) {
+        self.put_backs
+            .get_or_create(&PutBackLabels { result })
+            .inc();
     }
 
     pub fn guard_hold(&self, service_id: &str, guard: Guard) {
