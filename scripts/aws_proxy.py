@@ -28,7 +28,8 @@
   RAM by another account, and answered as AWS answers a consumer (see proxy_sharing.py);
 - POST /__proxy/scheduled/<instance-id>/<code>/<epoch-seconds>: DescribeInstanceStatus reports that scheduled
   event (NotBefore at that time) for the instance, as EC2 reports a retirement or maintenance (moto reports
-  none); POST /__proxy/scheduled-cancel/<instance-id> marks it "[Canceled]" as EC2 does;
+  none); POST /__proxy/scheduled-cancel/<id> and scheduled-complete/<id> mark it "[Canceled]" and
+  "[Completed]" as EC2 does (it describes a completed event for up to a week: API InstanceStatusEvent);
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
@@ -138,6 +139,21 @@ def add_scheduled_events(data):
     return text.encode()
 
 
+def scheduled_control(path):
+    """The scheduled-event controls (lock held): an event as EC2 describes it, canceled or completed."""
+    parts = path.split("/")
+    if parts[2] == "scheduled":
+        _, _, _, instance, code, epoch = parts
+        what = {"instance-retirement": "retirement", "instance-stop": "stop"}.get(code, "reboot")
+        state["scheduled"][instance] = [code, float(epoch), f"The instance is scheduled for {what}"]
+    elif parts[2] == "scheduled-cancel":
+        ev = state["scheduled"][parts[3]]
+        ev[2] = "[Canceled] " + ev[2]
+    elif parts[2] == "scheduled-complete":
+        ev = state["scheduled"][parts[3]]
+        ev[2] = "[Completed] " + ev[2]
+
+
 def edit_instances(data):
     """Applies the hide and state-name controls to a DescribeInstances answer."""
     with lock:
@@ -235,12 +251,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif self.path.startswith("/__proxy/shared/"):
                 _, _, _, namespace, owner = self.path.split("/")
                 sharing.share(namespace, owner)
-            elif self.path.startswith("/__proxy/scheduled/"):
-                _, _, _, instance, code, epoch = self.path.split("/")
-                state["scheduled"][instance] = [code, float(epoch), "The instance is scheduled for retirement"]
-            elif self.path.startswith("/__proxy/scheduled-cancel/"):
-                ev = state["scheduled"][self.path.rsplit("/", 1)[-1]]
-                ev[2] = "[Canceled] " + ev[2]
+            elif self.path.startswith("/__proxy/scheduled"):
+                scheduled_control(self.path)
             elif self.path.startswith("/__proxy/deny/"):
                 state["deny"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/faults/"):

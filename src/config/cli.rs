@@ -4,6 +4,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod choices;
 mod examples;
 use examples::{CHECK_EXAMPLES, DECOMMISSION_EXAMPLES, RESTORE_EXAMPLES};
 
@@ -374,6 +375,14 @@ pub struct RunArgs {
         default_value_t = OnRebalance::Ignore
     )]
     pub on_rebalance: OnRebalance,
+    /// Scheduled EC2 reboot or maintenance: `out-and-back` (out, then back once over) or `ignore`.
+    #[arg(
+        long,
+        value_enum,
+        env = "CLOUD_UNMAP_ON_SCHEDULED_REBOOT",
+        default_value = "out-and-back"
+    )]
+    pub on_scheduled_reboot: choices::OnScheduledReboot,
     /// Also send every removal's undo record to this EventBridge bus (name or ARN) as a `Registration
     /// Removed` event from source `cloud-unmap` (the record is always in the `deregistered` log line).
     #[arg(long, value_name = "NAME|ARN", env = "CLOUD_UNMAP_AUDIT_EVENT_BUS")]

@@ -56,6 +56,8 @@ pub struct Config {
     pub scheduled_lead: Duration,
     /// `--on-rebalance deregister`.
     pub on_rebalance: bool,
+    /// `--on-scheduled-reboot ignore`: reboot and maintenance events change nothing.
+    pub ignore_scheduled_reboots: bool,
 }
 
 /// The longest reconcile period (a day): every duration the program adds up stays far from overflow.
@@ -271,6 +273,8 @@ impl Config {
             audit_event_bus,
             scheduled_lead: Duration::from_secs(args.scheduled_lead_seconds),
             on_rebalance: args.on_rebalance == crate::config::cli::OnRebalance::Deregister,
+            ignore_scheduled_reboots: args.on_scheduled_reboot
+                == crate::config::cli::choices::OnScheduledReboot::Ignore,
         })
     }
 }

@@ -147,6 +147,7 @@ pub async fn run(config: Config) -> i32 {
             "event loop",
         );
     }
+    tracker.spawn(crate::engine::scheduled::finish(ctx.clone(), root.clone()));
     root.cancelled().await;
     let drained = shutdown::drain(&tracker, &root, grace).await;
     if crashed.load(Ordering::SeqCst) {

@@ -176,6 +176,20 @@ pub async fn describe(
 
 /// The pending scheduled events of one target (`ids`: only those instances).
 pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Error> {
+    let events = scheduled_events(target, ids).await?;
+    Ok(events
+        .into_iter()
+        .filter(|(_, over)| !over)
+        .map(|(p, _)| p)
+        .collect())
+}
+
+/// Every scheduled event EC2 describes in one target (`ids`: only those instances), with whether
+/// it is over (`[Completed]` or `[Canceled]`: EC2 describes a completed event for up to a week).
+pub async fn scheduled_events(
+    target: &Target,
+    ids: &[String],
+) -> Result<Vec<(Pending, bool)>, Error> {
     let codes = Filter::builder()
         .name("event.code")
         .set_values(Some(
@@ -207,19 +221,18 @@ pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Er
                 let (Some(code), Some(not_before)) = (ev.code(), ev.not_before()) else {
                     continue;
                 };
-                if crate::model::scheduled::cancelled(ev.description().unwrap_or_default()) {
-                    continue;
-                }
                 let Ok(not_before) = SystemTime::try_from(*not_before) else {
                     continue;
                 };
-                out.push(Pending {
+                let over = crate::model::scheduled::cancelled(ev.description().unwrap_or_default());
+                let event = Pending {
                     instance_id: id.to_string(),
                     code: code.as_str().to_string(),
                     not_before,
                     account: target.account.clone(),
                     region: target.region.clone(),
-                });
+                };
+                out.push((event, over));
             }
         }
     }
