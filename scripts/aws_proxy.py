@@ -28,8 +28,7 @@
   RAM by another account, and answered as AWS answers a consumer (see proxy_sharing.py);
 - POST /__proxy/scheduled/<instance-id>/<code>/<epoch-seconds>: DescribeInstanceStatus reports that scheduled
   event (NotBefore at that time) for the instance, as EC2 reports a retirement or maintenance (moto reports
-  none); POST /__proxy/scheduled-cancel/<id> and scheduled-complete/<id> mark it "[Canceled]" and
-  "[Completed]" as EC2 does (it describes a completed event for up to a week: API InstanceStatusEvent);
+  none); POST /__proxy/scheduled-cancel/<id> and scheduled-complete/<id> mark it "[Canceled]"/"[Completed]";
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
@@ -38,7 +37,7 @@
   request to answer (its busy time: the floor under the wall time of the calls made);
 - answers Cloud Map's DiscoverInstancesRevision as AWS does: a revision that increases whenever the
   service's instances changed since the last ask (moto sums its instances' revisions, which returns to
-  an earlier value when one instance leaves and another arrives).
+  an earlier value when one instance leaves and another arrives); hooks' GlobalTimeout: proxy_hooks.py.
 """
 
 import collections
@@ -53,6 +52,7 @@ import time
 import urllib.parse
 from xml.etree import ElementTree
 
+import proxy_hooks as hooks
 import proxy_revision as revisions
 import proxy_sharing as sharing
 
@@ -374,6 +374,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = edit_instances(data)
         if op == "DescribeInstanceStatus" and resp.status == 200:
             data = add_scheduled_events(data)
+        data = hooks.global_timeouts(data) if op == "DescribeLifecycleHooks" and resp.status == 200 else data
         if op == "ListServices" and resp.status == 200:
             data = filter_services(body, data, headers)
         if resp.status == 200:

@@ -79,7 +79,12 @@ pub struct State {
     checking: Mutex<HashSet<String>>,
     /// Each lifecycle hook's HeartbeatTimeout and GlobalTimeout, by (account, region, group, hook).
     hooks: Mutex<HashMap<HookKey, HookTimeouts>>,
+    /// When this process last saw each EC2 instance's registrations leave (removed, or already gone).
+    removed: Mutex<HashMap<String, Instant>>,
 }
+
+/// How long a removal is remembered: past Auto Scaling's longest lifecycle action, no drain needs it.
+const REMEMBER_REMOVALS: Duration = Duration::from_secs(172_800);
 
 /// A lifecycle hook: account, region, group, hook name.
 pub type HookKey = (String, String, String, String);
@@ -249,6 +254,18 @@ impl State {
     /// The registrations waiting to be put back in this process.
     pub fn put_backs(&self) -> Vec<PutBack> {
         lock(&self.put_backs).values().cloned().collect()
+    }
+
+    /// Notes that an EC2 instance's registration just left a selected service.
+    pub fn note_removed(&self, instance_id: &str) {
+        let mut removed = lock(&self.removed);
+        removed.retain(|_, at| at.elapsed() < REMEMBER_REMOVALS);
+        removed.insert(instance_id.to_string(), Instant::now());
+    }
+
+    /// How long ago this process last saw a registration of `instance_id` leave, if it did.
+    pub fn removed_since(&self, instance_id: &str) -> Option<Duration> {
+        lock(&self.removed).get(instance_id).map(Instant::elapsed)
     }
 
     /// A hook's timeouts, when read before (they change only when someone edits the hook).

@@ -73,7 +73,8 @@ pub async fn check(config: &Config) -> Report {
     };
     let hooks = async {
         if config.queue.is_some() {
-            hooks::hooks(&targets, &config.lifecycle_hook_names, home, concurrency).await
+            let (names, drain) = (&config.lifecycle_hook_names, config.lifecycle_drain);
+            hooks::hooks(&targets, names, drain, home, concurrency).await
         } else {
             Vec::new()
         }

@@ -73,6 +73,11 @@ pub(super) async fn apply(
             };
             async move {
                 let (applied, record) = remove(ctx, removal, judged, reason, trigger).await;
+                if matches!(applied, Applied::Removed | Applied::AlreadyGone) && !ctx.config.dry_run
+                {
+                    // A lifecycle drain later asks when the instance left (`worker::hooks`).
+                    ctx.state.note_removed(&target);
+                }
                 ((target, applied), record)
             }
         })
