@@ -308,3 +308,18 @@ fn the_reader_finds_imports_as_written() {
     assert_eq!(module_of(Path::new("aws/mod.rs")).as_deref(), Some("aws"));
     assert!(mentions("use tokio::sync;", "tokio") && !mentions("a_tokio_b", "tokio"));
 }
+
+#[test]
+fn no_source_file_is_over_400_lines() {
+    let (_, lines) = read_tree();
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for (file, _, _) in &lines {
+        *count.entry(file.as_str()).or_default() += 1;
+    }
+    let long: Vec<String> = count
+        .iter()
+        .filter(|(_, n)| **n > 400)
+        .map(|(f, n)| format!("{f}: {n} lines"))
+        .collect();
+    assert!(long.is_empty(), "split these files:\n{}", long.join("\n"));
+}

@@ -1,11 +1,12 @@
 // Assembles the stacks: from a CloudUnmapConfig (CDK deployments), or with CloudFormation parameters
 // (the published templates in cloudformation/). cdk-nag's AwsSolutions checks run on both. Stack names:
-// CloudUnmapHome; CloudUnmapForwarder-<region> (home account only); CloudUnmapMember-<account>[-<region>].
+// CloudUnmapHome; CloudUnmapForwarder-<region> (home account only); CloudUnmapMember-<account>[-<region>];
+// CloudUnmapOrganizationReader (organization mode, in the management account or a delegated administrator).
 import { App, BootstraplessSynthesizer, Stack, IPolicyValidationContext, IPolicyValidationPlugin, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CloudUnmapConfig } from './config';
-import { ForwarderStack, HomeStack, MemberStack } from './stacks';
-import { ForwarderTemplateStack, HomeTemplateStack, MemberTemplateStack } from './template-stacks';
+import { ForwarderStack, HomeStack, MemberStack, OrganizationReaderStack } from './stacks';
+import { ForwarderTemplateStack, HomeTemplateStack, MemberTemplateStack, OrganizationReaderTemplateStack } from './template-stacks';
 
 export interface Built {
   app: App;
@@ -65,6 +66,15 @@ export function buildApp(config: CloudUnmapConfig, app: App = new App()): Built 
       (i === 0 ? members : forwarders).push(stack);
     });
   }
+  if (config.organizationReaderAccount !== undefined) {
+    members.push(
+      new OrganizationReaderStack(app, 'CloudUnmapOrganizationReader', {
+        env: env(config.organizationReaderAccount, config.homeRegion),
+        config,
+        description: "cloud-unmap: lists the organization's accounts for the worker",
+      }),
+    );
+  }
   finish(app);
   return { app, home, forwarders, members };
 }
@@ -90,6 +100,10 @@ export function buildTemplateApp(app: App = new App()): Built {
     synthesizer: synthesizer(),
     description: 'cloud-unmap: reader role (in one region) and event forwarder of a member account; StackSet-ready',
   });
+  const reader = new OrganizationReaderTemplateStack(app, 'organization-reader', {
+    synthesizer: synthesizer(),
+    description: "cloud-unmap: lets the worker list the organization's accounts (management account or delegated administrator)",
+  });
   finish(app);
-  return { app, home, forwarders: [forwarder, inVpc], members: [member] };
+  return { app, home, forwarders: [forwarder, inVpc], members: [member, reader] };
 }

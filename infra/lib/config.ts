@@ -15,6 +15,20 @@ export interface CloudUnmapConfig {
   organizationId?: string;
   /** Name of the role the worker assumes in member accounts. */
   memberRoleName: string;
+  /**
+   * Organization mode: the account (management, or a delegated administrator) where the role listing the
+   * organization's accounts is deployed (stack CloudUnmapOrganizationReader); the worker then covers every
+   * account of the organization with no change here.
+   */
+  organizationReaderAccount?: string;
+  /** Alarms (and a topic and key, unless alarmTopicName) in each member account and region; default true. */
+  memberAlarms: boolean;
+  /** A customer-managed KMS key (ARN, home region) for the queues, the state table and the log groups. */
+  kmsKeyArn?: string;
+  /** Keep the worker's log group (removals' undo records) when the home stack is deleted; default true. */
+  retainLogs: boolean;
+  /** Register the tasks in a Cloud Map service of their own (private DNS namespace) for Prometheus; default false. */
+  metricsDiscovery: boolean;
   /** The worker image in ECR: a repository name (this account) or ARN (another account), and a tag or digest. */
   imageRepository?: string;
   imageTag?: string;
@@ -85,6 +99,20 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
   if (organizationId === undefined && memberAccounts.length > 40) {
     fail(`${memberAccounts.length} memberAccounts exceed what the default bus policy holds (10 KB, about 45 statements): set organizationId`);
   }
+  const organizationReaderAccount = c.organizationReaderAccount === undefined ? undefined : String(c.organizationReaderAccount);
+  if (organizationReaderAccount !== undefined && (!ACCOUNT.test(organizationReaderAccount) || organizationId === undefined)) {
+    fail('organizationReaderAccount must be a 12-digit account id, and needs organizationId');
+  }
+  const flag = (name: string, fallback: boolean): boolean => {
+    const v = c[name] ?? fallback;
+    if (typeof v !== 'boolean') fail(`${name} must be true or false`);
+    return v as boolean;
+  };
+  const memberAlarms = flag('memberAlarms', true);
+  const retainLogs = flag('retainLogs', true);
+  const metricsDiscovery = flag('metricsDiscovery', false);
+  const kmsKeyArn = c.kmsKeyArn === undefined ? undefined : String(c.kmsKeyArn);
+  if (kmsKeyArn !== undefined && !/^arn:aws[\w-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[\w-]+$/.test(kmsKeyArn)) fail('kmsKeyArn must be a KMS key ARN');
   const memberRoleName = String(c.memberRoleName ?? 'cloud-unmap-reader');
   if (!/^[\w+=,.@-]{1,64}$/.test(memberRoleName)) fail('memberRoleName is not a valid role name');
   const imageUri = c.imageUri === undefined ? undefined : String(c.imageUri);
@@ -157,6 +185,11 @@ export function parseConfig(raw: unknown): CloudUnmapConfig {
     memberAccounts,
     organizationId,
     memberRoleName,
+    organizationReaderAccount,
+    memberAlarms,
+    kmsKeyArn,
+    retainLogs,
+    metricsDiscovery,
     imageUri,
     imageRepository,
     imageTag,

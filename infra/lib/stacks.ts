@@ -1,12 +1,15 @@
 // The CDK deployment's stacks, thin wrappers of the cloud-unmap-cdk constructs (../construct): the home
-// stack, forwarder stacks, and member stacks (reader role, or a forwarder in a member's other region).
-import { Fn, Stack, StackProps } from 'aws-cdk-lib';
+// stack, forwarder stacks, member stacks (reader role, or a forwarder in a member's other region), and in
+// organization mode the organization reader's stack.
+import { Fn, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { CloudUnmap, CloudUnmapForwarder, CloudUnmapMemberRole, NetworkMode } from '../construct/src';
+import { CloudUnmap, CloudUnmapForwarder, CloudUnmapMemberRole, CloudUnmapOrganizationReader, NetworkMode } from '../construct/src';
+import { ORGANIZATION_READER_ROLE_NAME } from '../construct/src/member-role';
 import { CloudUnmapConfig } from './config';
 
 export interface ConfigStackProps extends StackProps {
@@ -19,8 +22,14 @@ function alarmTopic(stack: Stack, config: CloudUnmapConfig): sns.ITopic | undefi
   return sns.Topic.fromTopicArn(stack, 'AlarmTopic', `arn:${stack.partition}:sns:${stack.region}:${stack.account}:${config.alarmTopicName}`);
 }
 
-export function memberRoleArns(c: CloudUnmapConfig): string[] {
-  return c.memberAccounts.map((a) => `arn:aws:iam::${a}:role/${c.memberRoleName}`);
+export function memberRoleArns(stack: Stack, c: CloudUnmapConfig): string[] {
+  return c.memberAccounts.map((a) => `arn:${stack.partition}:iam::${a}:role/${c.memberRoleName}`);
+}
+
+/** The organization reader's role, in the account the config names (organization mode). */
+function organizationReaderRoleArn(stack: Stack, c: CloudUnmapConfig): string | undefined {
+  if (c.organizationReaderAccount === undefined) return undefined;
+  return `arn:${stack.partition}:iam::${c.organizationReaderAccount}:role/${ORGANIZATION_READER_ROLE_NAME}`;
 }
 
 export class HomeStack extends Stack {
@@ -53,9 +62,14 @@ export class HomeStack extends Stack {
       serviceIds: c.serviceIds,
       namespaceIds: c.namespaceIds,
       instanceRegions: c.instanceRegions,
-      memberRoleArns: memberRoleArns(c),
+      memberRoleArns: memberRoleArns(this, c),
       forwarderAccounts: c.organizationId === undefined ? c.memberAccounts : [],
       organizationId: c.organizationId,
+      memberRoleName: c.organizationId === undefined ? undefined : c.memberRoleName,
+      organizationReaderRoleArn: organizationReaderRoleArn(this, c),
+      encryptionKey: c.kmsKeyArn === undefined ? undefined : kms.Key.fromKeyArn(this, 'Key', c.kmsKeyArn),
+      logRemovalPolicy: c.retainLogs ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      metricsDiscovery: c.metricsDiscovery,
       desiredCount: c.desiredCount,
       frequencySeconds: c.frequencySeconds,
       lifecycleHookNames: c.lifecycleHookNames,
@@ -105,6 +119,7 @@ export class MemberStack extends Stack {
         homeRegion: c.homeRegion,
         roleName: c.memberRoleName,
         lifecycleGroupTag: c.lifecycleGroupTag,
+        organizationId: c.organizationId,
       });
     }
     new CloudUnmapForwarder(this, 'Forwarder', {
@@ -112,6 +127,20 @@ export class MemberStack extends Stack {
       homeRegion: c.homeRegion,
       lifecycleHookNames: c.lifecycleHookNames,
       alarmTopic: alarmTopic(this, c),
+      alarms: c.memberAlarms,
+    });
+  }
+}
+
+/** Organization mode: the role listing the organization's accounts (management account or delegated administrator). */
+export class OrganizationReaderStack extends Stack {
+  constructor(scope: Construct, id: string, props: ConfigStackProps) {
+    super(scope, id, props);
+    const c = props.config;
+    new CloudUnmapOrganizationReader(this, 'OrganizationReader', {
+      homeAccount: c.homeAccount,
+      homeRegion: c.homeRegion,
+      organizationId: c.organizationId!,
     });
   }
 }

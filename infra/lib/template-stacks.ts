@@ -2,14 +2,40 @@
 // parameters. home.json creates its VPC; home-existing-vpc.json runs in the VPC and subnets given;
 // member.json is one template for every account and region of an organization (a StackSet): the reader
 // role only in one region, a forwarder everywhere but the home account's home region.
-import { CfnCondition, CfnMapping, CfnParameter, CfnResource, Fn, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
+import { Aws, CfnCondition, Lazy, CfnMapping, CfnParameter, CfnResource, Fn, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct, IConstruct } from 'constructs';
-import { CloudUnmap, CloudUnmapForwarder, CloudUnmapMemberRole } from '../construct/src';
+import { CloudUnmap, CloudUnmapForwarder, CloudUnmapMemberRole, CloudUnmapOrganizationReader, FORWARDED_BUS_NAME } from '../construct/src';
 import { organizationBusPolicy } from '../construct/src/cloud-unmap';
+
+/**
+ * The alarms of a forwarder (and member) template: AlarmTopicArn empty: none (no key, no topic: the default
+ * for a StackSet over hundreds of accounts); "create": a topic (and key) of the stack's own; an ARN: that topic.
+ */
+function parameterizedAlarms(s: Stack, forwarder: CloudUnmapForwarder, only?: CfnCondition): void {
+  const topic = str(s, 'AlarmTopicArn', 'SNS topic (of each stack instance\'s region) its alarms notify; "create": a topic and key of its own; empty: no alarms', {
+    default: '',
+    allowedPattern: '^(|create|arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[\\w-]+)$',
+  });
+  const create = new CfnCondition(s, 'CreateAlarmTopic', { expression: Fn.conditionEquals(topic.valueAsString, 'create') });
+  const has = new CfnCondition(s, 'HasAlarms', { expression: Fn.conditionNot(Fn.conditionEquals(topic.valueAsString, '')) });
+  const both = (c: CfnCondition, id: string) =>
+    only === undefined ? c : new CfnCondition(s, id, { expression: Fn.conditionAnd(c, only) });
+  onlyIf(forwarder.alarmTopic!.node.scope!, both(create, 'CreateAlarmTopicHere'));
+  const target = Fn.conditionIf(create.logicalId, forwarder.alarmTopic!.topicArn, topic.valueAsString);
+  const alarmed = both(has, 'HasAlarmsHere');
+  for (const c of forwarder.node.findAll()) {
+    if (c instanceof CfnResource && c.cfnResourceType === 'AWS::CloudWatch::Alarm') {
+      c.cfnOptions.condition = alarmed;
+      c.addPropertyOverride('AlarmActions', [target]);
+      c.addPropertyOverride('OKActions', [target]);
+    }
+  }
+}
 
 /** The periods the templates offer, in seconds, and the schedule's rate for each. */
 const RATES: Record<string, string> = {
@@ -35,6 +61,13 @@ const homeRegion = (s: Stack) => str(s, 'HomeRegion', 'Region of the cloud-unmap
 const ifSet = (s: Stack, id: string, p: CfnParameter) =>
   new CfnCondition(s, id, { expression: Fn.conditionNot(Fn.conditionEquals(p.valueAsString, '')) });
 
+/** Appends `statements` (conditional ones included) to an existing policy's document, at synthesis. */
+function appendStatements(policy: iam.Policy, statements: unknown[], edit: (s: any) => any = (s) => s): void {
+  const cfn = policy.node.defaultChild as iam.CfnPolicy;
+  const stack = Stack.of(policy);
+  cfn.addPropertyOverride('PolicyDocument.Statement', Lazy.any({ produce: () => [...stack.resolve(cfn.policyDocument).Statement.map(edit), ...statements] }));
+}
+
 /** Puts every CloudFormation resource under `scope` under `condition`. */
 function onlyIf(scope: IConstruct, condition: CfnCondition): void {
   for (const c of scope.node.findAll()) if (c instanceof CfnResource) c.cfnOptions.condition = condition;
@@ -56,7 +89,12 @@ export class HomeTemplateStack extends Stack {
     const regions = str(this, 'InstanceRegions', 'Regions where EC2 instances live, comma-separated');
     const memberRoles = str(this, 'MemberRoleArns', 'Roles to assume in member accounts, comma-separated (or empty)', { default: '' });
     const memberRoleName = str(this, 'MemberRoleName', 'Name of the reader role in member accounts', { default: 'cloud-unmap-reader' });
-    const org = str(this, 'OrganizationId', 'Organization whose accounts may forward events here (or empty)', { default: '' });
+    const org = str(this, 'OrganizationId', 'Organization mode: its id (or empty)', { default: '' });
+    const orgReader = str(this, 'OrganizationReaderRoleArn', "Organization mode: the role listing its accounts (or empty)", { default: '' });
+    const discovery = str(this, 'MetricsDiscovery', 'Tasks in Cloud Map for Prometheus', {
+      default: 'false',
+      allowedValues: ['true', 'false'],
+    });
     const desired = new CfnParameter(this, 'DesiredCount', { type: 'Number', default: 1, minValue: 1, description: 'Worker replicas sharing the queue' });
     const frequency = new CfnParameter(this, 'FrequencySeconds', {
       type: 'Number',
@@ -64,7 +102,9 @@ export class HomeTemplateStack extends Stack {
       allowedValues: Object.keys(RATES),
       description: 'Seconds between reconciles (the schedule that shares one cycle among the replicas runs in whole minutes)',
     });
-    new CfnMapping(this, 'ReconcileRates', { mapping: Object.fromEntries(Object.entries(RATES).map(([k, v]) => [k, { Expression: v }])) });
+    new CfnMapping(this, 'ReconcileRates', {
+      mapping: Object.fromEntries(Object.entries(RATES).map(([k, v]) => [k, { Expression: v, Stale: 2 * Number(k) }])),
+    });
     const hooks = hookNames(this);
     const drain = str(this, 'LifecycleDrainSeconds', "Seconds from deregistration to CONTINUE (empty: the services' largest DNS TTL)", {
       default: '',
@@ -105,6 +145,10 @@ export class HomeTemplateStack extends Stack {
       lifecycleDrainSeconds: Token.asNumber(drain.valueAsString),
       auditBus: true,
       auditArchiveDays: archiveDays.valueAsNumber,
+      reconcileStaleSeconds: Token.asNumber(Fn.findInMap('ReconcileRates', frequency.valueAsString, 'Stale')),
+      metricsDiscovery: true,
+      // BelowDesired (Container Insights' counts) in CDK deployments only: a template has 51,200 bytes; NoWorker stays.
+      containerInsights: false,
       vpc,
       vpcSubnets: vpc && { subnets: [ec2.Subnet.fromSubnetId(this, 'Subnet', 'subnet-00000000')] },
     });
@@ -124,22 +168,46 @@ export class HomeTemplateStack extends Stack {
 
     // Forwarders of the organization (one statement), when one is named.
     // (Not the construct's organizationId: its AssumeRole condition would then name an empty organization.)
-    organizationBusPolicy(this, org.valueAsString).cfnOptions.condition = ifSet(this, 'HasOrganization', org);
+    const hasOrg = ifSet(this, 'HasOrganization', org);
+    const orgPolicy = organizationBusPolicy(this, org.valueAsString, events.EventBus.fromEventBusName(this, 'ForwardedBusByName', FORWARDED_BUS_NAME));
+    orgPolicy.cfnOptions.condition = hasOrg;
+    orgPolicy.node.addDependency(home.forwardedBus);
+    // Organization mode: the worker derives each account's role from MemberRoleName, lists the accounts through the reader.
+    home.container.addEnvironment('CLOUD_UNMAP_ORGANIZATION_ID', org.valueAsString);
+    home.container.addEnvironment('CLOUD_UNMAP_INSTANCES_ROLE_NAME', Fn.conditionIf(hasOrg.logicalId, memberRoleName.valueAsString, '').toString());
+    home.container.addEnvironment('CLOUD_UNMAP_ORGANIZATION_ROLE_ARN', orgReader.valueAsString);
+    // (In policies the service already waits for: a DependsOn on a conditional resource would fail when its
+    // condition is false. Without a reader, the statement names a role nobody creates.)
+    appendStatements(home.taskPolicy, [{
+      Sid: 'OrganizationAccounts', Effect: 'Allow', Action: 'sts:AssumeRole',
+      Resource: Fn.conditionIf(ifSet(this, 'HasOrganizationReader', orgReader).logicalId, orgReader.valueAsString,
+        `arn:${this.partition}:iam::${this.account}:role/cloud-unmap-no-organization-reader`),
+    }], (st) =>
+      // Organization mode: member roles only inside the organization (aws:ResourceOrgID), as the CDK app's.
+      st.Sid === 'MemberAccounts'
+        ? { ...st, Condition: Fn.conditionIf(hasOrg.logicalId, { StringEquals: { 'aws:ResourceOrgID': org.valueAsString } }, Aws.NO_VALUE) }
+        : st,
+    );
+
+    // The Cloud Map service Prometheus discovers the tasks in, when asked.
+    const hasDiscovery = new CfnCondition(this, 'HasMetricsDiscovery', { expression: Fn.conditionEquals(discovery.valueAsString, 'true') });
+    onlyIf(home.node.findChild('MetricsNamespace'), hasDiscovery);
+    onlyIf(home.metricsService!, hasDiscovery);
+    const registries = [{ ContainerName: home.container.containerName, ContainerPort: CloudUnmap.HTTP_PORT, RegistryArn: home.metricsService!.serviceArn }];
+    service.addPropertyOverride('ServiceRegistries', Fn.conditionIf(hasDiscovery.logicalId, registries, Aws.NO_VALUE));
 
     // Pull permission on the ECR repository named (the execution role), when one is.
     const hasRepo = ifSet(this, 'HasImageRepository', repository);
-    const pull = new iam.Policy(this, 'ImagePull', {
-      statements: [
-        new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
-        new iam.PolicyStatement({
-          actions: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
-          resources: [`arn:${this.partition}:ecr:${this.region}:${this.account}:repository/${repository.valueAsString}`],
-        }),
-      ],
-    });
-    pull.attachToRole(home.taskDefinition.obtainExecutionRole());
-    onlyIf(pull, hasRepo);
-    Validations.of(pull).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'ecr:GetAuthorizationToken has no resource type.' });
+    const executionPolicy = home.taskDefinition.obtainExecutionRole().node.findChild('DefaultPolicy') as iam.Policy;
+    appendStatements(executionPolicy, [
+      { Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
+      {
+        Effect: 'Allow',
+        Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
+        // Without a repository, a name ECR refuses (so no repository's layers).
+        Resource: `arn:${this.partition}:ecr:${this.region}:${this.account}:repository/${Fn.conditionIf(hasRepo.logicalId, repository.valueAsString, '-')}`,
+      },
+    ]);
 
     // The topic given, or the one the construct created.
     const hasTopic = ifSet(this, 'HasAlarmTopic', topic);
@@ -178,11 +246,12 @@ export class HomeTemplateStack extends Stack {
 export class ForwarderTemplateStack extends Stack {
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
-    new CloudUnmapForwarder(this, 'Forwarder', {
+    const forwarder = new CloudUnmapForwarder(this, 'Forwarder', {
       homeAccount: homeAccount(this).valueAsString,
       homeRegion: homeRegion(this).valueAsString,
       lifecycleHookNames: hookNames(this).valueAsList,
     });
+    parameterizedAlarms(this, forwarder);
   }
 }
 
@@ -195,11 +264,19 @@ export class MemberTemplateStack extends Stack {
     const roleName = str(this, 'RoleName', 'Name of the role the worker assumes here', { default: 'cloud-unmap-reader' });
     const roleRegion = str(this, 'RoleRegion', 'The one region where the (global) reader role is created (empty: HomeRegion)', { default: '' });
     const hooks = hookNames(this);
+    const org = str(this, 'OrganizationId', 'Organization mode: the worker must belong to this organization too (aws:PrincipalOrgID; or empty)', { default: '' });
     const reader = new CloudUnmapMemberRole(this, 'Reader', {
       homeAccount: account.valueAsString,
       homeRegion: region.valueAsString,
       roleName: roleName.valueAsString,
+      organizationId: org.valueAsString,
     });
+    // aws:PrincipalOrgID only when an organization is named (an empty one would match no principal).
+    const trust = this.resolve((reader.role.node.defaultChild as iam.CfnRole).assumeRolePolicyDocument).Statement[0].Condition;
+    (reader.role.node.defaultChild as iam.CfnRole).addPropertyOverride(
+      'AssumeRolePolicyDocument.Statement.0.Condition',
+      Fn.conditionIf(ifSet(this, 'HasOrganization', org).logicalId, trust, { ArnEquals: trust.ArnEquals }),
+    );
     onlyIf(reader, new CfnCondition(this, 'CreateRole', {
       expression: Fn.conditionOr(
         Fn.conditionAnd(Fn.conditionEquals(roleRegion.valueAsString, ''), Fn.conditionEquals(this.region, region.valueAsString)),
@@ -212,10 +289,24 @@ export class MemberTemplateStack extends Stack {
       lifecycleHookNames: hooks.valueAsList,
     });
     // The home account's home region has the rules already (the home stack): nothing to forward there.
-    onlyIf(forwarder, new CfnCondition(this, 'CreateForwarder', {
+    const createForwarder = new CfnCondition(this, 'CreateForwarder', {
       expression: Fn.conditionNot(
         Fn.conditionAnd(Fn.conditionEquals(this.account, account.valueAsString), Fn.conditionEquals(this.region, region.valueAsString)),
       ),
-    }));
+    });
+    onlyIf(forwarder, createForwarder);
+    parameterizedAlarms(this, forwarder, createForwarder);
+  }
+}
+
+/** organization-reader.json: the role listing the organization's accounts (management account or delegated administrator). */
+export class OrganizationReaderTemplateStack extends Stack {
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+    new CloudUnmapOrganizationReader(this, 'OrganizationReader', {
+      homeAccount: homeAccount(this).valueAsString,
+      homeRegion: homeRegion(this).valueAsString,
+      organizationId: str(this, 'OrganizationId', 'The organization (the worker must belong to it)', { allowedPattern: '^o-[a-z0-9]{10,32}$' }).valueAsString,
+    });
   }
 }

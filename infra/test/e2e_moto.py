@@ -65,9 +65,12 @@ def client(moto, name, region, account="123456789012"):
 def member_stackset(moto):
     """member.json in two accounts (the home one and a member) and two regions, as a StackSet deploys it."""
     body = open(os.path.join(ROOT, "infra", "cloudformation", "member.json")).read()
-    params = {"HomeAccountId": "123456789012", "HomeRegion": REGION, "LifecycleHookNames": "cloud-unmap"}
+    base = {"HomeAccountId": "123456789012", "HomeRegion": REGION, "LifecycleHookNames": "cloud-unmap"}
     for account in ("123456789012", "222222222222"):
         for region in (REGION, "us-west-2"):
+            # The member account in organization mode with alarms (a topic of its own); the home account without.
+            extra = {"AlarmTopicArn": "create", "OrganizationId": "o-abcdef0123"} if account == "222222222222" else {}
+            params = {**base, **extra}
             cfn = client(moto, "cloudformation", region, account)
             cfn.create_stack(
                 StackName="StackSet-cloud-unmap-member",
@@ -85,8 +88,30 @@ def member_stackset(moto):
                 (len(rules) == 0) if home else (len(rules) >= 5),
                 len(rules),
             )
+            topics = [r for r in made if r.get("ResourceType") == "AWS::SNS::Topic"]
+            want = 1 if extra else 0
+            check(
+                f"alarm topics in {account}/{region}: {want} (AlarmTopicArn {extra and 'create' or 'empty'})",
+                len(topics) == want,
+            )
         roles = [r["RoleName"] for r in client(moto, "iam", REGION, account).list_roles()["Roles"]]
         check(f"one reader role in {account} (IAM names are global)", roles.count("cloud-unmap-reader") == 1, roles)
+
+
+def organization_reader(moto):
+    """organization-reader.json (in the management account or a delegated administrator): its role exists."""
+    cfn = client(moto, "cloudformation", REGION, "333333333333")
+    params = {"HomeAccountId": "123456789012", "HomeRegion": REGION, "OrganizationId": "o-abcdef0123"}
+    cfn.create_stack(
+        StackName="cloud-unmap-organization-reader",
+        TemplateBody=open(os.path.join(ROOT, "infra", "cloudformation", "organization-reader.json")).read(),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+    )
+    status = wait(cfn, "cloud-unmap-organization-reader")
+    check("organization-reader.json reaches CREATE_COMPLETE on moto", status == "CREATE_COMPLETE", status)
+    roles = [r["RoleName"] for r in client(moto, "iam", REGION, "333333333333").list_roles()["Roles"]]
+    check("the organization reader role exists", "cloud-unmap-organization-reader" in roles, roles)
 
 
 def existing_vpc(moto):
@@ -226,6 +251,19 @@ def main():
             put("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action", detail)
         n = queued()
         check("the lifecycle rule routed cloud-unmap's hook and not another team's", n == 2, n)
+        # What forwarders send lands on the stack's own bus (not the default one), whose rules feed the same queue.
+        events.put_events(
+            Entries=[
+                {
+                    "Source": "aws.ec2",
+                    "DetailType": "EC2 Instance State-change Notification",
+                    "Detail": json.dumps({"instance-id": insts[1]["InstanceId"], "state": "stopping"}),
+                    "EventBusName": "cloud-unmap-forwarded",
+                }
+            ]
+        )
+        n = queued()
+        check("the forwarded bus's rules routed a forwarded event into the same queue", n == 3, n)
 
         # The worker, configured as the task definition would configure it, deregisters the instance.
         port = free_port()
@@ -285,6 +323,7 @@ def main():
             check("the worker stops with exit 0 on SIGTERM", worker.returncode == 0, worker.returncode)
             worker = None
         member_stackset(moto)
+        organization_reader(moto)
         existing_vpc(moto)
     finally:
         if worker:

@@ -38,14 +38,20 @@ test('every queue is encrypted and refuses plain-text transport', () => {
   }
 });
 
-test('one rule per entry of event-rules.json, same pattern, into the queue with retries and a DLQ', () => {
+test('one rule per entry of event-rules.json on the default bus and on the forwarded bus, into the queue with retries and a DLQ', () => {
   const rules = resources(t, 'AWS::Events::Rule');
   const specs = withHookNames(loadRules(), exampleConfig.lifecycleHookNames);
-  assert.equal(rules.length, specs.length);
+  assert.equal(rules.length, 2 * specs.length);
+  const [[busId, bus]] = resources(t, 'AWS::Events::EventBus');
+  assert.equal(bus.Properties.Name, 'cloud-unmap-forwarded');
   for (const spec of specs) {
-    const match = rules.find(([, r]) => JSON.stringify(r.Properties.EventPattern) === JSON.stringify(spec.pattern));
-    assert.ok(match, `no rule with the pattern of ${spec.name}`);
-    const target = match![1].Properties.Targets[0];
+    const matches = rules.filter(([, r]) => JSON.stringify(r.Properties.EventPattern) === JSON.stringify(spec.pattern));
+    assert.deepEqual(matches.map(([, r]) => r.Properties.EventBusName ?? 'default').sort(), ['cloud-unmap-forwarded', 'default']);
+    // Named, so created after the bus.
+    for (const [, r] of matches) if (r.Properties.EventBusName) assert.ok(r.DependsOn.includes(busId));
+  }
+  for (const [, match] of rules) {
+    const target = match.Properties.Targets[0];
     assert.deepEqual(target.Arn, { 'Fn::GetAtt': [queue[0], 'Arn'] });
     assert.ok(target.DeadLetterConfig.Arn, 'rule target has a dead-letter queue');
     assert.ok(target.RetryPolicy.MaximumRetryAttempts > 0);
@@ -58,8 +64,8 @@ test('only the configured lifecycle hooks are forwarded and owned, and the drain
   for (const stack of [b.home, ...b.forwarders, ...b.members]) {
     const patterns = resources(template(stack), 'AWS::Events::Rule').map(([, r]) => r.Properties.EventPattern);
     const lifecycle = patterns.filter((p) => p['detail-type'].includes('EC2 Instance-terminate Lifecycle Action'));
-    assert.equal(lifecycle.length, 1, stack.stackName);
-    assert.deepEqual(lifecycle[0].detail.LifecycleHookName, ['cloud-unmap', 'web-drain'], stack.stackName);
+    assert.equal(lifecycle.length, stack === b.home ? 2 : 1, stack.stackName);
+    for (const l of lifecycle) assert.deepEqual(l.detail.LifecycleHookName, ['cloud-unmap', 'web-drain'], stack.stackName);
   }
   const [, task] = resources(template(b.home), 'AWS::ECS::TaskDefinition')[0];
   const env = Object.fromEntries(task.Properties.ContainerDefinitions[0].Environment.map((e: any) => [e.Name, e.Value]));
@@ -67,15 +73,20 @@ test('only the configured lifecycle hooks are forwarded and owned, and the drain
   assert.equal(env.CLOUD_UNMAP_LIFECYCLE_DRAIN_SECONDS, '60');
 });
 
-test('the default bus admits each member account\'s forwarders', () => {
+test('the forwarded bus (not the default one) admits each member account\'s forwarders, for their sources only', () => {
   const policies = resources(t, 'AWS::Events::EventBusPolicy').map(([, p]) => p.Properties);
   for (const account of exampleConfig.memberAccounts) {
     const p = policies.find((x) => JSON.stringify(x.Statement.Principal).includes(`:iam::${account}:root`));
     assert.ok(p, `no bus policy for ${account}`);
-    assert.equal(p.EventBusName, 'default');
+    assert.equal(p.EventBusName, 'cloud-unmap-forwarded');
+    assert.match(JSON.stringify(p.Statement.Resource), /:events:eu-west-1:111111111111:event-bus\/cloud-unmap-forwarded/);
     assert.equal(p.Statement.Action, 'events:PutEvents');
     assert.equal(p.Statement.Effect, 'Allow');
+    assert.deepEqual(p.Statement.Condition, { StringEquals: { 'events:source': ['aws.autoscaling', 'aws.ec2', 'aws.health'] } });
   }
+  assert.ok(!policies.some((p) => p.EventBusName === 'default'), 'the default bus is left alone');
+  // The sources are exactly those of event-rules.json.
+  assert.deepEqual([...new Set(loadRules().flatMap((r) => r.pattern.source))].sort(), ['aws.autoscaling', 'aws.ec2', 'aws.health']);
 });
 
 test('the worker runs on Fargate with the configured replicas, health check, read-only root and non-root user', () => {
@@ -93,7 +104,8 @@ test('the worker runs on Fargate with the configured replicas, health check, rea
   const env = Object.fromEntries(c.Environment.map((e: any) => [e.Name, e.Value]));
   assert.equal(env.CLOUD_UNMAP_SERVICE_ID, exampleConfig.serviceIds.join(','));
   assert.equal(env.CLOUD_UNMAP_INSTANCES_REGION, exampleConfig.instanceRegions.join(','));
-  assert.equal(env.CLOUD_UNMAP_INSTANCES_ROLE_ARN, 'arn:aws:iam::222222222222:role/cloud-unmap-reader');
+  assert.match(JSON.stringify(env.CLOUD_UNMAP_INSTANCES_ROLE_ARN), /AWS::Partition"},":iam::222222222222:role\/cloud-unmap-reader/);
+  assert.equal(env.CLOUD_UNMAP_ORGANIZATION_ID, undefined, 'organization mode is off');
   assert.deepEqual(env.CLOUD_UNMAP_QUEUE_URL, { Ref: queue[0] });
 });
 
@@ -110,7 +122,8 @@ test('the task role has exactly the worker policy, the queue and member roles na
   const policies = resources(t, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('CloudUnmapTaskPolicy'));
   assert.equal(policies.length, 1);
   const statements = policies[0][1].Properties.PolicyDocument.Statement;
-  const expected = workerStatements({ queueArn: 'QUEUE', stateTableArn: 'TABLE', memberRoleArns: ['ROLE'], serviceArns: ['SERVICE'] }).map((s) =>
+  const scope = { partition: 'aws', account: 'A', region: 'R' };
+  const expected = workerStatements({ queueArn: 'QUEUE', stateTableArn: 'TABLE', memberRoleArns: ['ROLE'], serviceArns: ['SERVICE'], scope }).map((s) =>
     s.toStatementJson(),
   );
   assert.deepEqual(
@@ -121,7 +134,10 @@ test('the task role has exactly the worker policy, the queue and member roles na
   assert.deepEqual(bySid.EventQueue.Resource, { 'Fn::GetAtt': [queue[0], 'Arn'] });
   const [[tableId]] = resources(t, 'AWS::DynamoDB::Table');
   assert.deepEqual(bySid.StateTable.Resource, { 'Fn::GetAtt': [tableId, 'Arn'] });
-  assert.equal(bySid.MemberAccounts.Resource, 'arn:aws:iam::222222222222:role/cloud-unmap-reader');
+  assert.match(JSON.stringify(bySid.MemberAccounts.Resource), /:iam::222222222222:role\/cloud-unmap-reader/);
+  // Write actions name this account's resources, never "*" (checkov CKV_AWS_111).
+  assert.match(JSON.stringify(bySid.CloudMapHealthChecks.Resource), /:route53:::healthcheck\/\*/);
+  assert.match(JSON.stringify(bySid.LifecycleActions.Resource), /:autoscaling:\*:111111111111:autoScalingGroup:\*:autoScalingGroupName\/\*/);
   // DeregisterInstance needs Route 53's health-check calls, and no record changes (Cloud Map's permissions reference).
   assert.deepEqual(bySid.CloudMapHealthChecks.Action.sort(), ['route53:DeleteHealthCheck', 'route53:GetHealthCheck', 'route53:UpdateHealthCheck']);
   assert.ok(!JSON.stringify(statements).includes('route53:ChangeResourceRecordSets'));
@@ -135,11 +151,20 @@ test('alarms on dead letters, undelivered and failed events, the oldest event an
   assert.ok(queuesWatched.some((q) => q.includes('UndeliveredEvents')));
   assert.ok(visible.every((a) => a.Threshold === 0));
   assert.ok(alarms.find((a) => a.MetricName === 'ApproximateAgeOfOldestMessage'));
-  const tasks = alarms.find((a) => a.MetricName === 'RunningTaskCount');
+  // NoWorker on AWS/ECS (published with or without Container Insights); missing data (no task) is the alarm.
+  const tasks = alarms.find((a) => a.Namespace === 'AWS/ECS' && a.MetricName === 'CPUUtilization');
   assert.ok(tasks);
+  assert.equal(tasks.Statistic, 'SampleCount');
   assert.equal(tasks.ComparisonOperator, 'LessThanThreshold');
-  const failed = alarms.filter((a) => a.MetricName === 'FailedInvocations' && a.Namespace === 'AWS/Events');
-  assert.equal(failed.length, resources(t, 'AWS::Events::Rule').length, 'one failed-invocations alarm per rule');
+  assert.equal(tasks.TreatMissingData, 'breaching');
+  assert.ok(!alarms.some((a) => a.Namespace === 'ECS/ContainerInsights' && a.MetricName === 'RunningTaskCount'));
+  // Running below the desired count: Container Insights' counts (the cluster created has it); missing is not breaching.
+  const below = alarms.find((a) => JSON.stringify(a.Metrics ?? []).includes('DesiredTaskCount'));
+  assert.ok(below && below.TreatMissingData === 'notBreaching');
+  // One failed-invocations alarm per bus, summing its rules.
+  const failed = alarms.filter((a) => JSON.stringify(a.Metrics ?? []).includes('FailedInvocations'));
+  assert.equal(failed.length, 2);
+  for (const f of failed) assert.equal(f.Metrics.filter((m: any) => m.MetricStat).length, loadRules().length);
   // Every alarm notifies the stack's encrypted topic, when it fires and when it recovers.
   const [[topicId, topic]] = resources(t, 'AWS::SNS::Topic');
   assert.ok(topic.Properties.KmsMasterKeyId, 'the topic is encrypted');
@@ -156,20 +181,20 @@ test('alarms on dead letters, undelivered and failed events, the oldest event an
     }
     const falarms = resources(ft, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     assert.ok(falarms.some((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible'));
-    assert.ok(falarms.filter((a) => a.MetricName === 'FailedInvocations').length >= 1);
+    assert.ok(falarms.some((a) => JSON.stringify(a.Metrics ?? []).includes('FailedInvocations')));
     assert.ok(falarms.every((a) => JSON.stringify(a.AlarmActions) === JSON.stringify([{ Ref: ftopic }])));
   }
 });
 
 test('the audit bus: only when asked, with its archive, passed to the worker, the one bus it may put on', () => {
-  assert.equal(resources(t, 'AWS::Events::EventBus').length, 0);
+  assert.equal(resources(t, 'AWS::Events::EventBus').filter(([, b]) => b.Properties.Name === 'cloud-unmap-audit').length, 0);
   const env = (tt: ReturnType<typeof template>) =>
     resources(tt, 'AWS::ECS::TaskDefinition')[0][1].Properties.ContainerDefinitions[0].Environment.find(
       (e: any) => e.Name === 'CLOUD_UNMAP_AUDIT_EVENT_BUS',
     ).Value;
   assert.equal(env(t), '');
   const audited = template(built({ ...exampleConfig, auditBus: true, auditArchiveDays: 30 }).home);
-  const [[busId, bus]] = resources(audited, 'AWS::Events::EventBus');
+  const [[busId, bus]] = resources(audited, 'AWS::Events::EventBus').filter(([, b]) => b.Properties.Name === 'cloud-unmap-audit');
   assert.equal(bus.Properties.Name, 'cloud-unmap-audit');
   const [[, archive]] = resources(audited, 'AWS::Events::Archive');
   assert.deepEqual(archive.Properties.SourceArn, { 'Fn::GetAtt': [busId, 'Arn'] });
@@ -198,12 +223,12 @@ test('Cloud Map instance calls are scoped to the selected services when no names
   assert.match(JSON.stringify(scoped.CloudMapServices.Resource), new RegExp(arn));
   assert.ok(![scoped.CloudMap.Action].flat().some((a: string) => a.endsWith('Instance') || a.endsWith('Instances')));
   assert.ok([scoped.CloudMap.Action].flat().includes('servicediscovery:DiscoverInstancesRevision'));
-  // With a namespace the services are known only at run time: one unscoped statement.
-  const wide = statementsOf({ ...exampleConfig, namespaceIds: ['ns-abcdef0123456789'] });
-  const cloudMap = wide.filter((s: any) => String(s.Sid).startsWith('CloudMap') && s.Sid !== 'CloudMapHealthChecks');
-  assert.equal(cloudMap.length, 1);
-  assert.ok([cloudMap[0].Action].flat().includes('servicediscovery:DeregisterInstance'));
-  assert.equal(cloudMap[0].Condition, undefined);
+  // With a namespace the services are known only at run time: every service of this account and region.
+  const wide = Object.fromEntries(statementsOf({ ...exampleConfig, namespaceIds: ['ns-abcdef0123456789'] }).map((s: any) => [s.Sid, s]));
+  assert.ok([wide.CloudMapInstances.Action].flat().includes('servicediscovery:DeregisterInstance'));
+  assert.match(JSON.stringify(wide.CloudMapInstances.Resource), /:servicediscovery:eu-west-1:111111111111:service\/\*/);
+  assert.equal(wide.CloudMapInstances.Condition, undefined);
+  assert.ok(![wide.CloudMap.Action].flat().includes('servicediscovery:DeregisterInstance'));
   // Organization mode: member roles only inside the organization.
   const org = statementsOf({ ...exampleConfig, organizationId: 'o-abcdef0123' });
   const assume = org.find((s: any) => s.Sid === 'MemberAccounts');

@@ -31,6 +31,18 @@ test('the private networking modes pass cdk-nag AwsSolutions', () => {
   }
 });
 
+test('organization mode, metrics discovery, a customer-managed key and no member alarms pass cdk-nag AwsSolutions', () => {
+  const config = {
+    ...exampleConfig,
+    organizationId: 'o-abcdef0123',
+    organizationReaderAccount: '333333333333',
+    memberAlarms: false,
+    metricsDiscovery: true,
+    kmsKeyArn: 'arn:aws:kms:eu-west-1:111111111111:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789',
+  };
+  synthClean((app) => buildApp(parseConfig(config), app));
+});
+
 test('the published templates pass cdk-nag AwsSolutions', () => {
   synthClean((app) => buildTemplateApp(app));
 });

@@ -54,9 +54,13 @@ test('networking: public subnets by default, a NAT gateway, or isolated subnets 
   assert.equal(resources(isolated, 'AWS::EC2::NatGateway').length, 0);
   assert.equal(serviceOf(isolated).NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp, 'DISABLED');
   const names = resources(isolated, 'AWS::EC2::VPCEndpoint').map(([, e]) => JSON.stringify(e.Properties.ServiceName));
-  for (const service of ['sqs', 'ec2', 'servicediscovery', 'data-servicediscovery', 'sts', 'autoscaling', 'logs', 'ecr.api', 'ecr.dkr', 'events', 's3']) {
+  for (const service of ['sqs', 'ec2', 'servicediscovery', 'data-servicediscovery', 'sts', 'autoscaling', 'logs', 'ecr.api', 'ecr.dkr', 'events', 's3', 'dynamodb']) {
     assert.ok(names.some((n) => n.includes(`.${service}"`)), `no ${service} endpoint in ${names}`);
   }
+  // The state table through a gateway endpoint on the worker subnets' route tables.
+  const [[, ddb]] = resources(isolated, 'AWS::EC2::VPCEndpoint').filter(([, e]) => JSON.stringify(e.Properties.ServiceName).includes('.dynamodb"'));
+  assert.equal(ddb.Properties.VpcEndpointType, 'Gateway');
+  assert.ok(ddb.Properties.RouteTableIds.length >= 2);
   assert.throws(() => home({ network: 'endpoints' }), /EC2 has no cross-region endpoint/);
   assert.throws(() => home({ network: 'endpoints', instanceRegions: ['eu-west-1'], imageRepository: undefined, imageTag: undefined, imageUri: 'x/y:1' }), /ECR/);
 });
@@ -80,7 +84,10 @@ test('organization mode admits every account in one bus-policy statement; many a
   const t = template(built(parseConfig({ ...exampleConfig, memberAccounts: accounts, organizationId: 'o-abcdef0123' })).home);
   const [[, policy], ...more] = resources(t, 'AWS::Events::EventBusPolicy');
   assert.equal(more.length, 0);
-  assert.deepEqual(policy.Properties.Statement.Condition, { StringEquals: { 'aws:PrincipalOrgID': 'o-abcdef0123' } });
+  assert.deepEqual(policy.Properties.Statement.Condition, {
+    StringEquals: { 'aws:PrincipalOrgID': 'o-abcdef0123', 'events:source': ['aws.autoscaling', 'aws.ec2', 'aws.health'] },
+  });
+  assert.equal(policy.Properties.EventBusName, 'cloud-unmap-forwarded');
 });
 
 test('alarms notify the topic named (in each stack\'s own region); none is created then', () => {
@@ -120,7 +127,7 @@ test("stack names: 'CloudUnmapForwarder-*' is the home account's alone; each mem
 test('a CloudWatch dashboard of the queue, the dead letters and the running tasks', () => {
   const [[, dash]] = resources(home(), 'AWS::CloudWatch::Dashboard');
   const body = JSON.stringify(dash.Properties.DashboardBody);
-  for (const metric of ['ApproximateNumberOfMessagesVisible', 'ApproximateAgeOfOldestMessage', 'NumberOfMessagesDeleted', 'RunningTaskCount']) {
+  for (const metric of ['ApproximateNumberOfMessagesVisible', 'ApproximateAgeOfOldestMessage', 'NumberOfMessagesDeleted', 'CPUUtilization']) {
     assert.ok(body.includes(metric), metric);
   }
 });

@@ -15,13 +15,13 @@ test('a forwarder for every instance region but the home one, and for member acc
   assert.deepEqual(b.members.map((m) => `${m.account}/${m.region}`), ['222222222222/eu-west-1']);
 });
 
-test('forwarders send the same patterns to the home region\'s default bus, through their role', () => {
+test('forwarders send the same patterns to the home region\'s forwarded bus, through their role', () => {
   for (const stack of [...b.forwarders, ...b.members]) {
     const rules = resources(template(stack), 'AWS::Events::Rule');
     assert.equal(rules.length, loadRules().length);
     for (const [, r] of rules) {
       const [target] = r.Properties.Targets;
-      assert.match(JSON.stringify(target.Arn), /events:eu-west-1:111111111111:event-bus\/default/);
+      assert.match(JSON.stringify(target.Arn), /events:eu-west-1:111111111111:event-bus\/cloud-unmap-forwarded/);
       assert.ok(target.RoleArn);
     }
   }
@@ -31,7 +31,10 @@ test('the member role trusts only the worker\'s task role and may only read EC2 
   const t = template(b.members[0]);
   const [, reader] = resources(t, 'AWS::IAM::Role').find(([, r]) => r.Properties.RoleName === 'cloud-unmap-reader')!;
   const [trust] = reader.Properties.AssumeRolePolicyDocument.Statement;
-  assert.match(JSON.stringify(trust.Principal), /iam::111111111111:role\/cloud-unmap-task-eu-west-1/);
+  // The home account as principal, the task role by ARN in a condition: a recreated task role stays trusted.
+  assert.match(JSON.stringify(trust.Principal), /iam::111111111111:root/);
+  assert.match(JSON.stringify(trust.Condition.ArnEquals['aws:PrincipalArn']), /iam::111111111111:role\/cloud-unmap-task-eu-west-1/);
+  assert.equal(trust.Condition.StringEquals, undefined, 'no organization condition outside organization mode');
   const [, policy] = resources(t, 'AWS::IAM::Policy').find(([id]) => id.startsWith('ReaderReaderPolicy'))!;
   const actions = policy.Properties.PolicyDocument.Statement.flatMap((s: any) => [s.Action].flat()).sort();
   assert.deepEqual(actions, [

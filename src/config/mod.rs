@@ -61,7 +61,7 @@ pub struct Config {
 }
 
 /// The longest reconcile period (a day): every duration the program adds up stays far from overflow.
-pub const MAX_FREQUENCY: u64 = 86_400;
+pub const MAX_FREQUENCY: u64 = crate::model::request::MAX_PERIOD;
 /// The longest `--not-found-grace`, `--shutdown-timeout` and `--stall-timeout`.
 pub const MAX_GRACE: u64 = 3_600;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// The shortest period of an EventBridge schedule, assumed when a message does not say `every`.
 pub const SCHEDULE_FLOOR: Duration = Duration::from_secs(60);
-/// The longest period a message may say (a day, as `--frequency`).
+/// The longest period a message may say, and the longest `--frequency`: a day.
 pub const MAX_PERIOD: u64 = 86_400;
 
 /// Reads a reconcile message: `{"cloud-unmap":"reconcile"}`, with `"every": <seconds>` when the

@@ -1,9 +1,12 @@
 // Where the worker runs: the VPC given, or one created in one of three modes (public subnets, private
 // subnets behind a NAT gateway, isolated subnets with the VPC endpoints the worker needs).
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { acknowledge } from './acknowledge';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { skipCheckov } from './checkov';
 
 /** How a created VPC reaches AWS's APIs. */
 export enum NetworkMode {
@@ -13,7 +16,8 @@ export enum NetworkMode {
   NAT_GATEWAY = 'NAT_GATEWAY',
   /**
    * Isolated subnets with interface endpoints (sqs, ec2, servicediscovery, data-servicediscovery, sts, autoscaling, logs,
-   * ecr.api, ecr.dkr; events with the audit bus) and an S3 gateway endpoint: no route to the internet.
+   * ecr.api, ecr.dkr; events with the audit bus) and S3 and DynamoDB gateway endpoints (the image layers;
+   * the replicas' state table): no route to the internet.
    * Endpoints are regional: every instance region must be the home region, the image must be in ECR.
    */
   VPC_ENDPOINTS = 'VPC_ENDPOINTS',
@@ -26,6 +30,8 @@ export interface NetworkInput {
   assignPublicIp?: boolean;
   /** Interface endpoints beyond the base set (VPC_ENDPOINTS). */
   extraEndpoints: ec2.InterfaceVpcEndpointAwsService[];
+  /** The customer-managed key of the flow log group, when one is given. */
+  encryptionKey?: kms.IKey;
 }
 
 export interface WorkerNetwork {
@@ -66,7 +72,7 @@ export function workerNetwork(scope: Construct, input: NetworkInput): WorkerNetw
   });
   vpc.addFlowLog('FlowLog', {
     destination: ec2.FlowLogDestination.toCloudWatchLogs(
-      new logs.LogGroup(scope, 'FlowLogs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY }),
+      flowLogGroup(scope, input.encryptionKey),
     ),
     trafficType: ec2.FlowLogTrafficType.REJECT,
   });
@@ -77,16 +83,27 @@ export function workerNetwork(scope: Construct, input: NetworkInput): WorkerNetw
     ];
     for (const [id, service] of endpoints) {
       const endpoint = vpc.addInterfaceEndpoint(`${id}Endpoint`, { service });
-      Validations.of(endpoint).acknowledge({
+      acknowledge(endpoint, {
         id: 'AwsSolutions::AwsSolutions-EC23',
         reason: "An interface endpoint admits HTTPS from its own VPC's CIDR only (the CIDR is a token at synth time).",
       });
     }
     vpc.addGatewayEndpoint('S3Endpoint', { service: ec2.GatewayVpcEndpointAwsService.S3 });
+    // The state table (UpdateItem, Scan): without it every call times out and the replicas lose the shared reconcile.
+    vpc.addGatewayEndpoint('DynamoDbEndpoint', { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB });
   }
   return {
     vpc,
     subnets: { subnetType },
     assignPublicIp: input.assignPublicIp ?? input.mode === NetworkMode.PUBLIC_SUBNETS,
   };
+}
+
+/** The flow log's group: rejected connections, a month, encrypted with the key given (or CloudWatch Logs' own). */
+function flowLogGroup(scope: Construct, key?: kms.IKey): logs.LogGroup {
+  const group = new logs.LogGroup(scope, 'FlowLogs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY, encryptionKey: key });
+  if (key === undefined) {
+    skipCheckov(group, 'CKV_AWS_158', 'Rejected-connection records, encrypted at rest by CloudWatch Logs; a customer-managed key is optional (encryptionKey).');
+  }
+  return group;
 }

@@ -1,7 +1,8 @@
 // The worker's permissions: the single source of the ECS task role's policy, of the member role's, and
 // of the IAM policy document published for users who run cloud-unmap elsewhere
 // (cloudformation/worker-iam-policy.json).
-import { Validations } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
+import { acknowledge } from './acknowledge';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 
@@ -22,8 +23,42 @@ export interface WorkerPolicyInput {
   serviceArns?: string[];
   /** Organization mode: sts:AssumeRole only into roles of this organization (aws:ResourceOrgID). */
   organizationId?: string;
+  /** Organization mode: the role (management account or delegated administrator) listing the organization's accounts. */
+  organizationReaderRoleArn?: string;
+  /** The customer-managed key of the queue and the state table, when one is given. */
+  kmsKeyArn?: string;
   /** Lifecycle actions only on groups carrying this tag (key and value). */
   lifecycleGroupTag?: GroupTag;
+  /**
+   * Where the worker runs: write actions are then scoped to this account's resources (Route 53 health
+   * checks, Cloud Map services of the home region, Auto Scaling groups) instead of "*". @default "*" (the standalone document)
+   */
+  scope?: PolicyScope;
+}
+
+/** A partition, account and region (tokens in a stack) to scope write actions to. */
+export interface PolicyScope {
+  partition: string;
+  account: string;
+  region: string;
+}
+
+/** The ARNs write actions are scoped to, or "*" without a scope. */
+function arns(scope?: PolicyScope) {
+  if (scope === undefined) return { healthChecks: '*', services: '*', groups: '*' };
+  const { partition, account, region } = scope;
+  return {
+    healthChecks: `arn:${partition}:route53:::healthcheck/*`,
+    services: `arn:${partition}:servicediscovery:${region}:${account}:service/*`,
+    // Any instance region of this account.
+    groups: `arn:${partition}:autoscaling:*:${account}:autoScalingGroup:*:autoScalingGroupName/*`,
+  };
+}
+
+/** The wildcard resources a scoped policy names (for cdk-nag's acknowledgements). */
+export function scopedWildcards(scope: PolicyScope): string[] {
+  const a = arns(scope);
+  return [a.healthChecks, a.services, a.groups];
 }
 
 /** An Auto Scaling group tag: CompleteLifecycleAction and heartbeats are allowed only on groups with it. */
@@ -43,11 +78,11 @@ export interface GroupTag {
  */
 export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[] {
   const statements = [
-    ...cloudMapStatements(input.serviceArns),
+    ...cloudMapStatements(input.serviceArns, arns(input.scope).services),
     new iam.PolicyStatement({
       sid: 'CloudMapHealthChecks',
       actions: ['route53:GetHealthCheck', 'route53:DeleteHealthCheck', 'route53:UpdateHealthCheck'],
-      resources: ['*'],
+      resources: [arns(input.scope).healthChecks],
     }),
     ec2Statement(),
     new iam.PolicyStatement({
@@ -62,7 +97,7 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
       ],
       resources: [input.queueArn],
     }),
-    ...lifecycleStatements(input.lifecycleGroupTag),
+    ...lifecycleStatements(input.lifecycleGroupTag, arns(input.scope).groups),
   ];
   if (input.stateTableArn !== undefined) {
     statements.push(
@@ -82,12 +117,23 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
       }),
     );
   }
+  if (input.organizationReaderRoleArn !== undefined) {
+    statements.push(
+      new iam.PolicyStatement({ sid: 'OrganizationAccounts', actions: ['sts:AssumeRole'], resources: [input.organizationReaderRoleArn] }),
+    );
+  }
+  if (input.kmsKeyArn !== undefined) {
+    // Receiving from (and sending to) a KMS-encrypted queue, reading and writing the encrypted table.
+    statements.push(
+      new iam.PolicyStatement({ sid: 'Encryption', actions: ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:Encrypt'], resources: [input.kmsKeyArn] }),
+    );
+  }
   return statements;
 }
 
 /** What a member account's role lets the worker do there. */
-export function memberStatements(lifecycleGroupTag?: GroupTag): iam.PolicyStatement[] {
-  return [ec2Statement(), ...lifecycleStatements(lifecycleGroupTag)];
+export function memberStatements(lifecycleGroupTag?: GroupTag, scope?: PolicyScope): iam.PolicyStatement[] {
+  return [ec2Statement(), ...lifecycleStatements(lifecycleGroupTag, arns(scope).groups)];
 }
 
 /**
@@ -95,7 +141,7 @@ export function memberStatements(lifecycleGroupTag?: GroupTag): iam.PolicyStatem
  * worker selects (no resource type, or namespaces resolved at run time). With `serviceArns`, the
  * instance calls carry a `servicediscovery:ServiceArn` condition and GetService names the services.
  */
-function cloudMapStatements(serviceArns?: string[]): iam.PolicyStatement[] {
+function cloudMapStatements(serviceArns: string[] | undefined, services: string): iam.PolicyStatement[] {
   const instanceActions = [
     'servicediscovery:ListInstances',
     'servicediscovery:DeregisterInstance',
@@ -109,6 +155,13 @@ function cloudMapStatements(serviceArns?: string[]): iam.PolicyStatement[] {
     'servicediscovery:GetNamespace',
     'servicediscovery:ListTagsForResource',
   ];
+  if ((serviceArns === undefined || serviceArns.length === 0) && services !== '*') {
+    // Services known at run time only (namespaces, parameters): this account's services of the home region.
+    return [
+      new iam.PolicyStatement({ sid: 'CloudMap', actions: read, resources: ['*'] }),
+      new iam.PolicyStatement({ sid: 'CloudMapInstances', actions: [...instanceActions, 'servicediscovery:GetService'], resources: [services] }),
+    ];
+  }
   if (serviceArns === undefined || serviceArns.length === 0) {
     return [
       new iam.PolicyStatement({
@@ -154,7 +207,7 @@ function ec2Statement(): iam.PolicyStatement {
  * carrying the hooks (`cloud-unmap check`); and heartbeats and CONTINUE, on every group or, with `tag`,
  * only on groups carrying it (`autoscaling:ResourceTag/<key>`): a team opts its groups in by tagging them.
  */
-function lifecycleStatements(tag?: GroupTag): iam.PolicyStatement[] {
+function lifecycleStatements(tag: GroupTag | undefined, groups: string): iam.PolicyStatement[] {
   const read = new iam.PolicyStatement({
     sid: 'LifecycleHooksRead',
     actions: [
@@ -167,7 +220,7 @@ function lifecycleStatements(tag?: GroupTag): iam.PolicyStatement[] {
   const act = new iam.PolicyStatement({
     sid: 'LifecycleActions',
     actions: ['autoscaling:RecordLifecycleActionHeartbeat', 'autoscaling:CompleteLifecycleAction'],
-    resources: ['*'],
+    resources: [groups],
     conditions: tag ? { StringEquals: { [`autoscaling:ResourceTag/${tag.key}`]: tag.value } } : undefined,
   });
   return [read, act];
@@ -187,11 +240,20 @@ export function workerPolicyDocument(): iam.PolicyDocument {
 
 /** cdk-nag: why a policy of ours may name "*" (and, in the published template, a role-name pattern). */
 export function acknowledgeWildcards(policy: IConstruct, extraResources: string[] = []): void {
+  extraResources = extraResources.map((r) => nagResource(Stack.of(policy).resolve(r)));
   const reason =
     'ec2:DescribeInstances, the Cloud Map list/get/deregister/operation calls, the Route 53 health-check calls ' +
     'DeregisterInstance makes and the Auto Scaling lifecycle calls do not support resource-level permissions for what cloud-unmap ' +
     'touches (instances, services and groups come and go); the queue and the member roles are named exactly.';
   for (const resource of ['*', ...extraResources]) {
-    Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });
+    acknowledge(policy, { id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });
   }
+}
+
+/** A resolved resource as cdk-nag names it in a finding (references as <Name>, pseudo parameters as <AWS::…>). */
+function nagResource(resolved: unknown): string {
+  if (typeof resolved === 'string') return resolved;
+  const join = (resolved as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+  if (join === undefined) return JSON.stringify(resolved);
+  return join[1].map((p) => (typeof p === 'string' ? p : `<${(p as { Ref: string }).Ref}>`)).join(join[0]);
 }

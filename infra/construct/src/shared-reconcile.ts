@@ -1,12 +1,15 @@
 // The reconcile the replicas share: the state table (DynamoDB: the cycle's lease, each service's last
 // success) and the EventBridge Scheduler schedule that puts {"cloud-unmap":"reconcile","every":N} in the
 // event queue every period, so N replicas run one cycle between them, not N.
-import { Duration, RemovalPolicy, Stack, Token, Tokenization, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Tokenization } from 'aws-cdk-lib';
+import { acknowledge } from './acknowledge';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { skipCheckov } from './checkov';
 
 /** EventBridge Scheduler's shortest rate: a minute. */
 export const MIN_FREQUENCY_SECONDS = 60;
@@ -20,6 +23,8 @@ export interface SharedReconcileProps {
   frequencySeconds: number;
   /** The schedule, when `frequencySeconds` is a token (a template parameter). */
   schedule?: scheduler.ScheduleExpression;
+  /** A customer-managed key for the table. @default DynamoDB's own */
+  encryptionKey?: kms.IKey;
 }
 
 /** The schedule's rate for a frequency: whole minutes, rounded up (EventBridge has no seconds). */
@@ -30,6 +35,8 @@ export function scheduleMinutes(frequencySeconds: number): number {
 export class SharedReconcile extends Construct {
   readonly table: dynamodb.Table;
   readonly schedule: scheduler.Schedule;
+  /** The schedule's period in seconds (whole minutes; a token with a template's schedule). */
+  readonly every: number;
 
   constructor(scope: Construct, id: string, props: SharedReconcileProps) {
     super(scope, id);
@@ -51,11 +58,18 @@ export class SharedReconcile extends Construct {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       removalPolicy: RemovalPolicy.DESTROY,
+      ...(props.encryptionKey ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: props.encryptionKey } : {}),
     });
-    Validations.of(this.table).acknowledge({
+    const nothingToRestore = "the replicas' reconcile lease and each service's last success: the next cycle rewrites it, nothing to restore";
+    skipCheckov(this.table, 'CKV_AWS_28', `No point-in-time recovery: ${nothingToRestore}.`);
+    if (props.encryptionKey === undefined) {
+      skipCheckov(this.table, 'CKV_AWS_119', `Encrypted at rest with DynamoDB's own key; a customer-managed key is optional (encryptionKey, KmsKeyArn): ${nothingToRestore}.`);
+    }
+    acknowledge(this.table, {
       id: 'AwsSolutions-DDB3',
       reason: "The table holds the replicas' reconcile lease and each service's last success; the next cycle rewrites it, nothing to restore.",
     });
+    this.every = every;
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: `cloud-unmap: one reconcile cycle among the worker replicas (${Stack.of(this).stackName})`,
       schedule: expression,
@@ -68,5 +82,14 @@ export class SharedReconcile extends Construct {
         maxEventAge: Duration.minutes(5),
       }),
     });
+    if (props.encryptionKey !== undefined) {
+      // The schedule's role (made by the target at the stack's root) encrypts what it sends to the KMS queue.
+      for (const c of Stack.of(this).node.children.filter((x) => x.node.id.startsWith('SchedulerRoleForTarget'))) {
+        acknowledge(c, {
+          id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+          reason: "Sending to a queue encrypted with the customer-managed key needs its data keys (the key is named; GenerateDataKey* is CDK's grant).",
+        });
+      }
+    }
   }
 }
