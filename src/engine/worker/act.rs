@@ -293,7 +293,9 @@ impl Worker {
     fn observe_latencies(&self, claims: &[&Claim], out: &Outcomes) {
         let (now, wall) = (Instant::now(), SystemTime::now());
         for c in claims {
-            if !out.removed_from.contains_key(&c.instance_id) || out.failed(&c.instance_id) {
+            // Removed by this batch (`acted`), not found already gone: a replica's duplicate.
+            let acted = out.results.get(&c.instance_id).is_some_and(|r| r.acted);
+            if !acted || out.failed(&c.instance_id) {
                 continue;
             }
             let observe = |from: LatencyFrom, d: Duration| {
