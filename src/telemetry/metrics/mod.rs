@@ -49,6 +49,8 @@ pub struct Metrics {
     /// 1 while /readyz would answer 200 (set at each scrape).
     pub ready: Gauge,
     pub cycles: Family<CycleLabels, Counter>,
+    pub target_failures: Family<TargetLabels, Counter>,
+    pub left_to_reconcile: Family<ServiceLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -71,6 +73,8 @@ impl Default for Metrics {
             missing: Family::default(),
             ready: Gauge::default(),
             cycles: Family::default(),
+            target_failures: Family::default(),
+            left_to_reconcile: Family::default(),
         }
     }
 }
@@ -120,7 +124,7 @@ impl Metrics {
         );
         registry.register(
             "cloud_unmap_events",
-            "Events read from the queue, by type and outcome (acted, draining, other_hook, expired, not_terminating, ignored, invalid, failed)",
+            "Events read from the queue, by type and outcome (acted, draining, other_hook, expired, not_terminating, left_to_reconcile, ignored, invalid, failed)",
             self.events.clone(),
         );
         registry.register(
@@ -162,6 +166,16 @@ impl Metrics {
             "cloud_unmap_reconcile_cycles",
             "Reconcile cycles asked for, by cause (timer, schedule, start, backstop) and outcome (ran here, or covered by another replica)",
             self.cycles.clone(),
+        );
+        registry.register(
+            "cloud_unmap_target_failures",
+            "Instance lookups an account and region did not answer (its not-found registrations wait)",
+            self.target_failures.clone(),
+        );
+        registry.register(
+            "cloud_unmap_left_to_reconcile",
+            "1 while the event path leaves a selected service to the reconcile (it kept failing to sync)",
+            self.left_to_reconcile.clone(),
         );
     }
 
