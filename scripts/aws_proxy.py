@@ -38,6 +38,7 @@
 - answers Cloud Map's DiscoverInstancesRevision as AWS does: a revision that increases whenever the
   service's instances changed since the last ask (moto sums its instances' revisions, which returns to
   an earlier value when one instance leaves and another arrives); hooks' GlobalTimeout: proxy_hooks.py.
+- faults aimed at one account or one Cloud Map service, and DuplicateRequest: see proxy_targeted.py.
 """
 
 import collections
@@ -55,6 +56,7 @@ from xml.etree import ElementTree
 import proxy_hooks as hooks
 import proxy_revision as revisions
 import proxy_sharing as sharing
+import proxy_targeted as targeted
 
 upstream = int(sys.argv[1])
 lock = threading.Lock()
@@ -242,7 +244,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def control(self):
         with lock:
-            if self.path == "/__proxy/outage/on":
+            if targeted.control(self.path):
+                pass
+            elif self.path == "/__proxy/outage/on":
                 state["outage"] = True
             elif self.path == "/__proxy/outage/off":
                 state["outage"] = False
@@ -279,6 +283,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "faults": state["faults"],
                     "owner_accounts": sharing.owner_accounts,
                     "upstream_s": state["upstream_s"],
+                    "targeted": targeted.state(),
                 }
             ).encode()
         self.reply(200, body)
@@ -331,6 +336,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(400, INJECTED, "text/xml")
         if deny:
             return self.deny(op)
+        if targeted.intercept(self, upstream, op, body):
+            return
         if op in ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat"):
             form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
             token = form.get("LifecycleActionToken", "")
@@ -379,6 +386,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = filter_services(body, data, headers)
         if resp.status == 200:
             data = sharing.rewrite_answer(upstream, headers, op, body, data)
+            targeted.learn(op, body, data)
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):

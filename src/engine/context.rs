@@ -28,6 +28,8 @@ pub struct Context {
     pub ledger: Option<crate::aws::dynamodb::StateTable>,
     /// What the engine remembers of each service, selection and scheduled timer.
     pub state: State,
+    /// The lookup targets failing now.
+    pub failing: crate::engine::targets::Failing,
 }
 
 impl Context {
@@ -47,6 +49,7 @@ impl Context {
             audit: None,
             ledger: None,
             state: State::default(),
+            failing: Default::default(),
         }
     }
 
@@ -55,6 +58,7 @@ impl Context {
             deregister_stopped: self.config.deregister_stopped,
             allow_empty_service: self.config.allow_empty_service,
             max_not_found: self.config.max_not_found,
+            unanswered: false,
         }
     }
 

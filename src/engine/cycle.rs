@@ -37,7 +37,7 @@ impl CycleReport {
             || self
                 .services
                 .iter()
-                .any(|(_, r)| r.as_ref().map_or(true, |r| r.failed() > 0));
+                .any(|(_, r)| r.as_ref().map_or(true, |r| r.incomplete()));
         let held = self
             .services
             .iter()
@@ -71,7 +71,7 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
     let outcome = match &result {
-        Ok(r) if r.failed() > 0 => ReconcileResult::failure,
+        Ok(r) if r.incomplete() => ReconcileResult::failure,
         Ok(r) if r.held + r.not_found_held > 0 => ReconcileResult::held,
         Ok(_) => ReconcileResult::success,
         Err(_) => ReconcileResult::failure,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{OwnedMutexGuard, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use crate::model::plan::{Action, Plan, Registration, SkipReason};
+use crate::model::plan::{Action, Hold, Plan, Registration, SkipReason};
 use crate::model::scheduled::PutBack;
 
 /// How long a service's DNS TTL is trusted before GetService is asked again.
@@ -199,7 +199,12 @@ impl State {
             for d in &plan.decisions {
                 if absent.contains(d.instance_id.as_str()) {
                     s.absent.entry(d.instance_id.clone()).or_insert(now);
-                } else if d.action != Action::Skip(SkipReason::OutOfScope) {
+                } else if !matches!(
+                    // Not found while a target did not answer is no sighting either way: the
+                    // first sighting of an absence stays as it was.
+                    d.action,
+                    Action::Skip(SkipReason::OutOfScope) | Action::Hold(Hold::Unanswered)
+                ) {
                     s.absent.remove(&d.instance_id);
                 }
             }

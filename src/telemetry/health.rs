@@ -54,6 +54,8 @@ struct State {
     failed_attempts: u32,
     /// Selected services and namespaces that do not exist.
     missing: BTreeSet<String>,
+    /// Services the event path leaves to the reconcile (they kept failing to sync).
+    left: BTreeSet<String>,
     /// The shared reconcile's schedule period, when longer than `--frequency`.
     period: Duration,
 }
@@ -101,6 +103,7 @@ impl Health {
                 receive: None,
                 failed_attempts: 0,
                 missing: BTreeSet::new(),
+                left: BTreeSet::new(),
                 period: Duration::ZERO,
             }),
         }
@@ -192,6 +195,17 @@ impl Health {
             st.missing.insert(id.to_string())
         } else {
             st.missing.remove(id)
+        }
+    }
+
+    /// The event path leaves a service to the reconcile (it kept failing), or serves it again:
+    /// named in `/readyz`'s reason. Returns whether that changed anything.
+    pub fn left_to_reconcile(&self, service_id: &str, left: bool) -> bool {
+        let mut st = self.lock();
+        if left {
+            st.left.insert(service_id.to_string())
+        } else {
+            st.left.remove(service_id)
         }
     }
 
@@ -315,6 +329,15 @@ impl Health {
             let ids: Vec<&str> = st.missing.iter().map(String::as_str).collect();
             format!(
                 "{reason}; selected but missing (deleted, or a wrong id): {}",
+                ids.join(", ")
+            )
+        };
+        let reason = if st.left.is_empty() {
+            reason
+        } else {
+            let ids: Vec<&str> = st.left.iter().map(String::as_str).collect();
+            format!(
+                "{reason}; failing on the event path, left to the reconcile: {}",
                 ids.join(", ")
             )
         };

@@ -12,10 +12,18 @@ pub struct Cli {
     cmd: Command,
 }
 
+/// The binary under test: `CLOUD_UNMAP_TEST_BINARY` when set (a checkout whose target directory is
+/// shared with other checkouts pins its own build: cargo copies every checkout's binary to the
+/// same `target/debug/cloud-unmap`), else the one cargo built for these tests.
+pub fn binary() -> String {
+    std::env::var("CLOUD_UNMAP_TEST_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_cloud-unmap").to_string())
+}
+
 impl Cli {
     /// The bare binary: AWS environment pointed at moto, no `CLOUD_UNMAP_*`/`AWS_*` of the caller.
     pub fn bare() -> Cli {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloud-unmap"));
+        let mut cmd = Command::new(binary());
         for (k, _) in std::env::vars() {
             if k.starts_with("CLOUD_UNMAP_") || k.starts_with("AWS_") {
                 cmd.env_remove(k);

@@ -83,6 +83,7 @@ pub async fn check(config: &Config) -> Report {
         deregister_stopped: config.deregister_stopped,
         allow_empty_service: config.allow_empty_service,
         max_not_found: config.max_not_found,
+        unanswered: false,
     };
     let places = whereabouts::services(
         &cloudmap,

@@ -93,6 +93,7 @@ pub async fn judge(
         deregister_stopped: false,
         allow_empty_service: true,
         max_not_found: NotFoundBound::Percent(100),
+        unanswered: false,
     };
     let plan = plan::plan(std::slice::from_ref(&reg), &observed, opts, Judging::All);
     let seen = observed.get(reg.target()).and_then(|o| o.first());

@@ -11,7 +11,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tracing::{debug, info, instrument, warn};
 
 use crate::aws::cloudmap;
-use crate::aws::ec2::{self, Observed};
+use crate::aws::ec2::{self, Lookup, Observed};
 use crate::engine::context::Context;
 use crate::engine::index;
 use crate::engine::state::Listing;
@@ -52,6 +52,10 @@ pub struct ServiceReport {
     pub not_found_held: usize,
     /// `not-found` registrations kept until a second lookup confirms them.
     pub unconfirmed: usize,
+    /// `not-found` registrations kept because some account×region did not answer.
+    pub unanswered: usize,
+    /// The accounts×regions that did not answer this sync's lookup.
+    pub targets_unanswered: usize,
     /// Each attempted deregistration's EC2 instance (`Registration::target`) and what it came to (in a dry run: `Removed`
     /// for what would have been removed).
     pub results: Vec<(String, Applied)>,
@@ -73,6 +77,11 @@ impl ServiceReport {
     /// Deregistrations that failed.
     pub fn failed(&self) -> usize {
         self.count(Applied::Failed)
+    }
+
+    /// Whether something failed: a deregistration, or a target's lookup.
+    pub fn incomplete(&self) -> bool {
+        self.failed() > 0 || self.targets_unanswered > 0
     }
 
     /// Registrations that changed between the plan and their removal, and were kept.
@@ -196,11 +205,12 @@ pub async fn reconcile_service(
     trigger: Trigger,
 ) -> Result<ServiceReport, Error> {
     let _alone = ctx.state.plan_alone(service_id).await;
-    let mut looked_up = Observed::new();
+    let mut looked_up = Lookup::default();
     let listing = match scope {
         Scope::All => {
-            let (listing, observed) = list_and_look_up(ctx, service_id).await?;
-            looked_up = observed;
+            let (listing, lookup) = list_and_look_up(ctx, service_id).await?;
+            ctx.failing.note(&ctx.metrics, &ctx.targets, &lookup);
+            looked_up = lookup;
             listing
         }
         Scope::Instances { needed, .. } => {
@@ -225,21 +235,23 @@ pub async fn reconcile_service(
         } => (Some(observed), plan::Judging::Only(claimed)),
     };
     let complete = given.is_none();
-    let judge = |observed: &Observed| {
+    // A target that did not answer holds back only `not-found` (see `plan::PlanOptions`).
+    let judge = |observed: &Observed, unanswered: bool| {
         let confirmed = ctx
             .state
             .confirmed_absent(service_id, ctx.config.not_found_grace);
-        let plan = plan::plan_with(
-            registrations,
-            observed,
-            ctx.plan_options(),
-            plan_scope,
-            Some(&confirmed),
-        );
+        let opts = plan::PlanOptions {
+            unanswered,
+            ..ctx.plan_options()
+        };
+        let plan = plan::plan_with(registrations, observed, opts, plan_scope, Some(&confirmed));
         ctx.state.note_absent(service_id, &plan, complete);
         plan
     };
-    let mut plan = judge(given.unwrap_or(&looked_up));
+    let mut plan = match given {
+        Some(observed) => judge(observed, false),
+        None => judge(&looked_up.observed, !looked_up.unanswered.is_empty()),
+    };
     if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
         // A single run cannot wait for its next cycle: it looks again after the grace period.
         let unconfirmed: HashSet<&str> = plan.unconfirmed().collect();
@@ -254,12 +266,13 @@ pub async fn reconcile_service(
             "not found in EC2; looking again after the grace period"
         );
         tokio::time::sleep(grace).await;
-        let again = ec2::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
+        let again = ec2::describe_each(&ctx.targets, &ids, ctx.config.concurrency).await;
+        ctx.failing.note(&ctx.metrics, &ctx.targets, &again);
         for id in &ids {
-            looked_up.remove(id);
+            looked_up.observed.remove(id);
         }
         looked_up.extend(again);
-        plan = judge(&looked_up);
+        plan = judge(&looked_up.observed, !looked_up.unanswered.is_empty());
     }
 
     let mut report = ServiceReport {
@@ -268,6 +281,8 @@ pub async fn reconcile_service(
         skipped: plan.count(|a| matches!(a, Action::Skip(_))),
         not_found_held: plan.count(|a| *a == Action::Hold(Hold::Surge)),
         unconfirmed: plan.count(|a| *a == Action::Hold(Hold::Unconfirmed)),
+        unanswered: plan.unanswered().count(),
+        targets_unanswered: looked_up.unanswered.len(),
         ..Default::default()
     };
     if plan.surge {
@@ -280,7 +295,7 @@ pub async fn reconcile_service(
         warn_held(service_id, &plan, trigger);
         return Ok(report);
     }
-    let observed = given.unwrap_or(&looked_up);
+    let observed = given.unwrap_or(&looked_up.observed);
     (report.results, report.removals) =
         apply::apply(ctx, service_id, registrations, &plan, observed, trigger).await;
     if matches!(scope, Scope::All) && !ctx.config.dry_run {
@@ -297,19 +312,20 @@ pub async fn reconcile_service(
 /// Lists a service and looks its instances up as a pipeline: as soon as the pages listed so far hold a
 /// full DescribeInstances call's worth of instances (200), they are looked up while the next pages are
 /// listed (Cloud Map pages come one after the other, 100 at a time); the rest when the listing ends.
-/// As many DescribeInstances calls as looking everything up at the end would make.
+/// As many DescribeInstances calls as looking everything up at the end would make. A target that
+/// fails is named in the lookup; only the listing failing fails the sync.
 async fn list_and_look_up(
     ctx: &Context,
     service_id: &str,
-) -> Result<(Arc<Listing>, Observed), Error> {
+) -> Result<(Arc<Listing>, Lookup), Error> {
     let start = index::begin(ctx, service_id).await;
     let mut pages = std::pin::pin!(cloudmap::registration_pages(&ctx.cloudmap, service_id));
     let mut lookups = FuturesUnordered::new();
-    let (mut registrations, mut observed, mut listed) = (Vec::new(), Observed::new(), false);
+    let (mut registrations, mut observed, mut listed) = (Vec::new(), Lookup::default(), false);
     let (mut asked, mut pending): (HashSet<String>, Vec<String>) = (HashSet::new(), Vec::new());
     let look_up = |ids: Vec<String>| {
         let (targets, concurrency) = (&ctx.targets, ctx.config.concurrency);
-        async move { ec2::describe(targets, &ids, concurrency).await }
+        async move { ec2::describe_each(targets, &ids, concurrency).await }
     };
     loop {
         tokio::select! {
@@ -334,7 +350,7 @@ async fn list_and_look_up(
                     }
                 }
             },
-            Some(found) = lookups.next(), if !lookups.is_empty() => observed.extend(found?),
+            Some(found) = lookups.next(), if !lookups.is_empty() => observed.extend(found),
             else => break,
         }
     }

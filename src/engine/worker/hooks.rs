@@ -135,7 +135,7 @@ impl Worker {
             let Some(lifecycle) = &c.lifecycle else {
                 continue;
             };
-            if out.failed(&c.instance_id) {
+            if out.holds(c) {
                 continue;
             }
             let seen = observed

@@ -5,10 +5,10 @@
 //! work takes long. The rules that decide are pure, in `claims`.
 
 mod act;
-
+mod failing;
 mod hooks;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,10 @@ pub struct Worker {
     triggers: Option<mpsc::Sender<ReconcileRequest>>,
     /// A reconcile message without a state table was already reported.
     told_unshared: AtomicBool,
+    /// Services failing to sync on the event path.
+    failing: failing::Failing,
+    /// How many receives a claim waits for a failing service (`claims::patience`).
+    patience: AtomicU32,
 }
 
 fn truncate(body: &str) -> &str {
@@ -72,6 +76,8 @@ impl Worker {
             rules,
             triggers: None,
             told_unshared: AtomicBool::new(false),
+            failing: Default::default(),
+            patience: AtomicU32::new(crate::model::claims::patience(None)),
         }
     }
 
@@ -116,14 +122,25 @@ impl Worker {
         rest
     }
 
-    /// Reads the queue's visibility timeout, and warns when it has no redrive policy (unreadable
-    /// messages would then come back forever instead of reaching a dead-letter queue).
+    /// Reads the queue's visibility timeout and its redrive policy's receive count (a claim waits
+    /// for a failing service fewer receives than that), and warns when it has no redrive policy
+    /// (unreadable messages would then come back forever instead of reaching a dead-letter queue).
     async fn inspect_queue(&self) -> Duration {
         match sqs::attributes(&self.events.sqs, &self.queue.url).await {
             Ok(attrs) => {
                 if attrs.redrive_policy.is_none() {
                     warn!(queue_url = %self.queue.url, "the event queue has no redrive policy: unreadable messages will never reach a dead-letter queue");
                 }
+                let max_receives = attrs
+                    .redrive_policy
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+                    .and_then(|p| match &p["maxReceiveCount"] {
+                        serde_json::Value::String(s) => s.parse().ok(),
+                        n => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+                    });
+                let patience = crate::model::claims::patience(max_receives);
+                self.patience.store(patience, Ordering::Relaxed);
                 attrs
                     .visibility
                     .filter(|d| !d.is_zero())

@@ -142,6 +142,13 @@ pub struct LatencyLabels {
     pub from: LatencyFrom,
 }
 
+/// One lookup target: `home` or a member account id, and a region (both from configuration).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub account: String,
+    pub region: String,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServiceLabels {
     pub service_id: String,

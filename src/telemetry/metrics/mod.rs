@@ -52,6 +52,8 @@ pub struct Metrics {
     pub ready: Gauge,
     pub cycles: Family<CycleLabels, Counter>,
     pub put_backs: Family<PutBackLabels, Counter>,
+    pub target_failures: Family<TargetLabels, Counter>,
+    pub left_to_reconcile: Family<ServiceLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -76,6 +78,8 @@ impl Default for Metrics {
             ready: Gauge::default(),
             cycles: Family::default(),
             put_backs: Family::default(),
+            target_failures: Family::default(),
+            left_to_reconcile: Family::default(),
         }
     }
 }
@@ -130,7 +134,7 @@ impl Metrics {
         );
         registry.register(
             "cloud_unmap_events",
-            "Events read from the queue, by type and outcome (acted, draining, other_hook, expired, not_terminating, ignored, invalid, failed)",
+            "Events read from the queue, by type and outcome (acted, draining, other_hook, expired, not_terminating, left_to_reconcile, ignored, invalid, failed)",
             self.events.clone(),
         );
         registry.register(
@@ -177,6 +181,16 @@ impl Metrics {
             "cloud_unmap_scheduled_put_backs",
             "Registrations removed for a scheduled reboot or maintenance, by what came of putting them back (registered, dropped, failed)",
             self.put_backs.clone(),
+        );
+        registry.register(
+            "cloud_unmap_target_failures",
+            "Instance lookups an account and region did not answer (its not-found registrations wait)",
+            self.target_failures.clone(),
+        );
+        registry.register(
+            "cloud_unmap_left_to_reconcile",
+            "1 while the event path leaves a selected service to the reconcile (it kept failing to sync)",
+            self.left_to_reconcile.clone(),
         );
     }
 
