@@ -41,8 +41,13 @@ Examples:
   cloud-unmap restore --from events.jsonl --service-id srv-abcdef0123456789 --instance-id web-1 \\
       --service-region eu-west-1 --instances-region eu-west-1 --yes
 
-Reads the `deregistered` log lines (JSON or text), `Registration Removed` events, or bare records; the
-latest record of each registration counts. A registration comes back (same id, same attributes) only if
-EC2 shows its instance alive at its address under the worker's rules; --force restores regardless.
-One already registered is left alone. Exit 0 when nothing failed, 1 when a registration failed, 2 for
-bad usage or a refused confirmation, 3 when records were refused (their instance is gone).";
+  # With the worker's settings in the environment (AWS_REGION, CLOUD_UNMAP_INSTANCES_ROLE_ARN, ...)
+  cloud-unmap restore --from worker.log --since 2h --dry-run
+
+Reads the `deregistered` log lines (JSON or text, coloured or not), `Registration Removed` events, or
+bare records; the latest record of each registration counts. A registration comes back (same id, same
+attributes; by EC2 id: AWS_EC2_INSTANCE_ID and AWS_INIT_HEALTH_STATUS, Cloud Map fills the address) only
+if EC2 shows its instance alive at its address under the worker's rules; --force restores regardless.
+One already registered is left alone. Every flag also reads CLOUD_UNMAP_<FLAG>; the region defaults to
+AWS_REGION. Exit 0 when nothing failed, 1 when a registration failed, 2 for bad usage, a refused
+confirmation or an input without any record, 3 when records were refused (their instance is gone).";
