@@ -189,9 +189,17 @@ pub struct DecommissionArgs {
     /// Longest wait for a state change or for snapshots, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     pub wait_timeout: u64,
-    /// Terminate without snapshots (explicitly giving up the volumes' data).
+    /// Terminate without snapshots; DeleteOnTermination stays as the volumes' owner set it (the
+    /// report lists the volumes that survive termination).
     #[arg(long)]
     pub no_snapshot: bool,
+    /// Retire Auto Scaling members too: DetachInstances (decrementing the desired capacity, so no
+    /// replacement is launched) before the usual steps. Without it a member is refused.
+    #[arg(long)]
+    pub detach: bool,
+    /// Drain even when it would leave a service without any registration (refused by default).
+    #[arg(long)]
+    pub allow_empty_service: bool,
     /// List every planned step and check permissions with EC2's DryRun flag; change nothing.
     #[arg(long)]
     pub dry_run: bool,
