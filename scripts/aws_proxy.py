@@ -35,6 +35,8 @@
   GET /__proxy/state also returns "faults": counts by kind.
 - GET /__proxy/state also returns "upstream_s": the seconds during which moto had at least one forwarded
   request to answer (its busy time: the floor under the wall time of the calls made);
+- enforces Cloud Map's RegisterInstance rule for AWS_EC2_INSTANCE_ID and fills AWS_INSTANCE_IPV4 as AWS
+  does (see proxy_register.py); GET /__proxy/state's "register_refused" lists the refusals;
 - answers Cloud Map's DiscoverInstancesRevision as AWS does: a revision that increases whenever the
   service's instances changed since the last ask (moto sums its instances' revisions, which returns to
   an earlier value when one instance leaves and another arrives); hooks' GlobalTimeout: proxy_hooks.py.
@@ -54,6 +56,7 @@ import urllib.parse
 from xml.etree import ElementTree
 
 import proxy_hooks as hooks
+import proxy_register as register_rule
 import proxy_revision as revisions
 import proxy_sharing as sharing
 import proxy_targeted as targeted
@@ -282,6 +285,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "heartbeats": state["heartbeats"],
                     "faults": state["faults"],
                     "owner_accounts": sharing.owner_accounts,
+                    "register_refused": register_rule.refused,
                     "upstream_s": state["upstream_s"],
                     "targeted": targeted.state(),
                 }
@@ -355,6 +359,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status, answer = revisions.answer(upstream, body, self.headers)
             return self.reply(status, answer, "application/x-amz-json-1.1")
         body, refused = sharing.rewrite_request(upstream, self.headers, op, body)
+        if op == "RegisterInstance" and not refused:
+            body, refused = register_rule.rewrite(upstream, self.headers, body)
         if refused:
             return self.reply(400, refused, "application/x-amz-json-1.1")
         conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)

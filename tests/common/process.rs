@@ -71,6 +71,29 @@ impl Cli {
         self.args(&["--prometheus-host", "127.0.0.1", "--prometheus-port", &port])
     }
 
+    /// Runs it on a pseudo-terminal (util-linux `script`), as an operator's shell would: its
+    /// stdout is a terminal, so text logs carry colours (and lines end in CR LF).
+    pub fn in_terminal(self) -> Cli {
+        let quote =
+            |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+        let line: Vec<String> = std::iter::once(self.cmd.get_program())
+            .chain(self.cmd.get_args())
+            .map(quote)
+            .collect();
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line.join(" "), "/dev/null"]);
+        for (k, v) in self.cmd.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Cli { cmd }
+    }
+
     /// Starts it; its output is drained continuously.
     pub fn spawn(self) -> Running {
         Running::new(self.spawn_child())

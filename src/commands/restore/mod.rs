@@ -1,5 +1,6 @@
 //! The `restore` subcommand: reads undo records, judges each (already back, alive, refused), shows
-//! the plan, asks, registers the chosen ones again with their id and every attribute, and reports.
+//! the plan, asks, registers the chosen ones again with their id and every attribute Cloud Map
+//! accepts back (`record::registrable`), and reports. An input without any record is a usage error.
 
 mod select;
 
@@ -9,7 +10,7 @@ use serde::Serialize;
 use crate::aws::{self, cloudmap};
 use crate::config::cli::OutputFormat;
 use crate::config::restore::Settings;
-use crate::model::record::Removal;
+use crate::model::record::{registrable, Removal};
 use select::Verdict;
 
 /// What became of one record.
@@ -51,10 +52,26 @@ pub async fn run(s: Settings) -> i32 {
         Ok(t) => t,
         Err(e) => return usage(format!("cannot read --from {:?}: {e}", s.from)),
     };
-    let (records, unread) = select::select(&text, &s.filter);
+    let select::Selection {
+        records,
+        read,
+        unread,
+    } = select::select(&text, &s.filter);
+    if read == 0 && unread > 0 {
+        // Pointed at the wrong file (or a log format it cannot read): saying "nothing to do"
+        // would hide that every removal is still undone.
+        return usage(format!(
+            "no undo record in {} of --from {:?}; restore reads the worker's `deregistered` log \
+             lines (JSON or text, coloured or not), `Registration Removed` audit events and bare \
+             records, one per line",
+            plural(unread, "line"),
+            s.from
+        ));
+    }
     eprintln!(
-        "{} record(s) selected ({unread} line(s) without a record)",
-        records.len()
+        "{} record(s) selected ({} with a record, {unread} without)",
+        records.len(),
+        plural(read, "line"),
     );
     if records.is_empty() {
         print(&s, &[]);
@@ -98,13 +115,23 @@ pub async fn run(s: Settings) -> i32 {
         let cloudmap = &cloudmap;
         let dry_run = s.dry_run;
         async move {
+            // What Cloud Map accepts back (its AWS_EC2_INSTANCE_ID rule), and what it cannot hold.
+            let (attributes, dropped) = registrable(&r.attributes);
+            let why = |why: String| match dropped.is_empty() {
+                true => why,
+                false => format!(
+                    "{why}; without {} (Cloud Map takes only AWS_INIT_HEALTH_STATUS beside \
+                     AWS_EC2_INSTANCE_ID)",
+                    dropped.join(", ")
+                ),
+            };
             let (outcome, detail) = match v {
-                Verdict::Restore(why) if dry_run => (Outcome::WouldRestore, why),
-                Verdict::Restore(why) => {
-                    match cloudmap::register(cloudmap, &r.service_id, &r.instance_id, &r.attributes)
+                Verdict::Restore(w) if dry_run => (Outcome::WouldRestore, why(w)),
+                Verdict::Restore(w) => {
+                    match cloudmap::register(cloudmap, &r.service_id, &r.instance_id, &attributes)
                         .await
                     {
-                        Ok(()) => (Outcome::Restored, why),
+                        Ok(()) => (Outcome::Restored, why(w)),
                         Err(e) => (Outcome::Failed, e.to_string()),
                     }
                 }
@@ -118,6 +145,10 @@ pub async fn run(s: Settings) -> i32 {
     let lines: Vec<Line> = stream::iter(jobs).buffered(s.concurrency).collect().await;
     print(&s, &lines);
     exit_code(&lines)
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 fn line(r: &Removal, outcome: Outcome, detail: String) -> Line {
