@@ -16,7 +16,9 @@ pub fn init(level: tracing::Level, json: Option<bool>) {
     let json = json.unwrap_or(!std::io::stdout().is_terminal());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(std::io::stdout)
+        // A closed stdout drops log lines; reporting that on stderr could panic in turn.
+        .log_internal_errors(false);
     match json {
         true => builder
             .json()
@@ -36,6 +38,7 @@ pub fn init_stderr(level: tracing::Level) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

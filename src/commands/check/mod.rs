@@ -12,6 +12,7 @@ use crate::aws;
 use crate::config::cli::{CheckArgs, OutputFormat};
 use crate::config::Config;
 use crate::model::plan;
+use crate::telemetry::output::{out, outln};
 use crate::telemetry::progress::Progress;
 use report::{Finding, Level, Report};
 
@@ -19,8 +20,8 @@ use report::{Finding, Level, Report};
 pub async fn run(config: Config, args: &CheckArgs) -> i32 {
     let report = check(&config).await;
     match args.output {
-        OutputFormat::Json => println!("{}", report.json()),
-        OutputFormat::Text => print!("{}", report.text()),
+        OutputFormat::Json => outln!("{}", report.json()),
+        OutputFormat::Text => out!("{}", report.text()),
     }
     report.exit_code()
 }

@@ -199,6 +199,7 @@ mod tests {
         observed.insert(
             regs[0].instance_id.clone(),
             vec![ObservedInstance {
+                ended: None,
                 instance_id: regs[0].instance_id.clone(),
                 state: InstanceState::Running,
                 ipv4: vec!["10.0.0.1".into()],

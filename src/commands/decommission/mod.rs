@@ -7,6 +7,7 @@ mod dry_run;
 mod select;
 mod steps;
 
+use crate::telemetry::output::{errln, outln};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -91,9 +92,9 @@ pub struct InstanceReport {
 }
 
 fn print_matches(found: &[Candidate]) {
-    eprintln!("{} instance(s) matched:", found.len());
+    errln!("{} instance(s) matched:", found.len());
     for c in found {
-        eprintln!(
+        errln!(
             "  {:<14} {:<14} {:<21} {:<24} {:<13} {}",
             c.target.account.as_str(),
             c.target.region,
@@ -130,7 +131,7 @@ fn print_report(s: &Settings, reports: &[InstanceReport]) {
                     "failed": count(Outcome::Failed), "planned": count(Outcome::Planned),
                 },
             });
-            println!("{doc}");
+            outln!("{doc}");
         }
         OutputFormat::Text => {
             for r in reports {
@@ -151,19 +152,19 @@ fn print_report(s: &Settings, reports: &[InstanceReport]) {
                 for note in &r.notes {
                     line.push_str(&format!("  ({note})"));
                 }
-                println!("{line}");
+                outln!("{line}");
                 for step in &r.steps {
-                    println!("           - {step}");
+                    outln!("           - {step}");
                 }
             }
             if s.dry_run {
-                println!(
+                outln!(
                     "dry run: {} planned, {} would fail; nothing changed",
                     count(Outcome::Planned),
                     count(Outcome::Failed)
                 );
             } else {
-                println!(
+                outln!(
                     "{} terminated, {} skipped, {} failed",
                     count(Outcome::Terminated),
                     count(Outcome::Skipped),
@@ -190,25 +191,25 @@ pub async fn run(s: Settings) -> i32 {
     let mut found = match select::discover(&targets, &s).await {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("cloud-unmap decommission: {e}");
+            errln!("cloud-unmap decommission: {e}");
             return 1;
         }
     };
     if found.is_empty() {
-        eprintln!("no instance matched; nothing to do");
+        errln!("no instance matched; nothing to do");
         print_report(&s, &[]);
         return 0;
     }
     if let Some(client) = &cloudmap {
         if let Err(e) = select::find_registrations(client, &s, &mut found).await {
-            eprintln!("cloud-unmap decommission: {e}");
+            errln!("cloud-unmap decommission: {e}");
             return 1;
         }
     }
     print_matches(&found);
     if !s.dry_run && !s.yes {
         if let Err(e) = confirm(found.len()) {
-            eprintln!("cloud-unmap decommission: {e}");
+            errln!("cloud-unmap decommission: {e}");
             return 2;
         }
     }
