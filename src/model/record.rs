@@ -19,7 +19,8 @@ pub const LOG_MESSAGE: &str = "deregistered";
 /// Where EC2 saw the instance when the registration was judged (none: not found anywhere).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sighting {
-    /// `home`, or a member account id.
+    /// The 12-digit account id (older records, or a worker that could not name its home
+    /// account, say `home`).
     pub account: String,
     pub region: String,
     pub state: String,

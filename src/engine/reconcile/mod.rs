@@ -23,6 +23,7 @@ use crate::telemetry::emit::Failure;
 use crate::telemetry::metrics::{Guard, Metrics, Trigger};
 
 mod apply;
+mod explain;
 pub use apply::Applied;
 
 /// What one sync looks at.
@@ -263,6 +264,20 @@ pub async fn reconcile_service(
         unconfirmed: plan.count(|a| *a == Action::Hold(Hold::Unconfirmed)),
         ..Default::default()
     };
+    let observed = given.unwrap_or(&looked_up);
+    let home = ctx
+        .metrics
+        .account_label(&crate::model::domain::Account::Home);
+    let asked = ctx.targets.len();
+    explain::log(
+        service_id,
+        registrations,
+        &plan,
+        observed,
+        asked,
+        &home,
+        trigger,
+    );
     if plan.surge {
         ctx.metrics.guard_hold(service_id, Guard::not_found_surge);
         warn_surge(ctx, service_id, &plan, trigger);
@@ -273,8 +288,20 @@ pub async fn reconcile_service(
         warn_held(service_id, &plan, trigger);
         return Ok(report);
     }
-    let observed = given.unwrap_or(&looked_up);
-    report.results = apply::apply(ctx, service_id, registrations, &plan, observed, trigger).await;
+    let event_time = match scope {
+        Scope::Instances { needed, .. } => Some(needed),
+        Scope::All => None,
+    };
+    report.results = apply::apply(
+        ctx,
+        service_id,
+        registrations,
+        &plan,
+        observed,
+        trigger,
+        event_time,
+    )
+    .await;
     if matches!(scope, Scope::All) && !ctx.config.dry_run {
         let remaining = registrations.len().saturating_sub(report.deregistered());
         ctx.metrics
