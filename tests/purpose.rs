@@ -1,5 +1,5 @@
-//! What the removals tell machines: each removal's undo record names the home account by its 12-digit
-//! id (GetCallerIdentity), `--log-level debug` explains every judged registration with the evidence of
+//! What the removals tell machines: each removal's undo record is a nested object of the JSON log line
+//! and names the home account by its 12-digit id (GetCallerIdentity), `--log-level debug` explains every judged registration with the evidence of
 //! each account and region, and `cloud_unmap_dead_registration_age_seconds` observes how long a
 //! removed registration pointed at a dead instance, by trigger; `/metrics` carries the build.
 
@@ -47,11 +47,9 @@ async fn a_reconcile_removal_names_the_account_explains_itself_and_is_measured()
 
     let removed = log_lines(&out, "deregistered");
     assert_eq!(removed.len(), 1, "{}", stdout(&out));
+    // A nested object in the JSON line, not a string holding JSON.
     let record = &removed[0]["record"];
-    let record: serde_json::Value = match record.as_str() {
-        Some(text) => serde_json::from_str(text).unwrap(),
-        None => record.clone(),
-    };
+    assert!(record.is_object(), "{record}");
     assert_eq!(record["evidence"][0]["account"], HOME_ACCOUNT, "{record}");
 
     let judged = log_lines(&out, "judged");
@@ -111,4 +109,54 @@ async fn an_event_removal_is_measured_under_its_trigger() {
     );
     let out = s.worker.terminate(Duration::from_secs(40));
     assert_eq!(out.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_explains_the_decision_for_one_registration() {
+    let ns = namespace().await;
+    let service = service(&ns).await;
+    let instances = launch(HOME_REGION, 2).await;
+    register_all(&service, &instances).await;
+    let (gone, alive) = (&instances[0].id, &instances[1].id);
+    terminate(&ec2(HOME_REGION).await, std::slice::from_ref(gone)).await;
+    let out = Cli::subcommand("check")
+        .args(&home_args(&service))
+        .args(&[
+            "--output",
+            "json",
+            "--instance-id",
+            gone,
+            "--instance-id",
+            alive,
+        ])
+        .args(&["--instance-id", "i-00000000000000bad"])
+        .output(Duration::from_secs(60));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let decision = |subject: &str| {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "decision" && f["subject"].as_str().unwrap().ends_with(subject))
+            .unwrap_or_else(|| panic!("no decision for {subject}: {doc}"))
+            .clone()
+    };
+    let removed = decision(&format!("{service}/{gone}"));
+    let detail = removed["detail"].as_str().unwrap();
+    assert!(detail.starts_with("deregister: terminated"), "{detail}");
+    assert!(
+        detail.contains(&format!("{HOME_ACCOUNT}/{HOME_REGION}: terminated")),
+        "which account and region said what: {detail}"
+    );
+    let kept = decision(&format!("{service}/{alive}"));
+    let detail = kept["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("keep") && detail.contains(": running at "),
+        "{detail}"
+    );
+    let unknown = decision("i-00000000000000bad");
+    assert_eq!(unknown["level"], "warn", "{unknown}");
+    // Nothing changed: check only reads.
+    assert_eq!(registered(&service).await.len(), 2);
 }

@@ -1,7 +1,9 @@
 //! The `check` subcommand: a preflight with the worker's own flags that changes nothing. It runs
 //! the probes (credentials, selections, accounts, queue, hooks) and places every registration's
 //! instance, then prints one report and exits 0 (nothing would fail), 1 (something would) or 2.
+//! `--instance-id ID` adds the worker's decision for that registration, and why (`decision`).
 
+mod decision;
 mod hooks;
 mod probes;
 mod queue;
@@ -18,7 +20,7 @@ use report::{Finding, Level, Report};
 
 /// Runs every check and prints the report; returns the exit code.
 pub async fn run(config: Config, args: &CheckArgs) -> i32 {
-    let report = check(&config).await;
+    let report = check(&config, &args.instance_ids).await;
     match args.output {
         OutputFormat::Json => outln!("{}", report.json()),
         OutputFormat::Text => out!("{}", report.text()),
@@ -27,8 +29,8 @@ pub async fn run(config: Config, args: &CheckArgs) -> i32 {
 }
 
 /// Every finding for `config`, in a stable order: credentials, selections, accounts, queue, hooks,
-/// registrations.
-pub async fn check(config: &Config) -> Report {
+/// registrations, and the decisions `explain` asks for (`--instance-id`).
+pub async fn check(config: &Config, explain: &[String]) -> Report {
     let home_config = aws::load_home(&config.service_region).await;
     let sts = aws::sts::client(&home_config);
     let cloudmap = aws::cloudmap(&home_config, None);
@@ -84,11 +86,12 @@ pub async fn check(config: &Config) -> Report {
         allow_empty_service: config.allow_empty_service,
         max_not_found: config.max_not_found,
     };
+    let judgement = whereabouts::Judgement { opts, explain };
     let places = whereabouts::services(
         &cloudmap,
         &targets,
         &services,
-        opts,
+        judgement,
         home,
         concurrency,
         &line,
@@ -99,6 +102,8 @@ pub async fn check(config: &Config) -> Report {
     report.findings.extend(queue);
     report.findings.extend(hooks);
     report.findings.extend(placed);
+    let unmatched = decision::unmatched(explain, &report.findings);
+    report.findings.extend(unmatched);
     report.services = places;
     report
 }
