@@ -56,8 +56,10 @@ fn from_environment(line: &str) -> Option<String> {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
         .collect();
     let flag = format!("--{name}");
-    let typed = std::env::args()
+    // args_os: an argument that is not UTF-8 must not turn a usage error into a panic.
+    let typed = std::env::args_os()
         .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
         .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
     if typed {
         return None;
