@@ -87,6 +87,10 @@ pub struct CheckArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Explain the worker's decision for this registration (Cloud Map instance id or EC2 instance
+    /// id): what it would do and why, with what each account and region says; repeatable.
+    #[arg(long = "instance-id", value_name = "ID")]
+    pub instance_ids: Vec<String>,
 }
 
 /// Report format of `decommission`.

@@ -72,11 +72,13 @@ impl Context {
     /// Logs and counts a failure (see `emit`).
     pub fn failed(&self, what: Failure<'_>, error: &Error) {
         emit::failure(&self.metrics, what, error);
+        self.health.failed(error, std::time::Instant::now());
     }
 
     /// Counts a failure without logging it again (see `emit::count`).
     pub fn counted(&self, error: &Error) {
         emit::count(&self.metrics, error);
+        self.health.failed(error, std::time::Instant::now());
     }
 
     /// Marks a selected service or namespace as missing (or found again), in metrics and health.

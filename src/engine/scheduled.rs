@@ -25,7 +25,6 @@ use tracing::{debug, info, warn};
 use crate::aws::ec2::{self, pending};
 use crate::engine::context::Context;
 use crate::engine::reconcile::{self, Scope};
-use crate::error::Operation;
 use crate::model::plan::{Claimed, Hint};
 use crate::model::scheduled::{effect, Effect, Pending};
 use crate::telemetry::emit::Failure;
@@ -65,7 +64,7 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
         let found = match answer {
             Ok(found) => found,
             Err(e) => {
-                ctx.metrics.aws_error(Operation::DescribeInstanceStatus);
+                ctx.counted(&e);
                 warn!(account = %target.account, region = %target.region, error = %e,
                     "cannot read scheduled EC2 events; the next cycle tries again");
                 continue;

@@ -19,7 +19,8 @@ pub const LOG_MESSAGE: &str = "deregistered";
 /// Where EC2 saw the instance when the registration was judged (none: not found anywhere).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sighting {
-    /// `home`, or a member account id.
+    /// The 12-digit account id (older records, or a worker that could not name its home
+    /// account, say `home`).
     pub account: String,
     pub region: String,
     pub state: String,
@@ -49,8 +50,9 @@ impl Removal {
     }
 
     /// Reads a record from one line of any shape it travels in: the worker's JSON log line
-    /// (`"message":"deregistered"` with a `record` field), its text log line (`… record="{\"…}"`,
-    /// the field quoted as tracing writes a string, with or without terminal colours), an
+    /// (`"message":"deregistered"` with a `record` object, or a string holding it in older lines),
+    /// its text log line (`… record="{\"…}"`, the field quoted as tracing writes a string, or a bare
+    /// object; with or without terminal colours), an
     /// EventBridge event (`detail-type` "Registration Removed", the record as `detail`), or the
     /// record itself. Anything else is `None`.
     pub fn from_line(line: &str) -> Option<Removal> {
@@ -74,8 +76,15 @@ impl Removal {
         if doc["detail-type"] == DETAIL_TYPE {
             return serde_json::from_value(doc["detail"].clone()).ok();
         }
-        if let Some(record) = doc["record"].as_str().or(doc["fields"]["record"].as_str()) {
-            return serde_json::from_str(record).ok();
+        // The log line's `record`: a nested object (since 0.1: JSON logs nest it) or, in older
+        // lines, a string holding it; at the top level or under `fields`.
+        for record in [&doc["record"], &doc["fields"]["record"]] {
+            if let Some(text) = record.as_str() {
+                return serde_json::from_str(text).ok();
+            }
+            if record.is_object() {
+                return serde_json::from_value(record.clone()).ok();
+            }
         }
         serde_json::from_value(doc.clone()).ok()
     }
@@ -192,6 +201,10 @@ mod tests {
             serde_json::json!({"timestamp": "…", "level": "INFO", "message": LOG_MESSAGE,
             "service_id": r.service_id, "record": r.json()})
             .to_string();
+        let nested_log =
+            serde_json::json!({"timestamp": "…", "level": "INFO", "message": LOG_MESSAGE,
+            "service_id": r.service_id, "record": serde_json::to_value(&r).unwrap()})
+            .to_string();
         let text_log = format!(
             "2026-11-24T02:00:00Z  INFO cloud_unmap::sync::apply: deregistered service_id=srv-abcdef0123456789 record={} already_gone=false",
             r.json()
@@ -209,7 +222,15 @@ mod tests {
             "\u{1b}[2m2026-11-24T02:00:00Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m deregistered \u{1b}[3mrecord\u{1b}[0m\u{1b}[2m=\u{1b}[0m{:?}\r",
             r.json()
         );
-        for line in [json_log, text_log, quoted, coloured, event, r.json()] {
+        for line in [
+            json_log,
+            nested_log,
+            text_log,
+            quoted,
+            coloured,
+            event,
+            r.json(),
+        ] {
             assert_eq!(Removal::from_line(&line), Some(r.clone()), "{line}");
         }
         for other in [

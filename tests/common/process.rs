@@ -60,6 +60,12 @@ impl Cli {
         self
     }
 
+    /// Leaves `key` out of its environment (no credentials, say).
+    pub fn env_remove(mut self, key: &str) -> Cli {
+        self.cmd.env_remove(key);
+        self
+    }
+
     /// Sends AWS calls to `endpoint` (a proxy in front of moto) instead of moto.
     pub fn endpoint(self, endpoint: &str) -> Cli {
         self.env("AWS_ENDPOINT_URL", endpoint)

@@ -9,6 +9,7 @@ mod dry_run;
 mod select;
 mod steps;
 
+use crate::telemetry::output::{errln, outln};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -142,9 +143,9 @@ pub struct InstanceReport {
 }
 
 fn print_matches(found: &[Candidate]) {
-    eprintln!("{} instance(s) matched:", found.len());
+    errln!("{} instance(s) matched:", found.len());
     for c in found {
-        eprintln!(
+        errln!(
             "  {:<14} {:<14} {:<21} {:<24} {:<13} {}{}{}",
             c.target.account.as_str(),
             c.target.region,
@@ -190,7 +191,7 @@ fn print_report(s: &Settings, reports: &[InstanceReport]) {
                     "refused": count(Outcome::Refused),
                 },
             });
-            println!("{doc}");
+            outln!("{doc}");
         }
         OutputFormat::Text => {
             for r in reports {
@@ -217,20 +218,20 @@ fn print_report(s: &Settings, reports: &[InstanceReport]) {
                         r.surviving_volumes.join(", ")
                     ));
                 }
-                println!("{line}");
+                outln!("{line}");
                 for step in &r.steps {
-                    println!("           - {step}");
+                    outln!("           - {step}");
                 }
             }
             if s.dry_run {
-                println!(
+                outln!(
                     "dry run: {} planned, {} would fail, {} refused; nothing changed",
                     count(Outcome::Planned),
                     count(Outcome::Failed),
                     count(Outcome::Refused)
                 );
             } else {
-                println!(
+                outln!(
                     "{} terminated, {} skipped, {} failed, {} refused",
                     count(Outcome::Terminated),
                     count(Outcome::Skipped),
@@ -258,18 +259,18 @@ pub async fn run(s: Settings) -> i32 {
     let mut found = match select::discover(&targets, &s).await {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("cloud-unmap decommission: {e}");
+            errln!("cloud-unmap decommission: {e}");
             return 1;
         }
     };
     if found.is_empty() {
-        eprintln!("no instance matched; nothing to do");
+        errln!("no instance matched; nothing to do");
         print_report(&s, &[]);
         return 0;
     }
     if let Some(client) = &cloudmap {
         if let Err(e) = select::find_registrations(client, &s, &mut found).await {
-            eprintln!("cloud-unmap decommission: {e}");
+            errln!("cloud-unmap decommission: {e}");
             return 1;
         }
     }
@@ -277,7 +278,7 @@ pub async fn run(s: Settings) -> i32 {
     let to_retire = found.iter().filter(|c| c.hold.is_none()).count();
     if !s.dry_run && !s.yes && to_retire > 0 {
         if let Err(e) = confirm(to_retire) {
-            eprintln!("cloud-unmap decommission: {e}");
+            errln!("cloud-unmap decommission: {e}");
             return 2;
         }
     }

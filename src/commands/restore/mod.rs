@@ -4,6 +4,7 @@
 
 mod select;
 
+use crate::telemetry::output::{errln, outln};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -45,7 +46,7 @@ fn read(from: &str) -> std::io::Result<String> {
 /// Runs the subcommand with validated settings (`main` refused bad flags); returns the exit code.
 pub async fn run(s: Settings) -> i32 {
     let usage = |e: String| {
-        eprintln!("cloud-unmap restore: {e} (see --help)");
+        errln!("cloud-unmap restore: {e} (see --help)");
         2
     };
     let text = match read(&s.from) {
@@ -68,7 +69,7 @@ pub async fn run(s: Settings) -> i32 {
             s.from
         ));
     }
-    eprintln!(
+    errln!(
         "{} record(s) selected ({} with a record, {unread} without)",
         records.len(),
         plural(read, "line"),
@@ -93,7 +94,7 @@ pub async fn run(s: Settings) -> i32 {
         .filter(|v| matches!(v, Verdict::Restore(_)))
         .count();
     for (r, v) in records.iter().zip(&verdicts) {
-        eprintln!("  {:<24} {:<21} {v:?}", r.service_id, r.instance_id);
+        errln!("  {:<24} {:<21} {v:?}", r.service_id, r.instance_id);
     }
     if chosen > 0 && !s.dry_run && !s.yes {
         let prompt = format!("Type yes to register these {chosen} registration(s) again: ");
@@ -105,7 +106,7 @@ pub async fn run(s: Settings) -> i32 {
                 )
             }
             Some(false) => {
-                eprintln!("cloud-unmap restore: not confirmed; nothing changed");
+                errln!("cloud-unmap restore: not confirmed; nothing changed");
                 return 2;
             }
             Some(true) => {}
@@ -186,12 +187,12 @@ fn print(s: &Settings, lines: &[Line]) {
                 "refused": count(Outcome::Refused),
                 "failed": count(Outcome::Failed),
             });
-            println!("{doc:#}");
+            outln!("{doc:#}");
         }
         OutputFormat::Text => {
             for l in lines {
                 let outcome = serde_json::to_value(l.outcome).unwrap_or_default();
-                println!(
+                outln!(
                     "{:<19} {:<24} {:<21} removed {} ({}){}",
                     outcome.as_str().unwrap_or(""),
                     l.service_id,
@@ -205,7 +206,7 @@ fn print(s: &Settings, lines: &[Line]) {
                     }
                 );
             }
-            println!(
+            outln!(
                 "{} restored, {} would be, {} already registered, {} refused, {} failed",
                 count(Outcome::Restored),
                 count(Outcome::WouldRestore),

@@ -33,6 +33,10 @@ Examples:
   # The same from the worker's environment (CLOUD_UNMAP_* variables), as JSON for a pipeline
   cloud-unmap check --output json | jq '.findings[] | select(.level == \"fail\")'
 
+  # Why is this registration kept (or removed)? The worker's decision and each account's evidence
+  cloud-unmap check --service-id srv-abcdef0123456789 --service-region eu-west-1 \\
+      --instances-region eu-west-1 --instance-id i-0123456789abcdef0
+
 It reads only (and probes DeleteMessage / ChangeMessageVisibility with a receipt handle that cannot
 exist, which changes nothing). Permissions are those of the credentials it runs with: run it with the
 worker's role to check the worker's. Exit 0 when nothing would fail (warnings allowed), 1 when something

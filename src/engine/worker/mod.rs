@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::aws::sqs::{self, Received};
 use crate::config::Queue;
@@ -29,6 +29,9 @@ use crate::telemetry::metrics::MessageResult;
 
 /// Used when the queue's own visibility timeout cannot be read.
 const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
+/// The pause between receives that waiting does not fix (the backoff's cap): the loop keeps asking,
+/// so a queue created or a policy fixed later is picked up without a restart.
+const BLOCKED_PAUSE: Duration = Duration::from_secs(30);
 /// How much of an unreadable body is logged.
 const LOGGED_BODY: usize = 256;
 
@@ -173,7 +176,9 @@ impl Worker {
         self.ctx.health.expect_receives(Instant::now());
         let visibility = self.inspect_queue().await;
         info!(queue_url = %self.queue.url, visibility_s = visibility.as_secs(), "event loop started");
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        let mut backoff = Backoff::new(Duration::from_millis(200), BLOCKED_PAUSE);
+        // The cause of a permanent receive failure already logged (logged again only when it changes).
+        let mut blocked: Option<String> = None;
         loop {
             let received = tokio::select! {
                 biased;
@@ -183,8 +188,21 @@ impl Worker {
             match received {
                 Err(e) => {
                     self.ctx.health.received(false, Instant::now());
-                    let pause = backoff.next_delay();
-                    self.ctx.failed(Failure::Receive { retry_in: pause }, &e);
+                    let pause = if !e.class().is_permanent() {
+                        let pause = backoff.next_delay();
+                        self.ctx.failed(Failure::Receive { retry_in: pause }, &e);
+                        pause
+                    } else if blocked.as_deref() != Some(e.reason().as_str()) {
+                        blocked = Some(e.reason());
+                        let retry_in = BLOCKED_PAUSE;
+                        self.ctx.failed(Failure::ReceiveBlocked { retry_in }, &e);
+                        retry_in
+                    } else {
+                        self.ctx.counted(&e);
+                        self.ctx.metrics.receive_errors.inc();
+                        debug!(error = %e, "the event queue still cannot be read");
+                        BLOCKED_PAUSE
+                    };
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         _ = tokio::time::sleep(pause) => {}
@@ -193,6 +211,9 @@ impl Worker {
                 Ok(messages) => {
                     self.ctx.health.received(true, Instant::now());
                     backoff.reset();
+                    if blocked.take().is_some() {
+                        info!(queue_url = %self.queue.url, "the event queue is readable again");
+                    }
                     if messages.is_empty() {
                         continue;
                     }
