@@ -28,7 +28,7 @@
   RAM by another account, and answered as AWS answers a consumer (see proxy_sharing.py);
 - POST /__proxy/scheduled/<instance-id>/<code>/<epoch-seconds>: DescribeInstanceStatus reports that scheduled
   event (NotBefore at that time) for the instance, as EC2 reports a retirement or maintenance (moto reports
-  none); POST /__proxy/scheduled-cancel/<instance-id> marks it "[Canceled]" as EC2 does;
+  none); POST /__proxy/scheduled-cancel/<id> and scheduled-complete/<id> mark it "[Canceled]"/"[Completed]";
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
@@ -38,9 +38,12 @@
   highest number of requests begun within any one second (a sliding window);
 - GET /__proxy/state also returns "upstream_s": the seconds during which moto had at least one forwarded
   request to answer (its busy time: the floor under the wall time of the calls made);
+- enforces Cloud Map's RegisterInstance rule for AWS_EC2_INSTANCE_ID and fills AWS_INSTANCE_IPV4 as AWS
+  does (see proxy_register.py); GET /__proxy/state's "register_refused" lists the refusals;
 - answers Cloud Map's DiscoverInstancesRevision as AWS does: a revision that increases whenever the
   service's instances changed since the last ask (moto sums its instances' revisions, which returns to
-  an earlier value when one instance leaves and another arrives).
+  an earlier value when one instance leaves and another arrives); hooks' GlobalTimeout: proxy_hooks.py.
+- faults aimed at one account or one Cloud Map service, and DuplicateRequest: see proxy_targeted.py.
 """
 
 import collections
@@ -55,8 +58,11 @@ import time
 import urllib.parse
 from xml.etree import ElementTree
 
+import proxy_hooks as hooks
+import proxy_register as register_rule
 import proxy_revision as revisions
 import proxy_sharing as sharing
+import proxy_targeted as targeted
 
 upstream = int(sys.argv[1])
 lock = threading.Lock()
@@ -142,6 +148,21 @@ def add_scheduled_events(data):
         )
         text = text.replace(f"<instanceId>{instance}</instanceId>", f"<instanceId>{instance}</instanceId>{events}")
     return text.encode()
+
+
+def scheduled_control(path):
+    """The scheduled-event controls (lock held): an event as EC2 describes it, canceled or completed."""
+    parts = path.split("/")
+    if parts[2] == "scheduled":
+        _, _, _, instance, code, epoch = parts
+        what = {"instance-retirement": "retirement", "instance-stop": "stop"}.get(code, "reboot")
+        state["scheduled"][instance] = [code, float(epoch), f"The instance is scheduled for {what}"]
+    elif parts[2] == "scheduled-cancel":
+        ev = state["scheduled"][parts[3]]
+        ev[2] = "[Canceled] " + ev[2]
+    elif parts[2] == "scheduled-complete":
+        ev = state["scheduled"][parts[3]]
+        ev[2] = "[Completed] " + ev[2]
 
 
 def edit_instances(data):
@@ -251,7 +272,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def control(self):
         with lock:
-            if self.path == "/__proxy/outage/on":
+            if targeted.control(self.path):
+                pass
+            elif self.path == "/__proxy/outage/on":
                 state["outage"] = True
             elif self.path == "/__proxy/outage/off":
                 state["outage"] = False
@@ -260,12 +283,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif self.path.startswith("/__proxy/shared/"):
                 _, _, _, namespace, owner = self.path.split("/")
                 sharing.share(namespace, owner)
-            elif self.path.startswith("/__proxy/scheduled/"):
-                _, _, _, instance, code, epoch = self.path.split("/")
-                state["scheduled"][instance] = [code, float(epoch), "The instance is scheduled for retirement"]
-            elif self.path.startswith("/__proxy/scheduled-cancel/"):
-                ev = state["scheduled"][self.path.rsplit("/", 1)[-1]]
-                ev[2] = "[Canceled] " + ev[2]
+            elif self.path.startswith("/__proxy/scheduled"):
+                scheduled_control(self.path)
             elif self.path.startswith("/__proxy/deny/"):
                 state["deny"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/faults/"):
@@ -293,7 +312,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "heartbeats": state["heartbeats"],
                     "faults": state["faults"],
                     "owner_accounts": sharing.owner_accounts,
+                    "register_refused": register_rule.refused,
                     "upstream_s": state["upstream_s"],
+                    "targeted": targeted.state(),
                 }
             ).encode()
         self.reply(200, body)
@@ -346,6 +367,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(400, INJECTED, "text/xml")
         if deny:
             return self.deny(op)
+        if targeted.intercept(self, upstream, op, body):
+            return
         if op in ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat"):
             form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
             token = form.get("LifecycleActionToken", "")
@@ -363,6 +386,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status, answer = revisions.answer(upstream, body, self.headers)
             return self.reply(status, answer, "application/x-amz-json-1.1")
         body, refused = sharing.rewrite_request(upstream, self.headers, op, body)
+        if op == "RegisterInstance" and not refused:
+            body, refused = register_rule.rewrite(upstream, self.headers, body)
         if refused:
             return self.reply(400, refused, "application/x-amz-json-1.1")
         conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
@@ -389,10 +414,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = edit_instances(data)
         if op == "DescribeInstanceStatus" and resp.status == 200:
             data = add_scheduled_events(data)
+        data = hooks.global_timeouts(data) if op == "DescribeLifecycleHooks" and resp.status == 200 else data
         if op == "ListServices" and resp.status == 200:
             data = filter_services(body, data, headers)
         if resp.status == 200:
             data = sharing.rewrite_answer(upstream, headers, op, body, data)
+            targeted.learn(op, body, data)
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):

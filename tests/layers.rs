@@ -323,3 +323,45 @@ fn no_source_file_is_over_400_lines() {
         .collect();
     assert!(long.is_empty(), "split these files:\n{}", long.join("\n"));
 }
+
+/// Every budgeted AWS call spends its budget first (`aws::budget`): in the edge's budgeted files
+/// (all but SQS, DynamoDB, EventBridge and STS), a request's `.send()` follows a `spend` in its
+/// function, and each page a paginator asks for (`pages.next()`) follows one within three lines.
+#[test]
+fn every_budgeted_aws_call_spends_its_budget_first() {
+    const EXEMPT: &[&str] = &["sqs.rs", "dynamodb.rs", "eventbridge.rs", "sts.rs"];
+    let (_, lines) = read_tree();
+    let mut offences = Vec::new();
+    let mut spent_in_fn = false;
+    let mut recent: Vec<&str> = Vec::new();
+    let mut file_now = "";
+    for (file, n, code) in &lines {
+        if file != file_now {
+            (file_now, spent_in_fn) = (file, false);
+            recent.clear();
+        }
+        if !file.starts_with("src/aws/") || EXEMPT.iter().any(|e| file.ends_with(e)) {
+            continue;
+        }
+        if code.contains("fn ") {
+            spent_in_fn = false;
+        }
+        spent_in_fn |= code.contains("spend");
+        let paginator = code.contains("into_paginator")
+            || recent.last().is_some_and(|l| l.contains("into_paginator"));
+        let sends = code.contains(".send()") && !paginator && !spent_in_fn;
+        let pages = code.contains("pages.next()") && !recent.iter().any(|l| l.contains("spend"));
+        if sends || pages {
+            offences.push(format!("{file}:{n}: {}", code.trim()));
+        }
+        recent.push(code);
+        if recent.len() > 3 {
+            recent.remove(0);
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "an AWS call that spends no budget:\n{}",
+        offences.join("\n")
+    );
+}

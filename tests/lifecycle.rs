@@ -298,3 +298,54 @@ async fn by_default_the_drain_is_the_largest_dns_ttl_of_the_services_left() {
     let started = log_lines(&out, "out of every service; CONTINUE after the drain");
     assert_eq!(started[0]["drain_s"], 4, "{}", stdout(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_drain_for_an_instance_in_no_service_and_none_past_the_hooks_global_timeout() {
+    let proxy = Proxy::start();
+    // A drain far longer than this test: only the two rules below can complete the actions now.
+    let (s, group, members) = scene(&proxy, 2, &["--lifecycle-drain-seconds", "600"]).await;
+    // HeartbeatTimeout 30 s: Auto Scaling's GlobalTimeout is min(48 h, 100 x 30 s) = 3000 s (API
+    // LifecycleHook). moto reports 172800 s for every hook: the proxy answers as AWS does.
+    put_hook(&group, "cloud-unmap", 30).await;
+    let (unlisted, late) = (&members[0].id, &members[1].id);
+    cloudmap()
+        .await
+        .deregister_instance()
+        .service_id(&s.service)
+        .instance_id(unlisted)
+        .send()
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    send_raw(
+        &s.queue,
+        &lifecycle_event(&group, "cloud-unmap", unlisted, "tok-unlisted", now),
+    )
+    .await;
+    // An action that started 2950 s ago: CONTINUE is due 60 s before its 3000 s global timeout.
+    let started = now - Duration::from_secs(2950);
+    send_raw(
+        &s.queue,
+        &lifecycle_event(&group, "cloud-unmap", late, "tok-late", started),
+    )
+    .await;
+    for token in ["tok-unlisted", "tok-late"] {
+        let done = completed_once(&proxy, token).await;
+        assert_eq!(done["LifecycleActionResult"], "CONTINUE");
+    }
+    wait_queue_empty(&s.queue).await;
+    // The late one still left its services first; nothing was left draining.
+    assert_eq!(
+        registered(&s.service).await,
+        vec![s.instances[0].id.clone()]
+    );
+    let started_drains = "cloud_unmap_lifecycle_actions_total{step=\"drain_started\"}";
+    assert_eq!(metric(s.port, started_drains).await, 0.0);
+    let out = stop_worker(s.worker);
+    let cut = log_lines(
+        &out,
+        "drain cut short to end before the hook's global timeout",
+    );
+    assert_eq!(cut.len(), 1, "{}", stdout(&out));
+    assert_eq!(cut[0]["global_timeout_s"], 3000);
+}

@@ -132,6 +132,7 @@ fn world() -> impl Strategy<
         let mut map: HashMap<String, Vec<ObservedInstance>> = HashMap::new();
         for (n, st, ips, spot) in v {
             map.entry(id(n)).or_default().push(ObservedInstance {
+                ended: None,
                 instance_id: id(n),
                 state: InstanceState::parse(STATES[st]).unwrap(),
                 ipv4: ips.into_iter().map(|k| format!("10.0.0.{k}")).collect(),
@@ -148,7 +149,8 @@ fn world() -> impl Strategy<
         (0u8..=100).prop_map(plan::NotFoundBound::Percent),
         (0usize..5).prop_map(plan::NotFoundBound::Count),
     ];
-    (regs, seen, any::<bool>(), any::<bool>(), bound).prop_map(|(r, s, stopped, empty, bound)| {
+    let flags = (any::<bool>(), any::<bool>(), any::<bool>());
+    (regs, seen, flags, bound).prop_map(|(r, s, (stopped, empty, unanswered), bound)| {
         (
             r,
             s,
@@ -156,6 +158,7 @@ fn world() -> impl Strategy<
                 deregister_stopped: stopped,
                 allow_empty_service: empty,
                 max_not_found: bound,
+                unanswered,
             },
         )
     })
@@ -180,7 +183,10 @@ proptest! {
             match (&r.ipv4, d.action) {
                 (None, a) => prop_assert_eq!(a, Action::Skip(plan::SkipReason::NoAddress)),
                 (Some(ip), Action::Keep) => prop_assert!(seen.get(&r.instance_id).into_iter().flatten().any(|o| vouches(o, ip, opts))),
+                // With a target silent, nothing goes for not being found.
+                (Some(_), Action::Deregister(plan::Reason::NotFound)) => prop_assert!(!opts.unanswered),
                 (Some(ip), Action::Deregister(_)) => prop_assert!(!seen.get(&r.instance_id).into_iter().flatten().any(|o| vouches(o, ip, opts))),
+                (Some(_), Action::Hold(plan::Hold::Unanswered)) => prop_assert!(opts.unanswered && !p.surge && seen.get(&r.instance_id).is_none_or(|v| v.is_empty())),
                 // Only a registration EC2 said nothing about is held, and only in a surge.
                 (Some(_), Action::Hold(plan::Hold::Surge)) => prop_assert!(p.surge && seen.get(&r.instance_id).is_none_or(|v| v.is_empty())),
                 (Some(_), a) => prop_assert!(false, "unexpected {:?}", a),

@@ -199,3 +199,194 @@ async fn a_rebalance_recommendation_deregisters_only_when_asked_and_ec2_confirms
         assert!(registered(&svc).await.contains(&on_demand[0].id));
     }
 }
+
+/// Every attribute of one registration, sorted.
+async fn attributes_of(service: &str, id: &str) -> Vec<(String, String)> {
+    let got = cloudmap()
+        .await
+        .get_instance()
+        .service_id(service)
+        .instance_id(id)
+        .send()
+        .await
+        .unwrap();
+    let mut a: Vec<(String, String)> = got
+        .instance()
+        .and_then(|i| i.attributes())
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    a.sort();
+    a
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_reboot_takes_registrations_out_and_puts_them_back_once_ec2_says_completed() {
+    // moto reports no scheduled events: the proxy answers DescribeInstanceStatus as EC2 does, and
+    // marks the reboot "[Completed]" when told (EC2 keeps describing it so for up to a week).
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = launch(HOME_REGION, 3).await;
+    register_all(&svc, &all).await;
+    // A registration named by its EC2 id, listed as AWS lists it: Cloud Map filled
+    // AWS_INSTANCE_IPV4 (the primary private address) itself (API InstanceSummary); moto does not.
+    let named = [
+        ("AWS_EC2_INSTANCE_ID", all[0].id.as_str()),
+        ("AWS_INIT_HEALTH_STATUS", "HEALTHY"),
+        ("AWS_INSTANCE_IPV4", all[0].ip.as_str()),
+    ];
+    register_named(&svc, "web-1", &named).await;
+    // Put back as RegisterInstance accepts it (only AWS_INIT_HEALTH_STATUS beside
+    // AWS_EC2_INSTANCE_ID); AWS fills the address again, moto keeps what it was sent.
+    let sent: Vec<(String, String)> = named[..2]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let before = (attributes_of(&svc, &all[0].id).await, sent);
+    let start = now_s() + 6.0;
+    for (i, code) in [(0, "system-reboot"), (1, "instance-retirement")] {
+        let id = &all[i].id;
+        proxy.state(&format!("scheduled/{id}/{code}/{start}")).await;
+    }
+    let port = free_port();
+    let worker = Worker::new(port)
+        .endpoint(&proxy.endpoint)
+        .args(&home_args(&svc))
+        .args(&["--frequency", "2", "--scheduled-lead-seconds", "2"])
+        .spawn();
+    let out_of_service = |r: &[String]| {
+        !r.contains(&all[0].id) && !r.contains(&"web-1".to_string()) && !r.contains(&all[1].id)
+    };
+    wait_registered(&svc, Duration::from_secs(30), out_of_service).await;
+    // Out until EC2 says the reboot is over: several checks later, still out.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(out_of_service(&registered(&svc).await));
+    let series = format!(
+        "cloud_unmap_deregistrations_total{{service_id=\"{svc}\",trigger=\"scheduled\",reason=\"scheduled-event\"}}"
+    );
+    assert_eq!(metric(port, &series).await, 3.0);
+    proxy
+        .state(&format!("scheduled-complete/{}", all[0].id))
+        .await;
+    proxy
+        .state(&format!("scheduled-complete/{}", all[1].id))
+        .await;
+    let back = |r: &[String]| r.contains(&all[0].id) && r.contains(&"web-1".to_string());
+    wait_registered(&svc, Duration::from_secs(30), back).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let put_back = "cloud_unmap_scheduled_put_backs_total{result=\"registered\"}";
+    assert_eq!(metric(port, put_back).await, 2.0);
+    let out = worker.terminate(Duration::from_secs(30));
+    // Same ids, same attributes; the retired instance stays out.
+    assert_eq!(
+        (
+            attributes_of(&svc, &all[0].id).await,
+            attributes_of(&svc, "web-1").await
+        ),
+        before
+    );
+    assert!(!registered(&svc).await.contains(&all[1].id));
+    let records: Vec<String> = log_lines(&out, "deregistered")
+        .iter()
+        .map(|l| l["record"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.contains("\"trigger\":\"scheduled\"")),
+        "{records:?}"
+    );
+    assert_eq!(
+        log_lines(
+            &out,
+            "registered again: the scheduled event is over and the instance runs at its address"
+        )
+        .len(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_scheduled_reboot_ignore_leaves_a_rebooting_instance_registered() {
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = launch(HOME_REGION, 3).await;
+    register_all(&svc, &all).await;
+    let start = now_s() + 3.0;
+    let (reboot, retire) = (&all[0].id, &all[1].id);
+    proxy
+        .state(&format!("scheduled/{reboot}/system-maintenance/{start}"))
+        .await;
+    proxy
+        .state(&format!("scheduled/{retire}/instance-stop/{start}"))
+        .await;
+    let port = free_port();
+    let worker = Worker::new(port)
+        .endpoint(&proxy.endpoint)
+        .args(&home_args(&svc))
+        .args(&["--frequency", "2", "--scheduled-lead-seconds", "2"])
+        .args(&["--on-scheduled-reboot", "ignore"])
+        .spawn();
+    wait_registered(&svc, Duration::from_secs(30), |r| !r.contains(retire)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let out = worker.terminate(Duration::from_secs(30));
+    let done = removals(&[&out]);
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(
+        sorted(registered(&svc).await),
+        sorted(vec![reboot.clone(), all[2].id.clone()])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_state_table_a_pending_put_back_survives_a_restart() {
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = launch(HOME_REGION, 2).await;
+    register_all(&svc, &all).await;
+    let q = queue_with_dlq(3, 30).await;
+    let table = state_table().await;
+    let rebooted = &all[0].id;
+    let start = now_s() + 4.0;
+    proxy
+        .state(&format!("scheduled/{rebooted}/instance-reboot/{start}"))
+        .await;
+    let worker = || {
+        Worker::new(free_port())
+            .endpoint(&proxy.endpoint)
+            .args(&home_args(&svc))
+            .args(&["--frequency", "2", "--scheduled-lead-seconds", "2"])
+            .args(&["--queue-url", &q.url, "--state-table", &table])
+            .spawn()
+    };
+    let first = worker();
+    wait_registered(&svc, Duration::from_secs(30), |r| !r.contains(rebooted)).await;
+    let first = first.terminate(Duration::from_secs(30));
+    assert_eq!(
+        log_lines(
+            &first,
+            "registered again: the scheduled event is over and the instance runs at its address"
+        )
+        .len(),
+        0
+    );
+    // Over while no worker runs: the next one finds the put-back in the table.
+    proxy.state(&format!("scheduled-complete/{rebooted}")).await;
+    let second = worker();
+    wait_registered(&svc, Duration::from_secs(30), |r| r.contains(rebooted)).await;
+    let second = second.terminate(Duration::from_secs(30));
+    assert_eq!(
+        log_lines(
+            &second,
+            "registered again: the scheduled event is over and the instance runs at its address"
+        )
+        .len(),
+        1,
+        "{}",
+        stdout(&second)
+    );
+    assert!(removals(&[&second]).is_empty());
+}

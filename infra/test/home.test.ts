@@ -138,9 +138,14 @@ test('the task role has exactly the worker policy, the queue and member roles na
   // Write actions name this account's resources, never "*" (checkov CKV_AWS_111).
   assert.match(JSON.stringify(bySid.CloudMapHealthChecks.Resource), /:route53:::healthcheck\/\*/);
   assert.match(JSON.stringify(bySid.LifecycleActions.Resource), /:autoscaling:\*:111111111111:autoScalingGroup:\*:autoScalingGroupName\/\*/);
-  // DeregisterInstance needs Route 53's health-check calls, and no record changes (Cloud Map's permissions reference).
+  // DeregisterInstance needs Route 53's health-check calls (Cloud Map's permissions reference).
   assert.deepEqual(bySid.CloudMapHealthChecks.Action.sort(), ['route53:DeleteHealthCheck', 'route53:GetHealthCheck', 'route53:UpdateHealthCheck']);
-  assert.ok(!JSON.stringify(statements).includes('route53:ChangeResourceRecordSets'));
+  // A scheduled reboot's put-back (RegisterInstance) changes records only of the types Cloud Map writes.
+  const changers = statements.filter((s: any) => JSON.stringify(s.Action).includes('route53:ChangeResourceRecordSets'));
+  assert.deepEqual(changers.map((s: any) => s.Sid), ['CloudMapPutBack']);
+  assert.deepEqual(bySid.CloudMapPutBack.Condition, {
+    'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'AAAA', 'SRV', 'CNAME'] },
+  });
 });
 
 test('alarms on dead letters, undelivered and failed events, the oldest event and the running tasks, all notifying a topic', () => {

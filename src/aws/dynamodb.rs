@@ -1,10 +1,13 @@
 //! The state table replicas share (`--state-table`, DynamoDB): the reconcile lease that makes a
 //! scheduled cycle one cycle among all replicas, when the last cycle started (for the backstop), the
 //! services it selected, and each service's last successful reconcile (for every replica's metrics
-//! and readiness). Every write is conditional, so replicas never undo each other's news.
+//! and readiness), and the registrations waiting to be put back after a scheduled reboot or
+//! maintenance (so a restart does not lose them). Every write to the cycle and service items is
+//! conditional, so replicas never undo each other's news.
 //!
 //! Items (partition key `pk`, a string): `cycle` {holder, until, started, finished, services,
-//! every} and `service#<id>` {succeeded}; times are Unix milliseconds.
+//! every}, `service#<id>` {succeeded} and `putback#<service id>#<registration id>` {record: the
+//! put-back as JSON}; times are Unix milliseconds.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,10 +15,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::{Error, Operation};
+use crate::model::scheduled::PutBack;
 
 const KEY: &str = "pk";
 const CYCLE: &str = "cycle";
 const SERVICE_PREFIX: &str = "service#";
+const PUT_BACK_PREFIX: &str = "putback#";
 
 /// What the table says of the fleet's reconcile.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -217,6 +222,68 @@ impl StateTable {
             }
         }
         Ok(snapshot)
+    }
+}
+
+impl StateTable {
+    /// Keeps a registration to put back (replacing an earlier record of the same registration).
+    /// UpdateItem, like every other write here: the worker's policy needs no other action.
+    pub async fn keep_put_back(&self, put_back: &PutBack) -> Result<(), Error> {
+        let record = serde_json::to_string(put_back).unwrap_or_default();
+        self.put_back_item(put_back, "SET #record = :record")
+            .expression_attribute_values(":record", AttributeValue::S(record))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::aws(Operation::UpdateItem, e))
+    }
+
+    /// Forgets a put-back (done, or dropped): its record is removed, the bare key stays (the same
+    /// registration's next put-back reuses it).
+    pub async fn forget_put_back(&self, put_back: &PutBack) -> Result<(), Error> {
+        self.put_back_item(put_back, "REMOVE #record")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::aws(Operation::UpdateItem, e))
+    }
+
+    fn put_back_item(
+        &self,
+        put_back: &PutBack,
+        update: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let key = format!("{PUT_BACK_PREFIX}{}", put_back.key());
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(key))
+            .update_expression(update)
+            // RECORD is one of DynamoDB's reserved words.
+            .expression_attribute_names("#record", "record")
+    }
+
+    /// Every put-back the table keeps (a consistent scan of the put-back items only).
+    pub async fn put_backs(&self) -> Result<Vec<PutBack>, Error> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .filter_expression("begins_with(pk, :prefix)")
+            .expression_attribute_values(":prefix", AttributeValue::S(PUT_BACK_PREFIX.into()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| Error::aws(Operation::Scan, e))?;
+            let record = item.get("record").and_then(|v| v.as_s().ok());
+            if let Some(p) = record.and_then(|r| serde_json::from_str(r).ok()) {
+                out.push(p);
+            }
+        }
+        Ok(out)
     }
 }
 

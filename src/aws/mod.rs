@@ -22,6 +22,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::retry::RetryPartition;
 use aws_sdk_ec2::config::SharedCredentialsProvider;
 
 use std::sync::Arc;
@@ -120,7 +121,7 @@ pub type Ec2 = budget::Budgeted<aws_sdk_ec2::Client>;
 /// An Auto Scaling client of one account and region, spending that account and region's budget.
 pub type AutoScaling = budget::Budgeted<aws_sdk_autoscaling::Client>;
 
-/// Where instances are looked up: one account in one region.
+/// Where instances are looked up: one account in one region, with its own SDK retry partition.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub account: Account,
@@ -136,8 +137,14 @@ impl Target {
         config: &SdkConfig,
         watch: Option<&Reachability>,
     ) -> Target {
-        let mut ec2 = aws_sdk_ec2::config::Builder::from(config);
-        let mut autoscaling = aws_sdk_autoscaling::config::Builder::from(config);
+        // One retry token bucket per account and region: the SDK partitions its bucket by service
+        // and region only, so one throttled or failing account would spend every other account's
+        // retries in that region.
+        let partition =
+            |service: &str| RetryPartition::new(format!("{service}-{account}-{region}"));
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(config).retry_partition(partition("ec2"));
+        let mut autoscaling = aws_sdk_autoscaling::config::Builder::from(config)
+            .retry_partition(partition("autoscaling"));
         if let Some(w) = watch {
             ec2 = ec2.interceptor(w.clone());
             autoscaling = autoscaling.interceptor(w.clone());
@@ -228,4 +235,48 @@ pub async fn targets(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_account_and_region_retries_from_its_own_token_bucket() {
+        let config = SdkConfig::builder()
+            .behavior_version(behavior_version())
+            .region(Region::new("eu-west-1"))
+            .build();
+        let member = || Account::Member("222222222222".into());
+        let targets = [
+            Target::new(Account::Home, "eu-west-1", &config, None),
+            Target::new(member(), "eu-west-1", &config, None),
+            Target::new(Account::Home, "us-east-1", &config, None),
+            Target::new(member(), "us-east-1", &config, None),
+        ];
+        let ec2: Vec<_> = targets
+            .iter()
+            .map(|t| t.ec2.config().retry_partition().cloned().unwrap())
+            .collect();
+        let asg: Vec<_> = targets
+            .iter()
+            .map(|t| t.autoscaling.config().retry_partition().cloned().unwrap())
+            .collect();
+        for (i, a) in ec2.iter().enumerate() {
+            for b in &ec2[i + 1..] {
+                assert_ne!(a, b, "two targets share an EC2 retry bucket");
+            }
+            for (j, c) in asg[i + 1..].iter().enumerate() {
+                assert_ne!(
+                    &asg[i],
+                    c,
+                    "targets {i} and {} share an Auto Scaling bucket",
+                    i + j + 1
+                );
+            }
+        }
+        // The same target built again (a restart) keeps its partition's name.
+        let again = Target::new(member(), "eu-west-1", &config, None);
+        assert_eq!(again.ec2.config().retry_partition(), Some(&ec2[1]));
+    }
 }

@@ -5,9 +5,12 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod budget;
+pub mod choices;
 mod examples;
+mod restore;
 pub use budget::BudgetArgs;
-use examples::{CHECK_EXAMPLES, DECOMMISSION_EXAMPLES, RESTORE_EXAMPLES};
+use examples::{CHECK_EXAMPLES, DECOMMISSION_EXAMPLES};
+pub use restore::RestoreArgs;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -77,51 +80,6 @@ pub enum Command {
     Restore(RestoreArgs),
 }
 
-/// Arguments of `cloud-unmap restore`.
-#[derive(Debug, Args, Default)]
-#[command(after_help = RESTORE_EXAMPLES)]
-pub struct RestoreArgs {
-    /// File of undo records (`-`: standard input): log lines, audit events or records, one per line.
-    #[arg(long, value_name = "FILE")]
-    pub from: String,
-    /// Only records of this service; repeatable.
-    #[arg(long = "service-id", value_name = "ID")]
-    pub service_ids: Vec<String>,
-    /// Only records of this Cloud Map instance id (or EC2 instance id); repeatable.
-    #[arg(long = "instance-id", value_name = "ID")]
-    pub instance_ids: Vec<String>,
-    /// Only records since this time: RFC 3339 (2026-11-24T02:00:00Z) or an age (90s, 30m, 2h, 7d).
-    #[arg(long, value_name = "TIME|AGE")]
-    pub since: Option<String>,
-    /// Region of the Cloud Map services.
-    #[arg(long, value_name = "REGION")]
-    pub service_region: Option<String>,
-    /// Regions where EC2 instances are looked up (one or more).
-    #[arg(long = "instances-region", value_name = "REGION", num_args = 1.., value_delimiter = ',')]
-    pub instances_regions: Vec<String>,
-    /// Also look instances up in this role's account; repeatable.
-    #[arg(long = "instances-role-arn", value_name = "ARN")]
-    pub instances_role_arns: Vec<String>,
-    /// Restore even when EC2 does not show the instance alive at its address.
-    #[arg(long)]
-    pub force: bool,
-    /// Show what would be restored; change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation (required without a terminal on stdin).
-    #[arg(long)]
-    pub yes: bool,
-    /// Report format on stdout.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-    /// Registrations restored at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    pub concurrency: usize,
-    /// Minimum log level for diagnostics on stderr.
-    #[arg(long, value_name = "LEVEL", default_value = "WARNING")]
-    pub log_level: String,
-}
-
 /// Arguments of `cloud-unmap check`: the worker's own flags, and the report's format.
 #[derive(Debug, Args)]
 #[command(after_help = CHECK_EXAMPLES)]
@@ -131,6 +89,10 @@ pub struct CheckArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Explain the worker's decision for this registration (Cloud Map instance id or EC2 instance
+    /// id): what it would do and why, with what each account and region says; repeatable.
+    #[arg(long = "instance-id", value_name = "ID")]
+    pub instance_ids: Vec<String>,
 }
 
 /// Report format of `decommission`.
@@ -175,9 +137,17 @@ pub struct DecommissionArgs {
     /// Longest wait for a state change or for snapshots, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     pub wait_timeout: u64,
-    /// Terminate without snapshots (explicitly giving up the volumes' data).
+    /// Terminate without snapshots; DeleteOnTermination stays as the volumes' owner set it (the
+    /// report lists the volumes that survive termination).
     #[arg(long)]
     pub no_snapshot: bool,
+    /// Retire Auto Scaling members too: DetachInstances (decrementing the desired capacity, so no
+    /// replacement is launched) before the usual steps. Without it a member is refused.
+    #[arg(long)]
+    pub detach: bool,
+    /// Drain even when it would leave a service without any registration (refused by default).
+    #[arg(long)]
+    pub allow_empty_service: bool,
     /// List every planned step and check permissions with EC2's DryRun flag; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -376,6 +346,14 @@ pub struct RunArgs {
         default_value_t = OnRebalance::Ignore
     )]
     pub on_rebalance: OnRebalance,
+    /// Scheduled EC2 reboot or maintenance: `out-and-back` (out, then back once over) or `ignore`.
+    #[arg(
+        long,
+        value_enum,
+        env = "CLOUD_UNMAP_ON_SCHEDULED_REBOOT",
+        default_value = "out-and-back"
+    )]
+    pub on_scheduled_reboot: choices::OnScheduledReboot,
     /// Also send every removal's undo record to this EventBridge bus (name or ARN) as a `Registration
     /// Removed` event from source `cloud-unmap` (the record is always in the `deregistered` log line).
     #[arg(long, value_name = "NAME|ARN", env = "CLOUD_UNMAP_AUDIT_EVENT_BUS")]

@@ -21,6 +21,10 @@ pub struct Settings {
     pub drain: Duration,
     pub wait_timeout: Duration,
     pub snapshot: bool,
+    /// `--detach`: Auto Scaling members are detached first instead of refused.
+    pub detach: bool,
+    /// `--allow-empty-service`: a drain may empty a service.
+    pub allow_empty_service: bool,
     pub dry_run: bool,
     pub yes: bool,
     pub concurrency: usize,
@@ -116,6 +120,8 @@ impl Settings {
             drain: Duration::from_secs(a.drain_seconds),
             wait_timeout: Duration::from_secs(a.wait_timeout),
             snapshot: !a.no_snapshot,
+            detach: a.detach,
+            allow_empty_service: a.allow_empty_service,
             dry_run: a.dry_run,
             yes: a.yes,
             concurrency: a.concurrency,

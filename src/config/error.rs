@@ -96,6 +96,8 @@ pub enum ConfigError {
     // `restore`.
     #[error("missing --from FILE (or - for standard input)")]
     NoFrom,
+    #[error("missing --service-region (or AWS_REGION): the region of the Cloud Map services")]
+    NoRestoreRegion,
     #[error("invalid --since {0:?}: expected an RFC 3339 time or an age like 30m, 2h, 7d")]
     Since(String),
 }

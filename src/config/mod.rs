@@ -58,6 +58,8 @@ pub struct Config {
     pub on_rebalance: bool,
     /// `--budget-*`: requests per second of each API family, per account and region.
     pub budgets: crate::model::budget::Limits,
+    /// `--on-scheduled-reboot ignore`: reboot and maintenance events change nothing.
+    pub ignore_scheduled_reboots: bool,
 }
 
 /// The longest reconcile period (a day): every duration the program adds up stays far from overflow.
@@ -274,6 +276,8 @@ impl Config {
             scheduled_lead: Duration::from_secs(args.scheduled_lead_seconds),
             on_rebalance: args.on_rebalance == crate::config::cli::OnRebalance::Deregister,
             budgets: budget_limits(&args.budget)?,
+            ignore_scheduled_reboots: args.on_scheduled_reboot
+                == crate::config::cli::choices::OnScheduledReboot::Ignore,
         })
     }
 }

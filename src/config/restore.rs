@@ -42,20 +42,23 @@ impl Settings {
         if a.from.trim().is_empty() {
             return Err(ConfigError::NoFrom);
         }
-        let service_region = a
-            .service_region
-            .clone()
-            .ok_or(ConfigError::NoServiceRegion)?;
+        let (service_region, flag) = match (&a.service_region, &a.aws_region) {
+            (Some(r), _) => (r.clone(), "--service-region"),
+            (None, Some(r)) => (r.clone(), "AWS_REGION"),
+            (None, None) => return Err(ConfigError::NoRestoreRegion),
+        };
         if !valid_region(&service_region) {
             return Err(ConfigError::Region {
-                flag: "--service-region",
+                flag,
                 value: service_region,
             });
         }
-        if a.instances_regions.is_empty() {
-            return Err(ConfigError::NoInstancesRegion);
-        }
-        if let Some(bad) = a.instances_regions.iter().find(|r| !valid_region(r)) {
+        // The instances live where their services are, unless told otherwise.
+        let instances_regions = match a.instances_regions.is_empty() {
+            true => vec![service_region.clone()],
+            false => a.instances_regions.clone(),
+        };
+        if let Some(bad) = instances_regions.iter().find(|r| !valid_region(r)) {
             return Err(ConfigError::Region {
                 flag: "--instances-region",
                 value: bad.clone(),
@@ -84,7 +87,7 @@ impl Settings {
                 since,
             },
             service_region,
-            instances_regions: a.instances_regions.clone(),
+            instances_regions,
             roles,
             force: a.force,
             dry_run: a.dry_run,
@@ -139,7 +142,17 @@ mod tests {
         type Case = (fn(&mut RestoreArgs), ConfigError);
         let cases: Vec<Case> = vec![
             (|a| a.from = " ".into(), ConfigError::NoFrom),
-            (|a| a.service_region = None, ConfigError::NoServiceRegion),
+            (|a| a.service_region = None, ConfigError::NoRestoreRegion),
+            (
+                |a| {
+                    a.service_region = None;
+                    a.aws_region = Some("mars".into())
+                },
+                ConfigError::Region {
+                    flag: "AWS_REGION",
+                    value: "mars".into(),
+                },
+            ),
             (
                 |a| a.service_region = Some("mars".into()),
                 ConfigError::Region {
@@ -148,8 +161,11 @@ mod tests {
                 },
             ),
             (
-                |a| a.instances_regions = vec![],
-                ConfigError::NoInstancesRegion,
+                |a| a.instances_regions = vec!["x".into()],
+                ConfigError::Region {
+                    flag: "--instances-region",
+                    value: "x".into(),
+                },
             ),
             (
                 |a| a.service_ids = vec!["svc-1".into()],
@@ -177,6 +193,28 @@ mod tests {
             mutate(&mut a);
             assert_eq!(Settings::from_args(&a, now).unwrap_err(), expected);
         }
+    }
+
+    #[test]
+    fn regions_default_to_aws_region() {
+        let now = SystemTime::now();
+        let a = RestoreArgs {
+            service_region: None,
+            instances_regions: vec![],
+            aws_region: Some("ap-south-1".into()),
+            ..args()
+        };
+        let s = Settings::from_args(&a, now).unwrap();
+        assert_eq!(
+            (s.service_region.as_str(), s.instances_regions),
+            ("ap-south-1", vec!["ap-south-1".to_string()])
+        );
+        let flag_wins = RestoreArgs {
+            aws_region: Some("ap-south-1".into()),
+            ..args()
+        };
+        let s = Settings::from_args(&flag_wins, now).unwrap();
+        assert_eq!(s.service_region, "eu-west-1");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::aws;
 use crate::config::Config;
@@ -21,11 +21,38 @@ use crate::telemetry::health::Health;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::server::{self, AppState};
 
-/// What `run` needs: the shared context, the metrics registry, and the SQS client of the event loop.
+/// What `run` needs: the shared context, the metrics registry, the SQS client of the event loop, and
+/// the STS client that names the home account.
 pub struct Assembled {
     pub ctx: Arc<Context>,
     pub metrics_registry: Arc<Registry>,
     pub sqs: Option<aws_sdk_sqs::Client>,
+    pub sts: aws_sdk_sts::Client,
+}
+
+/// How long the start waits for GetCallerIdentity before going on without the home account's id.
+const IDENTITY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Names the home account once (GetCallerIdentity, which needs no permission): undo records and the
+/// error metric carry its 12-digit id instead of "home". Without an answer they say "home", and the
+/// failure (no credentials, say) is logged once and shows in `/readyz`.
+async fn name_home_account(ctx: &Context, sts: &aws_sdk_sts::Client) {
+    let region = ctx.config.service_region.clone();
+    ctx.metrics.set_home("home", &region);
+    match tokio::time::timeout(IDENTITY_WAIT, aws::sts::caller(sts)).await {
+        Ok(Ok(caller)) if !caller.account.is_empty() => {
+            ctx.metrics.set_home(&caller.account, &region);
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            ctx.counted(&e);
+            error!(error = %e, cause = e.class().words(), "cannot tell which account the credentials act in");
+        }
+        Err(_) => warn!(
+            wait_s = IDENTITY_WAIT.as_secs(),
+            "GetCallerIdentity did not answer; records name the home account \"home\""
+        ),
+    }
 }
 
 /// Builds the shared context. No AWS call is made here (assumed roles are resolved lazily).
@@ -55,6 +82,7 @@ pub async fn context(config: Config) -> Assembled {
         metrics.up.get_or_create(&Metrics::service(s)).set(1);
     }
     let cloudmap = aws::cloudmap(&home, Some(&watch));
+    let sts = aws::sts::client(&home);
     let audit = config.audit_event_bus.as_ref().map(|(bus, region)| {
         let conf = aws::derive(&home, region, None);
         crate::aws::eventbridge::AuditBus {
@@ -72,6 +100,7 @@ pub async fn context(config: Config) -> Assembled {
         ctx: Arc::new(ctx),
         metrics_registry: Arc::new(registry),
         sqs,
+        sts,
     }
 }
 
@@ -85,7 +114,9 @@ pub async fn run(config: Config) -> i32 {
         ctx,
         metrics_registry: registry,
         sqs,
+        sts,
     } = context(config).await;
+    name_home_account(&ctx, &sts).await;
     info!(
         services = ?ctx.config.service_ids,
         namespaces = ?ctx.config.namespace_ids,
@@ -93,6 +124,7 @@ pub async fn run(config: Config) -> i32 {
         service_region = %ctx.config.service_region,
         instances_regions = ?ctx.config.instances_regions,
         member_accounts = ?ctx.config.member_roles.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>(),
+        home_account = ctx.metrics.account_label(&crate::model::domain::Account::Home),
         dry_run = ctx.config.dry_run,
         single_run = single,
         queue_url = ctx.config.queue.as_ref().map(|q| q.url.as_str()),
@@ -152,6 +184,7 @@ pub async fn run(config: Config) -> i32 {
             "event loop",
         );
     }
+    tracker.spawn(crate::engine::scheduled::finish(ctx.clone(), root.clone()));
     root.cancelled().await;
     let drained = shutdown::drain(&tracker, &root, grace).await;
     if crashed.load(Ordering::SeqCst) {

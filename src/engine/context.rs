@@ -31,6 +31,8 @@ pub struct Context {
     pub state: State,
     /// Where each instance was last found (the cycle's EC2 view asks it only there).
     whereabouts: Mutex<Whereabouts>,
+    /// The lookup targets failing now.
+    pub failing: crate::engine::targets::Failing,
 }
 
 impl Context {
@@ -51,6 +53,7 @@ impl Context {
             ledger: None,
             state: State::default(),
             whereabouts: Mutex::default(),
+            failing: Default::default(),
         }
     }
 
@@ -64,6 +67,7 @@ impl Context {
             deregister_stopped: self.config.deregister_stopped,
             allow_empty_service: self.config.allow_empty_service,
             max_not_found: self.config.max_not_found,
+            unanswered: false,
         }
     }
 
@@ -77,11 +81,13 @@ impl Context {
     /// Logs and counts a failure (see `emit`).
     pub fn failed(&self, what: Failure<'_>, error: &Error) {
         emit::failure(&self.metrics, what, error);
+        self.health.failed(error, std::time::Instant::now());
     }
 
     /// Counts a failure without logging it again (see `emit::count`).
     pub fn counted(&self, error: &Error) {
         emit::count(&self.metrics, error);
+        self.health.failed(error, std::time::Instant::now());
     }
 
     /// Marks a selected service or namespace as missing (or found again), in metrics and health.

@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::aws::ec2::Observed;
+use crate::aws::ec2::Lookup;
 use crate::engine::context::Context;
 use crate::engine::reconcile::{self, ServiceReport};
 use crate::engine::state::Listing;
@@ -41,7 +41,7 @@ impl CycleReport {
             || self
                 .services
                 .iter()
-                .any(|(_, r)| r.as_ref().map_or(true, |r| r.failed() > 0));
+                .any(|(_, r)| r.as_ref().map_or(true, |r| r.incomplete()));
         let held = self
             .services
             .iter()
@@ -69,18 +69,17 @@ async fn reconcile_and_record(
     ctx: &Context,
     service_id: &str,
     listed: Listed,
-    view: &Result<Observed, Arc<Error>>,
+    view: &Lookup,
 ) -> Result<ServiceReport, Error> {
     let started = Instant::now();
     let labels = Metrics::service(service_id);
     ctx.metrics.up.get_or_create(&labels).set(1);
-    let (result, listing_took) = match (listed, view) {
-        (Err(e), _) => (Err(e), Duration::ZERO),
-        (Ok((_, took)), Err(e)) => (Err(Error::View(e.clone())), took),
-        (Ok((listing, took)), Ok(observed)) => {
+    let (result, listing_took) = match listed {
+        Err(e) => (Err(e), Duration::ZERO),
+        Ok((listing, took)) => {
             let scope = reconcile::Scope::Cycle {
                 listing: &listing,
-                observed,
+                lookup: view,
             };
             let r = reconcile::reconcile_service(ctx, service_id, scope, Trigger::reconcile).await;
             (r, took)
@@ -92,7 +91,7 @@ async fn reconcile_and_record(
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
     let outcome = match &result {
-        Ok(r) if r.failed() > 0 => ReconcileResult::failure,
+        Ok(r) if r.incomplete() => ReconcileResult::failure,
         Ok(r) if r.held + r.not_found_held > 0 => ReconcileResult::held,
         Ok(_) => ReconcileResult::success,
         Err(_) => ReconcileResult::failure,
@@ -189,11 +188,7 @@ pub async fn run_cycle(ctx: &Context) -> CycleReport {
         .into_iter()
         .collect();
     ids.sort_unstable();
-    let view = view::look(ctx, &ids).await.map_err(|e| {
-        ctx.counted(&e);
-        warn!(error = %e.reason(), instances = ids.len(), "the cycle's EC2 lookup failed; no service is judged this cycle");
-        Arc::new(e)
-    });
+    let view = view::look(ctx, &ids).await;
     drop(ids);
     let view = &view;
     let jobs: Vec<_> =

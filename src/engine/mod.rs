@@ -3,7 +3,7 @@
 //! service's reconcile (list → plan → guard → apply), called by every trigger: the `cycle` (every
 //! selected service, periodically), the `fleet` (the cycle replicas share through the queue), the
 //! `scheduled` EC2 events' timers and the event `worker`. `index` keeps the event path's listings
-//! fresh. Commands use only what this module re-exports.
+//! fresh; `targets` follows which accounts and regions answer lookups. Commands use only what this module re-exports.
 
 pub mod app;
 pub mod context;
@@ -15,6 +15,7 @@ pub mod reconcile;
 pub mod scheduled;
 pub mod shutdown;
 pub mod state;
+pub mod targets;
 pub mod view;
 pub mod worker;
 

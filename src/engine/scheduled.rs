@@ -1,24 +1,33 @@
-//! Scheduled EC2 events (retirement, stop, reboot, maintenance): an instance leaves its services at
-//! the event's start minus `--scheduled-lead-seconds`, not when the notice arrives weeks before.
+//! Scheduled EC2 events: an instance leaves its services at the event's start minus
+//! `--scheduled-lead-seconds`, not when the notice arrives weeks before. Retirements and stops end
+//! the instance: it leaves for good. Reboots and maintenance (`instance-reboot`, `system-reboot`,
+//! `system-maintenance`) bring it back: it leaves, and `back` registers it again once EC2 reports
+//! the event over (unless `--on-scheduled-reboot ignore`).
+//!
 //! EC2's DescribeInstanceStatus is the source of truth, read each reconcile cycle: an event due
 //! within the next cycle is armed as an in-process timer (holding no worker slot); one already due
-//! is acted on at once. AWS Health's event only arms the timer sooner. A restart loses timers, not
-//! retirements: the first cycle after it reads them again. At the timer, EC2 is asked again (a
-//! cancelled event is dropped) and the instance is deregistered from every selected service.
+//! fires at once. Firings run beside the cycle, never inside it, `--concurrency` at a time (the
+//! slots in `state`), and their removals carry `trigger="scheduled"`. AWS Health's event only arms
+//! the timer sooner. A restart loses timers, not retirements: the first cycle after it reads them
+//! again. At the timer, EC2 is asked again (a cancelled event is dropped) and the instance is
+//! deregistered from every selected service.
+
+mod back;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::stream::{self, StreamExt};
-use tracing::{info, warn};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
 
 use crate::aws::ec2::{self, pending};
 use crate::engine::context::Context;
 use crate::engine::reconcile::{self, Scope};
-use crate::error::Operation;
 use crate::model::plan::{Claimed, Hint};
-use crate::model::scheduled::Pending;
+use crate::model::scheduled::{effect, Effect, Pending};
+use crate::telemetry::emit::Failure;
 use crate::telemetry::metrics::Trigger;
 
 /// How far beyond the next cycle events are armed, so a late cycle cannot miss one.
@@ -26,8 +35,17 @@ const MARGIN: Duration = Duration::from_secs(60);
 /// Tolerated difference between EC2's clock and ours when a timer fires.
 const CLOCK_SKEW: Duration = Duration::from_secs(5);
 
-/// Reads every target's scheduled events: those due act now, those due before the next cycle
-/// (and a margin) are armed when `arm` (long-running mode).
+/// Whether an event of `code` is left alone: a reboot or maintenance with
+/// `--on-scheduled-reboot ignore`, or in a single run (`once`), which cannot stay to put the
+/// registration back afterwards.
+fn left_alone(ctx: &Context, code: &str, once: bool) -> bool {
+    effect(code) == Effect::Returns && (ctx.config.ignore_scheduled_reboots || once)
+}
+
+/// Reads every target's scheduled events: those due fire now, those due before the next cycle
+/// (and a margin) are armed when `arm` (long-running mode), and the registrations waiting to be put
+/// back are checked. Long-running, the firings and checks run in the background (the cycle does
+/// not wait for them); a single run waits for its firings before it ends.
 pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
     let horizon = SystemTime::now() + ctx.config.frequency + MARGIN;
     // Every account and region at once (`--concurrency` at a time): an organization's hundreds of
@@ -41,24 +59,45 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
         .buffer_unordered(ctx.config.concurrency)
         .collect()
         .await;
+    let mut due_now = Vec::new();
     for (target, answer) in answers {
         let found = match answer {
             Ok(found) => found,
             Err(e) => {
-                ctx.metrics.aws_error(Operation::DescribeInstanceStatus);
+                ctx.counted(&e);
                 warn!(account = %target.account, region = %target.region, error = %e,
                     "cannot read scheduled EC2 events; the next cycle tries again");
                 continue;
             }
         };
         for p in found {
+            if left_alone(ctx, &p.code, !arm) {
+                debug!(instance_id = %p.instance_id, code = %p.code, single_run = !arm,
+                    "scheduled reboot or maintenance left alone");
+                continue;
+            }
             let due = p.due(ctx.config.scheduled_lead);
             if due <= SystemTime::now() {
-                fire(ctx, p).await;
+                // Once per event: a firing still running from an earlier sweep holds it.
+                if ctx.state.arm(&p.instance_id, p.not_before) {
+                    due_now.push(p);
+                }
             } else if arm && due <= horizon {
                 self::arm(ctx, p);
             }
         }
+    }
+    if arm {
+        for p in due_now {
+            tokio::spawn(fire_once(ctx.clone(), p, Duration::ZERO));
+        }
+        let ctx = ctx.clone();
+        tokio::spawn(async move { ctx.state.busy.track_future(back::check_kept(&ctx)).await });
+    } else {
+        let firings = due_now
+            .into_iter()
+            .map(|p| fire_once(ctx.clone(), p, Duration::ZERO));
+        futures::future::join_all(firings).await;
     }
 }
 
@@ -73,37 +112,55 @@ pub fn arm(ctx: &Arc<Context>, p: Pending) {
         .unwrap_or_default();
     info!(instance_id = %p.instance_id, code = %p.code, account = %p.account, region = %p.region,
         in_s = delay.as_secs(), "scheduled EC2 event armed");
-    let ctx = ctx.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        ctx.state.disarm(&p.instance_id, p.not_before);
-        fire(&ctx, p).await;
-    });
+    tokio::spawn(fire_once(ctx.clone(), p, delay));
 }
 
-/// The event is due: if EC2 still schedules it, the instance leaves every selected service.
-async fn fire(ctx: &Context, p: Pending) {
+/// Waits `delay`, then fires in one of the shared slots; the event is disarmed once done. The
+/// firing (not the wait) is tracked: shutdown lets it finish (`finish`).
+async fn fire_once(ctx: Arc<Context>, p: Pending, delay: Duration) {
+    tokio::time::sleep(delay).await;
+    let work = async {
+        let slots = ctx.state.firing_slots(ctx.config.concurrency);
+        let _slot = slots.acquire_owned().await;
+        fire(&ctx, &p).await;
+    };
+    ctx.state.busy.track_future(work).await;
+    ctx.state.disarm(&p.instance_id, p.not_before);
+}
+
+/// After `stop`, waits for the firings and put-backs at work: a registration removed for a reboot
+/// is kept to be put back before the process ends (bounded by the caller's grace period).
+pub async fn finish(ctx: Arc<Context>, stop: CancellationToken) {
+    stop.cancelled().await;
+    ctx.state.busy.close();
+    ctx.state.busy.wait().await;
+}
+
+/// The event is due: if EC2 still schedules it, the instance leaves every selected service; for a
+/// reboot or maintenance, each removal is kept to be put back.
+async fn fire(ctx: &Arc<Context>, p: &Pending) {
     let Some(target) = ctx.target(&p.account, &p.region) else {
         return;
     };
     let ids = [p.instance_id.clone()];
     // EC2 must still schedule an event of this instance that is due (AWS Health names events by
-    // its own codes; DescribeInstanceStatus is the one truth both are checked against).
+    // its own codes; DescribeInstanceStatus is the one truth both are checked against). Its code
+    // says whether the instance comes back.
     let due_by = SystemTime::now() + CLOCK_SKEW;
-    match pending(target, &ids).await {
-        Ok(still)
-            if still
-                .iter()
-                .any(|s| s.due(ctx.config.scheduled_lead) <= due_by) => {}
-        Ok(_) => {
-            info!(instance_id = %p.instance_id, code = %p.code, "scheduled EC2 event no longer pending; nothing done");
-            return;
-        }
+    let once = ctx.config.single_run;
+    let event = match pending(target, &ids).await {
+        Ok(still) => still.into_iter().find(|s| {
+            s.due(ctx.config.scheduled_lead) <= due_by && !left_alone(ctx, &s.code, once)
+        }),
         Err(e) => {
             warn!(instance_id = %p.instance_id, error = %e, "cannot confirm a due scheduled event; the next cycle tries again");
             return;
         }
-    }
+    };
+    let Some(event) = event else {
+        info!(instance_id = %p.instance_id, code = %p.code, "scheduled EC2 event no longer pending; nothing done");
+        return;
+    };
     let observed = match ec2::describe(std::slice::from_ref(target), &ids, 1).await {
         Ok(o) => o,
         Err(e) => {
@@ -117,15 +174,40 @@ async fn fire(ctx: &Context, p: Pending) {
     let scope = Scope::Instances {
         claimed: &claimed,
         observed: &observed,
-        needed: std::time::SystemTime::now(),
+        needed: SystemTime::now(),
     };
-    for service in &services {
-        if let Err(e) = reconcile::reconcile_service(ctx, service, scope, Trigger::reconcile).await
-        {
-            if !reconcile::note_missing(ctx, service, &e, false) {
-                warn!(service_id = %service, instance_id = %p.instance_id, error = %e,
-                    "cannot act on a due scheduled event; the next cycle tries again");
+    let jobs: Vec<_> = services
+        .iter()
+        .map(|s| async move {
+            let r = reconcile::reconcile_service(ctx, s, scope, Trigger::scheduled).await;
+            (s, r)
+        })
+        .collect();
+    let done: Vec<_> = stream::iter(jobs)
+        .buffer_unordered(ctx.config.concurrency)
+        .collect()
+        .await;
+    let mut kept = false;
+    for (service, result) in done {
+        match result {
+            Ok(report) if effect(&event.code) == Effect::Returns => {
+                for removal in report.removals {
+                    back::keep(ctx, back::put_back(removal, &event)).await;
+                    kept = true;
+                }
             }
+            Ok(_) => {}
+            Err(e) if reconcile::note_missing(ctx, service, &e, false) => {}
+            Err(e) => ctx.failed(
+                Failure::Sync {
+                    service_id: service,
+                    trigger: Trigger::scheduled,
+                },
+                &e,
+            ),
         }
+    }
+    if kept {
+        tokio::spawn(back::watch(ctx.clone(), event.instance_id.clone()));
     }
 }

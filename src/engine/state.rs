@@ -1,16 +1,20 @@
 //! What the engine remembers between triggers, in one place: each service's state (its planner
 //! lock, last listing, discovery names, whether its revision reads fail, the registrations first
-//! judged `not-found`, its DNS TTL), what each selection last resolved to, and which scheduled
-//! timers are armed. No I/O here: the modules that ask AWS (`index`, `reconcile`, `scheduled`)
-//! keep their answers in it.
+//! judged `not-found`, its DNS TTL), what each selection last resolved to, which scheduled
+//! timers are armed (and the slots their firings share), the registrations waiting to be put back
+//! after a scheduled reboot or maintenance (in memory; `scheduled` also keeps them in the state
+//! table when there is one), and each lifecycle hook's timeouts. No I/O here: the modules that ask
+//! AWS (`index`, `reconcile`, `scheduled`, `worker`) keep their answers in it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{OwnedMutexGuard, Semaphore};
+use tokio_util::task::TaskTracker;
 
-use crate::model::plan::{Action, Plan, Registration, SkipReason};
+use crate::model::plan::{Action, Hold, Plan, Registration, SkipReason};
+use crate::model::scheduled::PutBack;
 
 /// How long a service's DNS TTL is trusted before GetService is asked again.
 const TTL_FRESH: Duration = Duration::from_secs(300);
@@ -67,6 +71,29 @@ pub struct State {
     services: Mutex<HashMap<String, Service>>,
     selections: Mutex<HashMap<String, Vec<String>>>,
     armed: Mutex<HashSet<(String, SystemTime)>>,
+    firing: OnceLock<Arc<Semaphore>>,
+    /// Scheduled firings and put-backs at work (not their timers): shutdown waits for them.
+    pub busy: TaskTracker,
+    put_backs: Mutex<HashMap<String, PutBack>>,
+    /// The put-backs being checked now (one check at a time each).
+    checking: Mutex<HashSet<String>>,
+    /// Each lifecycle hook's HeartbeatTimeout and GlobalTimeout, by (account, region, group, hook).
+    hooks: Mutex<HashMap<HookKey, HookTimeouts>>,
+    /// When this process last saw each EC2 instance's registrations leave (removed, or already gone).
+    removed: Mutex<HashMap<String, Instant>>,
+}
+
+/// How long a removal is remembered: past Auto Scaling's longest lifecycle action, no drain needs it.
+const REMEMBER_REMOVALS: Duration = Duration::from_secs(172_800);
+
+/// A lifecycle hook: account, region, group, hook name.
+pub type HookKey = (String, String, String, String);
+
+/// A lifecycle hook's timeouts, as DescribeLifecycleHooks gave them (`None`: not said).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookTimeouts {
+    pub heartbeat: Option<Duration>,
+    pub global: Option<Duration>,
 }
 
 impl State {
@@ -172,7 +199,12 @@ impl State {
             for d in &plan.decisions {
                 if absent.contains(d.instance_id.as_str()) {
                     s.absent.entry(d.instance_id.clone()).or_insert(now);
-                } else if d.action != Action::Skip(SkipReason::OutOfScope) {
+                } else if !matches!(
+                    // Not found while a target did not answer is no sighting either way: the
+                    // first sighting of an absence stays as it was.
+                    d.action,
+                    Action::Skip(SkipReason::OutOfScope) | Action::Hold(Hold::Unanswered)
+                ) {
                     s.absent.remove(&d.instance_id);
                 }
             }
@@ -197,6 +229,57 @@ impl State {
     /// Forgets a fired timer.
     pub fn disarm(&self, instance_id: &str, start: SystemTime) {
         lock(&self.armed).remove(&(instance_id.to_string(), start));
+    }
+
+    /// The slots scheduled firings share: at most `n` (`--concurrency`) run at once.
+    pub fn firing_slots(&self, n: usize) -> Arc<Semaphore> {
+        self.firing
+            .get_or_init(|| Arc::new(Semaphore::new(n.max(1))))
+            .clone()
+    }
+
+    /// Remembers a registration to put back (replacing an earlier one of the same registration).
+    pub fn keep_put_back(&self, p: PutBack) {
+        lock(&self.put_backs).insert(p.key(), p);
+    }
+
+    pub fn forget_put_back(&self, p: &PutBack) {
+        lock(&self.put_backs).remove(&p.key());
+    }
+
+    /// Marks a put-back as being checked; false when another check has it.
+    pub fn check_put_back(&self, key: &str) -> bool {
+        lock(&self.checking).insert(key.to_string())
+    }
+
+    pub fn checked_put_back(&self, key: &str) {
+        lock(&self.checking).remove(key);
+    }
+
+    /// The registrations waiting to be put back in this process.
+    pub fn put_backs(&self) -> Vec<PutBack> {
+        lock(&self.put_backs).values().cloned().collect()
+    }
+
+    /// Notes that an EC2 instance's registration just left a selected service.
+    pub fn note_removed(&self, instance_id: &str) {
+        let mut removed = lock(&self.removed);
+        removed.retain(|_, at| at.elapsed() < REMEMBER_REMOVALS);
+        removed.insert(instance_id.to_string(), Instant::now());
+    }
+
+    /// How long ago this process last saw a registration of `instance_id` leave, if it did.
+    pub fn removed_since(&self, instance_id: &str) -> Option<Duration> {
+        lock(&self.removed).get(instance_id).map(Instant::elapsed)
+    }
+
+    /// A hook's timeouts, when read before (they change only when someone edits the hook).
+    pub fn hook_timeouts(&self, key: &HookKey) -> Option<HookTimeouts> {
+        lock(&self.hooks).get(key).copied()
+    }
+
+    pub fn set_hook_timeouts(&self, key: HookKey, timeouts: HookTimeouts) {
+        lock(&self.hooks).insert(key, timeouts);
     }
 }
 

@@ -33,6 +33,8 @@ pub enum EventOutcome {
     NotTerminating,
     /// A scheduled EC2 event (AWS Health): its instances' timers armed for the start minus the lead.
     Scheduled,
+    /// Settled for every service that synced; the ones that kept failing are left to the reconcile.
+    LeftToReconcile,
 }
 
 impl EventOutcome {
@@ -48,6 +50,7 @@ impl EventOutcome {
             EventOutcome::Expired => "expired",
             EventOutcome::NotTerminating => "not_terminating",
             EventOutcome::Scheduled => "scheduled",
+            EventOutcome::LeftToReconcile => "left_to_reconcile",
         }
     }
 }
@@ -95,6 +98,8 @@ pub struct Arrival {
     pub now: SystemTime,
     /// SQS's SentTimestamp: the event's time when its body has none.
     pub sent_at: Option<SystemTime>,
+    /// How many times SQS has handed the message out, this time included.
+    pub receive_count: u32,
 }
 
 /// A terminate lifecycle action, and whether cloud-unmap may complete it.
@@ -133,6 +138,8 @@ pub struct Claim {
     /// When SQS received the event (SentTimestamp): after it happened, to the millisecond.
     pub sent_at: Option<SystemTime>,
     pub received_at: Instant,
+    /// How many times SQS has handed its message out, this time included.
+    pub receive_count: u32,
 }
 
 /// Why a well-formed event claims nothing.
@@ -235,6 +242,7 @@ impl Rules {
             event_time: event.time,
             sent_at: arrival.sent_at,
             received_at: arrival.received_at,
+            receive_count: arrival.receive_count,
         })
     }
 }
@@ -273,6 +281,34 @@ pub struct InstanceResult {
     pub acted: bool,
     /// Some of its work failed: its messages must come back.
     pub failed: bool,
+    /// A selected service failed to sync: the instance's work is done only in the others.
+    pub blocked: bool,
+    /// Every service that failed to sync is left to the reconcile (it kept failing).
+    pub left: bool,
+}
+
+impl InstanceResult {
+    /// A service failed to sync; `left`: that service is left to the reconcile.
+    pub fn block(&mut self, left: bool) {
+        self.left = (!self.blocked || self.left) && left;
+        self.blocked = true;
+    }
+}
+
+impl Claim {
+    /// Whether the claim comes back for a service that failed to sync, rather than being settled
+    /// for the services that synced: until its message was received `patience` times (so it never
+    /// reaches the dead-letter queue for another service's failure), and not once every failing
+    /// service is left to the reconcile.
+    pub fn waits(&self, r: &InstanceResult, patience: u32) -> bool {
+        r.blocked && !r.left && self.receive_count < patience
+    }
+}
+
+/// How many receives a claim waits for a failing service: 3, or fewer when the queue's redrive
+/// policy moves a message to the dead-letter queue sooner (`max_receives`).
+pub fn patience(max_receives: Option<u32>) -> u32 {
+    max_receives.map_or(3, |m| m.clamp(1, 3))
 }
 
 /// What the first reading of a message found.
@@ -287,14 +323,16 @@ pub enum Reading {
 }
 
 /// Each message's disposition and the outcome it is counted under: unreadable ones go to the
-/// dead-letter queue, failed work comes back, everything else is deleted. A failure is never hidden
-/// by another claim of the same message; short of one, a message's `notes` entry (what its
-/// lifecycle action came to) names its outcome.
+/// dead-letter queue, failed work (and a claim that waits for a failing service, see
+/// `Claim::waits`) comes back, everything else is deleted. A failure is never hidden by another
+/// claim of the same message; short of one, a message's `notes` entry (what its lifecycle action
+/// came to) names its outcome.
 pub fn dispose(
     readings: &[Reading],
     claims: &[Claim],
     results: &HashMap<String, InstanceResult>,
     notes: &HashMap<usize, EventOutcome>,
+    patience: u32,
 ) -> Vec<(Disposition, EventType, EventOutcome)> {
     let mut out: Vec<(Disposition, EventType, EventOutcome)> = readings
         .iter()
@@ -315,10 +353,12 @@ pub fn dispose(
         if slot.2 == EventOutcome::Failed {
             continue;
         }
-        (slot.0, slot.2) = if r.failed {
+        (slot.0, slot.2) = if r.failed || c.waits(&r, patience) {
             (Disposition::Retry, EventOutcome::Failed)
         } else if let Some(note) = notes.get(&c.message) {
             (Disposition::Delete, *note)
+        } else if r.blocked {
+            (Disposition::Delete, EventOutcome::LeftToReconcile)
         } else if r.acted {
             (Disposition::Delete, EventOutcome::Acted)
         } else {

@@ -21,6 +21,29 @@ pub const MAX_DELAY: Duration = Duration::from_secs(900);
 /// Auto Scaling's shortest heartbeat timeout (a hook's HeartbeatTimeout is 30–7200 s).
 pub const MIN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long before a hook's global timeout CONTINUE is sent at the latest: the drain record's last
+/// hop, the re-check and the call itself fit in it.
+pub const GLOBAL_MARGIN: Duration = Duration::from_secs(60);
+
+/// Auto Scaling's longest wait for one lifecycle action (API LifecycleHook: GlobalTimeout is the
+/// smaller of 48 hours and 100 × HeartbeatTimeout).
+pub const MAX_GLOBAL_TIMEOUT: Duration = Duration::from_secs(172_800);
+
+/// A hook's global timeout: as DescribeLifecycleHooks gives it, else as Auto Scaling sets it.
+pub fn global_timeout(heartbeat: Duration, given: Option<Duration>) -> Duration {
+    given.unwrap_or_else(|| (heartbeat * 100).min(MAX_GLOBAL_TIMEOUT))
+}
+
+/// The latest moment CONTINUE may be sent for an action that started at `start`.
+pub fn latest_continue(start: SystemTime, global: Duration) -> SystemTime {
+    start + global.saturating_sub(GLOBAL_MARGIN)
+}
+
+/// Whether a drain of `drain` fits within a hook's global timeout (with the margin).
+pub fn fits(drain: Duration, global: Duration) -> bool {
+    drain + GLOBAL_MARGIN <= global
+}
+
 /// A lifecycle action waiting for its drain to end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Drain {
@@ -162,6 +185,24 @@ mod tests {
         assert_eq!(beaten.step(at(21)), Step::Wait(at(40)));
         // Completion wins when both are due.
         assert_eq!(drain(20, 0, 30).step(at(25)), Step::Complete);
+    }
+
+    #[test]
+    fn a_drain_fits_within_the_global_timeout_less_the_margin() {
+        let hb = Duration::from_secs(30);
+        assert_eq!(global_timeout(hb, None), Duration::from_secs(3000));
+        assert_eq!(
+            global_timeout(Duration::from_secs(7200), None),
+            MAX_GLOBAL_TIMEOUT
+        );
+        assert_eq!(
+            global_timeout(hb, Some(Duration::from_secs(900))),
+            Duration::from_secs(900)
+        );
+        assert_eq!(latest_continue(at(0), Duration::from_secs(900)), at(840));
+        assert!(fits(Duration::from_secs(840), Duration::from_secs(900)));
+        assert!(!fits(Duration::from_secs(841), Duration::from_secs(900)));
+        assert_eq!(latest_continue(at(0), Duration::from_secs(30)), at(0));
     }
 
     #[test]

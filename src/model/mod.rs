@@ -2,12 +2,14 @@
 //! and decisions. Nothing here calls AWS, awaits, or counts: no SDK, no tokio, no metrics, so every
 //! rule is tested with plain `#[test]`s. Every layer above may import it; it imports nothing above.
 
+pub mod age;
 pub mod backoff;
 pub mod budget;
 pub mod claims;
 pub mod domain;
 pub mod drain;
 pub mod event;
+pub mod explain;
 pub mod lookup;
 pub mod plan;
 pub mod record;

@@ -1,11 +1,17 @@
-//! Scheduled EC2 events as data: which event codes take an instance away, one pending event of one
-//! instance, when it leaves its services, and which descriptions mean the event is over.
+//! Scheduled EC2 events as data: which event codes end an instance and which only take it away for
+//! a while (reboot, maintenance), one pending event of one instance, when it leaves its services,
+//! which descriptions mean the event is over, and the put-back of a registration removed for an
+//! event the instance comes back from: what to register again, and when.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use crate::model::domain::Account;
+use serde::{Deserialize, Serialize};
 
-/// The scheduled event codes that take an instance away (DescribeInstanceStatus `event.code`).
+use crate::model::domain::{Account, InstanceState};
+use crate::model::plan::ObservedInstance;
+
+/// The scheduled event codes DescribeInstanceStatus reports (`event.code`, API InstanceStatusEvent).
 pub const CODES: [&str; 5] = [
     "instance-retirement",
     "instance-stop",
@@ -13,6 +19,26 @@ pub const CODES: [&str; 5] = [
     "system-reboot",
     "system-maintenance",
 ];
+
+/// What a scheduled event does to its instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// The instance stops or is retired (terminated): it leaves its services for good.
+    Ends,
+    /// EC2 reboots the instance or its host, or maintains its host, in place: it keeps its
+    /// addresses and comes back (`instance-reboot`, `system-reboot`, `system-maintenance`).
+    Returns,
+}
+
+/// The effect of an event code; any code not known to come back (retirement, stop, a terminate
+/// kind, a code EC2 adds later) ends the instance, as before.
+pub fn effect(code: &str) -> Effect {
+    match code {
+        "instance-reboot" | "system-reboot" | "system-maintenance" => Effect::Returns,
+        _ => Effect::Ends,
+    }
+}
+
 /// One scheduled event of one instance.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Pending {
@@ -32,34 +58,115 @@ impl Pending {
     }
 }
 
-/// Whether DescribeInstanceStatus's description marks an event as no longer pending.
+/// Whether DescribeInstanceStatus's description marks an event as no longer pending (EC2 keeps
+/// describing a completed event for up to a week, its description starting `[Completed]`; a
+/// canceled one starts `[Canceled]`).
 pub fn cancelled(description: &str) -> bool {
     description.starts_with("[Canceled]") || description.starts_with("[Completed]")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// How long a put-back waits for its event to be over and its instance to run again before it is
+/// dropped: EC2 describes a completed event for up to a week.
+pub const PUT_BACK_PATIENCE: Duration = Duration::from_secs(7 * 86_400);
 
-    #[test]
-    fn an_event_is_due_its_lead_before_its_start_and_cancelled_ones_are_not_pending() {
-        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let p = Pending {
-            instance_id: "i-0123456789abcdef0".into(),
-            code: "instance-retirement".into(),
-            not_before: start,
-            account: Account::Home,
-            region: "eu-west-1".into(),
+/// A registration removed for an event its instance comes back from, to register again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutBack {
+    pub service_id: String,
+    /// The registration's id in Cloud Map.
+    pub registration_id: String,
+    /// Every attribute it had, as Cloud Map returned them right before the removal.
+    pub attributes: BTreeMap<String, String>,
+    /// The EC2 instance it stands for.
+    pub instance_id: String,
+    pub code: String,
+    /// The event's NotBefore, Unix seconds.
+    pub not_before: u64,
+    /// `home`, or a member account id.
+    pub account: String,
+    pub region: String,
+}
+
+/// What to do with a put-back now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Register it again.
+    Register,
+    /// Not yet: the event is not over, or the instance does not run again yet.
+    Wait,
+    /// Never: the instance is gone, or runs at another address (its owner registers it anew).
+    Drop(&'static str),
+}
+
+impl PutBack {
+    /// The account of its instance.
+    pub fn account(&self) -> Account {
+        match self.account.as_str() {
+            "home" => Account::Home,
+            id => Account::Member(id.to_string()),
+        }
+    }
+
+    pub fn key(&self) -> String {
+        format!("{}#{}", self.service_id, self.registration_id)
+    }
+
+    /// The attributes RegisterInstance accepts for it again: with `AWS_EC2_INSTANCE_ID`, Cloud Map
+    /// accepts only `AWS_INIT_HEALTH_STATUS` beside it and fills `AWS_INSTANCE_IPV4` (the primary
+    /// private address) itself (API RegisterInstance, InstanceSummary); any other registration
+    /// gets every attribute it had.
+    pub fn attributes_to_register(&self) -> BTreeMap<String, String> {
+        if !self.attributes.contains_key("AWS_EC2_INSTANCE_ID") {
+            return self.attributes.clone();
+        }
+        self.attributes
+            .iter()
+            .filter(|(k, _)| *k == "AWS_EC2_INSTANCE_ID" || *k == "AWS_INIT_HEALTH_STATUS")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Judges the put-back from whether EC2 says the event is over (`None`: EC2 does not describe
+    /// it any more) and what EC2 shows of the instance now.
+    pub fn judge(&self, over: Option<bool>, seen: &[ObservedInstance], now: SystemTime) -> Verdict {
+        let started = SystemTime::UNIX_EPOCH + Duration::from_secs(self.not_before);
+        let gone = |o: &ObservedInstance| {
+            matches!(
+                o.state,
+                InstanceState::ShuttingDown | InstanceState::Terminated
+            )
         };
-        assert_eq!(
-            p.due(Duration::from_secs(300)),
-            start - Duration::from_secs(300)
-        );
-        assert!(p.due(Duration::from_secs(2_000_000)) <= SystemTime::UNIX_EPOCH);
-        assert!(cancelled(
-            "[Canceled] The instance is running on degraded hardware"
-        ));
-        assert!(cancelled("[Completed] Scheduled reboot"));
-        assert!(!cancelled("The instance is running on degraded hardware"));
+        if seen.iter().any(gone) {
+            return Verdict::Drop("the instance is terminated");
+        }
+        let expired = now > started + PUT_BACK_PATIENCE;
+        // An event EC2 no longer describes is no longer scheduled (completed more than a week ago,
+        // or withdrawn).
+        if over == Some(false) {
+            return if expired {
+                Verdict::Drop("the event is still not over after a week")
+            } else {
+                Verdict::Wait
+            };
+        }
+        let running = seen.iter().find(|o| o.state == InstanceState::Running);
+        let Some(running) = running else {
+            return if expired {
+                Verdict::Drop("the instance did not run again within a week")
+            } else {
+                Verdict::Wait
+            };
+        };
+        match self.attributes.get("AWS_INSTANCE_IPV4") {
+            // Cloud Map fills the address of an AWS_EC2_INSTANCE_ID registration itself.
+            _ if self.attributes.contains_key("AWS_EC2_INSTANCE_ID") => Verdict::Register,
+            Some(ip) if !running.ipv4.contains(ip) => {
+                Verdict::Drop("the instance runs at another address")
+            }
+            _ => Verdict::Register,
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::error::{Error, ErrorClass};
+
 /// How long past its planned wake a sleeping loop may stay asleep before it counts as wedged.
 pub const SLEEP_SLACK: Duration = Duration::from_secs(60);
 
@@ -54,8 +56,12 @@ struct State {
     failed_attempts: u32,
     /// Selected services and namespaces that do not exist.
     missing: BTreeSet<String>,
+    /// Services the event path leaves to the reconcile (they kept failing to sync).
+    left: BTreeSet<String>,
     /// The shared reconcile's schedule period, when longer than `--frequency`.
     period: Duration,
+    /// The latest AWS failure anywhere (class, one line, when): named in an unready `/readyz`.
+    last_error: Option<(ErrorClass, String, Instant)>,
 }
 
 /// Consecutive failed AWS attempts after which the process reports AWS unreachable. One failure
@@ -66,6 +72,11 @@ pub const UNREACHABLE_AFTER: u32 = 5;
 struct Receive {
     last_failed: bool,
     last_ok: Option<Instant>,
+}
+
+/// The cause of an AWS failure in words, then the failure's own line.
+fn cause(class: ErrorClass, line: &str) -> String {
+    format!("{} ({class}): {line}", class.words())
 }
 
 /// The event loop is unready when no receive completed for this long.
@@ -101,7 +112,9 @@ impl Health {
                 receive: None,
                 failed_attempts: 0,
                 missing: BTreeSet::new(),
+                left: BTreeSet::new(),
                 period: Duration::ZERO,
+                last_error: None,
             }),
         }
     }
@@ -169,6 +182,14 @@ impl Health {
         }
     }
 
+    /// Records an AWS failure (after the SDK's retries): an unready `/readyz` names the latest one's
+    /// cause, so credentials, permission, throttling and network problems read differently.
+    pub fn failed(&self, error: &Error, now: Instant) {
+        if matches!(error, Error::Aws { .. }) {
+            self.lock().last_error = Some((error.class(), error.to_string(), now));
+        }
+    }
+
     /// Records one AWS request attempt (called by the SDK interceptor in `aws`): reachability, and
     /// progress of the loop the attempt was made for.
     pub fn attempt(&self, ok: bool) {
@@ -192,6 +213,17 @@ impl Health {
             st.missing.insert(id.to_string())
         } else {
             st.missing.remove(id)
+        }
+    }
+
+    /// The event path leaves a service to the reconcile (it kept failing), or serves it again:
+    /// named in `/readyz`'s reason. Returns whether that changed anything.
+    pub fn left_to_reconcile(&self, service_id: &str, left: bool) -> bool {
+        let mut st = self.lock();
+        if left {
+            st.left.insert(service_id.to_string())
+        } else {
+            st.left.remove(service_id)
         }
     }
 
@@ -265,9 +297,18 @@ impl Health {
             })
             .map(|(s, _)| s.clone())
             .collect();
+        let last_error = st
+            .last_error
+            .as_ref()
+            .filter(|(_, _, at)| now.saturating_duration_since(*at) <= window);
         let receive_problem = st.receive.and_then(|r| {
             if r.last_failed {
-                Some("the latest receive from the event queue failed".to_string())
+                Some(match last_error {
+                    Some((class, line, _)) => {
+                        format!("the event queue cannot be read: {}", cause(*class, line))
+                    }
+                    None => "the latest receive from the event queue failed".to_string(),
+                })
             } else if r
                 .last_ok
                 .is_none_or(|t| now.saturating_duration_since(t) > RECEIVE_STALE)
@@ -309,12 +350,28 @@ impl Health {
                 ),
             )
         };
+        // An unready answer names the latest AWS failure's cause, unless it already does.
+        let reason = match last_error {
+            Some((class, line, _)) if !ready && !reason.contains(line.as_str()) => {
+                format!("{reason}; the latest AWS error: {}", cause(*class, line))
+            }
+            _ => reason,
+        };
         let reason = if st.missing.is_empty() {
             reason
         } else {
             let ids: Vec<&str> = st.missing.iter().map(String::as_str).collect();
             format!(
                 "{reason}; selected but missing (deleted, or a wrong id): {}",
+                ids.join(", ")
+            )
+        };
+        let reason = if st.left.is_empty() {
+            reason
+        } else {
+            let ids: Vec<&str> = st.left.iter().map(String::as_str).collect();
+            format!(
+                "{reason}; failing on the event path, left to the reconcile: {}",
                 ids.join(", ")
             )
         };

@@ -12,10 +12,18 @@ pub struct Cli {
     cmd: Command,
 }
 
+/// The binary under test: `CLOUD_UNMAP_TEST_BINARY` when set (a checkout whose target directory is
+/// shared with other checkouts pins its own build: cargo copies every checkout's binary to the
+/// same `target/debug/cloud-unmap`), else the one cargo built for these tests.
+pub fn binary() -> String {
+    std::env::var("CLOUD_UNMAP_TEST_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_cloud-unmap").to_string())
+}
+
 impl Cli {
     /// The bare binary: AWS environment pointed at moto, no `CLOUD_UNMAP_*`/`AWS_*` of the caller.
     pub fn bare() -> Cli {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloud-unmap"));
+        let mut cmd = Command::new(binary());
         for (k, _) in std::env::vars() {
             if k.starts_with("CLOUD_UNMAP_") || k.starts_with("AWS_") {
                 cmd.env_remove(k);
@@ -52,6 +60,12 @@ impl Cli {
         self
     }
 
+    /// Leaves `key` out of its environment (no credentials, say).
+    pub fn env_remove(mut self, key: &str) -> Cli {
+        self.cmd.env_remove(key);
+        self
+    }
+
     /// Sends AWS calls to `endpoint` (a proxy in front of moto) instead of moto.
     pub fn endpoint(self, endpoint: &str) -> Cli {
         self.env("AWS_ENDPOINT_URL", endpoint)
@@ -61,6 +75,29 @@ impl Cli {
     pub fn http(self, port: u16) -> Cli {
         let port = port.to_string();
         self.args(&["--prometheus-host", "127.0.0.1", "--prometheus-port", &port])
+    }
+
+    /// Runs it on a pseudo-terminal (util-linux `script`), as an operator's shell would: its
+    /// stdout is a terminal, so text logs carry colours (and lines end in CR LF).
+    pub fn in_terminal(self) -> Cli {
+        let quote =
+            |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+        let line: Vec<String> = std::iter::once(self.cmd.get_program())
+            .chain(self.cmd.get_args())
+            .map(quote)
+            .collect();
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line.join(" "), "/dev/null"]);
+        for (k, v) in self.cmd.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Cli { cmd }
     }
 
     /// Starts it; its output is drained continuously.

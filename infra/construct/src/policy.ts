@@ -72,9 +72,9 @@ export interface GroupTag {
 /**
  * Least privilege for cloud-unmap. DescribeInstances and the Cloud Map calls that name no service support
  * no resource-level scoping, hence "*" there; the queue, the member roles and (when known) the services
- * are named exactly. DeregisterInstance needs the Route 53 health-check calls and nothing else of
- * Route 53 (Cloud Map's API permissions reference): no route53:ChangeResourceRecordSets, which would let
- * the task rewrite any record of the account.
+ * are named exactly. DeregisterInstance needs the Route 53 health-check calls (Cloud Map's API permissions
+ * reference); RegisterInstance, for a scheduled reboot's put-back, also ChangeResourceRecordSets (limited
+ * to the record types Cloud Map writes) and CreateHealthCheck.
  */
 export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[] {
   const statements = [
@@ -83,6 +83,17 @@ export function workerStatements(input: WorkerPolicyInput): iam.PolicyStatement[
       sid: 'CloudMapHealthChecks',
       actions: ['route53:GetHealthCheck', 'route53:DeleteHealthCheck', 'route53:UpdateHealthCheck'],
       resources: [arns(input.scope).healthChecks],
+    }),
+    // RegisterInstance (a scheduled reboot's put-back) makes Cloud Map write the service's DNS records and
+    // health check as the caller: Cloud Map's API permissions reference requires these with it. Only DNS
+    // record types Cloud Map writes; drop this statement with --on-scheduled-reboot ignore.
+    new iam.PolicyStatement({
+      sid: 'CloudMapPutBack',
+      actions: ['route53:ChangeResourceRecordSets', 'route53:CreateHealthCheck'],
+      resources: ['*'],
+      conditions: {
+        'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'AAAA', 'SRV', 'CNAME'] },
+      },
     }),
     ec2Statement(),
     new iam.PolicyStatement({
@@ -146,6 +157,8 @@ function cloudMapStatements(serviceArns: string[] | undefined, services: string)
     'servicediscovery:ListInstances',
     'servicediscovery:DeregisterInstance',
     'servicediscovery:GetInstance',
+    // A scheduled reboot's registration put back once the instance runs again (--on-scheduled-reboot).
+    'servicediscovery:RegisterInstance',
   ];
   // DiscoverInstancesRevision: the event path's cheap check that a service's registrations did not change.
   const read = [
@@ -171,6 +184,7 @@ function cloudMapStatements(serviceArns: string[] | undefined, services: string)
           'servicediscovery:ListServices',
           'servicediscovery:ListInstances',
           'servicediscovery:DeregisterInstance',
+          'servicediscovery:RegisterInstance',
           'servicediscovery:GetOperation',
           'servicediscovery:GetNamespace',
           'servicediscovery:GetService',

@@ -1,21 +1,20 @@
-//! Cloud Map access: services of a namespace, registrations of a service (every page), a
-//! registration put back, and deregistration confirmed by waiting for its operation (what one
-//! service or namespace says of itself is in `service`). "Already gone" counts as done; a selected
-//! service or namespace that does not exist is `Error::Missing`.
+//! Cloud Map access: services of a namespace, registrations of a service (every page); what one
+//! service or namespace says of itself is in `service`, registering and deregistering (confirmed by
+//! following the operation) in `operations`. "Already gone" counts as done; a selected service or
+//! namespace that does not exist is `Error::Missing`.
 
+mod operations;
 mod service;
+pub use operations::{deregister, register, Deregistered};
 pub use service::{namespace, namespace_ref, revision, service, NamespaceInfo, ServiceInfo};
 
 use std::time::Duration;
 
 use futures::stream::{StreamExt, TryStreamExt};
 
-use aws_sdk_servicediscovery::operation::deregister_instance::DeregisterInstanceError;
 use aws_sdk_servicediscovery::operation::get_instance::GetInstanceError;
 use aws_sdk_servicediscovery::operation::list_instances::ListInstancesError;
-use aws_sdk_servicediscovery::types::{
-    FilterCondition, OperationStatus, ServiceFilter, ServiceFilterName,
-};
+use aws_sdk_servicediscovery::types::{FilterCondition, ServiceFilter, ServiceFilterName};
 use aws_sdk_servicediscovery::Client;
 
 use crate::aws::budget::spend_cloudmap;
@@ -220,117 +219,3 @@ pub async fn current(
 
 /// A registration's attributes, sorted by name.
 pub type Attributes = std::collections::BTreeMap<String, String>;
-
-/// Registers `instance_id` in `service_id` with `attributes` and waits (bounded) until Cloud Map
-/// reports the operation done.
-pub async fn register(
-    client: &Client,
-    service_id: &str,
-    instance_id: &str,
-    attributes: &Attributes,
-) -> Result<(), Error> {
-    spend_cloudmap(Family::CloudMapWrite, client).await;
-    let out = client
-        .register_instance()
-        .service_id(service_id)
-        .instance_id(instance_id)
-        .set_attributes(Some(attributes.clone().into_iter().collect()))
-        .send()
-        .await
-        .map_err(|e| Error::aws(Operation::RegisterInstance, e))?;
-    match out.operation_id() {
-        Some(id) => {
-            wait_for_operation(client, id, crate::model::domain::cloudmap_owner(service_id)).await
-        }
-        None => Ok(()),
-    }
-}
-
-/// What a deregistration came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deregistered {
-    /// Cloud Map confirmed the operation.
-    Done,
-    /// The registration was already gone: success.
-    AlreadyGone,
-}
-
-/// Deregisters one instance and waits (bounded) until Cloud Map reports the operation done.
-pub async fn deregister(
-    client: &Client,
-    service_id: &str,
-    instance_id: &str,
-) -> Result<Deregistered, Error> {
-    spend_cloudmap(Family::CloudMapWrite, client).await;
-    let out = client
-        .deregister_instance()
-        .service_id(service_id)
-        .instance_id(instance_id)
-        .send()
-        .await;
-    let operation_id = match out {
-        Ok(out) => out.operation_id().map(str::to_string),
-        Err(e)
-            if matches!(
-                e.as_service_error(),
-                Some(DeregisterInstanceError::InstanceNotFound(_))
-            ) =>
-        {
-            return Ok(Deregistered::AlreadyGone)
-        }
-        Err(e) => return Err(Error::aws(Operation::DeregisterInstance, e)),
-    };
-    match operation_id {
-        Some(id) => wait_for_operation(
-            client,
-            &id,
-            crate::model::domain::cloudmap_owner(service_id),
-        )
-        .await
-        .map(|()| Deregistered::Done),
-        None => Ok(Deregistered::Done),
-    }
-}
-
-/// Polls GetOperation with a growing pause (50 ms doubling to 2 s) until SUCCESS, FAIL or timeout.
-/// An operation in a namespace shared with this account is read with its owner's account.
-async fn wait_for_operation(
-    client: &Client,
-    operation_id: &str,
-    owner: Option<&str>,
-) -> Result<(), Error> {
-    let started = tokio::time::Instant::now();
-    let mut pause = Duration::from_millis(50);
-    loop {
-        spend_cloudmap(Family::CloudMapRead, client).await;
-        let out = client
-            .get_operation()
-            .operation_id(operation_id)
-            .set_owner_account(owner.map(str::to_string))
-            .send()
-            .await
-            .map_err(|e| Error::aws(Operation::GetOperation, e))?;
-        let op = out.operation();
-        match op.and_then(|o| o.status()) {
-            Some(OperationStatus::Success) => return Ok(()),
-            Some(OperationStatus::Fail) => {
-                return Err(Error::OperationFailed {
-                    operation_id: operation_id.to_string(),
-                    reason: op
-                        .and_then(|o| o.error_message())
-                        .unwrap_or("no reason given")
-                        .to_string(),
-                })
-            }
-            _ => {}
-        }
-        if started.elapsed() + pause > OPERATION_TIMEOUT {
-            return Err(Error::OperationTimeout {
-                operation_id: operation_id.to_string(),
-                seconds: OPERATION_TIMEOUT.as_secs(),
-            });
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
-    }
-}

@@ -1,17 +1,19 @@
 //! EC2 inventory: describes instances by id, in chunks of at most 200 ids per DescribeInstances
-//! filter (EC2's limit), across every (account, region) target concurrently.
+//! filter (EC2's limit), across every (account, region) target concurrently, naming the targets
+//! that did not answer.
 
 pub mod retire;
 
 use std::collections::HashMap;
 
 use aws_sdk_ec2::types::{Filter, Instance, InstanceLifecycleType};
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 
 use crate::aws::Target;
 use crate::error::{Error, Operation};
+use crate::model::age::state_transition_time;
 use crate::model::budget::Family;
-use crate::model::domain::InstanceState;
+use crate::model::domain::{Account, InstanceState};
 use crate::model::plan::ObservedInstance;
 use crate::model::scheduled::Pending;
 use std::time::SystemTime;
@@ -88,6 +90,7 @@ pub fn observe(inst: &Instance) -> Result<ObservedInstance, Error> {
         });
     };
     Ok(ObservedInstance {
+        ended: state_transition_time(inst.state_transition_reason().unwrap_or_default()),
         instance_id: id.to_string(),
         state,
         ipv4: ipv4_addresses(inst),
@@ -119,7 +122,9 @@ pub async fn describe_where(target: &Target, filters: Vec<Filter>) -> Result<Vec
         let Some(page) = pages.next().await else {
             break;
         };
-        let page = page.map_err(|e| Error::aws(Operation::DescribeInstances, e))?;
+        let page = page.map_err(|e| {
+            Error::aws(Operation::DescribeInstances, e).at(&target.account, &target.region)
+        })?;
         // Taken by value: the page is not needed afterwards, so nothing is copied.
         for reservation in page.reservations.unwrap_or_default() {
             out.extend(reservation.instances.unwrap_or_default());
@@ -147,64 +152,175 @@ async fn describe_chunk(target: &Target, ids: &[String]) -> Result<Vec<ObservedI
         .collect()
 }
 
-/// Describes `ids` in every target, `concurrency` calls at a time. Any failure fails the whole
-/// lookup: an instance we could not look up must never be mistaken for one that is gone.
+/// A target that did not answer a lookup (its role cannot be assumed, AccessDenied, a region not
+/// enabled, an outage past the SDK's retries).
+#[derive(Debug)]
+pub struct Unanswered {
+    pub account: Account,
+    pub region: String,
+    pub error: Error,
+}
+
+/// What a lookup across targets came to: every answer, and the targets that did not answer. Only
+/// what EC2 said is in `observed`; an id missing from it is "not found" only if `unanswered` is
+/// empty.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    pub observed: Observed,
+    pub unanswered: Vec<Unanswered>,
+}
+
+impl Lookup {
+    /// Adds another lookup's answers; a target that failed in either stays unanswered (once).
+    pub fn extend(&mut self, other: Lookup) {
+        merge(&mut self.observed, other.observed);
+        for u in other.unanswered {
+            if !self.failed(&u.account, &u.region) {
+                self.unanswered.push(u);
+            }
+        }
+    }
+
+    /// Whether that target failed this lookup.
+    pub fn failed(&self, account: &Account, region: &str) -> bool {
+        self.unanswered
+            .iter()
+            .any(|u| &u.account == account && u.region == region)
+    }
+
+    /// Every answer, or the first failure when any target did not answer.
+    pub fn complete(mut self) -> Result<Observed, Error> {
+        match self.unanswered.is_empty() {
+            true => Ok(self.observed),
+            false => Err(self.unanswered.swap_remove(0).error),
+        }
+    }
+}
+
+fn merge(into: &mut Observed, found: impl IntoIterator<Item = (String, Vec<ObservedInstance>)>) {
+    for (id, seen) in found {
+        into.entry(id).or_default().extend(seen);
+    }
+}
+
+/// Describes `ids` in every target, `concurrency` calls at a time, and fails as a whole when any
+/// target fails: an instance we could not look up must never be mistaken for one that is gone.
 pub async fn describe(
     targets: &[Target],
     ids: &[String],
     concurrency: usize,
 ) -> Result<Observed, Error> {
+    describe_each(targets, ids, concurrency).await.complete()
+}
+
+/// Describes `ids` in every target, `concurrency` calls at a time; a target that fails is named in
+/// `unanswered` and the others' answers still count (positive evidence needs only its own target).
+pub async fn describe_each(targets: &[Target], ids: &[String], concurrency: usize) -> Lookup {
+    let mut lookup = Lookup::default();
     if ids.is_empty() {
-        return Ok(Observed::new());
+        return lookup;
     }
     // Futures are collected first: a lazily mapped stream of borrowing closures is not provably
     // `Send` for every lifetime, which spawned tasks require.
     let mut jobs = Vec::new();
     for target in targets {
         for chunk in chunk_ids(ids) {
-            jobs.push(describe_chunk(target, chunk));
+            jobs.push(async move { (target, describe_chunk(target, chunk).await) });
         }
     }
-    let found: Vec<Vec<ObservedInstance>> = stream::iter(jobs)
+    let answers: Vec<_> = stream::iter(jobs)
         .buffer_unordered(concurrency.max(1))
-        .try_collect()
-        .await?;
-    let mut observed = Observed::new();
-    for inst in found.into_iter().flatten() {
-        observed
-            .entry(inst.instance_id.clone())
-            .or_default()
-            .push(inst);
+        .collect()
+        .await;
+    for (target, answer) in answers {
+        match answer {
+            Ok(found) => merge(
+                &mut lookup.observed,
+                found.into_iter().map(|i| (i.instance_id.clone(), vec![i])),
+            ),
+            Err(error) if !lookup.failed(&target.account, &target.region) => {
+                lookup.unanswered.push(Unanswered {
+                    account: target.account.clone(),
+                    region: target.region.clone(),
+                    error,
+                })
+            }
+            Err(_) => {}
+        }
     }
-    Ok(observed)
+    lookup
+}
+
+/// What a lookup of per-target asks came to: every instance reported, with the index of the
+/// target that reported it, and the targets that did not answer (as in `Lookup`).
+#[derive(Debug, Default)]
+pub struct Answers {
+    pub found: Vec<(usize, ObservedInstance)>,
+    pub unanswered: Vec<Unanswered>,
+}
+
+impl Answers {
+    /// Whether target `t` of `targets` did not answer.
+    pub fn failed(&self, targets: &[Target], t: usize) -> bool {
+        targets.get(t).is_some_and(|x| {
+            self.unanswered
+                .iter()
+                .any(|u| u.account == x.account && u.region == x.region)
+        })
+    }
 }
 
 /// Describes, in each target `t`, the ids `asks[t]`, `concurrency` calls at a time (200 ids a
-/// call); returns every instance reported with the index of the target that reported it. Any
-/// failure fails the whole lookup, as `describe` does.
-pub async fn describe_each(
+/// call). A target that fails is named in `unanswered`; the others' answers still count.
+pub async fn describe_asks(
     targets: &[Target],
     asks: &[Vec<String>],
     concurrency: usize,
-) -> Result<Vec<(usize, ObservedInstance)>, Error> {
+) -> Answers {
     let mut jobs = Vec::new();
     for (t, (target, ids)) in targets.iter().zip(asks).enumerate() {
         for chunk in chunk_ids(ids) {
-            jobs.push(async move {
-                let found = describe_chunk(target, chunk).await?;
-                Ok::<_, Error>(found.into_iter().map(move |o| (t, o)))
-            });
+            jobs.push(async move { (t, target, describe_chunk(target, chunk).await) });
         }
     }
-    let found: Vec<_> = stream::iter(jobs)
+    let results: Vec<_> = stream::iter(jobs)
         .buffer_unordered(concurrency.max(1))
-        .try_collect()
-        .await?;
-    Ok(found.into_iter().flatten().collect())
+        .collect()
+        .await;
+    let mut answers = Answers::default();
+    for (t, target, result) in results {
+        match result {
+            Ok(found) => answers.found.extend(found.into_iter().map(|o| (t, o))),
+            Err(error) => {
+                if !answers.failed(targets, t) {
+                    answers.unanswered.push(Unanswered {
+                        account: target.account.clone(),
+                        region: target.region.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+    }
+    answers
 }
 
 /// The pending scheduled events of one target (`ids`: only those instances).
 pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Error> {
+    let events = scheduled_events(target, ids).await?;
+    Ok(events
+        .into_iter()
+        .filter(|(_, over)| !over)
+        .map(|(p, _)| p)
+        .collect())
+}
+
+/// Every scheduled event EC2 describes in one target (`ids`: only those instances), with whether
+/// it is over (`[Completed]` or `[Canceled]`: EC2 describes a completed event for up to a week).
+pub async fn scheduled_events(
+    target: &Target,
+    ids: &[String],
+) -> Result<Vec<(Pending, bool)>, Error> {
     let codes = Filter::builder()
         .name("event.code")
         .set_values(Some(
@@ -231,7 +347,9 @@ pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Er
         let Some(page) = pages.next().await else {
             break;
         };
-        let page = page.map_err(|e| Error::aws(Operation::DescribeInstanceStatus, e))?;
+        let page = page.map_err(|e| {
+            Error::aws(Operation::DescribeInstanceStatus, e).at(&target.account, &target.region)
+        })?;
         for status in page.instance_statuses() {
             let Some(id) = status.instance_id() else {
                 continue;
@@ -240,19 +358,18 @@ pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Er
                 let (Some(code), Some(not_before)) = (ev.code(), ev.not_before()) else {
                     continue;
                 };
-                if crate::model::scheduled::cancelled(ev.description().unwrap_or_default()) {
-                    continue;
-                }
                 let Ok(not_before) = SystemTime::try_from(*not_before) else {
                     continue;
                 };
-                out.push(Pending {
+                let over = crate::model::scheduled::cancelled(ev.description().unwrap_or_default());
+                let event = Pending {
                     instance_id: id.to_string(),
                     code: code.as_str().to_string(),
                     not_before,
                     account: target.account.clone(),
                     region: target.region.clone(),
-                });
+                };
+                out.push((event, over));
             }
         }
     }
@@ -273,93 +390,4 @@ pub async fn probe(target: &Target) -> Result<(), Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_sdk_ec2::types::{
-        InstanceNetworkInterface, InstanceNetworkInterfaceAssociation, InstancePrivateIpAddress,
-        InstanceState as SdkState, InstanceStateName,
-    };
-
-    #[test]
-    fn chunks_never_exceed_ec2_limit() {
-        for n in [0usize, 1, 199, 200, 201, 900, 1000] {
-            let ids: Vec<String> = (0..n).map(|i| format!("i-{i:017x}")).collect();
-            let chunks: Vec<&[String]> = chunk_ids(&ids).collect();
-            assert!(chunks
-                .iter()
-                .all(|c| !c.is_empty() && c.len() <= MAX_IDS_PER_CALL));
-            assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), n);
-            assert_eq!(chunks.len(), n.div_ceil(MAX_IDS_PER_CALL));
-        }
-    }
-
-    #[test]
-    fn every_ipv4_of_every_interface() {
-        let assoc = |ip: &str| {
-            InstanceNetworkInterfaceAssociation::builder()
-                .public_ip(ip)
-                .build()
-        };
-        let inst = Instance::builder()
-            .instance_id("i-0123456789abcdef0")
-            .state(SdkState::builder().name(InstanceStateName::Running).build())
-            .private_ip_address("10.0.0.1")
-            .public_ip_address("54.0.0.1")
-            .network_interfaces(
-                InstanceNetworkInterface::builder()
-                    .private_ip_address("10.0.0.1")
-                    .private_ip_addresses(
-                        InstancePrivateIpAddress::builder()
-                            .private_ip_address("10.0.0.1")
-                            .build(),
-                    )
-                    .private_ip_addresses(
-                        InstancePrivateIpAddress::builder()
-                            .private_ip_address("10.0.0.2")
-                            .association(assoc("3.3.3.3"))
-                            .build(),
-                    )
-                    .build(),
-            )
-            .network_interfaces(
-                InstanceNetworkInterface::builder()
-                    .private_ip_address("10.1.0.1")
-                    .association(assoc("4.4.4.4"))
-                    .build(),
-            )
-            .instance_lifecycle(InstanceLifecycleType::Spot)
-            .build();
-        let o = observe(&inst).unwrap();
-        assert_eq!(
-            o.ipv4,
-            ["10.0.0.1", "54.0.0.1", "10.0.0.2", "3.3.3.3", "10.1.0.1", "4.4.4.4"]
-        );
-        assert_eq!(o.state, InstanceState::Running);
-        assert!(o.spot);
-    }
-
-    #[test]
-    fn an_unreadable_instance_is_an_error_with_its_raw_values_never_gone() {
-        let exploded = Instance::builder()
-            .instance_id("i-0123456789abcdef0")
-            .state(
-                SdkState::builder()
-                    .name(InstanceStateName::from("exploded"))
-                    .build(),
-            )
-            .build();
-        let e = observe(&exploded).unwrap_err().to_string();
-        assert!(
-            e.contains("exploded") && e.contains("i-0123456789abcdef0"),
-            "{e}"
-        );
-        let stateless = Instance::builder()
-            .instance_id("i-0123456789abcdef0")
-            .build();
-        assert!(observe(&stateless).is_err());
-        let nameless = Instance::builder()
-            .state(SdkState::builder().name(InstanceStateName::Running).build())
-            .build();
-        assert!(observe(&nameless).is_err());
-    }
-}
+mod tests;

@@ -1,11 +1,14 @@
 //! `check`'s view of the Auto Scaling lifecycle hooks named by `--lifecycle-hook-name`: which
-//! groups of which account and region carry them, and whether they are terminate hooks.
+//! groups of which account and region carry them, whether they are terminate hooks, and whether
+//! the configured `--lifecycle-drain-seconds` fits within each one's global timeout.
 
 use futures::stream::{self, StreamExt};
 
 use super::probes::target_label;
 use super::report::{Finding, Level};
 use crate::aws::{autoscaling, Target};
+use crate::model::drain::{self, MIN_HEARTBEAT_TIMEOUT};
+use std::time::Duration;
 
 /// The transition of the terminate hooks cloud-unmap completes.
 const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
@@ -20,6 +23,8 @@ pub struct Found {
     pub at: String,
     pub transition: String,
     pub heartbeat_s: i32,
+    /// The hook's GlobalTimeout (as Auto Scaling sets it when DescribeLifecycleHooks does not say).
+    pub global: Duration,
     pub default_result: String,
 }
 
@@ -46,6 +51,10 @@ async fn in_target(
                 .filter(|h| names.contains(&h.name))
                 .map(|h| Found {
                     at: format!("{label}/{}", h.group),
+                    global: drain::global_timeout(
+                        h.heartbeat_timeout.unwrap_or(MIN_HEARTBEAT_TIMEOUT),
+                        h.global_timeout,
+                    ),
                     heartbeat_s: h
                         .heartbeat_timeout
                         .map_or(3600, |t| i32::try_from(t.as_secs()).unwrap_or(i32::MAX)),
@@ -66,10 +75,11 @@ async fn in_target(
         .map(|v| v.into_iter().flatten().collect())
 }
 
-/// The findings for `names` across every target.
+/// The findings for `names` across every target (`drain`: `--lifecycle-drain-seconds`).
 pub async fn hooks(
     targets: &[Target],
     names: &[String],
+    drain: Option<Duration>,
     home: Option<&str>,
     concurrency: usize,
 ) -> Vec<Finding> {
@@ -88,7 +98,31 @@ pub async fn hooks(
         }
     }
     out.extend(judge(names, &found));
+    out.extend(too_long(drain, &found));
     out
+}
+
+/// A warning per terminate hook whose global timeout the configured drain does not fit in: the
+/// drain is cut short there (CONTINUE comes before Auto Scaling ends the action itself).
+pub fn too_long(drain: Option<Duration>, found: &[Found]) -> Vec<Finding> {
+    let Some(drain) = drain else {
+        return Vec::new();
+    };
+    found
+        .iter()
+        .filter(|f| f.transition == TERMINATING && !drain::fits(drain, f.global))
+        .map(|f| {
+            let detail = format!(
+                "{}: --lifecycle-drain-seconds {} does not fit its global timeout of {} s (less {} s): \
+                 drains end early there; lower the drain or raise the hook's heartbeat timeout",
+                f.at,
+                drain.as_secs(),
+                f.global.as_secs(),
+                drain::GLOBAL_MARGIN.as_secs()
+            );
+            Finding::new("hook", &f.name, Level::Warn, detail)
+        })
+        .collect()
 }
 
 /// Per hook name: on which groups, and whether each is a terminate hook.
@@ -150,8 +184,23 @@ mod tests {
             at: format!("111111111111/eu-west-1/{group}"),
             transition: transition.into(),
             heartbeat_s: 300,
+            global: Duration::from_secs(30_000),
             default_result: "ABANDON".into(),
         }
+    }
+
+    #[test]
+    fn a_configured_drain_longer_than_a_hooks_global_timeout_is_warned_about() {
+        let mut short = found("cloud-unmap", "web", TERMINATING);
+        short.global = Duration::from_secs(3000);
+        let long = found("cloud-unmap", "api", TERMINATING);
+        let hooks = [short, long];
+        assert!(too_long(None, &hooks).is_empty());
+        assert!(too_long(Some(Duration::from_secs(2940)), &hooks).is_empty());
+        let f = too_long(Some(Duration::from_secs(2941)), &hooks);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].level, Level::Warn);
+        assert!(f[0].detail.starts_with("111111111111/eu-west-1/web: --lifecycle-drain-seconds 2941 does not fit its global timeout of 3000 s"), "{}", f[0].detail);
     }
 
     #[test]

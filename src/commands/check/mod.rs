@@ -1,7 +1,9 @@
 //! The `check` subcommand: a preflight with the worker's own flags that changes nothing. It runs
 //! the probes (credentials, selections, accounts, queue, hooks) and places every registration's
 //! instance, then prints one report and exits 0 (nothing would fail), 1 (something would) or 2.
+//! `--instance-id ID` adds the worker's decision for that registration, and why (`decision`).
 
+mod decision;
 mod hooks;
 mod probes;
 mod queue;
@@ -12,22 +14,23 @@ use crate::aws;
 use crate::config::cli::{CheckArgs, OutputFormat};
 use crate::config::Config;
 use crate::model::plan;
+use crate::telemetry::output::{out, outln};
 use crate::telemetry::progress::Progress;
 use report::{Finding, Level, Report};
 
 /// Runs every check and prints the report; returns the exit code.
 pub async fn run(config: Config, args: &CheckArgs) -> i32 {
-    let report = check(&config).await;
+    let report = check(&config, &args.instance_ids).await;
     match args.output {
-        OutputFormat::Json => println!("{}", report.json()),
-        OutputFormat::Text => print!("{}", report.text()),
+        OutputFormat::Json => outln!("{}", report.json()),
+        OutputFormat::Text => out!("{}", report.text()),
     }
     report.exit_code()
 }
 
 /// Every finding for `config`, in a stable order: credentials, selections, accounts, queue, hooks,
-/// registrations.
-pub async fn check(config: &Config) -> Report {
+/// registrations, and the decisions `explain` asks for (`--instance-id`).
+pub async fn check(config: &Config, explain: &[String]) -> Report {
     let home_config = aws::load_home(&config.service_region).await;
     aws::budget::configure(config.budgets.clone());
     let sts = aws::sts::client(&home_config);
@@ -74,7 +77,8 @@ pub async fn check(config: &Config) -> Report {
     };
     let hooks = async {
         if config.queue.is_some() {
-            hooks::hooks(&targets, &config.lifecycle_hook_names, home, concurrency).await
+            let (names, drain) = (&config.lifecycle_hook_names, config.lifecycle_drain);
+            hooks::hooks(&targets, names, drain, home, concurrency).await
         } else {
             Vec::new()
         }
@@ -83,12 +87,14 @@ pub async fn check(config: &Config) -> Report {
         deregister_stopped: config.deregister_stopped,
         allow_empty_service: config.allow_empty_service,
         max_not_found: config.max_not_found,
+        unanswered: false,
     };
+    let judgement = whereabouts::Judgement { opts, explain };
     let places = whereabouts::services(
         &cloudmap,
         &targets,
         &services,
-        opts,
+        judgement,
         home,
         concurrency,
         &line,
@@ -99,6 +105,8 @@ pub async fn check(config: &Config) -> Report {
     report.findings.extend(queue);
     report.findings.extend(hooks);
     report.findings.extend(placed);
+    let unmatched = decision::unmatched(explain, &report.findings);
+    report.findings.extend(unmatched);
     report.services = places;
     report
 }

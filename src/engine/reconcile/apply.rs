@@ -3,9 +3,11 @@
 //! still the one the plan judged. One that was registered again meanwhile (an instance restarted
 //! with a new address) is kept as `changed`, for the next cycle to judge. A terminated instance's
 //! registration named by its own id is not read again: nothing can make it right again. Each removal leaves its
-//! undo record (`audit`) in its log line, and on the audit bus when one is configured.
+//! undo record (`audit`) in its log line, and on the audit bus when one is configured, and how long
+//! the registration pointed at a dead instance in `cloud_unmap_dead_registration_age_seconds`.
 
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use futures::stream::{self, StreamExt};
 use tracing::{error, info};
@@ -16,20 +18,51 @@ use crate::engine::context::Context;
 use crate::model::plan::{Plan, Reason, Registration};
 use crate::model::record::{Removal, Sighting};
 use crate::telemetry::emit::Failure;
-use crate::telemetry::metrics::{DeregistrationLabels, Metrics, Trigger};
+use crate::telemetry::metrics::{DeregistrationLabels, Metrics, ServiceTriggerLabels, Trigger};
 
 /// What one planned deregistration came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
-    /// Removed (or already gone; in a dry run: would have been removed).
+    /// Removed by this call (in a dry run: would have been removed).
     Removed,
+    /// Already gone when read again or deregistered (Cloud Map's InstanceNotFound): removed by
+    /// someone else (another replica, a duplicate event, a person). Success, but not a removal of
+    /// ours: counted apart, with no undo record.
+    AlreadyGone,
     /// Registered again with other attributes since the plan: kept.
     Changed,
     /// The removal failed.
     Failed,
 }
 
+/// When the instance behind a `reason` removal ended: EC2's StateTransitionReason time of a sighting
+/// in a matching state, else the event's time (the event path). Only a terminated or stopped
+/// instance is dead; other reasons have no end.
+fn ended(
+    reason: Reason,
+    sightings: &[crate::model::plan::ObservedInstance],
+    event_time: Option<SystemTime>,
+) -> Option<SystemTime> {
+    use crate::model::domain::InstanceState as S;
+    let dead = |s: S| match reason {
+        Reason::Terminated => matches!(s, S::ShuttingDown | S::Terminated),
+        Reason::Stopped => matches!(s, S::Stopping | S::Stopped),
+        _ => false,
+    };
+    if !matches!(reason, Reason::Terminated | Reason::Stopped) {
+        return None;
+    }
+    sightings
+        .iter()
+        .filter(|o| dead(o.state))
+        .filter_map(|o| o.ended)
+        .min()
+        .or(event_time)
+}
+
 /// Applies `plan`'s deregistrations (none in a dry run); one failure does not stop the others.
+/// Returns what each came to, by EC2 instance, and the undo records of the removals made.
+/// `event_time`: the batch's latest event time, on the event path.
 pub(super) async fn apply(
     ctx: &Context,
     service_id: &str,
@@ -37,7 +70,8 @@ pub(super) async fn apply(
     plan: &Plan,
     observed: &Observed,
     trigger: Trigger,
-) -> Vec<(String, Applied)> {
+    event_time: Option<SystemTime>,
+) -> (Vec<(String, Applied)>, Vec<Removal>) {
     let judged: HashMap<&str, &Registration> = registrations
         .iter()
         .map(|r| (r.instance_id.as_str(), r))
@@ -47,12 +81,18 @@ pub(super) async fn apply(
         .map(|(instance_id, reason)| {
             let judged = judged.get(instance_id).copied();
             let target = judged.map_or(instance_id, Registration::target).to_string();
-            let evidence: Vec<Sighting> = observed
-                .get(&target)
-                .into_iter()
-                .flatten()
+            let sightings = observed.get(&target).map(Vec::as_slice).unwrap_or_default();
+            let ended = ended(reason, sightings, event_time);
+            let evidence: Vec<Sighting> = sightings
+                .iter()
                 .map(|o| Sighting {
-                    account: o.account.clone(),
+                    // The home account by its 12-digit id: archived records stay unambiguous.
+                    account: match o.account.as_str() {
+                        "home" => ctx
+                            .metrics
+                            .account_label(&crate::model::domain::Account::Home),
+                        member => member.to_string(),
+                    },
                     region: o.region.clone(),
                     state: o.state.to_string(),
                 })
@@ -67,15 +107,22 @@ pub(super) async fn apply(
                 time: String::new(),
             };
             async move {
-                let applied = remove(ctx, removal, judged, reason, trigger).await;
-                (target, applied)
+                let (applied, record) = remove(ctx, removal, judged, reason, trigger, ended).await;
+                if matches!(applied, Applied::Removed | Applied::AlreadyGone) && !ctx.config.dry_run
+                {
+                    // A lifecycle drain later asks when the instance left (`worker::hooks`).
+                    ctx.state.note_removed(&target);
+                }
+                ((target, applied), record)
             }
         })
         .collect();
-    stream::iter(jobs)
+    let done: Vec<_> = stream::iter(jobs)
         .buffer_unordered(ctx.config.concurrency)
         .collect()
-        .await
+        .await;
+    let (results, records): (Vec<_>, Vec<_>) = done.into_iter().unzip();
+    (results, records.into_iter().flatten().collect())
 }
 
 async fn remove(
@@ -84,11 +131,12 @@ async fn remove(
     judged: Option<&Registration>,
     reason: Reason,
     trigger: Trigger,
-) -> Applied {
+    ended: Option<SystemTime>,
+) -> (Applied, Option<Removal>) {
     let (service_id, instance_id) = (removal.service_id.as_str(), removal.instance_id.as_str());
     if ctx.config.dry_run {
         info!(service_id, instance_id, %reason, ?trigger, dry_run = true, "would deregister");
-        return Applied::Removed;
+        return (Applied::Removed, None);
     }
     let failed = |e| {
         let what = Failure::Deregister {
@@ -98,7 +146,7 @@ async fn remove(
             trigger,
         };
         ctx.failed(what, &e);
-        Applied::Failed
+        (Applied::Failed, None)
     };
     // A terminated instance registers nothing again, and a registration named by its instance id
     // can only ever stand for that instance: the listing's attributes are the ones to remove and
@@ -123,7 +171,7 @@ async fn remove(
                 .changed
                 .get_or_create(&Metrics::service(service_id))
                 .inc();
-            return Applied::Changed;
+            return (Applied::Changed, None);
         }
         Some((_, attributes)) => {
             match cloudmap::deregister(&ctx.cloudmap, service_id, instance_id).await {
@@ -132,6 +180,17 @@ async fn remove(
             }
         }
     };
+    if outcome == Deregistered::AlreadyGone {
+        ctx.metrics
+            .already_gone
+            .get_or_create(&ServiceTriggerLabels {
+                service_id: service_id.to_string(),
+                trigger,
+            })
+            .inc();
+        info!(service_id, instance_id, %reason, ?trigger, "already deregistered by someone else; nothing to undo");
+        return (Applied::AlreadyGone, None);
+    }
     ctx.metrics
         .deregistrations
         .get_or_create(&DeregistrationLabels {
@@ -140,21 +199,24 @@ async fn remove(
             reason,
         })
         .inc();
-    let already_gone = outcome == Deregistered::AlreadyGone;
-    let Some(attributes) = attributes.filter(|_| !already_gone) else {
-        info!(service_id, instance_id, %reason, ?trigger, already_gone, "deregistered");
-        return Applied::Removed;
+    if let Some(ended) = ended {
+        let age = crate::model::age::dead_for(ended, SystemTime::now());
+        ctx.metrics.dead_registration(trigger, age);
+    }
+    let Some(attributes) = attributes else {
+        info!(service_id, instance_id, %reason, ?trigger, "deregistered");
+        return (Applied::Removed, None);
     };
     // Removed by this call: the undo record goes with the log line (and to the audit bus).
     removal.attributes = attributes;
-    removal.time = crate::model::domain::rfc3339(std::time::SystemTime::now());
+    removal.time = crate::model::domain::rfc3339(SystemTime::now());
     let record = removal.json();
-    info!(service_id, instance_id, %reason, ?trigger, already_gone, record, "deregistered");
+    info!(service_id, instance_id, %reason, ?trigger, record, "deregistered");
     if let Some(bus) = &ctx.audit {
         if let Err(e) = bus.publish(&removal).await {
-            ctx.metrics.aws_error(crate::error::Operation::PutEvents);
+            ctx.counted(&e);
             error!(service_id, instance_id, error = %e, record, "cannot send the removal's record to the audit bus (it is in the log line above)");
         }
     }
-    Applied::Removed
+    (Applied::Removed, Some(removal))
 }

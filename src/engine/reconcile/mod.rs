@@ -1,5 +1,5 @@
 //! One service's sync, called by every trigger (kube-rs style): resolve the selected services, list
-//! a service's registrations, plan from the EC2 view given (the cycle's one view of every
+//! a service's registrations, plan from the EC2 lookup given (the cycle's one view of every
 //! service's instances, or the event path's lookup), hold or apply, and report. The reconcile
 //! syncs everything; an event narrows the scope to the instances it names and adds its hints.
 
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tracing::{debug, info, instrument, warn};
 
 use crate::aws::cloudmap;
-use crate::aws::ec2::{self, Observed};
+use crate::aws::ec2::{self, Lookup, Observed};
 use crate::engine::context::Context;
 use crate::engine::index;
 use crate::engine::state::Listing;
@@ -17,11 +17,13 @@ use crate::error::Error;
 use crate::model::domain::is_ec2_instance_id;
 use crate::model::domain::SelectionKind;
 use crate::model::plan::{self, Action, Claimed, Hold, Plan, Reason, Registration};
-use crate::telemetry::emit::Failure;
 use crate::telemetry::metrics::{Guard, Metrics, Trigger};
 
 mod apply;
+mod explain;
+mod selection;
 pub use apply::Applied;
+pub use selection::{note_missing, resolve_services};
 
 /// What one sync looks at.
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +32,7 @@ pub enum Scope<'a> {
     /// one EC2 view of every selected service's instances (`engine::view`).
     Cycle {
         listing: &'a Arc<Listing>,
-        observed: &'a Observed,
+        lookup: &'a Lookup,
     },
     /// Only the claimed instances, already looked up by the caller once for every service (the
     /// event path: one DescribeInstances per account×region per batch). The registrations come from
@@ -54,9 +56,15 @@ pub struct ServiceReport {
     pub not_found_held: usize,
     /// `not-found` registrations kept until a second lookup confirms them.
     pub unconfirmed: usize,
+    /// `not-found` registrations kept because some account×region did not answer.
+    pub unanswered: usize,
+    /// The accounts×regions that did not answer this sync's lookup.
+    pub targets_unanswered: usize,
     /// Each attempted deregistration's EC2 instance (`Registration::target`) and what it came to (in a dry run: `Removed`
     /// for what would have been removed).
     pub results: Vec<(String, Applied)>,
+    /// The undo records of the removals made (none in a dry run).
+    pub removals: Vec<crate::model::record::Removal>,
 }
 
 impl ServiceReport {
@@ -65,9 +73,19 @@ impl ServiceReport {
         self.count(Applied::Removed)
     }
 
+    /// Registrations already gone when removed (someone else removed them).
+    pub fn already_gone(&self) -> usize {
+        self.count(Applied::AlreadyGone)
+    }
+
     /// Deregistrations that failed.
     pub fn failed(&self) -> usize {
         self.count(Applied::Failed)
+    }
+
+    /// Whether something failed: a deregistration, or a target's lookup.
+    pub fn incomplete(&self) -> bool {
+        self.failed() > 0 || self.targets_unanswered > 0
     }
 
     /// Registrations that changed between the plan and their removal, and were kept.
@@ -80,59 +98,6 @@ impl ServiceReport {
     }
 }
 
-/// The explicit service ids, the services carrying the `--service-tag`s, then every service of
-/// every namespace (listed anew on each call).
-/// A namespace that does not exist is marked missing and skipped; one that cannot be listed is
-/// logged, counted, and stands for its last known services; without any, it is among the errors.
-/// The reconcile (`log_missing`) logs every missing namespace once per cycle; the event path only
-/// logs one that just went missing.
-pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>, Vec<Error>) {
-    let mut services = ctx.config.service_ids.clone();
-    let mut errors = Vec::new();
-    if !ctx.config.service_tags.is_empty() {
-        match tagged_services(ctx, log_missing).await {
-            Ok(found) => add_new(&mut services, found),
-            Err(e) => errors.push(e),
-        }
-    }
-    for ns in &ctx.config.namespace_ids {
-        let found = match cloudmap::list_services(&ctx.cloudmap, ns).await {
-            Ok(found) => {
-                ctx.set_missing(SelectionKind::Namespace, ns, false);
-                ctx.state.remember_selection(ns, &found);
-                found
-            }
-            Err(e @ Error::Missing { .. }) => {
-                if ctx.set_missing(SelectionKind::Namespace, ns, true) || log_missing {
-                    warn!(namespace_id = %ns, error = %e, "a selected namespace does not exist; skipped");
-                }
-                continue;
-            }
-            Err(e) => {
-                ctx.failed(Failure::ListServices { namespace_id: ns }, &e);
-                match ctx.state.last_known_services(ns) {
-                    Some(known) => known,
-                    None => {
-                        errors.push(e);
-                        continue;
-                    }
-                }
-            }
-        };
-        add_new(&mut services, found);
-    }
-    (services, errors)
-}
-
-/// Appends the services not already selected, keeping the first occurrence's order.
-fn add_new(services: &mut Vec<String>, found: Vec<String>) {
-    for s in found {
-        if !services.contains(&s) {
-            services.push(s);
-        }
-    }
-}
-
 /// The distinct EC2 instances the registrations that pass `keep` stand for.
 fn targets(registrations: &[Registration], keep: impl Fn(&Registration) -> bool) -> Vec<String> {
     registrations
@@ -142,41 +107,6 @@ fn targets(registrations: &[Registration], keep: impl Fn(&Registration) -> bool)
         .collect::<HashSet<_>>()
         .into_iter()
         .collect()
-}
-
-/// The services carrying every `--service-tag`: listed anew by the reconcile (`fresh`, once per cycle);
-/// the event path takes the last listing (tags change rarely; listing them costs a call per service).
-/// A listing that fails stands for the last one, if any.
-async fn tagged_services(ctx: &Context, fresh: bool) -> Result<Vec<String>, Error> {
-    const KEY: &str = "--service-tag";
-    if !fresh {
-        if let Some(known) = ctx.state.last_known_services(KEY) {
-            return Ok(known);
-        }
-    }
-    let tags = &ctx.config.service_tags;
-    match cloudmap::list_tagged_services(&ctx.cloudmap, tags, ctx.config.concurrency).await {
-        Ok(found) => {
-            ctx.state.remember_selection(KEY, &found);
-            Ok(found)
-        }
-        Err(e) => {
-            ctx.failed(Failure::ListTaggedServices, &e);
-            ctx.state.last_known_services(KEY).ok_or(e)
-        }
-    }
-}
-
-/// What a missing service comes to: marked (metric, `/readyz`), logged when it just went missing
-/// or when `log_missing` (the reconcile, once per cycle). Returns whether `error` was that.
-pub fn note_missing(ctx: &Context, service_id: &str, error: &Error, log_missing: bool) -> bool {
-    if !matches!(error, Error::Missing { .. }) {
-        return false;
-    }
-    if ctx.set_missing(SelectionKind::Service, service_id, true) || log_missing {
-        warn!(service_id, error = %error, "a selected service does not exist; skipped");
-    }
-    true
 }
 
 /// Lists one service for the cycle, alone (an event batch that needs a listing of it meanwhile
@@ -196,9 +126,10 @@ pub fn instances(registrations: &[Registration]) -> Vec<String> {
     })
 }
 
-/// Syncs one service: plan from the given view, then hold or apply, alone (no other trigger of
-/// this process plans the service meanwhile). An `Err` means nothing was decided (the listing or a
-/// lookup failed, or the service is missing); failed deregistrations are counted in the report.
+/// Syncs one service: plan from the lookup given, then hold or apply, alone (no other trigger of
+/// this process plans the service meanwhile). An `Err` means nothing was decided (the event path's
+/// listing failed, or the service is missing); failed deregistrations and targets that did not
+/// answer are counted in the report.
 #[instrument(skip(ctx, scope), fields(service_id = %service_id, ?trigger))]
 pub async fn reconcile_service(
     ctx: &Context,
@@ -207,14 +138,14 @@ pub async fn reconcile_service(
     trigger: Trigger,
 ) -> Result<ServiceReport, Error> {
     let _alone = ctx.state.plan_alone(service_id).await;
-    let (listing, given) = match scope {
-        Scope::Cycle { listing, observed } => (listing.clone(), observed),
+    let (listing, given, view) = match scope {
+        Scope::Cycle { listing, lookup } => (listing.clone(), &lookup.observed, Some(lookup)),
         Scope::Instances {
             needed, observed, ..
         } => {
             let (listing, source) = index::complete_as_of(ctx, service_id, needed).await?;
             debug!(service_id, ?source, "registrations for the event path");
-            (listing, observed)
+            (listing, observed, None)
         }
     };
     let registrations: &[Registration] = &listing.registrations;
@@ -230,22 +161,22 @@ pub async fn reconcile_service(
         }
         Scope::Instances { claimed, .. } => plan::Judging::Only(claimed),
     };
-    let complete = matches!(scope, Scope::Cycle { .. });
-    let judge = |observed: &Observed| {
+    let complete = view.is_some();
+    let mut targets_unanswered = view.map_or(0, |v| v.unanswered.len());
+    // A target that did not answer holds back only `not-found` (see `plan::PlanOptions`).
+    let judge = |observed: &Observed, unanswered: bool| {
         let confirmed = ctx
             .state
             .confirmed_absent(service_id, ctx.config.not_found_grace);
-        let plan = plan::plan_with(
-            registrations,
-            observed,
-            ctx.plan_options(),
-            plan_scope,
-            Some(&confirmed),
-        );
+        let opts = plan::PlanOptions {
+            unanswered,
+            ..ctx.plan_options()
+        };
+        let plan = plan::plan_with(registrations, observed, opts, plan_scope, Some(&confirmed));
         ctx.state.note_absent(service_id, &plan, complete);
         plan
     };
-    let mut plan = judge(given);
+    let mut plan = judge(given, targets_unanswered > 0);
     let mut looked_again: Option<Observed> = None;
     if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
         // A single run cannot wait for its next cycle: it looks again after the grace period.
@@ -261,14 +192,26 @@ pub async fn reconcile_service(
             "not found in EC2; looking again after the grace period"
         );
         tokio::time::sleep(grace).await;
-        let again = ec2::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
-        let mut looked_up = given.clone();
+        let again = ec2::describe_each(&ctx.targets, &ids, ctx.config.concurrency).await;
+        ctx.failing.note(&ctx.metrics, &ctx.targets, &again);
+        targets_unanswered += again
+            .unanswered
+            .iter()
+            .filter(|u| !view.is_some_and(|v| v.failed(&u.account, &u.region)))
+            .count();
+        let mut looked_up = Lookup {
+            observed: given.clone(),
+            unanswered: Vec::new(),
+        };
         for id in &ids {
-            looked_up.remove(id);
+            looked_up.observed.remove(id);
         }
-        looked_up.extend(again);
-        plan = judge(&looked_up);
-        looked_again = Some(looked_up);
+        looked_up.extend(Lookup {
+            observed: again.observed,
+            unanswered: Vec::new(),
+        });
+        plan = judge(&looked_up.observed, targets_unanswered > 0);
+        looked_again = Some(looked_up.observed);
     }
 
     let mut report = ServiceReport {
@@ -277,8 +220,24 @@ pub async fn reconcile_service(
         skipped: plan.count(|a| matches!(a, Action::Skip(_))),
         not_found_held: plan.count(|a| *a == Action::Hold(Hold::Surge)),
         unconfirmed: plan.count(|a| *a == Action::Hold(Hold::Unconfirmed)),
+        unanswered: plan.unanswered().count(),
+        targets_unanswered,
         ..Default::default()
     };
+    let observed = looked_again.as_ref().unwrap_or(given);
+    let home = ctx
+        .metrics
+        .account_label(&crate::model::domain::Account::Home);
+    let asked = ctx.targets.len();
+    explain::log(
+        service_id,
+        registrations,
+        &plan,
+        observed,
+        asked,
+        &home,
+        trigger,
+    );
     if plan.surge {
         ctx.metrics.guard_hold(service_id, Guard::not_found_surge);
         warn_surge(ctx, service_id, &plan, trigger);
@@ -289,10 +248,23 @@ pub async fn reconcile_service(
         warn_held(service_id, &plan, trigger);
         return Ok(report);
     }
-    let observed = looked_again.as_ref().unwrap_or(given);
-    report.results = apply::apply(ctx, service_id, registrations, &plan, observed, trigger).await;
+    let event_time = match scope {
+        Scope::Instances { needed, .. } => Some(needed),
+        Scope::Cycle { .. } => None,
+    };
+    (report.results, report.removals) = apply::apply(
+        ctx,
+        service_id,
+        registrations,
+        &plan,
+        observed,
+        trigger,
+        event_time,
+    )
+    .await;
     if complete && !ctx.config.dry_run {
-        let remaining = registrations.len().saturating_sub(report.deregistered());
+        let gone = report.deregistered() + report.already_gone();
+        let remaining = registrations.len().saturating_sub(gone);
         ctx.metrics
             .registered
             .get_or_create(&labels)

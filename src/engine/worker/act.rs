@@ -2,7 +2,9 @@
 //! with EC2 (one DescribeInstances per account×region of the batch's claims; a failing one fails
 //! only its own claims), drop lifecycle actions Auto Scaling does not show terminating, sync every
 //! selected service within the claimed instances (through `sync`, `--concurrency` at a time; a
-//! missing service blocks nothing), then settle lifecycle actions (`lifecycle`).
+//! missing service blocks nothing, a failing one holds claims back a bounded number of receives,
+//! see `failing`), then settle lifecycle actions (`lifecycle`) after the drain of the services
+//! that synced.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -27,6 +29,8 @@ pub(super) struct Outcomes {
     pub notes: HashMap<usize, EventOutcome>,
     /// The services each instance was removed from by this batch.
     pub removed_from: HashMap<String, Vec<String>>,
+    /// How many receives a claim waits for a failing service (`claims::patience`).
+    pub patience: u32,
 }
 
 impl Outcomes {
@@ -39,6 +43,13 @@ impl Outcomes {
 
     pub fn failed(&self, instance_id: &str) -> bool {
         self.results.get(instance_id).is_some_and(|r| r.failed)
+    }
+
+    /// Whether the claim comes back: its work failed, or it waits for a failing service.
+    pub fn holds(&self, c: &Claim) -> bool {
+        self.results
+            .get(&c.instance_id)
+            .is_some_and(|r| r.failed || c.waits(r, self.patience))
     }
 }
 
@@ -70,6 +81,7 @@ impl Worker {
                 received_at: m.received_at,
                 now,
                 sent_at: m.sent_at,
+                receive_count: m.receive_count,
             };
             let t = ev.event_type();
             readings.push(match self.rules.claim(arrival, &ev) {
@@ -90,15 +102,21 @@ impl Worker {
                 Err(Unclaimed::NothingToDo) => Reading::Ignored(t, EventOutcome::Ignored),
             });
         }
+        let patience = self.patience.load(std::sync::atomic::Ordering::Relaxed);
         let out = if claims.is_empty() {
             Outcomes::default()
         } else {
-            self.act(&claims).await
+            self.act(&claims, patience).await
         };
-        claims::dispose(&readings, &claims, &out.results, &out.notes)
+        claims::dispose(&readings, &claims, &out.results, &out.notes, patience)
             .into_iter()
-            .map(|(disposition, event_type, outcome)| {
-                self.ctx.metrics.event(event_type, outcome);
+            .zip(messages)
+            .map(|((disposition, event_type, outcome), m)| {
+                // An unreadable message comes back until the redrive policy moves it: counted at
+                // its first receipt only (a count of 0 is SQS not saying: counted then too).
+                if outcome != EventOutcome::Invalid || m.receive_count <= 1 {
+                    self.ctx.metrics.event(event_type, outcome);
+                }
                 disposition
             })
             .collect()
@@ -140,8 +158,11 @@ impl Worker {
     }
 
     /// Verifies the claims, syncs every selected service within them, settles lifecycle actions.
-    async fn act(&self, claims: &[Claim]) -> Outcomes {
-        let mut out = Outcomes::default();
+    async fn act(&self, claims: &[Claim], patience: u32) -> Outcomes {
+        let mut out = Outcomes {
+            patience,
+            ..Default::default()
+        };
         // Drains not yet over only heartbeat or wait on: nothing to verify or sync.
         let now = SystemTime::now();
         let (waiting, active): (Vec<&Claim>, Vec<&Claim>) =
@@ -218,7 +239,8 @@ impl Worker {
     }
 
     /// Syncs every selected service within the claims. Returns the services synced, or `None` when
-    /// the selection itself could not be resolved (every claim then fails).
+    /// the selection itself could not be resolved (every claim then fails). A service that fails
+    /// blocks every claim (its listing is unknown), for a bounded number of receives.
     async fn sync_all(
         &self,
         claimed: &Claimed,
@@ -253,12 +275,16 @@ impl Worker {
             .buffer_unordered(ctx.config.concurrency)
             .collect()
             .await;
+        let mut synced = Vec::with_capacity(services.len());
         for (service_id, outcome) in per_service {
             match outcome {
                 Ok(report) => {
+                    self.failing.synced(ctx, service_id);
+                    synced.push(service_id.clone());
                     for (id, applied) in report.results {
                         let ok = applied != Applied::Failed;
-                        if applied == Applied::Removed {
+                        // Already gone still drains: a duplicate's replica removed it moments ago.
+                        if matches!(applied, Applied::Removed | Applied::AlreadyGone) {
                             out.removed_from
                                 .entry(id.clone())
                                 .or_default()
@@ -271,23 +297,23 @@ impl Worker {
                 }
                 Err(e) if reconcile::note_missing(ctx, service_id, &e, false) => {}
                 Err(e) => {
-                    let what = Failure::Sync {
-                        service_id,
-                        trigger: Trigger::event,
-                    };
-                    ctx.failed(what, &e);
-                    fail_all(out);
+                    let left = self.failing.failed(ctx, service_id, &e, out.patience);
+                    for id in claimed.keys() {
+                        out.results.entry(id.clone()).or_default().block(left);
+                    }
                 }
             }
         }
-        Some(services)
+        Some(synced)
     }
 
     /// Latencies of this batch's confirmed deregistrations, from receipt and from the event's time.
     fn observe_latencies(&self, claims: &[&Claim], out: &Outcomes) {
         let (now, wall) = (Instant::now(), SystemTime::now());
         for c in claims {
-            if !out.removed_from.contains_key(&c.instance_id) || out.failed(&c.instance_id) {
+            // Removed by this batch (`acted`), not found already gone: a replica's duplicate.
+            let acted = out.results.get(&c.instance_id).is_some_and(|r| r.acted);
+            if !acted || out.failed(&c.instance_id) {
                 continue;
             }
             let observe = |from: LatencyFrom, d: Duration| {

@@ -1,7 +1,8 @@
 //! Auto Scaling lifecycle actions on AWS: which claimed instances Auto Scaling shows terminating,
 //! the drain before CONTINUE (its length, the delayed record in the queue, heartbeats while it
-//! lasts) and the completion. Only hooks named by `--lifecycle-hook-name` are ever heart-beaten or
-//! completed; the timing rules are pure, in `crate::model::drain`.
+//! lasts; none for an instance that was in no selected service; never past the hook's global
+//! timeout, read once per hook) and the completion. Only hooks named by `--lifecycle-hook-name` are
+//! ever heart-beaten or completed; the timing rules are pure, in `crate::model::drain`.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -15,12 +16,13 @@ use crate::aws::autoscaling::{self, Answer};
 use crate::aws::ec2::Observed;
 use crate::aws::sqs;
 use crate::aws::Target;
+use crate::engine::state::HookTimeouts;
 use crate::error::Error;
 use crate::model::claims::EventOutcome;
 use crate::model::claims::{self, Claim, Lifecycle};
 use crate::model::domain::Account;
 use crate::model::domain::LifecycleAction;
-use crate::model::drain::{Drain, Step, MIN_HEARTBEAT_TIMEOUT};
+use crate::model::drain::{self, Drain, Step, MIN_HEARTBEAT_TIMEOUT};
 use crate::model::plan;
 use crate::telemetry::emit::Failure;
 use crate::telemetry::metrics::LifecycleStep;
@@ -133,7 +135,7 @@ impl Worker {
             let Some(lifecycle) = &c.lifecycle else {
                 continue;
             };
-            if out.failed(&c.instance_id) {
+            if out.holds(c) {
                 continue;
             }
             let seen = observed
@@ -161,7 +163,9 @@ impl Worker {
         }
     }
 
-    /// Starts (or restarts) the drain of an action of ours; without one, completes it at once.
+    /// Starts (or restarts) the drain of an action of ours; without one, completes it at once. A
+    /// first drain never runs past the hook's global timeout (less `GLOBAL_MARGIN`), counted from
+    /// the action's start (the event's time): Auto Scaling would end the action itself then.
     async fn start_drain(
         &self,
         c: &Claim,
@@ -171,7 +175,10 @@ impl Worker {
         out: &mut Outcomes,
     ) {
         let removed = out.removed_from.get(&c.instance_id).cloned();
-        let drain = match self.drain_for(removed.as_deref(), services).await {
+        let drain = match self
+            .drain_for(&c.instance_id, removed.as_deref(), services)
+            .await
+        {
             Ok(d) => d,
             Err(e) => return self.lifecycle_failed(c, &e, out),
         };
@@ -179,17 +186,31 @@ impl Worker {
             return self.complete(c, action, None, out).await;
         }
         let now = SystemTime::now();
+        let (heartbeat, global) = match self.hook_timeouts(c, action).await {
+            Ok(t) => t,
+            Err(e) => return self.lifecycle_failed(c, &e, out),
+        };
         let (last_beat, heartbeat_timeout) = match earlier {
             Some(d) => (d.last_beat, d.heartbeat_timeout),
-            None => match self.heartbeat_timeout(c, action).await {
-                // The action's timer started with it: the event's time, if not in the future.
-                Ok(t) => (c.event_time.unwrap_or(now).min(now), t),
-                Err(e) => return self.lifecycle_failed(c, &e, out),
-            },
+            // The action's timer started with it: the event's time, if not in the future.
+            None => (c.event_time.unwrap_or(now).min(now), heartbeat),
         };
+        let mut not_before = now + drain;
+        if earlier.is_none() {
+            let latest = drain::latest_continue(last_beat, global);
+            if latest < not_before {
+                warn!(instance_id = %c.instance_id, hook = %action.hook, group = %action.group,
+                    drain_s = drain.as_secs(), global_timeout_s = global.as_secs(),
+                    "drain cut short to end before the hook's global timeout");
+                not_before = latest;
+            }
+            if not_before <= now {
+                return self.complete(c, action, None, out).await;
+            }
+        }
         let d = Drain {
             action: action.clone(),
-            not_before: now + drain,
+            not_before,
             last_beat,
             heartbeat_timeout,
         };
@@ -198,26 +219,35 @@ impl Worker {
                 self.ctx
                     .metrics
                     .lifecycle_step(LifecycleStep::drain_started);
+                let drain_s = not_before.duration_since(now).unwrap_or_default().as_secs();
                 info!(instance_id = %c.instance_id, hook = %action.hook, group = %action.group,
-                    drain_s = drain.as_secs(), "out of every service; CONTINUE after the drain");
+                    drain_s, "out of every service; CONTINUE after the drain");
                 out.notes.insert(c.message, EventOutcome::Draining);
             }
             Err(e) => self.lifecycle_failed(c, &e, out),
         }
     }
 
-    /// `--lifecycle-drain-seconds`, or the largest DNS TTL of the services the instance was just
-    /// removed from (of every selected service when it was removed earlier, by another event or
-    /// the reconcile: when and where is unknown).
+    /// No drain when the instance was registered in no selected service (neither this batch nor,
+    /// as far as this process saw, earlier removed it). Else `--lifecycle-drain-seconds`, or the
+    /// largest DNS TTL of the services it was just removed from (of every selected service when
+    /// it left earlier: where is unknown), less the time since it left.
     async fn drain_for(
         &self,
+        instance_id: &str,
         removed_from: Option<&[String]>,
         services: &[String],
     ) -> Result<Duration, Error> {
+        let just = removed_from.filter(|r| !r.is_empty());
+        let since = match (just, self.ctx.state.removed_since(instance_id)) {
+            (Some(_), _) => Duration::ZERO,
+            (None, Some(since)) => since,
+            (None, None) => return Ok(Duration::ZERO),
+        };
         if let Some(d) = self.ctx.config.lifecycle_drain {
-            return Ok(d);
+            return Ok(d.saturating_sub(since));
         }
-        let from = removed_from.filter(|r| !r.is_empty()).unwrap_or(services);
+        let from = just.unwrap_or(services);
         // Collected first: a lazily mapped stream of borrowing futures is not provably `Send`.
         let lookups: Vec<_> = from
             .iter()
@@ -227,26 +257,46 @@ impl Worker {
             .buffer_unordered(self.ctx.config.concurrency)
             .try_collect()
             .await?;
-        Ok(ttls.into_iter().max().unwrap_or(Duration::ZERO))
+        let ttl = ttls.into_iter().max().unwrap_or(Duration::ZERO);
+        Ok(ttl.saturating_sub(since))
     }
 
-    /// The hook's HeartbeatTimeout (the shortest Auto Scaling allows when the hook is not found).
-    async fn heartbeat_timeout(
+    /// The hook's HeartbeatTimeout and GlobalTimeout (Auto Scaling's shortest heartbeat and its
+    /// rule for the global timeout when the hook is not found), read once per hook with
+    /// DescribeLifecycleHooks and kept in `state`.
+    async fn hook_timeouts(
         &self,
         c: &Claim,
         action: &LifecycleAction,
-    ) -> Result<Duration, Error> {
-        let target = self.target_of(c)?;
-        let hooks = autoscaling::hooks(
-            &target.autoscaling,
-            &action.group,
-            std::slice::from_ref(&action.hook),
-        )
-        .await?;
-        Ok(hooks
-            .first()
-            .and_then(|h| h.heartbeat_timeout)
-            .unwrap_or(MIN_HEARTBEAT_TIMEOUT))
+    ) -> Result<(Duration, Duration), Error> {
+        let key = (
+            c.account.to_string(),
+            c.region.clone(),
+            action.group.clone(),
+            action.hook.clone(),
+        );
+        let known = match self.ctx.state.hook_timeouts(&key) {
+            Some(t) => t,
+            None => {
+                let target = self.target_of(c)?;
+                let names = std::slice::from_ref(&action.hook);
+                let hooks = autoscaling::hooks(&target.autoscaling, &action.group, names).await?;
+                let found = hooks.first().map(|h| HookTimeouts {
+                    heartbeat: h.heartbeat_timeout,
+                    global: h.global_timeout,
+                });
+                // A hook not found is asked again next time (it may be created meanwhile).
+                if let Some(t) = found {
+                    self.ctx.state.set_hook_timeouts(key, t);
+                }
+                found.unwrap_or(HookTimeouts {
+                    heartbeat: None,
+                    global: None,
+                })
+            }
+        };
+        let heartbeat = known.heartbeat.unwrap_or(MIN_HEARTBEAT_TIMEOUT);
+        Ok((heartbeat, drain::global_timeout(heartbeat, known.global)))
     }
 
     /// Puts a drain record into the event queue, delayed until its next wake.

@@ -5,16 +5,16 @@
 //! work takes long. The rules that decide are pure, in `claims`.
 
 mod act;
-
+mod failing;
 mod hooks;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::aws::sqs::{self, Received};
 use crate::config::Queue;
@@ -29,6 +29,9 @@ use crate::telemetry::metrics::MessageResult;
 
 /// Used when the queue's own visibility timeout cannot be read.
 const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
+/// The pause between receives that waiting does not fix (the backoff's cap): the loop keeps asking,
+/// so a queue created or a policy fixed later is picked up without a restart.
+const BLOCKED_PAUSE: Duration = Duration::from_secs(30);
 /// How much of an unreadable body is logged.
 const LOGGED_BODY: usize = 256;
 
@@ -41,6 +44,10 @@ pub struct Worker {
     triggers: Option<mpsc::Sender<ReconcileRequest>>,
     /// A reconcile message without a state table was already reported.
     told_unshared: AtomicBool,
+    /// Services failing to sync on the event path.
+    failing: failing::Failing,
+    /// How many receives a claim waits for a failing service (`claims::patience`).
+    patience: AtomicU32,
 }
 
 fn truncate(body: &str) -> &str {
@@ -72,6 +79,8 @@ impl Worker {
             rules,
             triggers: None,
             told_unshared: AtomicBool::new(false),
+            failing: Default::default(),
+            patience: AtomicU32::new(crate::model::claims::patience(None)),
         }
     }
 
@@ -116,14 +125,25 @@ impl Worker {
         rest
     }
 
-    /// Reads the queue's visibility timeout, and warns when it has no redrive policy (unreadable
-    /// messages would then come back forever instead of reaching a dead-letter queue).
+    /// Reads the queue's visibility timeout and its redrive policy's receive count (a claim waits
+    /// for a failing service fewer receives than that), and warns when it has no redrive policy
+    /// (unreadable messages would then come back forever instead of reaching a dead-letter queue).
     async fn inspect_queue(&self) -> Duration {
         match sqs::attributes(&self.events.sqs, &self.queue.url).await {
             Ok(attrs) => {
                 if attrs.redrive_policy.is_none() {
                     warn!(queue_url = %self.queue.url, "the event queue has no redrive policy: unreadable messages will never reach a dead-letter queue");
                 }
+                let max_receives = attrs
+                    .redrive_policy
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+                    .and_then(|p| match &p["maxReceiveCount"] {
+                        serde_json::Value::String(s) => s.parse().ok(),
+                        n => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+                    });
+                let patience = crate::model::claims::patience(max_receives);
+                self.patience.store(patience, Ordering::Relaxed);
                 attrs
                     .visibility
                     .filter(|d| !d.is_zero())
@@ -156,7 +176,9 @@ impl Worker {
         self.ctx.health.expect_receives(Instant::now());
         let visibility = self.inspect_queue().await;
         info!(queue_url = %self.queue.url, visibility_s = visibility.as_secs(), "event loop started");
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        let mut backoff = Backoff::new(Duration::from_millis(200), BLOCKED_PAUSE);
+        // The cause of a permanent receive failure already logged (logged again only when it changes).
+        let mut blocked: Option<String> = None;
         loop {
             let received = tokio::select! {
                 biased;
@@ -166,8 +188,21 @@ impl Worker {
             match received {
                 Err(e) => {
                     self.ctx.health.received(false, Instant::now());
-                    let pause = backoff.next_delay();
-                    self.ctx.failed(Failure::Receive { retry_in: pause }, &e);
+                    let pause = if !e.class().is_permanent() {
+                        let pause = backoff.next_delay();
+                        self.ctx.failed(Failure::Receive { retry_in: pause }, &e);
+                        pause
+                    } else if blocked.as_deref() != Some(e.reason().as_str()) {
+                        blocked = Some(e.reason());
+                        let retry_in = BLOCKED_PAUSE;
+                        self.ctx.failed(Failure::ReceiveBlocked { retry_in }, &e);
+                        retry_in
+                    } else {
+                        self.ctx.counted(&e);
+                        self.ctx.metrics.receive_errors.inc();
+                        debug!(error = %e, "the event queue still cannot be read");
+                        BLOCKED_PAUSE
+                    };
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         _ = tokio::time::sleep(pause) => {}
@@ -176,6 +211,9 @@ impl Worker {
                 Ok(messages) => {
                     self.ctx.health.received(true, Instant::now());
                     backoff.reset();
+                    if blocked.take().is_some() {
+                        info!(queue_url = %self.queue.url, "the event queue is readable again");
+                    }
                     if messages.is_empty() {
                         continue;
                     }

@@ -35,6 +35,7 @@ fn arrival_at(now: SystemTime, sent_at: Option<SystemTime>) -> Arrival {
         received_at: Instant::now(),
         now,
         sent_at,
+        receive_count: 1,
     }
 }
 

@@ -87,6 +87,9 @@ pub enum Hold {
     /// Too many of the service's registrations are not found at once: the sign of an account or
     /// region cloud-unmap does not look in, not of dead instances.
     Surge,
+    /// Not found among the targets that answered while another did not (a role that cannot be
+    /// assumed, AccessDenied, a region not enabled): the instance may live there.
+    Unanswered,
 }
 
 /// The decision for one registration.
@@ -141,6 +144,9 @@ pub struct PlanOptions {
     pub allow_empty_service: bool,
     /// `--max-not-found`.
     pub max_not_found: NotFoundBound,
+    /// Some account×region did not answer the lookup: no absence is known, so no `not-found`
+    /// registration goes (EC2's positive answers from the others still act).
+    pub unanswered: bool,
 }
 
 /// What an event claims about an instance; the plan believes it only as far as EC2 confirms it.
@@ -206,10 +212,20 @@ impl Plan {
         self.decisions.iter().filter(|d| pred(&d.action)).count()
     }
 
-    /// Registrations judged `not-found` (deregistered or held).
+    /// Registrations judged `not-found` (deregistered or held) by a lookup every target answered,
+    /// or held as a surge.
     pub fn not_found(&self) -> impl Iterator<Item = &str> {
         self.decisions.iter().filter_map(|d| match d.action {
-            Action::Deregister(Reason::NotFound) | Action::Hold(_) => Some(d.instance_id.as_str()),
+            Action::Deregister(Reason::NotFound)
+            | Action::Hold(Hold::Surge | Hold::Unconfirmed) => Some(d.instance_id.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Registrations not found while some target did not answer: neither gone nor seen.
+    pub fn unanswered(&self) -> impl Iterator<Item = &str> {
+        self.decisions.iter().filter_map(|d| match d.action {
+            Action::Hold(Hold::Unanswered) => Some(d.instance_id.as_str()),
             _ => None,
         })
     }
@@ -301,7 +317,8 @@ pub fn plan(
 /// Guards, in order:
 /// 1. `not-found` is only the absence of an answer: a registration judged so is deregistered only
 ///    if its absence is confirmed (`confirmed_absent` holds its id; `None`: every absence is), and
-///    none of them is when they are a surge (`opts.max_not_found`). Those are `Hold`s: they stay.
+///    none of them is when they are a surge (`opts.max_not_found`, counted over the whole service)
+///    or when some target did not answer (`opts.unanswered`). Those are `Hold`s: they stay.
 /// 2. The never-empty guard (seed rule): unless `allow_empty_service`, a plan that would remove
 ///    every registration bearing an address (IPv4 or IPv6) removes none of them and is marked `held`. A
 ///    service with no registration bearing an address is not held: there is nothing to do.
@@ -347,6 +364,8 @@ pub fn plan_with(
         if d.action == Action::Deregister(Reason::NotFound) {
             if surge {
                 d.action = Action::Hold(Hold::Surge);
+            } else if opts.unanswered {
+                d.action = Action::Hold(Hold::Unanswered);
             } else if confirmed_absent.is_some_and(|c| !c.contains(&d.instance_id)) {
                 d.action = Action::Hold(Hold::Unconfirmed);
             }

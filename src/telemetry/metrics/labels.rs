@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 
-use crate::error::Operation;
+use crate::error::{ErrorClass, Operation};
 use crate::model::claims::EventOutcome;
 use crate::model::domain::SelectionKind;
 use crate::model::plan::Reason;
@@ -15,6 +15,8 @@ use crate::model::plan::Reason;
 pub enum Trigger {
     reconcile,
     event,
+    /// A scheduled EC2 event's timer (its start minus `--scheduled-lead-seconds`).
+    scheduled,
 }
 
 impl Trigger {
@@ -22,6 +24,7 @@ impl Trigger {
         match self {
             Trigger::reconcile => "reconcile",
             Trigger::event => "event",
+            Trigger::scheduled => "scheduled",
         }
     }
 }
@@ -48,6 +51,12 @@ impl EncodeLabelValue for SelectionKind {
 }
 
 impl EncodeLabelValue for EventOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for ErrorClass {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
         encoder.write_str(self.as_str())
     }
@@ -139,6 +148,18 @@ pub struct LatencyLabels {
     pub from: LatencyFrom,
 }
 
+/// One lookup target: `home` or a member account id, and a region (both from configuration).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub account: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TriggerLabels {
+    pub trigger: Trigger,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServiceLabels {
     pub service_id: String,
@@ -152,14 +173,32 @@ pub struct DeregistrationLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceTriggerLabels {
+    pub service_id: String,
+    pub trigger: Trigger,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileLabels {
     pub service_id: String,
     pub result: ReconcileResult,
 }
 
+/// An AWS failure: the operation, where it went (the home account's 12-digit id or a member's, and
+/// the region: both bounded by the configured targets) and its class.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OperationLabels {
+pub struct AwsErrorLabels {
     pub operation: Operation,
+    pub account: String,
+    pub region: String,
+    pub class: ErrorClass,
+}
+
+/// The build: the crate's version and the source revision it was built from.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+    pub revision: String,
 }
 
 /// Why a reconcile cycle was asked for.
@@ -199,4 +238,21 @@ pub struct BudgetLabels {
     pub family: String,
     pub account: String,
     pub region: String,
+}
+
+/// What came of a registration waiting to be put back after a scheduled reboot or maintenance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum PutBackResult {
+    /// Registered again: the event is over and the instance runs at its address.
+    registered,
+    /// Given up: the instance is gone, runs at another address, or never came back within a week.
+    dropped,
+    /// RegisterInstance failed: tried again at the next check.
+    failed,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PutBackLabels {
+    pub result: PutBackResult,
 }

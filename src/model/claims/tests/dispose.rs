@@ -52,6 +52,7 @@ fn dispositions_follow_the_work() {
             InstanceResult {
                 acted: true,
                 failed: false,
+                ..Default::default()
             },
         ),
         (
@@ -59,11 +60,12 @@ fn dispositions_follow_the_work() {
             InstanceResult {
                 acted: true,
                 failed: true,
+                ..Default::default()
             },
         ),
     ]
     .into();
-    let d = dispose(&readings, &claims, &results, &HashMap::new());
+    let d = dispose(&readings, &claims, &results, &HashMap::new(), 3);
     let st = EventType::StateChange;
     assert_eq!(
         d,
@@ -98,6 +100,7 @@ fn a_failure_is_not_hidden_by_a_later_claim_of_the_same_message() {
             InstanceResult {
                 acted: false,
                 failed: true,
+                ..Default::default()
             },
         ),
         (
@@ -105,6 +108,7 @@ fn a_failure_is_not_hidden_by_a_later_claim_of_the_same_message() {
             InstanceResult {
                 acted: true,
                 failed: false,
+                ..Default::default()
             },
         ),
     ]
@@ -114,6 +118,7 @@ fn a_failure_is_not_hidden_by_a_later_claim_of_the_same_message() {
         &claims,
         &results,
         &HashMap::new(),
+        3,
     );
     assert_eq!(d[0].0, Disposition::Retry);
 }
@@ -131,6 +136,7 @@ fn a_lifecycle_note_names_the_outcome_unless_the_work_failed() {
             InstanceResult {
                 acted: true,
                 failed: false,
+                ..Default::default()
             },
         ),
         (
@@ -138,6 +144,7 @@ fn a_lifecycle_note_names_the_outcome_unless_the_work_failed() {
             InstanceResult {
                 acted: true,
                 failed: true,
+                ..Default::default()
             },
         ),
     ]
@@ -158,6 +165,7 @@ fn a_lifecycle_note_names_the_outcome_unless_the_work_failed() {
         &claims,
         &results,
         &notes,
+        3,
     );
     assert_eq!(
         d,
@@ -188,5 +196,58 @@ fn claims_group_by_target_each_instance_once() {
     assert_eq!(
         grouped[&(&Account::Member(MEMBER.into()), "us-east-1")],
         vec!["i-0aaaaaaaaaaaaaaa1"]
+    );
+}
+
+#[test]
+fn a_claim_waits_for_a_failing_service_a_bounded_number_of_receives() {
+    // Removed from the services that synced; another service failed. It comes back until its
+    // message was received `patience` times, or at once settled when the failing service is
+    // already left to the reconcile: never into the dead-letter queue for another's failure.
+    let blocked = |left| {
+        let mut r = InstanceResult {
+            acted: true,
+            ..Default::default()
+        };
+        r.block(left);
+        r
+    };
+    let st = EventType::StateChange;
+    for (receives, left, expected) in [
+        (1, false, (Disposition::Retry, st, EventOutcome::Failed)),
+        (2, false, (Disposition::Retry, st, EventOutcome::Failed)),
+        (
+            3,
+            false,
+            (Disposition::Delete, st, EventOutcome::LeftToReconcile),
+        ),
+        (
+            1,
+            true,
+            (Disposition::Delete, st, EventOutcome::LeftToReconcile),
+        ),
+    ] {
+        let mut c = claimed(0, "i-0aaaaaaaaaaaaaaa1");
+        c.receive_count = receives;
+        let results = [(c.instance_id.clone(), blocked(left))].into();
+        let d = dispose(&[Reading::Claimed(st)], &[c], &results, &HashMap::new(), 3);
+        assert_eq!(d, vec![expected], "{receives} receives, left {left}");
+    }
+    // Two failing services: the claim stops waiting only when both are left.
+    let mut r = blocked(true);
+    r.block(false);
+    assert!(r.blocked && !r.left);
+    // A failure of its own work still comes back, whatever the receive count.
+    let mut c = claimed(0, "i-0aaaaaaaaaaaaaaa1");
+    c.receive_count = 9;
+    let mut failed = blocked(true);
+    failed.failed = true;
+    let results = [(c.instance_id.clone(), failed)].into();
+    let d = dispose(&[Reading::Claimed(st)], &[c], &results, &HashMap::new(), 3);
+    assert_eq!(d[0].0, Disposition::Retry);
+    // The queue's redrive policy bounds the patience: a message is settled by its last receive.
+    assert_eq!(
+        [None, Some(1), Some(2), Some(5)].map(patience),
+        [3, 1, 2, 3]
     );
 }

@@ -117,3 +117,62 @@ fn not_found_goes_only_once_its_absence_is_confirmed() {
     );
     assert!(!p.held);
 }
+
+#[test]
+fn a_target_that_did_not_answer_holds_only_not_found() {
+    // A terminated, B live, C stopped, D at another address, E not found while some account did
+    // not answer: EC2's word on A, C and D acts; E waits (it may live in the silent account).
+    let regs = many(5);
+    let id = |i: usize| regs[i].instance_id.as_str();
+    let mut seen = vec![
+        inst(id(0), InstanceState::Terminated, &[]),
+        inst(id(2), InstanceState::Stopped, &["10.0.0.2"]),
+        inst(id(3), InstanceState::Running, &["10.9.9.9"]),
+    ];
+    seen.extend(live(&regs[1..2]));
+    let opts = PlanOptions {
+        deregister_stopped: true,
+        max_not_found: NotFoundBound::Percent(100),
+        unanswered: true,
+        ..Default::default()
+    };
+    let p = plan_with(&regs, &observed(seen), opts, Judging::All, None);
+    assert_eq!(
+        p.deregistrations().collect::<Vec<_>>(),
+        vec![
+            (id(0), Reason::Terminated),
+            (id(2), Reason::Stopped),
+            (id(3), Reason::IpMismatch)
+        ]
+    );
+    assert_eq!(action_of(&p, id(4)), Action::Hold(Hold::Unanswered));
+    assert_eq!(p.unanswered().collect::<Vec<_>>(), vec![id(4)]);
+    assert_eq!(p.not_found().count(), 0, "no sighting of an absence");
+    assert!(!p.held && !p.surge);
+}
+
+#[test]
+fn the_guards_still_judge_the_whole_service_when_a_target_is_silent() {
+    // 22 registrations, 9 not found while a target is silent: still a surge (the guard counts
+    // the whole service), and the terminated one still goes.
+    let regs = many(22);
+    let mut seen = live(&regs[..12]);
+    seen.push(inst(&regs[12].instance_id, InstanceState::Terminated, &[]));
+    let opts = PlanOptions {
+        unanswered: true,
+        ..Default::default()
+    };
+    let p = plan_with(&regs, &observed(seen), opts, Judging::All, None);
+    assert!(p.surge);
+    assert_eq!(p.count(|a| *a == Action::Hold(Hold::Surge)), 9);
+    assert_eq!(p.deregistrations().count(), 1);
+    // Every registration with an address terminated: the never-empty guard holds, silence or not.
+    let two = many(2);
+    let dead = two
+        .iter()
+        .map(|r| inst(&r.instance_id, InstanceState::Terminated, &[]))
+        .collect();
+    let p = plan_with(&two, &observed(dead), opts, Judging::All, None);
+    assert!(p.held);
+    assert_eq!(p.deregistrations().count(), 0);
+}
