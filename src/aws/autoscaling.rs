@@ -99,12 +99,15 @@ pub async fn groups(client: &Client) -> Result<Vec<String>, Error> {
         .into_paginator()
         .send();
     let mut groups = Vec::new();
-    loop {
+    // Spend only for a page that will be asked for: none after the last (no next token).
+    let mut more = true;
+    while more {
         client.spend(Family::AutoScaling).await;
         let Some(page) = pages.next().await else {
             break;
         };
         let page = page.map_err(|e| Error::aws(Operation::DescribeAutoScalingGroups, e))?;
+        more = page.next_token().is_some_and(|t| !t.is_empty());
         groups.extend(
             page.auto_scaling_groups()
                 .iter()

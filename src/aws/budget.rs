@@ -119,9 +119,9 @@ mod tests {
                 *seen.lock().unwrap() += d;
             }
         }));
-        // The default 1/s with a burst of 2: the third call waits a second.
+        // The default 5/s with a burst of 10: the fifteenth call waits a second.
         let started = tokio::time::Instant::now();
-        for _ in 0..3 {
+        for _ in 0..15 {
             spend(family, &account, "test-budget-1").await;
         }
         assert!(started.elapsed() >= Duration::from_millis(900));

@@ -59,7 +59,9 @@ impl Family {
             Family::CloudMapWrite => 10.0,
             // A quarter of the non-mutating bucket's 20/s refill.
             Family::Ec2Describe => 5.0,
-            Family::Ec2Mutate => 1.0,
+            // AWS keeps a bucket per mutating API too (none quoted here); this one budget covers
+            // the four calls a retirement makes per instance (and their DryRun checks).
+            Family::Ec2Mutate => 5.0,
             Family::AutoScaling => 5.0,
         }
     }

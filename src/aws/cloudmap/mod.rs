@@ -60,12 +60,15 @@ async fn all_services(
         .into_paginator()
         .send();
     let mut services = Vec::new();
-    loop {
+    // Spend only for a page that will be asked for: none after the last (no next token).
+    let mut more = true;
+    while more {
         spend_cloudmap(Family::CloudMapRead, client).await;
         let Some(page) = pages.next().await else {
             break;
         };
         let page = page.map_err(|e| Error::aws(Operation::ListServices, e))?;
+        more = page.next_token().is_some_and(|t| !t.is_empty());
         services.extend(
             page.services()
                 .iter()
@@ -162,9 +165,16 @@ pub fn registration_pages<'a>(
         .max_results(100)
         .into_paginator()
         .send();
-    futures::stream::unfold(pages, move |mut pages| async move {
+    // Spend only for a page that will be asked for: none after the last (no next token).
+    futures::stream::unfold((pages, true), move |(mut pages, more)| async move {
+        if !more {
+            return None;
+        }
         spend_cloudmap(Family::CloudMapRead, client).await;
         let page = pages.next().await?;
+        let more = page
+            .as_ref()
+            .is_ok_and(|p| p.next_token().is_some_and(|t| !t.is_empty()));
         let page = page
             .map_err(|e| match e.as_service_error() {
                 Some(ListInstancesError::ServiceNotFound(_)) => Error::Missing {
@@ -179,7 +189,7 @@ pub fn registration_pages<'a>(
                     .filter_map(|i| Some(registration(i.id()?, i.attributes())))
                     .collect()
             });
-        Some((page, pages))
+        Some((page, (pages, more)))
     })
 }
 

@@ -117,7 +117,9 @@ pub async fn describe_where(target: &Target, filters: Vec<Filter>) -> Result<Vec
         .into_paginator()
         .send();
     let mut out = Vec::new();
-    loop {
+    // Spend only for a page that will be asked for: none after the last (no next token).
+    let mut more = true;
+    while more {
         target.ec2.spend(Family::Ec2Describe).await;
         let Some(page) = pages.next().await else {
             break;
@@ -125,6 +127,7 @@ pub async fn describe_where(target: &Target, filters: Vec<Filter>) -> Result<Vec
         let page = page.map_err(|e| {
             Error::aws(Operation::DescribeInstances, e).at(&target.account, &target.region)
         })?;
+        more = page.next_token().is_some_and(|t| !t.is_empty());
         // Taken by value: the page is not needed afterwards, so nothing is copied.
         for reservation in page.reservations.unwrap_or_default() {
             out.extend(reservation.instances.unwrap_or_default());
@@ -342,7 +345,9 @@ pub async fn scheduled_events(
         .into_paginator()
         .send();
     let mut out = Vec::new();
-    loop {
+    // Spend only for a page that will be asked for: none after the last (no next token).
+    let mut more = true;
+    while more {
         target.ec2.spend(Family::Ec2Describe).await;
         let Some(page) = pages.next().await else {
             break;
@@ -350,6 +355,7 @@ pub async fn scheduled_events(
         let page = page.map_err(|e| {
             Error::aws(Operation::DescribeInstanceStatus, e).at(&target.account, &target.region)
         })?;
+        more = page.next_token().is_some_and(|t| !t.is_empty());
         for status in page.instance_statuses() {
             let Some(id) = status.instance_id() else {
                 continue;

@@ -38,7 +38,7 @@ pub struct BudgetArgs {
         env = "CLOUD_UNMAP_BUDGET_EC2_DESCRIBE"
     )]
     pub budget_ec2_describe: Option<String>,
-    /// EC2 mutating calls per second per account and region (decommission; default 1).
+    /// EC2 mutating calls per second per account and region (decommission; default 5).
     #[arg(long, value_name = "PER_SECOND", env = "CLOUD_UNMAP_BUDGET_EC2_MUTATE")]
     pub budget_ec2_mutate: Option<String>,
     /// Auto Scaling calls per second per account and region (default 5).
