@@ -35,7 +35,8 @@
   GET /__proxy/state also returns "faults": counts by kind.
 - GET /__proxy/state also returns "by_target": counts by "operation region access-key" (the caller's
   account and region, from the request's SigV4 credential scope), and "peak_per_second": each operation's
-  highest number of requests begun within any one second (a sliding window);
+  highest number of requests begun within any one second (a sliding window; POST /__proxy/peaks/reset
+  starts them again);
 - GET /__proxy/state also returns "upstream_s": the seconds during which moto had at least one forwarded
   request to answer (its busy time: the floor under the wall time of the calls made);
 - enforces Cloud Map's RegisterInstance rule for AWS_EC2_INSTANCE_ID and fills AWS_INSTANCE_IPV4 as AWS
@@ -278,6 +279,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["outage"] = True
             elif self.path == "/__proxy/outage/off":
                 state["outage"] = False
+            elif self.path == "/__proxy/peaks/reset":
+                state["peak_per_second"].clear()
+                state["recent"].clear()
             elif self.path.startswith("/__proxy/fail/"):
                 state["fail"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/shared/"):

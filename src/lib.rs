@@ -4,12 +4,12 @@
 //!
 //! | layer | owns | may import |
 //! | --- | --- | --- |
-//! | [`model`] | ids, states, events, claims, the plan, drain rules, undo records: pure data and decisions | nothing above it |
+//! | [`model`] | ids, states, events, claims, the plan, drain rules, undo records, budgets' buckets, where instances were last found: pure data and decisions | nothing above it |
 //! | [`error`] | the library's error type, with bounded kinds | model |
 //! | [`config`] | the flags (`config::cli`) and the validated `Config` | model, error |
-//! | [`aws`] | every AWS call, one module per service family; clients, credentials, endpoints | model, error |
+//! | [`aws`] | every AWS call, one module per service family; request budgets; clients, credentials, endpoints | model, error |
 //! | [`telemetry`] | emit (log + count in one call), metrics, health, HTTP server, logging, progress | model, error |
-//! | [`engine`] | a running worker: context, per-service state, index, reconcile, cycle, fleet, scheduled, the event worker | model, error, config, aws, telemetry |
+//! | [`engine`] | a running worker: context, per-service state, index, reconcile, cycle and its one EC2 view, fleet, scheduled, the event worker | model, error, config, aws, telemetry |
 //! | [`commands`] | check, decommission, restore, healthcheck | model, error, config, aws, telemetry, and what `engine` re-exports |
 //!
 //! Words that stay (registration, target, claim, vouch, surge, drain) are in `docs/internals/glossary.md`.
