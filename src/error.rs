@@ -43,6 +43,7 @@ pub enum Operation {
     ModifyInstanceAttribute,
     DescribeInstanceAttribute,
     GetCallerIdentity,
+    ListAccounts,
 }
 
 impl Operation {
@@ -81,6 +82,7 @@ impl Operation {
             Operation::ModifyInstanceAttribute => "ModifyInstanceAttribute",
             Operation::DescribeInstanceAttribute => "DescribeInstanceAttribute",
             Operation::GetCallerIdentity => "GetCallerIdentity",
+            Operation::ListAccounts => "ListAccounts",
         }
     }
 }
@@ -124,6 +126,11 @@ pub enum Error {
         operation: Operation,
         reason: String,
     },
+    /// The organization role lists another organization's accounts than `--organization-id`.
+    #[error(
+        "the organization role lists the accounts of {found}, not of --organization-id {expected}"
+    )]
+    OtherOrganization { expected: String, found: String },
     /// A Cloud Map operation reported FAIL.
     #[error("Cloud Map operation {operation_id} failed: {reason}")]
     OperationFailed {
@@ -186,6 +193,7 @@ impl Error {
             Error::NoTarget { .. } => "no_target",
             Error::Unreadable { .. } => "unreadable",
             Error::Refused { .. } => "refused",
+            Error::OtherOrganization { .. } => "other_organization",
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod claims;
 pub mod domain;
 pub mod drain;
 pub mod event;
+pub mod organization;
 pub mod plan;
 pub mod record;
 pub mod request;
