@@ -5,7 +5,9 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod examples;
+mod organization;
 use examples::{CHECK_EXAMPLES, DECOMMISSION_EXAMPLES, RESTORE_EXAMPLES};
+pub use organization::OrganizationArgs;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -387,4 +389,6 @@ pub struct RunArgs {
         default_value_t = 300
     )]
     pub stall_timeout: u64,
+    #[command(flatten)]
+    pub organization: OrganizationArgs,
 }

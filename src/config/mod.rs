@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod decommission;
 mod error;
+pub mod organization;
 pub mod restore;
 
 pub use error::ConfigError;
@@ -56,6 +57,8 @@ pub struct Config {
     pub scheduled_lead: Duration,
     /// `--on-rebalance deregister`.
     pub on_rebalance: bool,
+    /// `--organization-id` and its companions: organization mode.
+    pub organization: Option<organization::Organization>,
 }
 
 /// The longest reconcile period (a day): every duration the program adds up stays far from overflow.
@@ -243,6 +246,7 @@ impl Config {
                     .ok_or_else(|| ConfigError::AuditBus(bus.to_string()))?,
             )),
         };
+        let organization = organization::from_args(&args.organization)?;
         Ok(Config {
             service_ids,
             namespace_ids,
@@ -271,6 +275,7 @@ impl Config {
             audit_event_bus,
             scheduled_lead: Duration::from_secs(args.scheduled_lead_seconds),
             on_rebalance: args.on_rebalance == crate::config::cli::OnRebalance::Deregister,
+            organization,
         })
     }
 }
