@@ -10,11 +10,13 @@ pub mod context;
 pub mod cycle;
 pub mod fleet;
 pub mod index;
+pub mod organization;
 pub mod queue;
 pub mod reconcile;
 pub mod scheduled;
 pub mod shutdown;
 pub mod state;
+pub mod targets;
 pub mod worker;
 
 pub use app::run;

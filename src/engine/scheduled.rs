@@ -32,8 +32,8 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
     let horizon = SystemTime::now() + ctx.config.frequency + MARGIN;
     // Every account and region at once (`--concurrency` at a time): an organization's hundreds of
     // targets must not make the sweep a sequence of round trips.
-    let reads: Vec<_> = ctx
-        .targets
+    let targets = ctx.targets.current();
+    let reads: Vec<_> = targets
         .iter()
         .map(|target| async move { (target, pending(target, &[]).await) })
         .collect();
@@ -90,7 +90,7 @@ async fn fire(ctx: &Context, p: Pending) {
     // EC2 must still schedule an event of this instance that is due (AWS Health names events by
     // its own codes; DescribeInstanceStatus is the one truth both are checked against).
     let due_by = SystemTime::now() + CLOCK_SKEW;
-    match pending(target, &ids).await {
+    match pending(&target, &ids).await {
         Ok(still)
             if still
                 .iter()
@@ -104,7 +104,7 @@ async fn fire(ctx: &Context, p: Pending) {
             return;
         }
     }
-    let observed = match ec2::describe(std::slice::from_ref(target), &ids, 1).await {
+    let observed = match ec2::describe(std::slice::from_ref(&target), &ids, 1).await {
         Ok(o) => o,
         Err(e) => {
             warn!(instance_id = %p.instance_id, error = %e, "cannot look up an instance with a due scheduled event");

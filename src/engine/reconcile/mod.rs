@@ -247,7 +247,7 @@ pub async fn reconcile_service(
             "not found in EC2; looking again after the grace period"
         );
         tokio::time::sleep(grace).await;
-        let again = ec2::describe(&ctx.targets, &ids, ctx.config.concurrency).await?;
+        let again = ec2::describe(&ctx.targets.current(), &ids, ctx.config.concurrency).await?;
         for id in &ids {
             looked_up.remove(id);
         }
@@ -299,8 +299,8 @@ async fn list_and_look_up(
     let (mut registrations, mut observed, mut listed) = (Vec::new(), Observed::new(), false);
     let (mut asked, mut pending): (HashSet<String>, Vec<String>) = (HashSet::new(), Vec::new());
     let look_up = |ids: Vec<String>| {
-        let (targets, concurrency) = (&ctx.targets, ctx.config.concurrency);
-        async move { ec2::describe(targets, &ids, concurrency).await }
+        let (targets, concurrency) = (ctx.targets.current(), ctx.config.concurrency);
+        async move { ec2::describe(&targets, &ids, concurrency).await }
     };
     loop {
         tokio::select! {
@@ -339,6 +339,7 @@ async fn list_and_look_up(
 fn warn_surge(ctx: &Context, service_id: &str, plan: &Plan, trigger: Trigger) {
     let asked: Vec<String> = ctx
         .targets
+        .current()
         .iter()
         .map(|t| format!("{}/{}", t.account, t.region))
         .collect();
