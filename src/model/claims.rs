@@ -33,6 +33,8 @@ pub enum EventOutcome {
     NotTerminating,
     /// A scheduled EC2 event (AWS Health): its instances' timers armed for the start minus the lead.
     Scheduled,
+    /// From an organization account that cannot be reached yet: put back on the queue, delayed.
+    Waiting,
 }
 
 impl EventOutcome {
@@ -48,6 +50,7 @@ impl EventOutcome {
             EventOutcome::Expired => "expired",
             EventOutcome::NotTerminating => "not_terminating",
             EventOutcome::Scheduled => "scheduled",
+            EventOutcome::Waiting => "waiting",
         }
     }
 }
@@ -66,6 +69,9 @@ pub enum Disposition {
     Retry,
     /// Unreadable: make it visible again at once, so the redrive policy moves it to the DLQ soon.
     Invalid,
+    /// Its account cannot be reached yet: a delayed copy goes back on the queue and this one is
+    /// deleted, so waiting never counts towards the dead-letter queue.
+    Wait,
 }
 
 /// What the event path knows before it reads an event: whom it works for and where it looks.

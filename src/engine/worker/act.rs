@@ -14,7 +14,9 @@ use super::{truncate, Received, Worker};
 use crate::aws::ec2::{self, Observed};
 use crate::engine::reconcile::{self, Applied, Scope};
 use crate::model::claims::EventOutcome;
-use crate::model::claims::{self, Arrival, Claim, Disposition, InstanceResult, Reading, Unclaimed};
+use crate::model::claims::{
+    self, Arrival, Claim, Disposition, InstanceResult, Reading, Rules, Unclaimed,
+};
 use crate::model::event;
 use crate::model::plan::{Claimed, Hint};
 use crate::telemetry::emit::Failure;
@@ -46,6 +48,7 @@ impl Worker {
     /// Decides and does the work of a batch; returns each message's disposition.
     pub(super) async fn process(&self, messages: &[Received]) -> Vec<Disposition> {
         let now = SystemTime::now();
+        let rules = self.rules_now(messages).await;
         let mut readings = Vec::with_capacity(messages.len());
         let mut claims = Vec::new();
         for (i, m) in messages.iter().enumerate() {
@@ -62,7 +65,7 @@ impl Worker {
                 }
             };
             if let event::Kind::Scheduled { .. } = &ev.kind {
-                readings.push(self.schedule(&ev));
+                readings.push(self.schedule(&rules, &ev));
                 continue;
             }
             let arrival = Arrival {
@@ -72,7 +75,7 @@ impl Worker {
                 sent_at: m.sent_at,
             };
             let t = ev.event_type();
-            readings.push(match self.rules.claim(arrival, &ev) {
+            readings.push(match rules.claim(arrival, &ev) {
                 Ok(c) => {
                     claims.push(c);
                     Reading::Claimed(t)
@@ -90,6 +93,8 @@ impl Worker {
                 Err(Unclaimed::NothingToDo) => Reading::Ignored(t, EventOutcome::Ignored),
             });
         }
+        let waiting = self.waiting(&claims).await;
+        claims.retain(|c| !waiting.contains(&c.message));
         let out = if claims.is_empty() {
             Outcomes::default()
         } else {
@@ -97,7 +102,13 @@ impl Worker {
         };
         claims::dispose(&readings, &claims, &out.results, &out.notes)
             .into_iter()
-            .map(|(disposition, event_type, outcome)| {
+            .enumerate()
+            .map(|(i, (disposition, event_type, outcome))| {
+                let (disposition, outcome) = if waiting.contains(&i) {
+                    (Disposition::Wait, EventOutcome::Waiting)
+                } else {
+                    (disposition, outcome)
+                };
                 self.ctx.metrics.event(event_type, outcome);
                 disposition
             })
@@ -106,7 +117,7 @@ impl Worker {
 
     /// An AWS Health scheduled change: arms each instance's timer (the reconcile reads the same
     /// events from EC2 each cycle, so nothing is lost if this worker stops before the timer).
-    fn schedule(&self, ev: &event::Event) -> Reading {
+    fn schedule(&self, rules: &Rules, ev: &event::Event) -> Reading {
         let t = ev.event_type();
         let event::Kind::Scheduled {
             instance_ids,
@@ -116,7 +127,7 @@ impl Worker {
         else {
             return Reading::Ignored(t, EventOutcome::Ignored);
         };
-        let (account, region) = match self.rules.origin(ev) {
+        let (account, region) = match rules.origin(ev) {
             Ok(origin) => origin,
             Err(_) => {
                 warn!(
@@ -189,7 +200,7 @@ impl Worker {
             .filter_map(|((account, region), ids)| {
                 let target = ctx.target(account, region)?;
                 Some(async move {
-                    let found = ec2::describe(std::slice::from_ref(target), &ids, 1).await;
+                    let found = ec2::describe(std::slice::from_ref(&target), &ids, 1).await;
                     (ids, found)
                 })
             })
