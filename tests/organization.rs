@@ -273,8 +273,10 @@ async fn an_event_from_an_unlisted_account_is_handled_or_waits() {
 
     // An account whose role cannot be assumed (AWS answers AccessDenied, e.g. a StackSet that has
     // not deployed it yet): its event waits on the queue, delayed, and never reaches the DLQ.
-    proxy.state("deny/AssumeRole").await;
     let unreachable = new_account().await;
+    proxy
+        .state(&format!("deny-role-account/{unreachable}"))
+        .await;
     let (_, gone) = alive_and_dead(&unreachable, OTHER_REGION, &svc).await;
     send_raw(
         &queues.url,
@@ -312,4 +314,124 @@ async fn an_event_from_an_unlisted_account_is_handled_or_waits() {
     let waits = log_lines(&out, "cannot reach an organization account (its role cannot be assumed or used yet): its events wait");
     assert_eq!(waits.len(), 1, "logged once per state change: {waits:?}");
     assert_eq!(waits[0]["account"], unreachable.as_str());
+}
+
+fn check(endpoint: &str, args: &[&str]) -> (Option<i32>, Vec<Value>) {
+    let out = Cli::subcommand("check")
+        .endpoint(endpoint)
+        .args(args)
+        .args(&["--output", "json"])
+        .output(Duration::from_secs(60));
+    let doc: Value = serde_json::from_str(&stdout(&out)).expect("check's JSON");
+    (
+        out.status.code(),
+        doc["findings"].as_array().unwrap().clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_names_the_accounts_it_cannot_reach_and_a_refused_listing() {
+    let org = organization().await;
+    let (reachable, unreachable) = (new_account().await, new_account().await);
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let proxy = Proxy::start();
+    proxy
+        .state(&format!("deny-role-account/{unreachable}"))
+        .await;
+    let args = org_args(&svc, &org, "900");
+    let (code, findings) = check(&proxy.endpoint, &args);
+    assert_eq!(code, Some(1), "{findings:#?}");
+    let member = |id: &str| {
+        findings
+            .iter()
+            .find(|f| f["check"] == "member" && f["subject"] == id)
+            .unwrap_or_else(|| panic!("{id}: {findings:#?}"))
+            .clone()
+    };
+    assert_eq!(member(&reachable)["level"], "ok");
+    let failed = member(&unreachable);
+    assert_eq!(failed["level"], "fail", "{failed}");
+    let detail = failed["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("cannot be reached") && detail.contains("AccessDenied"),
+        "{detail}"
+    );
+
+    // The listing refused: named with AWS's error; no member is listed.
+    proxy.state("deny/ListAccounts").await;
+    let (code, findings) = check(&proxy.endpoint, &args);
+    assert_eq!(code, Some(1));
+    let listing = findings
+        .iter()
+        .find(|f| f["check"] == "organization")
+        .unwrap();
+    assert_eq!(listing["level"], "fail");
+    assert!(
+        listing["detail"]
+            .as_str()
+            .unwrap()
+            .contains("AccessDeniedException"),
+        "{listing}"
+    );
+    assert!(findings.iter().all(|f| f["check"] != "member"));
+}
+
+#[test]
+fn organization_flags_go_together_and_empty_variables_are_unset() {
+    let base = [
+        "--service-id",
+        "srv-abcdef0123456789",
+        "--service-region",
+        HOME_REGION,
+        "--instances-region",
+        HOME_REGION,
+    ];
+    for extra in [
+        &["--instances-role-name", ROLE_NAME][..],
+        &["--organization-role-arn", READER],
+        &[
+            "--organization-id",
+            "o-a1b2c3d4e5",
+            "--instances-role-name",
+            ROLE_NAME,
+        ],
+        &[
+            "--organization-id",
+            "o-a1b2c3d4e5",
+            "--organization-role-arn",
+            READER,
+        ],
+        &[
+            "--organization-id",
+            "o-1",
+            "--instances-role-name",
+            ROLE_NAME,
+            "--organization-role-arn",
+            READER,
+        ],
+        &[
+            "--organization-id",
+            "o-a1b2c3d4e5",
+            "--instances-role-name",
+            ROLE_NAME,
+            "--organization-role-arn",
+            READER,
+            "--organization-refresh",
+            "3601",
+        ],
+    ] {
+        assert_usage_error(&[&base[..], extra].concat());
+    }
+    // The templates pass every variable, empty when unset: a plain single run.
+    let ns_less = Cli::worker()
+        .args(&base)
+        .args(&["--single-run", "--service-id", "srv-0000000000000000"])
+        .env("CLOUD_UNMAP_ORGANIZATION_ID", "")
+        .env("CLOUD_UNMAP_INSTANCES_ROLE_NAME", "")
+        .env("CLOUD_UNMAP_ORGANIZATION_ROLE_ARN", "")
+        .env("CLOUD_UNMAP_ORGANIZATION_REFRESH", "")
+        .output(Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&ns_less.stderr);
+    assert_ne!(ns_less.status.code(), Some(2), "{err}");
 }
