@@ -24,6 +24,8 @@
   AccessDenied from then on, in the protocol's shape
   (query XML `ErrorResponse` with HTTP 403; JSON `AccessDeniedException` with SQS's `x-amzn-query-error`
   header), as AWS answers a call the caller's policies do not allow.
+- POST /__proxy/deny-role-account/<account-id> answers AssumeRole on any role of that account with AccessDenied
+  (a role that does not exist there yet, or does not trust the caller: AWS answers both alike);
 - POST /__proxy/shared/<namespace-id>/<owner-account>: that namespace is shared with the caller through AWS
   RAM by another account, and answered as AWS answers a consumer (see proxy_sharing.py);
 - POST /__proxy/scheduled/<instance-id>/<code>/<epoch-seconds>: DescribeInstanceStatus reports that scheduled
@@ -79,6 +81,7 @@ state = {
     "state_names": {},
     "fail": set(),
     "deny": set(),
+    "deny_role_accounts": set(),
     "scheduled": {},
     "rate": 0.0,
     "faults": collections.Counter(),
@@ -262,6 +265,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 scheduled_control(self.path)
             elif self.path.startswith("/__proxy/deny/"):
                 state["deny"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/deny-role-account/"):
+                state["deny_role_accounts"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/faults/"):
                 state["rate"] = float(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/terminating/"):
@@ -333,6 +338,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             fail = op in state["fail"]
             deny = op in state["deny"] or IAM_ACTION.get(op) in state["deny"]
+            if op == "AssumeRole" and state["deny_role_accounts"]:
+                form = urllib.parse.parse_qs(body.decode(errors="replace"))
+                arn = form.get("RoleArn", [""])[0]
+                deny = deny or any(f"::{a}:" in arn for a in state["deny_role_accounts"])
             slow = state["slow"]
         if slow:
             time.sleep(slow)

@@ -48,6 +48,7 @@ pub enum Operation {
     ModifyInstanceAttribute,
     DescribeInstanceAttribute,
     GetCallerIdentity,
+    ListAccounts,
 }
 
 impl Operation {
@@ -87,6 +88,7 @@ impl Operation {
             Operation::ModifyInstanceAttribute => "ModifyInstanceAttribute",
             Operation::DescribeInstanceAttribute => "DescribeInstanceAttribute",
             Operation::GetCallerIdentity => "GetCallerIdentity",
+            Operation::ListAccounts => "ListAccounts",
         }
     }
 }
@@ -143,6 +145,11 @@ pub enum Error {
         operation: Operation,
         reason: String,
     },
+    /// The organization role lists another organization's accounts than `--organization-id`.
+    #[error(
+        "the organization role lists the accounts of {found}, not of --organization-id {expected}"
+    )]
+    OtherOrganization { expected: String, found: String },
     /// A Cloud Map operation reported FAIL.
     #[error("Cloud Map operation {operation_id} failed: {reason}")]
     OperationFailed {
@@ -241,6 +248,7 @@ impl Error {
             Error::NoTarget { .. } => "no_target",
             Error::Unreadable { .. } => "unreadable",
             Error::Refused { .. } => "refused",
+            Error::OtherOrganization { .. } => "other_organization",
         }
     }
 }

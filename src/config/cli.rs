@@ -6,8 +6,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod choices;
 mod examples;
+mod organization;
 mod restore;
 use examples::{CHECK_EXAMPLES, DECOMMISSION_EXAMPLES};
+pub use organization::OrganizationArgs;
 pub use restore::RestoreArgs;
 
 const EXAMPLES: &str = "\
@@ -37,6 +39,11 @@ Examples:
   cloud-unmap --service-id srv-abcdef0123456789 --service-region eu-west-1 --instances-region eu-west-1 \\
               --queue-url https://sqs.eu-west-1.amazonaws.com/111111111111/cloud-unmap-events \\
               --lifecycle-hook-name cloud-unmap --lifecycle-hook-name web-drain --lifecycle-drain-seconds 60
+
+  # Organization mode: every ACTIVE account of the organization (listed every 900 s), no role ARN per account
+  cloud-unmap --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --instances-region eu-west-1 \\
+              --organization-id o-a1b2c3d4e5 --instances-role-name cloud-unmap-reader \\
+              --organization-role-arn arn:aws:iam::444444444444:role/cloud-unmap-organization-reader
 
   # Preflight with the same flags: what would fail, and where the registrations' instances are
   cloud-unmap check --namespace-id ns-abcdef0123456789 --service-region eu-west-1 --instances-region eu-west-1
@@ -365,4 +372,6 @@ pub struct RunArgs {
         default_value_t = 300
     )]
     pub stall_timeout: u64,
+    #[command(flatten)]
+    pub organization: OrganizationArgs,
 }

@@ -76,6 +76,17 @@ pub enum ConfigError {
     StateTableWithoutQueue,
     #[error("--single-run cannot be combined with --queue-url: the event loop only runs in long-running mode")]
     SingleRunQueue,
+    #[error("invalid --organization-id {0:?}: expected an organization id like o-a1b2c3d4e5 (o- and 10 to 32 of a-z, 0-9)")]
+    OrganizationId(String),
+    #[error("invalid --instances-role-name {0:?}: expected an IAM role name (1 to 64 of A-Z, a-z, 0-9, +=,.@_-)")]
+    RoleName(String),
+    #[error("{given} needs {missing}: organization mode takes --organization-id, --instances-role-name and --organization-role-arn together")]
+    OrganizationIncomplete {
+        given: &'static str,
+        missing: &'static str,
+    },
+    #[error("invalid --organization-refresh {0:?}: expected whole seconds from 5 to 3600")]
+    OrganizationRefresh(String),
 
     // `decommission`.
     #[error("invalid --tag {0:?}: expected KEY=VALUE")]

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod decommission;
 mod error;
+pub mod organization;
 pub mod restore;
 
 pub use error::ConfigError;
@@ -58,6 +59,8 @@ pub struct Config {
     pub on_rebalance: bool,
     /// `--on-scheduled-reboot ignore`: reboot and maintenance events change nothing.
     pub ignore_scheduled_reboots: bool,
+    /// `--organization-id` and its companions: organization mode.
+    pub organization: Option<organization::Organization>,
 }
 
 /// The longest reconcile period (a day): every duration the program adds up stays far from overflow.
@@ -245,6 +248,7 @@ impl Config {
                     .ok_or_else(|| ConfigError::AuditBus(bus.to_string()))?,
             )),
         };
+        let organization = organization::from_args(&args.organization)?;
         Ok(Config {
             service_ids,
             namespace_ids,
@@ -275,6 +279,7 @@ impl Config {
             on_rebalance: args.on_rebalance == crate::config::cli::OnRebalance::Deregister,
             ignore_scheduled_reboots: args.on_scheduled_reboot
                 == crate::config::cli::choices::OnScheduledReboot::Ignore,
+            organization,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod drain;
 pub mod event;
 pub mod explain;
+pub mod organization;
 pub mod plan;
 pub mod record;
 pub mod request;

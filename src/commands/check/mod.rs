@@ -1,10 +1,11 @@
 //! The `check` subcommand: a preflight with the worker's own flags that changes nothing. It runs
-//! the probes (credentials, selections, accounts, queue, hooks) and places every registration's
+//! the probes (credentials, organization, selections, accounts, queue, hooks) and places every registration's
 //! instance, then prints one report and exits 0 (nothing would fail), 1 (something would) or 2.
 //! `--instance-id ID` adds the worker's decision for that registration, and why (`decision`).
 
 mod decision;
 mod hooks;
+mod organization;
 mod probes;
 mod queue;
 pub mod report;
@@ -34,7 +35,7 @@ pub async fn check(config: &Config, explain: &[String]) -> Report {
     let home_config = aws::load_home(&config.service_region).await;
     let sts = aws::sts::client(&home_config);
     let cloudmap = aws::cloudmap(&home_config, None);
-    let targets = aws::targets(
+    let fixed = aws::targets(
         &home_config,
         &config.instances_regions,
         &config.member_roles,
@@ -52,12 +53,22 @@ pub async fn check(config: &Config, explain: &[String]) -> Report {
         findings: vec![credentials],
         services: Vec::new(),
     };
+    let mut members = Vec::new();
+    if let Some(org) = &config.organization {
+        line.set("organization");
+        let (listing, listed) = organization::listing(&home_config, config, org, home).await;
+        report.findings.push(listing);
+        members = listed;
+    }
     line.set("services and namespaces");
     let (selection, services) = probes::selection(&cloudmap, config).await;
     report.findings.extend(selection);
     line.set("accounts and regions");
     let concurrency = config.concurrency;
-    let accounts = probes::accounts(&targets, home, concurrency);
+    let accounts = probes::accounts(&fixed, home, concurrency);
+    let member_findings = organization::members(&members, concurrency);
+    let mut targets = fixed.clone();
+    targets.extend(members.iter().flat_map(|(_, t)| t.iter().cloned()));
     let queue = async {
         match &config.queue {
             Some(q) => {
@@ -98,9 +109,11 @@ pub async fn check(config: &Config, explain: &[String]) -> Report {
         concurrency,
         &line,
     );
-    let (accounts, queue, hooks, (places, placed)) = futures::join!(accounts, queue, hooks, places);
+    let (accounts, members, queue, hooks, (places, placed)) =
+        futures::join!(accounts, member_findings, queue, hooks, places);
     line.finish("done");
     report.findings.extend(accounts);
+    report.findings.extend(members);
     report.findings.extend(queue);
     report.findings.extend(hooks);
     report.findings.extend(placed);

@@ -123,7 +123,8 @@ pub async fn reconcile_service(
     let listing = match scope {
         Scope::All => {
             let (listing, lookup) = list_and_look_up(ctx, service_id).await?;
-            ctx.failing.note(&ctx.metrics, &ctx.targets, &lookup);
+            ctx.failing
+                .note(&ctx.metrics, &ctx.targets.current(), &lookup);
             looked_up = lookup;
             listing
         }
@@ -180,8 +181,9 @@ pub async fn reconcile_service(
             "not found in EC2; looking again after the grace period"
         );
         tokio::time::sleep(grace).await;
-        let again = ec2::describe_each(&ctx.targets, &ids, ctx.config.concurrency).await;
-        ctx.failing.note(&ctx.metrics, &ctx.targets, &again);
+        let targets = ctx.targets.current();
+        let again = ec2::describe_each(&targets, &ids, ctx.config.concurrency).await;
+        ctx.failing.note(&ctx.metrics, &targets, &again);
         for id in &ids {
             looked_up.observed.remove(id);
         }
@@ -203,7 +205,7 @@ pub async fn reconcile_service(
     let home = ctx
         .metrics
         .account_label(&crate::model::domain::Account::Home);
-    let asked = ctx.targets.len();
+    let asked = ctx.targets.current().len();
     explain::log(
         service_id,
         registrations,
@@ -263,8 +265,8 @@ async fn list_and_look_up(
     let (mut registrations, mut observed, mut listed) = (Vec::new(), Lookup::default(), false);
     let (mut asked, mut pending): (HashSet<String>, Vec<String>) = (HashSet::new(), Vec::new());
     let look_up = |ids: Vec<String>| {
-        let (targets, concurrency) = (&ctx.targets, ctx.config.concurrency);
-        async move { ec2::describe_each(targets, &ids, concurrency).await }
+        let (targets, concurrency) = (ctx.targets.current(), ctx.config.concurrency);
+        async move { ec2::describe_each(&targets, &ids, concurrency).await }
     };
     loop {
         tokio::select! {
@@ -303,6 +305,7 @@ async fn list_and_look_up(
 fn warn_surge(ctx: &Context, service_id: &str, plan: &Plan, trigger: Trigger) {
     let asked: Vec<String> = ctx
         .targets
+        .current()
         .iter()
         .map(|t| format!("{}/{}", t.account, t.region))
         .collect();
