@@ -13,7 +13,7 @@ mod groups;
 mod organization;
 mod restore;
 mod watch;
-pub use check::{worker_only, CheckArgs};
+pub use check::CheckArgs;
 pub use decommission::DecommissionArgs;
 pub use groups::{aws_region, ConfirmArgs, InstancesArgs, OutputFormat, ReportArgs, ServiceArgs};
 pub use organization::OrganizationArgs;

@@ -28,7 +28,7 @@ pub struct CheckArgs {
 }
 
 /// The ids of the worker's own flags: those of `RunArgs` that are not `WatchArgs`.
-pub fn worker_only() -> &'static BTreeSet<String> {
+fn worker_only() -> &'static BTreeSet<String> {
     static IDS: OnceLock<BTreeSet<String>> = OnceLock::new();
     IDS.get_or_init(|| {
         let ids = |c: Command| -> BTreeSet<String> {
