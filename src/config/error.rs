@@ -19,7 +19,7 @@ pub enum ConfigError {
     Region { flag: &'static str, value: String },
     #[error("invalid {flag} {value:?}: expected arn:aws:iam::<12-digit account>:role/<name>")]
     RoleArn { flag: &'static str, value: String },
-    #[error("missing --service-region: the region of the Cloud Map services")]
+    #[error("missing --service-region (or AWS_REGION): the region of the Cloud Map services")]
     NoServiceRegion,
     #[error("missing --instances-region: at least one region where EC2 instances live")]
     NoInstancesRegion,
@@ -95,18 +95,16 @@ pub enum ConfigError {
     InstanceId(String),
     #[error("nothing selected: give at least one --tag KEY=VALUE or --instance-id")]
     NoInstanceSelected,
-    #[error("missing --region: at least one region to look in")]
+    #[error("missing --instances-region (or --region, --service-region, AWS_REGION): at least one region to look in")]
     NoRegion,
-    #[error("--skip-home-account leaves no account to look in: add --role-arn")]
+    #[error("--skip-home-account leaves no account to look in: add --instances-role-arn")]
     NoAccount,
-    #[error("--service-id/--namespace-id need --service-region")]
+    #[error("--service-id/--namespace-id need --service-region (or AWS_REGION)")]
     DrainWithoutServiceRegion,
 
     // `restore`.
     #[error("missing --from FILE (or - for standard input)")]
     NoFrom,
-    #[error("missing --service-region (or AWS_REGION): the region of the Cloud Map services")]
-    NoRestoreRegion,
     #[error("invalid --since {0:?}: expected an RFC 3339 time or an age like 30m, 2h, 7d")]
     Since(String),
 }

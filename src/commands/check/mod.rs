@@ -22,7 +22,7 @@ use report::{Finding, Level, Report};
 /// Runs every check and prints the report; returns the exit code.
 pub async fn run(config: Config, args: &CheckArgs) -> i32 {
     let report = check(&config, &args.instance_ids).await;
-    match args.output {
+    match args.report.output {
         OutputFormat::Json => outln!("{}", report.json()),
         OutputFormat::Text => out!("{}", report.text()),
     }

@@ -6,7 +6,7 @@ use clap::Args;
 
 /// Organization mode: every ACTIVE account of the organization is covered, its role derived from
 /// the account id and `--instances-role-name`.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Clone, Args, Default)]
 pub struct OrganizationArgs {
     /// Organization mode: cover every ACTIVE account of this organization (o-…), listed through
     /// --organization-role-arn; needs --instances-role-name and --organization-role-arn.
