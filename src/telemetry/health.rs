@@ -13,27 +13,8 @@ use crate::error::{Error, ErrorClass};
 /// How long past its planned wake a sleeping loop may stay asleep before it counts as wedged.
 pub const SLEEP_SLACK: Duration = Duration::from_secs(60);
 
-/// The long-running loops whose liveness `/healthz` reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LoopName {
-    Reconcile,
-    Events,
-}
-
-impl LoopName {
-    fn as_str(self) -> &'static str {
-        match self {
-            LoopName::Reconcile => "reconcile loop",
-            LoopName::Events => "event loop",
-        }
-    }
-}
-
-tokio::task_local! {
-    /// The loop the current task works for: every AWS request attempt it completes (through the
-    /// SDK interceptor in `aws`) counts as that loop's progress.
-    pub static CURRENT_LOOP: LoopName;
-}
+mod loops;
+pub use loops::{LoopName, CURRENT_LOOP};
 
 /// What a loop was last seen doing.
 #[derive(Debug, Clone, Copy)]
