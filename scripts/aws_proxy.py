@@ -34,7 +34,11 @@
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
-  GET /__proxy/state also returns "faults": counts by kind.
+  POST /__proxy/faults/<rate>/<kind,kind…> chooses among those kinds instead (drop, delay, 500, 503,
+  throttle, and lost: the request reaches moto and is done, but the connection drops before the answer, as
+  an answer lost on the way back from AWS). GET /__proxy/state also returns "faults": counts by kind.
+- POST /__proxy/lose/<Action>/<n>: the next n such requests are done by moto, then their connection
+  drops without an answer (the caller cannot tell a done request from one never made);
 - GET /__proxy/state also returns "upstream_s": the seconds during which moto had at least one forwarded
   request to answer (its busy time: the floor under the wall time of the calls made);
 - enforces Cloud Map's RegisterInstance rule for AWS_EC2_INSTANCE_ID and fills AWS_INSTANCE_IPV4 as AWS
@@ -88,6 +92,8 @@ state = {
 }
 rnd = random.Random(11)
 FAULTS = ["drop", "delay", "500", "503", "throttle"]
+state["kinds"] = FAULTS
+state["lose"] = {}
 
 INJECTED = (
     b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>InvalidParameterCombination</Code>'
@@ -225,6 +231,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def reply(self, status, body, ctype="application/json"):
+        if getattr(self, "lost", False):
+            # The proxy answered for AWS (lifecycle actions, revisions): that answer is lost too.
+            self.close_connection = True
+            self.connection.close()
+            return
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -268,7 +279,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif self.path.startswith("/__proxy/deny-role-account/"):
                 state["deny_role_accounts"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/faults/"):
-                state["rate"] = float(self.path.rsplit("/", 1)[-1])
+                _, _, _, rate, *kinds = self.path.split("/")
+                state["rate"] = float(rate)
+                state["kinds"] = kinds[0].split(",") if kinds else FAULTS
+            elif self.path.startswith("/__proxy/lose/"):
+                _, _, _, action, n = self.path.split("/")
+                state["lose"][action] = int(n)
             elif self.path.startswith("/__proxy/terminating/"):
                 state["terminating"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/slow/"):
@@ -311,9 +327,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         op = operation(self.headers, body)
         with lock:
             state["counts"][op] += 1
-            fault = rnd.choice(FAULTS) if rnd.random() < state["rate"] else None
+            fault = rnd.choice(state["kinds"]) if rnd.random() < state["rate"] else None
             if fault:
                 state["faults"][fault] += 1
+            if not fault and state["lose"].get(op, 0) > 0:
+                state["lose"][op] -= 1
+                fault = "lost"
+        self.lost = fault == "lost"
         if fault == "drop":
             self.close_connection = True
             self.connection.close()
@@ -382,6 +402,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
+        if fault == "lost":
+            with lock:
+                state["inflight"] -= 1
+                if state["inflight"] == 0:
+                    state["upstream_s"] += time.perf_counter() - state["busy_since"]
+            conn.close()
+            self.close_connection = True
+            self.connection.close()
+            return
         with lock:
             state["inflight"] -= 1
             if state["inflight"] == 0:
@@ -414,7 +443,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A caller killed mid-request (the chaos benchmark's SIGKILL) is no error of the proxy's.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+server = Server(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
 threading.Thread(target=server.serve_forever, daemon=True).start()
 print(server.server_address[1], flush=True)
