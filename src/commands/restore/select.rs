@@ -106,7 +106,10 @@ pub async fn judge(
         Err(e) => return Verdict::Failed(e.to_string()),
     };
     let opts = PlanOptions {
-        deregister_stopped: false,
+        // A stopping or stopped instance serves nothing at its address: putting its registration
+        // back would send clients to a dead endpoint (and a worker with --deregister-stopped would
+        // remove it again). Only --force restores it.
+        deregister_stopped: true,
         allow_empty_service: true,
         max_not_found: NotFoundBound::Percent(100),
         unanswered: false,
