@@ -7,6 +7,7 @@ use super::{Candidate, InstanceReport, Outcome};
 use crate::aws::ec2::retire::{self, Mode, Until};
 use crate::aws::{autoscaling, cloudmap};
 use crate::model::domain::InstanceState;
+use crate::model::record::{Removal, Sighting};
 use crate::telemetry::progress::Line;
 
 /// Why a retirement stopped before termination. The text is the report's `reason`.
@@ -95,6 +96,7 @@ impl Run<'_> {
         }
         let mut snapshots = Vec::new();
         let mut notes = Vec::new();
+        let mut drained = Vec::new();
         let halted = async {
             if c.state == InstanceState::Terminated {
                 return Err(Halt::AlreadyTerminated);
@@ -104,7 +106,7 @@ impl Run<'_> {
                 return Ok(None);
             }
             self.detach(c, line).await?;
-            self.drain(c, line).await?;
+            self.drain(c, line, &mut drained).await?;
             self.stop(c, line, c.state).await?;
             self.stopped_before_snapshot(c, line, &mut notes).await?;
             self.snapshot(c, line, &mut snapshots).await?;
@@ -119,7 +121,12 @@ impl Run<'_> {
                 rep.surviving_volumes = self.surviving(c);
                 rep
             }
-            Err(halt) => report(c, halt.outcome(), Some(halt.to_string()), snapshots),
+            Err(halt) => {
+                if !drained.is_empty() {
+                    notes.push(undo_note(c, &drained));
+                }
+                report(c, halt.outcome(), Some(halt.to_string()), snapshots)
+            }
         };
         rep.notes = notes;
         rep
@@ -191,19 +198,56 @@ impl Run<'_> {
     }
 
     /// Removes every registration whose target is the instance from the selected services, then
-    /// waits `--drain-seconds`.
-    async fn drain(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+    /// waits `--drain-seconds`. Each removal leaves the worker's undo record (`record::Removal`, in
+    /// a `deregistered` line on stderr, whatever `--log-level`), read right before it, so `restore` can put it back;
+    /// `drained` holds the records of the removals made.
+    async fn drain(
+        &self,
+        c: &Candidate,
+        line: &Line,
+        drained: &mut Vec<Removal>,
+    ) -> Result<(), Halt> {
         let Some(cloudmap) = self.cloudmap.filter(|_| !c.registrations.is_empty()) else {
             return Ok(());
         };
+        let halt = |svc: &String| {
+            let service_id = svc.clone();
+            move |source| Halt::Drain { service_id, source }
+        };
         for (svc, id) in &c.registrations {
             line.set(format!("deregistering {id} from {svc}"));
-            cloudmap::deregister(cloudmap, svc, id)
+            let Some((_, attributes)) = cloudmap::current(cloudmap, svc, id)
                 .await
-                .map_err(|source| Halt::Drain {
-                    service_id: svc.clone(),
-                    source,
-                })?;
+                .map_err(halt(svc))?
+            else {
+                continue; // gone already: nothing to undo
+            };
+            let outcome = cloudmap::deregister(cloudmap, svc, id)
+                .await
+                .map_err(halt(svc))?;
+            if outcome == cloudmap::Deregistered::AlreadyGone {
+                continue;
+            }
+            let removal = Removal {
+                service_id: svc.clone(),
+                instance_id: id.clone(),
+                attributes,
+                reason: "decommission".into(),
+                trigger: "decommission".into(),
+                evidence: vec![Sighting {
+                    account: c.target.account.to_string(),
+                    region: c.target.region.clone(),
+                    state: c.state.as_str().to_string(),
+                }],
+                time: crate::model::domain::rfc3339(std::time::SystemTime::now()),
+            };
+            // Written whatever --log-level (WARNING by default would hide an INFO line), in the
+            // shape of the worker's text log line, which `restore` reads.
+            crate::telemetry::output::errln!(
+                "deregistered service_id={svc} instance_id={id} reason=decommission record={}",
+                removal.json()
+            );
+            drained.push(removal);
         }
         line.set(format!("draining for {} s", self.s.drain.as_secs()));
         tokio::time::sleep(self.s.drain).await;
@@ -292,4 +336,17 @@ impl Run<'_> {
             Err(e) => Err(Halt::Terminate(e.reason())),
         }
     }
+}
+
+/// What a halt after the drain says: the instance is not terminated, but its registrations are
+/// out of Cloud Map; their undo records are on stderr, and this puts them back.
+fn undo_note(c: &Candidate, drained: &[Removal]) -> String {
+    let services: Vec<&str> = drained.iter().map(|r| r.service_id.as_str()).collect();
+    format!(
+        "its registrations were drained from {} and it is not terminated: put them back with \
+         `cloud-unmap restore --from STDERR_LOG --instance-id {} --service-region REGION` \
+         (the undo records are the `deregistered` lines this run wrote on stderr)",
+        services.join(", "),
+        c.instance_id
+    )
 }
