@@ -110,3 +110,45 @@ async fn a_halt_after_the_drain_leaves_undo_records_that_restore_puts_back() {
     assert_eq!(attributes(&svc, &target[0]).await, Some(before));
     std::fs::remove_file(log).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spot_instance_is_refused_before_its_drain() {
+    // AWS refuses StopInstances for a one-time Spot instance (UnsupportedOperation), which moto
+    // does not model; a persistent request would launch a replacement. Refused before any change.
+    let east = ec2(HOME_REGION).await;
+    let spot = Launch::on(&east).spot().run().await;
+    let svc = service(&namespace().await).await;
+    register(&svc, &spot[0].id, Some(&spot[0].ip)).await;
+    register(&svc, "web-other", Some("10.0.0.9")).await;
+    let out = decommission(
+        &moto().endpoint,
+        &[
+            "--instance-id",
+            &spot[0].id,
+            "--region",
+            HOME_REGION,
+            "--service-id",
+            &svc,
+            "--service-region",
+            HOME_REGION,
+            "--drain-seconds",
+            "0",
+            "--yes",
+            "--output",
+            "json",
+        ],
+    );
+    let r = report(&out);
+    assert_eq!(out.status.code(), Some(3), "{r:#}");
+    let refused = outcome_of(&r, &spot[0].id);
+    assert_eq!(refused["outcome"], "refused", "{r:#}");
+    assert!(
+        refused["reason"].as_str().unwrap().contains("Spot"),
+        "{r:#}"
+    );
+    assert_eq!(state_of(&east, &spot[0].id).await, "running");
+    assert_eq!(
+        registered(&svc).await,
+        sorted(vec![spot[0].id.clone(), "web-other".to_string()])
+    );
+}

@@ -68,6 +68,13 @@ pub enum Hold {
     /// Its drain (with the other selected instances') would leave this service without any
     /// registration, and no `--allow-empty-service`.
     EmptyService(String),
+    /// Its root device is an instance store: StopInstances is refused for it (API reference), and
+    /// the retirement stops an instance before its snapshots.
+    InstanceStoreRoot,
+    /// A Spot instance (`InstanceLifecycle=spot`): StopInstances is refused for one from a one-time
+    /// request (UnsupportedOperation), and terminating one from a persistent request opens the
+    /// request again, which launches a replacement.
+    Spot,
 }
 
 impl std::fmt::Display for Hold {
@@ -82,6 +89,18 @@ impl std::fmt::Display for Hold {
                 f,
                 "draining it would leave service {svc} without any registration; pass \
                  --allow-empty-service to allow that"
+            ),
+            Hold::InstanceStoreRoot => write!(
+                f,
+                "its root device is an instance store: EC2 cannot stop it, and decommission stops \
+                 before it snapshots; left untouched (retire it yourself: drain, snapshot its EBS \
+                 volumes, terminate)"
+            ),
+            Hold::Spot => write!(
+                f,
+                "a Spot instance: EC2 refuses to stop one from a one-time request, and terminating \
+                 one from a persistent request launches a replacement; left untouched (cancel its \
+                 Spot request, then retire it yourself)"
             ),
         }
     }
