@@ -153,9 +153,17 @@ async fn mark_groups(
                 source: Box::new(source),
             })?;
         for c in found.iter_mut().filter(|c| same_target(&c.target, t)) {
-            c.group = groups.get(&c.instance_id).cloned();
-            if let (Some(group), false, None) = (&c.group, s.detach, &c.hold) {
-                c.hold = Some(Hold::AutoScaling(group.clone()));
+            let Some(member) = groups.get(&c.instance_id) else {
+                continue;
+            };
+            c.group = Some(member.group.clone());
+            if c.hold.is_some() {
+                continue;
+            }
+            if !s.detach {
+                c.hold = Some(Hold::AutoScaling(member.group.clone()));
+            } else if member.lifecycle_state == "Standby" {
+                c.hold = Some(Hold::Standby(member.group.clone()));
             }
         }
     }

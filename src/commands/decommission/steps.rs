@@ -23,6 +23,8 @@ pub enum Halt {
     ProtectionUnreadable(String),
     #[error("DetachInstances from Auto Scaling group {group} failed: {reason}; left untouched")]
     Detach { group: String, reason: String },
+    #[error("detached from Auto Scaling group {group}, but {detail}; not drained, not stopped")]
+    StillInGroup { group: String, detail: String },
     #[error("drain from {service_id} failed: {source}")]
     Drain {
         service_id: String,
@@ -183,18 +185,38 @@ impl Run<'_> {
     }
 
     /// `--detach`: takes the instance out of its Auto Scaling group, decrementing the desired
-    /// capacity, so the group neither replaces it nor terminates it in its own way.
+    /// capacity, so the group neither replaces it nor terminates it in its own way; then waits
+    /// (bounded by `--wait-timeout`) until Auto Scaling no longer lists it (DetachInstances is
+    /// asynchronous: `Detaching`, a load balancer's deregistration delay) before going on.
     async fn detach(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
         let Some(group) = &c.group else {
             return Ok(());
         };
+        let halt = |e: crate::error::Error| Halt::Detach {
+            group: group.clone(),
+            reason: e.reason(),
+        };
         line.set(format!("detaching from Auto Scaling group {group}"));
-        autoscaling::detach(&c.target.autoscaling, group, &c.instance_id)
+        let asg = &c.target.autoscaling;
+        autoscaling::detach(asg, group, &c.instance_id)
             .await
-            .map_err(|e| Halt::Detach {
-                group: group.clone(),
-                reason: e.reason(),
-            })
+            .map_err(halt)?;
+        line.set(format!(
+            "waiting until Auto Scaling group {group} lets it go"
+        ));
+        let timeout = self.s.wait_timeout;
+        let detail = match autoscaling::wait_detached(asg, &c.instance_id, timeout).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => format!(
+                "Auto Scaling still lists it after {} s (--wait-timeout)",
+                timeout.as_secs()
+            ),
+            Err(e) => format!("cannot tell whether it left: {}", e.reason()),
+        };
+        Err(Halt::StillInGroup {
+            group: group.clone(),
+            detail,
+        })
     }
 
     /// Removes every registration whose target is the instance from the selected services, then
