@@ -71,10 +71,13 @@ async fn a_halt_after_the_drain_leaves_undo_records_that_restore_puts_back() {
     assert_eq!(out.status.code(), Some(1), "{r:#}");
     let failed = outcome_of(&r, &target[0]);
     assert_eq!(failed["outcome"], "failed", "{r:#}");
-    assert!(
-        failed["notes"].to_string().contains("cloud-unmap restore"),
-        "{r:#}"
+    let note = failed["notes"].to_string();
+    let command = format!(
+        "cloud-unmap restore --from STDERR_LOG --instance-id {} --service-region {HOME_REGION} \
+         --instances-region {HOME_REGION}",
+        target[0]
     );
+    assert!(note.contains(&command), "{note}");
     assert_eq!(state_of(&east, &target[0]).await, "running");
     assert_eq!(registered(&svc).await, vec!["web-other".to_string()]);
 

@@ -125,7 +125,7 @@ impl Run<'_> {
             }
             Err(halt) => {
                 if !drained.is_empty() {
-                    notes.push(undo_note(c, &drained));
+                    notes.push(undo_note(self.s, c, &drained));
                 }
                 report(c, halt.outcome(), Some(halt.to_string()), snapshots)
             }
@@ -361,14 +361,27 @@ impl Run<'_> {
 }
 
 /// What a halt after the drain says: the instance is not terminated, but its registrations are
-/// out of Cloud Map; their undo records are on stderr, and this puts them back.
-fn undo_note(c: &Candidate, drained: &[Removal]) -> String {
+/// out of Cloud Map; their undo records are on stderr, and this command puts them back (judged
+/// alive by EC2 in the instance's own account and region).
+fn undo_note(s: &Settings, c: &Candidate, drained: &[Removal]) -> String {
     let services: Vec<&str> = drained.iter().map(|r| r.service_id.as_str()).collect();
+    let role = match &c.target.account {
+        crate::model::domain::Account::Home => String::new(),
+        crate::model::domain::Account::Member(id) => s
+            .roles
+            .iter()
+            .find(|r| &r.account_id == id)
+            .map(|r| format!(" --instances-role-arn {}", r.arn))
+            .unwrap_or_default(),
+    };
     format!(
         "its registrations were drained from {} and it is not terminated: put them back with \
-         `cloud-unmap restore --from STDERR_LOG --instance-id {} --service-region REGION` \
-         (the undo records are the `deregistered` lines this run wrote on stderr)",
+         `cloud-unmap restore --from STDERR_LOG --instance-id {} --service-region {} \
+         --instances-region {}{role}` (the undo records are the `deregistered` lines this run \
+         wrote on stderr)",
         services.join(", "),
-        c.instance_id
+        c.instance_id,
+        s.service_region.as_deref().unwrap_or("REGION"),
+        c.target.region,
     )
 }
