@@ -244,12 +244,13 @@ impl Run<'_> {
             else {
                 continue; // gone already: nothing to undo
             };
-            let outcome = cloudmap::deregister(cloudmap, svc, id)
+            // Recorded even when the deregistration comes back `AlreadyGone`: DeregisterInstance
+            // takes no idempotency token, so an SDK retry of our own applied call answers
+            // InstanceNotFound (or DuplicateRequest). A record too many is harmless: `restore`
+            // leaves a registration that is back alone, and judges the instance by EC2.
+            cloudmap::deregister(cloudmap, svc, id)
                 .await
                 .map_err(halt(svc))?;
-            if outcome == cloudmap::Deregistered::AlreadyGone {
-                continue;
-            }
             let removal = Removal {
                 service_id: svc.clone(),
                 instance_id: id.clone(),
