@@ -8,6 +8,9 @@
   Lifecycle Action found"; every call is recorded with its parameters, time and answer;
 - POST /__proxy/terminating/<instance-id>: DescribeAutoScalingInstances shows that instance
   "Terminating:Wait", as AWS does once a terminate lifecycle action started (moto never leaves InService);
+- POST /__proxy/detaching/<instance-id>/<n>: after moto stops listing that instance in DescribeAutoScalingInstances
+  (moto detaches at once), the next n answers still list it "Detaching", as AWS does while DetachInstances
+  is under way (a load balancer's deregistration delay); GET /__proxy/state's "detaching_shown" counts them;
 - POST /__proxy/slow/<ms>: every AWS request is answered that much later (a slow endpoint);
 - POST /__proxy/hide/<instance-id>/<n>: the next n DescribeInstances answers leave that instance out (EC2's
   eventual consistency: a new instance can be missing from DescribeInstances for a while);
@@ -76,6 +79,8 @@ state = {
     "heartbeats": [],
     "completed": set(),
     "terminating": set(),
+    "detaching": {},  # instance id -> [answers left to show it Detaching, its last listed <member> block]
+    "detaching_shown": 0,
     "hold": {},
     "hide": {},
     "upstream_s": 0.0,
@@ -211,6 +216,40 @@ def mark_terminating(data, ids):
     return re.sub(r"<member>.*?</member>", member, text, flags=re.S).encode()
 
 
+def still_detaching(data):
+    """Rewrites moto's DescribeAutoScalingInstances answer: an instance under `detaching` that moto no
+    longer lists is listed "Detaching" (its last listed member block) while answers are left to show it."""
+    text = data.decode()
+    with lock:
+        for iid, entry in state["detaching"].items():
+            found = re.search(
+                r"<member>(?:(?!</member>).)*?<InstanceId>" + re.escape(iid) + r"</InstanceId>.*?</member>", text, re.S
+            )
+            if found:
+                entry[1] = found.group(0)
+                continue
+            if entry[0] <= 0 or entry[1] is None:
+                continue
+            entry[0] -= 1
+            state["detaching_shown"] += 1
+            block = re.sub(
+                r"<LifecycleState>[^<]*</LifecycleState>", "<LifecycleState>Detaching</LifecycleState>", entry[1]
+            )
+            if "<AutoScalingInstances>" in text:
+                text = text.replace("<AutoScalingInstances>", "<AutoScalingInstances>" + block, 1)
+            elif "<AutoScalingInstances/>" in text:
+                text = text.replace(
+                    "<AutoScalingInstances/>", f"<AutoScalingInstances>{block}</AutoScalingInstances>", 1
+                )
+            else:
+                text = text.replace(
+                    "<DescribeAutoScalingInstancesResult>",
+                    f"<DescribeAutoScalingInstancesResult><AutoScalingInstances>{block}</AutoScalingInstances>",
+                    1,
+                )
+    return text.encode()
+
+
 # The IAM action that authorizes an operation, where it is not the operation's own name (a batch call is
 # allowed or denied as a whole by its single call's action).
 IAM_ACTION = {"DeleteMessageBatch": "DeleteMessage", "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
@@ -290,6 +329,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["lose"][action] = int(n)
             elif self.path.startswith("/__proxy/terminating/"):
                 state["terminating"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/detaching/"):
+                _, _, _, instance, n = self.path.split("/")
+                state["detaching"][instance] = [int(n), None]
             elif self.path.startswith("/__proxy/slow/"):
                 state["slow"] = float(self.path.rsplit("/", 1)[-1]) / 1000
             elif self.path.startswith("/__proxy/hide/"):
@@ -311,6 +353,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "owner_accounts": sharing.owner_accounts,
                     "register_refused": register_rule.refused,
                     "upstream_s": state["upstream_s"],
+                    "detaching_shown": state["detaching_shown"],
                     "targeted": targeted.state(),
                 }
             ).encode()
@@ -424,6 +467,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(hold)
         if op == "DescribeAutoScalingInstances" and terminating:
             data = mark_terminating(data, terminating)
+        if op == "DescribeAutoScalingInstances" and resp.status == 200 and state["detaching"]:
+            data = still_detaching(data)
         if op == "DescribeInstances" and resp.status == 200:
             data = edit_instances(data)
         if op == "DescribeInstanceStatus" and resp.status == 200:
