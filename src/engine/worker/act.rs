@@ -158,6 +158,7 @@ impl Worker {
         for id in instance_ids {
             let p = crate::model::scheduled::Pending {
                 instance_id: id.clone(),
+                event_id: None,
                 code: code.clone(),
                 not_before: *start,
                 account: account.clone(),
