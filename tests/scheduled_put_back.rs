@@ -58,3 +58,99 @@ async fn a_reboot_rescheduled_after_its_firing_lets_the_instance_back_until_it_i
     assert_eq!(log_lines(&out, "deregistered").len(), 2, "{}", stdout(&out));
     assert_eq!(sorted(registered(&svc).await), sorted(ids(&all)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_put_back_is_saved_before_its_removal_so_a_worker_killed_meanwhile_loses_nothing() {
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = launch(HOME_REGION, 2).await;
+    register_all(&svc, &all).await;
+    let table = state_table().await;
+    let q = queue_with_dlq(3, 30).await;
+    let id = all[0].id.clone();
+    proxy
+        .state(&format!("scheduled/{id}/instance-reboot/{}", now_s() + 4.0))
+        .await;
+    // The deregistration is applied at once; its answer comes 10 s later.
+    proxy.state("hold/DeregisterInstance/10").await;
+    let worker = || {
+        Worker::new(free_port())
+            .endpoint(&proxy.endpoint)
+            .args(&home_args(&svc))
+            .args(&["--frequency", "2", "--scheduled-lead-seconds", "2"])
+            .args(&["--queue-url", &q.url, "--state-table", &table])
+            .spawn()
+    };
+    let mut first = worker();
+    wait_registered(&svc, Duration::from_secs(30), |r| !r.contains(&id)).await;
+    // Killed (a node lost, an OOM kill) while waiting for the answer.
+    first.child.kill().unwrap();
+    let first = first.wait(Duration::from_secs(10));
+    assert!(
+        log_lines(&first, "deregistered").is_empty(),
+        "{}",
+        stdout(&first)
+    );
+    proxy.state(&format!("scheduled-complete/{id}")).await;
+    let second = worker();
+    wait_registered(&svc, Duration::from_secs(30), |r| r.contains(&id)).await;
+    let second = second.terminate(Duration::from_secs(30));
+    assert_eq!(log_lines(&second, BACK).len(), 1, "{}", stdout(&second));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_deregistration_answer_keeps_its_record_and_its_put_back() {
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = launch(HOME_REGION, 2).await;
+    register_all(&svc, &all).await;
+    let id = all[0].id.clone();
+    proxy
+        .state(&format!("scheduled/{id}/system-reboot/{}", now_s() + 4.0))
+        .await;
+    // Applied, answer lost: the SDK's retry meets InstanceNotFound.
+    proxy.state(&format!("lose-once/{id}")).await;
+    let port = free_port();
+    let worker = Worker::new(port)
+        .endpoint(&proxy.endpoint)
+        .args(&home_args(&svc))
+        .args(&["--frequency", "2", "--scheduled-lead-seconds", "2"])
+        .spawn();
+    wait_registered(&svc, Duration::from_secs(30), |r| !r.contains(&id)).await;
+    let lost = "cloud_unmap_already_gone_total{service_id=\"".to_string()
+        + &svc
+        + "\",trigger=\"scheduled\"}";
+    eventually(
+        Duration::from_secs(30),
+        "the retried call found it gone",
+        || async {
+            let n = metric(port, &lost).await;
+            if n == 1.0 {
+                Ok(())
+            } else {
+                Err(format!("{n}"))
+            }
+        },
+    )
+    .await;
+    proxy.state(&format!("scheduled-complete/{id}")).await;
+    wait_registered(&svc, Duration::from_secs(30), |r| r.contains(&id)).await;
+    let out = worker.terminate(Duration::from_secs(30));
+    let kept = log_lines(
+        &out,
+        "already gone when deregistered (maybe our own call, retried); its record kept",
+    );
+    assert_eq!(kept.len(), 1, "{}", stdout(&out));
+    let record = &kept[0]["record"];
+    assert_eq!(record["already_gone"], true, "{record}");
+    assert_eq!(record["instance_id"], id.as_str(), "{record}");
+    assert_eq!(log_lines(&out, BACK).len(), 1, "{}", stdout(&out));
+    // Not a removal of ours in the counts.
+    assert!(
+        log_lines(&out, "deregistered").is_empty(),
+        "{}",
+        stdout(&out)
+    );
+}

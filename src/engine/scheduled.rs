@@ -15,9 +15,11 @@
 mod back;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -26,6 +28,7 @@ use crate::aws::ec2::{self, pending};
 use crate::engine::context::Context;
 use crate::engine::reconcile::{self, Scope};
 use crate::model::plan::{Claimed, Hint};
+use crate::model::record::Removal;
 use crate::model::scheduled::{effect, Effect, Pending};
 use crate::telemetry::emit::Failure;
 use crate::telemetry::metrics::Trigger;
@@ -171,10 +174,20 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) {
     let claimed: Claimed = HashMap::from([(p.instance_id.clone(), vec![Hint::Scheduled])]);
     let (services, _) = reconcile::resolve_services(ctx, false).await;
     // The instance still runs and may still register: every registration made until now.
+    // A reboot's put-back is saved (memory, state table) before its DeregisterInstance is sent: a
+    // worker stopped between the call and its answer, or an answer lost, leaves it kept.
+    let returns = effect(&event.code) == Effect::Returns;
+    let kept = AtomicBool::new(false);
+    let keep = |removal: &Removal| -> BoxFuture<'static, ()> {
+        kept.store(true, Ordering::Relaxed);
+        let (ctx, p) = (ctx.clone(), back::put_back(removal.clone(), &event));
+        Box::pin(async move { back::keep(&ctx, p).await })
+    };
     let scope = Scope::Instances {
         claimed: &claimed,
         observed: &observed,
         needed: SystemTime::now(),
+        before: returns.then_some(&keep as reconcile::BeforeRemoval<'_>),
     };
     let jobs: Vec<_> = services
         .iter()
@@ -187,15 +200,8 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) {
         .buffer_unordered(ctx.config.concurrency)
         .collect()
         .await;
-    let mut kept = false;
     for (service, result) in done {
         match result {
-            Ok(report) if effect(&event.code) == Effect::Returns => {
-                for removal in report.removals {
-                    back::keep(ctx, back::put_back(removal, &event)).await;
-                    kept = true;
-                }
-            }
             Ok(_) => {}
             Err(e) if reconcile::note_missing(ctx, service, &e, false) => {}
             Err(e) => ctx.failed(
@@ -207,7 +213,9 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) {
             ),
         }
     }
-    if kept {
+    // Kept even when the removal failed or found the registration gone: a DeregisterInstance sent
+    // may have been applied; a registration still there is found at the check and forgotten.
+    if kept.load(Ordering::Relaxed) {
         tokio::spawn(back::watch(ctx.clone(), event.instance_id.clone()));
     }
 }

@@ -180,7 +180,7 @@ async fn register(ctx: &Context, p: &PutBack, moved: bool) {
             info!(
                 service_id,
                 instance_id = id,
-                "registered again by its owner since the scheduled event; nothing to put back"
+                "registered in Cloud Map (by its owner since the event, or never removed); nothing to put back"
             );
             return forget(ctx, p).await;
         }

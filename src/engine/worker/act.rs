@@ -275,6 +275,7 @@ impl Worker {
             claimed,
             observed,
             needed,
+            before: None,
         };
         let jobs: Vec<_> = services
             .iter()
