@@ -154,3 +154,46 @@ async fn a_lost_deregistration_answer_keeps_its_record_and_its_put_back() {
         stdout(&out)
     );
 }
+
+const CYCLES: &str = r#"cloud_unmap_reconcile_cycles_total{cause="timer",outcome="ran"}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_due_event_fires_once_while_ec2_lists_it_pending() {
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let all = launch(HOME_REGION, 3).await;
+    register_all(&svc, &all).await;
+    let id = all[0].id.clone();
+    // A maintenance window of hours: EC2 lists the event pending (not `[Completed]`) until it ends.
+    proxy
+        .state(&format!(
+            "scheduled/{id}/system-maintenance/{}",
+            now_s() + 4.0
+        ))
+        .await;
+    let port = free_port();
+    let worker = Worker::new(port)
+        .endpoint(&proxy.endpoint)
+        .args(&home_args(&svc))
+        .args(&["--frequency", "2", "--scheduled-lead-seconds", "2"])
+        .spawn();
+    wait_registered(&svc, Duration::from_secs(30), |r| !r.contains(&id)).await;
+    // Its owner registers it again (an instance that registers itself at boot) during the window.
+    register_all(&svc, &all[..1]).await;
+    // Several sweeps later (each cycle sweeps the scheduled events), it is still registered.
+    let from = metric(port, CYCLES).await;
+    eventually(Duration::from_secs(30), "three more cycles", || async {
+        let n = metric(port, CYCLES).await;
+        if n >= from + 3.0 {
+            Ok(())
+        } else {
+            Err(format!("{n}"))
+        }
+    })
+    .await;
+    let still = registered(&svc).await.contains(&id);
+    let out = worker.terminate(Duration::from_secs(30));
+    assert!(still, "removed again: {}", stdout(&out));
+    assert_eq!(log_lines(&out, "deregistered").len(), 1, "{}", stdout(&out));
+}

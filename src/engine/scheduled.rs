@@ -14,7 +14,7 @@
 
 mod back;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -63,6 +63,7 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
         .collect()
         .await;
     let mut due_now = Vec::new();
+    let (mut answered, mut listed) = (HashSet::new(), HashSet::new());
     for (target, answer) in answers {
         let found = match answer {
             Ok(found) => found,
@@ -73,6 +74,8 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
                 continue;
             }
         };
+        answered.insert((target.account.to_string(), target.region.clone()));
+        listed.extend(found.iter().map(|p| (p.instance_id.clone(), p.not_before)));
         for p in found {
             if left_alone(ctx, &p.code, !arm) {
                 debug!(instance_id = %p.instance_id, code = %p.code, single_run = !arm,
@@ -81,7 +84,9 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
             }
             let due = p.due(ctx.config.scheduled_lead);
             if due <= SystemTime::now() {
-                // Once per event: a firing still running from an earlier sweep holds it.
+                // Once per event: a firing still running from an earlier sweep holds it, and one
+                // done is remembered while EC2 lists the event pending (a maintenance window lasts
+                // hours: firing at every sweep would remove again what its owner registers).
                 if ctx.state.arm(&p.instance_id, p.not_before) {
                     due_now.push(p);
                 }
@@ -90,6 +95,7 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
             }
         }
     }
+    ctx.state.prune_fired(&answered, &listed);
     if arm {
         for p in due_now {
             tokio::spawn(fire_once(ctx.clone(), p, Duration::ZERO));
@@ -118,16 +124,23 @@ pub fn arm(ctx: &Arc<Context>, p: Pending) {
     tokio::spawn(fire_once(ctx.clone(), p, delay));
 }
 
-/// Waits `delay`, then fires in one of the shared slots; the event is disarmed once done. The
-/// firing (not the wait) is tracked: shutdown lets it finish (`finish`).
+/// Waits `delay`, then fires in one of the shared slots; the event is disarmed once done, and
+/// remembered as fired when every selected service was synced (a failure lets the next sweep fire
+/// it again). The firing (not the wait) is tracked: shutdown lets it finish (`finish`).
 async fn fire_once(ctx: Arc<Context>, p: Pending, delay: Duration) {
     tokio::time::sleep(delay).await;
     let work = async {
         let slots = ctx.state.firing_slots(ctx.config.concurrency);
         let _slot = slots.acquire_owned().await;
-        fire(&ctx, &p).await;
+        fire(&ctx, &p).await
     };
-    ctx.state.busy.track_future(work).await;
+    if ctx.state.busy.track_future(work).await {
+        let account = p.account.to_string();
+        ctx.state
+            .note_fired(&p.instance_id, p.not_before, &account, &p.region);
+        debug!(instance_id = %p.instance_id, code = %p.code,
+            "scheduled EC2 event fired; not fired again while EC2 lists it pending");
+    }
     ctx.state.disarm(&p.instance_id, p.not_before);
 }
 
@@ -140,10 +153,11 @@ pub async fn finish(ctx: Arc<Context>, stop: CancellationToken) {
 }
 
 /// The event is due: if EC2 still schedules it, the instance leaves every selected service; for a
-/// reboot or maintenance, each removal is kept to be put back.
-async fn fire(ctx: &Arc<Context>, p: &Pending) {
+/// reboot or maintenance, each removal is kept to be put back. True when every selected service
+/// was synced.
+async fn fire(ctx: &Arc<Context>, p: &Pending) -> bool {
     let Some(target) = ctx.target(&p.account, &p.region) else {
-        return;
+        return false;
     };
     let ids = [p.instance_id.clone()];
     // EC2 must still schedule an event of this instance that is due (AWS Health names events by
@@ -157,18 +171,18 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) {
         }),
         Err(e) => {
             warn!(instance_id = %p.instance_id, error = %e, "cannot confirm a due scheduled event; the next cycle tries again");
-            return;
+            return false;
         }
     };
     let Some(event) = event else {
         info!(instance_id = %p.instance_id, code = %p.code, "scheduled EC2 event no longer pending; nothing done");
-        return;
+        return false;
     };
     let observed = match ec2::describe(std::slice::from_ref(&target), &ids, 1).await {
         Ok(o) => o,
         Err(e) => {
             warn!(instance_id = %p.instance_id, error = %e, "cannot look up an instance with a due scheduled event");
-            return;
+            return false;
         }
     };
     let claimed: Claimed = HashMap::from([(p.instance_id.clone(), vec![Hint::Scheduled])]);
@@ -200,17 +214,21 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) {
         .buffer_unordered(ctx.config.concurrency)
         .collect()
         .await;
+    let mut synced = true;
     for (service, result) in done {
         match result {
-            Ok(_) => {}
+            Ok(report) => synced &= report.failed() == 0,
             Err(e) if reconcile::note_missing(ctx, service, &e, false) => {}
-            Err(e) => ctx.failed(
-                Failure::Sync {
-                    service_id: service,
-                    trigger: Trigger::scheduled,
-                },
-                &e,
-            ),
+            Err(e) => {
+                synced = false;
+                ctx.failed(
+                    Failure::Sync {
+                        service_id: service,
+                        trigger: Trigger::scheduled,
+                    },
+                    &e,
+                )
+            }
         }
     }
     // Kept even when the removal failed or found the registration gone: a DeregisterInstance sent
@@ -218,4 +236,5 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) {
     if kept.load(Ordering::Relaxed) {
         tokio::spawn(back::watch(ctx.clone(), event.instance_id.clone()));
     }
+    synced
 }
