@@ -134,10 +134,11 @@ async fn fire_once(ctx: Arc<Context>, p: Pending, delay: Duration) {
         let _slot = slots.acquire_owned().await;
         fire(&ctx, &p).await
     };
-    if ctx.state.busy.track_future(work).await {
+    // Remembered by EC2's NotBefore (AWS Health's notice may name another start).
+    if let Some(start) = ctx.state.busy.track_future(work).await {
         let account = p.account.to_string();
         ctx.state
-            .note_fired(&p.instance_id, p.not_before, &account, &p.region);
+            .note_fired(&p.instance_id, start, &account, &p.region);
         debug!(instance_id = %p.instance_id, code = %p.code,
             "scheduled EC2 event fired; not fired again while EC2 lists it pending");
     }
@@ -153,12 +154,10 @@ pub async fn finish(ctx: Arc<Context>, stop: CancellationToken) {
 }
 
 /// The event is due: if EC2 still schedules it, the instance leaves every selected service; for a
-/// reboot or maintenance, each removal is kept to be put back. True when every selected service
-/// was synced.
-async fn fire(ctx: &Arc<Context>, p: &Pending) -> bool {
-    let Some(target) = ctx.target(&p.account, &p.region) else {
-        return false;
-    };
+/// reboot or maintenance, each removal is kept to be put back. The event's NotBefore (as EC2
+/// lists it) when every selected service was synced.
+async fn fire(ctx: &Arc<Context>, p: &Pending) -> Option<SystemTime> {
+    let target = ctx.target(&p.account, &p.region)?;
     let ids = [p.instance_id.clone()];
     // EC2 must still schedule an event of this instance that is due (AWS Health names events by
     // its own codes; DescribeInstanceStatus is the one truth both are checked against). Its code
@@ -171,18 +170,18 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) -> bool {
         }),
         Err(e) => {
             warn!(instance_id = %p.instance_id, error = %e, "cannot confirm a due scheduled event; the next cycle tries again");
-            return false;
+            return None;
         }
     };
     let Some(event) = event else {
         info!(instance_id = %p.instance_id, code = %p.code, "scheduled EC2 event no longer pending; nothing done");
-        return false;
+        return None;
     };
     let observed = match ec2::describe(std::slice::from_ref(&target), &ids, 1).await {
         Ok(o) => o,
         Err(e) => {
             warn!(instance_id = %p.instance_id, error = %e, "cannot look up an instance with a due scheduled event");
-            return false;
+            return None;
         }
     };
     let claimed: Claimed = HashMap::from([(p.instance_id.clone(), vec![Hint::Scheduled])]);
@@ -236,5 +235,5 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) -> bool {
     if kept.load(Ordering::Relaxed) {
         tokio::spawn(back::watch(ctx.clone(), event.instance_id.clone()));
     }
-    synced
+    synced.then_some(event.not_before)
 }
