@@ -33,7 +33,9 @@
   RAM by another account, and answered as AWS answers a consumer (see proxy_sharing.py);
 - POST /__proxy/scheduled/<instance-id>/<code>/<epoch-seconds>: DescribeInstanceStatus reports that scheduled
   event (NotBefore at that time) for the instance, as EC2 reports a retirement or maintenance (moto reports
-  none); POST /__proxy/scheduled-cancel/<id> and scheduled-complete/<id> mark it "[Canceled]"/"[Completed]";
+  none), with a new InstanceEventId; POST /__proxy/scheduled-move/<id>/<epoch-seconds> moves its NotBefore and
+  keeps its InstanceEventId (as ModifyInstanceEventStartTime does); POST /__proxy/scheduled-cancel/<id> and
+  scheduled-complete/<id> mark it "[Canceled]"/"[Completed]";
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
@@ -61,6 +63,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 import urllib.parse
 from xml.etree import ElementTree
 
@@ -148,11 +151,11 @@ def add_scheduled_events(data):
     with lock:
         scheduled = {i: list(ev) for i, ev in state["scheduled"].items()}
     text = data.decode()
-    for instance, (code, epoch, description) in scheduled.items():
+    for instance, (code, epoch, description, event_id) in scheduled.items():
         when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
         events = (
-            f"<eventsSet><item><code>{code}</code><description>{description}</description>"
-            f"<notBefore>{when}</notBefore></item></eventsSet>"
+            f"<eventsSet><item><instanceEventId>{event_id}</instanceEventId><code>{code}</code>"
+            f"<description>{description}</description><notBefore>{when}</notBefore></item></eventsSet>"
         )
         text = text.replace(f"<instanceId>{instance}</instanceId>", f"<instanceId>{instance}</instanceId>{events}")
     return text.encode()
@@ -164,7 +167,11 @@ def scheduled_control(path):
     if parts[2] == "scheduled":
         _, _, _, instance, code, epoch = parts
         what = {"instance-retirement": "retirement", "instance-stop": "stop"}.get(code, "reboot")
-        state["scheduled"][instance] = [code, float(epoch), f"The instance is scheduled for {what}"]
+        event_id = f"instance-event-{uuid.uuid4().hex[:17]}"
+        state["scheduled"][instance] = [code, float(epoch), f"The instance is scheduled for {what}", event_id]
+    elif parts[2] == "scheduled-move":
+        # ModifyInstanceEventStartTime: the same event (same InstanceEventId), a new NotBefore.
+        state["scheduled"][parts[3]][1] = float(parts[4])
     elif parts[2] == "scheduled-cancel":
         ev = state["scheduled"][parts[3]]
         ev[2] = "[Canceled] " + ev[2]

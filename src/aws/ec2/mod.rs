@@ -301,6 +301,7 @@ pub async fn scheduled_events(
                 let over = crate::model::scheduled::cancelled(ev.description().unwrap_or_default());
                 let event = Pending {
                     instance_id: id.to_string(),
+                    event_id: ev.instance_event_id().map(str::to_string),
                     code: code.as_str().to_string(),
                     not_before,
                     account: target.account.clone(),

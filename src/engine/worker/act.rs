@@ -158,6 +158,7 @@ impl Worker {
         for id in instance_ids {
             let p = crate::model::scheduled::Pending {
                 instance_id: id.clone(),
+                event_id: None,
                 code: code.clone(),
                 not_before: *start,
                 account: account.clone(),
@@ -274,6 +275,7 @@ impl Worker {
             claimed,
             observed,
             needed,
+            before: None,
         };
         let jobs: Vec<_> = services
             .iter()
