@@ -69,6 +69,7 @@ pub async fn context(config: Config) -> Assembled {
         &config.instances_regions,
         &config.member_roles,
         Some(&watch),
+        config.organization.is_some(),
     )
     .await;
     let metrics = Arc::new(Metrics::default());

@@ -163,9 +163,14 @@ pub async fn reconcile_service(
         ctx.state.note_absent(service_id, &plan, complete);
         plan
     };
+    // Organization mode before a first good listing: its accounts were not asked.
+    let unlisted = complete && ctx.targets.unlisted();
     let mut plan = match given {
         Some(observed) => judge(observed, false),
-        None => judge(&looked_up.observed, !looked_up.unanswered.is_empty()),
+        None => judge(
+            &looked_up.observed,
+            unlisted || !looked_up.unanswered.is_empty(),
+        ),
     };
     if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
         // A single run cannot wait for its next cycle: it looks again after the grace period.
@@ -188,7 +193,10 @@ pub async fn reconcile_service(
             looked_up.observed.remove(id);
         }
         looked_up.extend(again);
-        plan = judge(&looked_up.observed, !looked_up.unanswered.is_empty());
+        plan = judge(
+            &looked_up.observed,
+            unlisted || !looked_up.unanswered.is_empty(),
+        );
     }
 
     let mut report = ServiceReport {
@@ -198,7 +206,7 @@ pub async fn reconcile_service(
         not_found_held: plan.count(|a| *a == Action::Hold(Hold::Surge)),
         unconfirmed: plan.count(|a| *a == Action::Hold(Hold::Unconfirmed)),
         unanswered: plan.unanswered().count(),
-        targets_unanswered: looked_up.unanswered.len(),
+        targets_unanswered: looked_up.unanswered.len() + usize::from(unlisted),
         ..Default::default()
     };
     let observed = given.unwrap_or(&looked_up.observed);
