@@ -70,6 +70,7 @@ pub async fn context(config: Config) -> Assembled {
         &config.member_roles,
         Some(&watch),
         config.organization.is_some(),
+        config.frequency,
     )
     .await;
     let metrics = Arc::new(Metrics::default());

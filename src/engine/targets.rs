@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::SdkConfig;
 
@@ -73,19 +73,24 @@ pub struct Targets {
     explicit: Vec<MemberRole>,
     /// Organization mode: the organization's accounts are targets once listed.
     organization: bool,
+    /// The longest pause of a member account's circuit breaker (the reconcile period).
+    rest_max: Duration,
     inner: RwLock<Inner>,
 }
 
 impl Targets {
-    /// The fixed targets (no AWS call: roles are assumed lazily); `organization`: organization mode.
+    /// The fixed targets (no AWS call: roles are assumed lazily); `organization`: organization mode;
+    /// each member account gets a circuit breaker whose pause grows up to `rest_max`.
     pub async fn new(
         home: &SdkConfig,
         regions: &[String],
         explicit: &[MemberRole],
         watch: Option<&Reachability>,
         organization: bool,
+        rest_max: Duration,
     ) -> Targets {
         let fixed = aws::targets(home, regions, explicit, true, watch).await;
+        let fixed = aws::with_breakers(fixed, rest_max);
         Targets {
             home: home.clone(),
             regions: regions.to_vec(),
@@ -97,6 +102,7 @@ impl Targets {
             fixed,
             explicit: explicit.to_vec(),
             organization,
+            rest_max,
         }
     }
 
@@ -156,14 +162,15 @@ impl Targets {
     }
 
     async fn build(&self, role: &MemberRole) -> Vec<Target> {
-        aws::targets(
+        let targets = aws::targets(
             &self.home,
             &self.regions,
             std::slice::from_ref(role),
             false,
             self.watch.as_ref(),
         )
-        .await
+        .await;
+        aws::with_breakers(targets, self.rest_max)
     }
 
     /// Applies a good listing: every listed account but `home` and the explicit ones gets its
@@ -172,13 +179,14 @@ impl Targets {
     /// longer names at all stays (departed) if it was listed before, and leaves if it was only
     /// admitted from an event before the listing started.
     pub async fn apply(&self, org: &Organization, home: &str, listing: Listing) -> Changes {
-        let roles = derived_roles(
+        let mut roles = derived_roles(
             &listing.accounts,
             home,
             &self.explicit,
             &org.partition,
             &org.role_name,
         );
+        roles.retain(|r| !org.exclude.contains(&r.account_id));
         let known: Vec<String> = self.read().derived.keys().cloned().collect();
         let mut built = Vec::new();
         for role in roles.iter().filter(|r| !known.contains(&r.account_id)) {
@@ -192,7 +200,7 @@ impl Targets {
                 d.departed = false;
                 return true;
             }
-            let inactive = listing.inactive.contains(id);
+            let inactive = listing.inactive.contains(id) || org.exclude.contains(id);
             let departed = d.listed && !inactive;
             if departed && !d.departed {
                 changes.departed.push(id.clone());
@@ -232,7 +240,8 @@ impl Targets {
     /// instance region). Returns whether it was added now.
     pub async fn admit(&self, org: &Organization, account: &str) -> bool {
         let fixed = self.explicit.iter().any(|r| r.account_id == account);
-        if fixed || !valid_account_id(account) || self.is_derived(account) {
+        let excluded = org.exclude.iter().any(|a| a == account);
+        if fixed || excluded || !valid_account_id(account) || self.is_derived(account) {
             return false;
         }
         let role = member_role(&org.partition, account, &org.role_name);

@@ -125,6 +125,7 @@ pub async fn reconcile_service(
             let (listing, lookup) = list_and_look_up(ctx, service_id).await?;
             ctx.failing
                 .note(&ctx.metrics, &ctx.targets.current(), &lookup);
+            ctx.note_silent();
             looked_up = lookup;
             listing
         }
@@ -189,6 +190,7 @@ pub async fn reconcile_service(
         let targets = ctx.targets.current();
         let again = ec2::describe_each(&targets, &ids, ctx.config.concurrency).await;
         ctx.failing.note(&ctx.metrics, &targets, &again);
+        ctx.note_silent();
         for id in &ids {
             looked_up.observed.remove(id);
         }
