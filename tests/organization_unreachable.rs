@@ -149,3 +149,55 @@ async fn an_excluded_account_is_never_asked_and_holds_nothing_back() {
     );
     assert!(failing.is_empty(), "{failing:?}");
 }
+
+/// A state-change event of `account` for `instance`, `age` old by its own `time`.
+fn old_event(account: &str, instance: &str, age: Duration) -> String {
+    let time = aws_sdk_sqs::primitives::DateTime::from(std::time::SystemTime::now() - age)
+        .fmt(aws_sdk_sqs::primitives::DateTimeFormat::DateTime)
+        .unwrap();
+    serde_json::json!({
+        "version": "0", "id": unique("event"), "detail-type": "EC2 Instance State-change Notification",
+        "source": "aws.ec2", "account": account, "time": time, "region": HOME_REGION,
+        "resources": [], "detail": {"instance-id": instance, "state": "terminated"}
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_that_waited_a_day_for_its_account_is_left_to_the_reconcile() {
+    let org = organization().await;
+    let unreachable = new_account().await;
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    register_all(&svc, &launch(HOME_REGION, 3).await).await;
+    register(&svc, NOWHERE, Some("10.9.9.7")).await;
+    let queues = queue_with_dlq(2, 2).await;
+    let proxy = Proxy::start();
+    proxy
+        .state(&format!("deny-role-account/{unreachable}"))
+        .await;
+    let port = free_port();
+    let worker = Worker::new(port)
+        .endpoint(&proxy.endpoint)
+        .args(&org_args(&org))
+        .args(&["--service-id", svc.as_str(), "--queue-url", &queues.url])
+        .spawn();
+    reconciled(port, 1.0).await;
+    // A copy put back on the queue again and again keeps the event's own time: 25 h is past the
+    // 24 h limit, whatever the queue's retention.
+    let old = old_event(&unreachable, NOWHERE, Duration::from_secs(25 * 3600));
+    send_raw(&queues.url, &old).await;
+    let left = "cloud_unmap_events_total{type=\"state_change\",outcome=\"left_to_reconcile\"}";
+    eventually(WAIT, "the old event left to the reconcile", || async {
+        let n = metric(port, left).await;
+        (n >= 1.0).then_some(()).ok_or(n.to_string())
+    })
+    .await;
+    wait_queue_empty(&queues.url).await;
+    assert_eq!(queue_depth(&queues.dlq).await, (0, 0));
+    let waiting = "cloud_unmap_events_total{type=\"state_change\",outcome=\"waiting\"}";
+    assert_eq!(metric(port, waiting).await, 0.0);
+    // Not removed on the event's word: the account could not be asked.
+    assert!(registered(&svc).await.contains(&NOWHERE.to_string()));
+    drop(worker);
+}
