@@ -244,6 +244,7 @@ mod tests {
                 region: "eu-west-1".into(),
                 ec2: aws_sdk_ec2::Client::new(&conf),
                 autoscaling: aws_sdk_autoscaling::Client::new(&conf),
+                breaker: None,
             },
             instance_id: id.into(),
             name: None,

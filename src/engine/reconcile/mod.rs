@@ -134,6 +134,7 @@ pub async fn reconcile_service(
             let (listing, lookup) = list_and_look_up(ctx, service_id).await?;
             ctx.failing
                 .note(&ctx.metrics, &ctx.targets.current(), &lookup);
+            ctx.note_silent();
             looked_up = lookup;
             listing
         }
@@ -172,9 +173,14 @@ pub async fn reconcile_service(
         ctx.state.note_absent(service_id, &plan, complete);
         plan
     };
+    // Organization mode before a first good listing: its accounts were not asked.
+    let unlisted = complete && ctx.targets.unlisted();
     let mut plan = match given {
         Some(observed) => judge(observed, false),
-        None => judge(&looked_up.observed, !looked_up.unanswered.is_empty()),
+        None => judge(
+            &looked_up.observed,
+            unlisted || !looked_up.unanswered.is_empty(),
+        ),
     };
     if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
         // A single run cannot wait for its next cycle: it looks again after the grace period.
@@ -193,11 +199,15 @@ pub async fn reconcile_service(
         let targets = ctx.targets.current();
         let again = ec2::describe_each(&targets, &ids, ctx.config.concurrency).await;
         ctx.failing.note(&ctx.metrics, &targets, &again);
+        ctx.note_silent();
         for id in &ids {
             looked_up.observed.remove(id);
         }
         looked_up.extend(again);
-        plan = judge(&looked_up.observed, !looked_up.unanswered.is_empty());
+        plan = judge(
+            &looked_up.observed,
+            unlisted || !looked_up.unanswered.is_empty(),
+        );
     }
 
     let mut report = ServiceReport {
@@ -207,7 +217,7 @@ pub async fn reconcile_service(
         not_found_held: plan.count(|a| *a == Action::Hold(Hold::Surge)),
         unconfirmed: plan.count(|a| *a == Action::Hold(Hold::Unconfirmed)),
         unanswered: plan.unanswered().count(),
-        targets_unanswered: looked_up.unanswered.len(),
+        targets_unanswered: looked_up.unanswered.len() + usize::from(unlisted),
         ..Default::default()
     };
     let observed = given.unwrap_or(&looked_up.observed);
