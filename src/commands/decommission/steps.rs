@@ -248,7 +248,7 @@ impl Run<'_> {
             // takes no idempotency token, so an SDK retry of our own applied call answers
             // InstanceNotFound (or DuplicateRequest). A record too many is harmless: `restore`
             // leaves a registration that is back alone, and judges the instance by EC2.
-            cloudmap::deregister(cloudmap, svc, id)
+            let outcome = cloudmap::deregister(cloudmap, svc, id)
                 .await
                 .map_err(halt(svc))?;
             let removal = Removal {
@@ -263,6 +263,7 @@ impl Run<'_> {
                     state: c.state.as_str().to_string(),
                 }],
                 time: crate::model::domain::rfc3339(std::time::SystemTime::now()),
+                already_gone: outcome == cloudmap::Deregistered::AlreadyGone,
             };
             // Written whatever --log-level (WARNING by default would hide an INFO line), in the
             // shape of the worker's text log line, which `restore` reads.
