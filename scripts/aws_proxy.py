@@ -8,6 +8,9 @@
   Lifecycle Action found"; every call is recorded with its parameters, time and answer;
 - POST /__proxy/terminating/<instance-id>: DescribeAutoScalingInstances shows that instance
   "Terminating:Wait", as AWS does once a terminate lifecycle action started (moto never leaves InService);
+- POST /__proxy/detaching/<instance-id>/<n>: after moto stops listing that instance in DescribeAutoScalingInstances
+  (moto detaches at once), the next n answers still list it "Detaching", as AWS does while DetachInstances
+  is under way (a load balancer's deregistration delay); GET /__proxy/state's "detaching_shown" counts them;
 - POST /__proxy/slow/<ms>: every AWS request is answered that much later (a slow endpoint);
 - POST /__proxy/hide/<instance-id>/<n>: the next n DescribeInstances answers leave that instance out (EC2's
   eventual consistency: a new instance can be missing from DescribeInstances for a while);
@@ -24,15 +27,23 @@
   AccessDenied from then on, in the protocol's shape
   (query XML `ErrorResponse` with HTTP 403; JSON `AccessDeniedException` with SQS's `x-amzn-query-error`
   header), as AWS answers a call the caller's policies do not allow.
+- POST /__proxy/deny-role-account/<account-id> answers AssumeRole on any role of that account with AccessDenied
+  (a role that does not exist there yet, or does not trust the caller: AWS answers both alike);
 - POST /__proxy/shared/<namespace-id>/<owner-account>: that namespace is shared with the caller through AWS
   RAM by another account, and answered as AWS answers a consumer (see proxy_sharing.py);
 - POST /__proxy/scheduled/<instance-id>/<code>/<epoch-seconds>: DescribeInstanceStatus reports that scheduled
   event (NotBefore at that time) for the instance, as EC2 reports a retirement or maintenance (moto reports
-  none); POST /__proxy/scheduled-cancel/<id> and scheduled-complete/<id> mark it "[Canceled]"/"[Completed]";
+  none), with a new InstanceEventId; POST /__proxy/scheduled-move/<id>/<epoch-seconds> moves its NotBefore and
+  keeps its InstanceEventId (as ModifyInstanceEventStartTime does); POST /__proxy/scheduled-cancel/<id> and
+  scheduled-complete/<id> mark it "[Canceled]"/"[Completed]";
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
-  GET /__proxy/state also returns "faults": counts by kind.
+  POST /__proxy/faults/<rate>/<kind,kind…> chooses among those kinds instead (drop, delay, 500, 503,
+  throttle, and lost: the request reaches moto and is done, but the connection drops before the answer, as
+  an answer lost on the way back from AWS). GET /__proxy/state also returns "faults": counts by kind.
+- POST /__proxy/lose/<Action>/<n>: the next n such requests are done by moto, then their connection
+  drops without an answer (the caller cannot tell a done request from one never made);
 - GET /__proxy/state also returns "by_target": counts by "operation region access-key" (the caller's
   account and region, from the request's SigV4 credential scope), and "peak_per_second": each operation's
   highest number of requests begun within any one second (a sliding window; POST /__proxy/peaks/reset
@@ -56,6 +67,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 import urllib.parse
 from xml.etree import ElementTree
 
@@ -77,6 +89,8 @@ state = {
     "heartbeats": [],
     "completed": set(),
     "terminating": set(),
+    "detaching": {},  # instance id -> [answers left to show it Detaching, its last listed <member> block]
+    "detaching_shown": 0,
     "hold": {},
     "hide": {},
     "upstream_s": 0.0,
@@ -86,12 +100,15 @@ state = {
     "state_names": {},
     "fail": set(),
     "deny": set(),
+    "deny_role_accounts": set(),
     "scheduled": {},
     "rate": 0.0,
     "faults": collections.Counter(),
 }
 rnd = random.Random(11)
 FAULTS = ["drop", "delay", "500", "503", "throttle"]
+state["kinds"] = FAULTS
+state["lose"] = {}
 
 INJECTED = (
     b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>InvalidParameterCombination</Code>'
@@ -141,11 +158,11 @@ def add_scheduled_events(data):
     with lock:
         scheduled = {i: list(ev) for i, ev in state["scheduled"].items()}
     text = data.decode()
-    for instance, (code, epoch, description) in scheduled.items():
+    for instance, (code, epoch, description, event_id) in scheduled.items():
         when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
         events = (
-            f"<eventsSet><item><code>{code}</code><description>{description}</description>"
-            f"<notBefore>{when}</notBefore></item></eventsSet>"
+            f"<eventsSet><item><instanceEventId>{event_id}</instanceEventId><code>{code}</code>"
+            f"<description>{description}</description><notBefore>{when}</notBefore></item></eventsSet>"
         )
         text = text.replace(f"<instanceId>{instance}</instanceId>", f"<instanceId>{instance}</instanceId>{events}")
     return text.encode()
@@ -157,7 +174,11 @@ def scheduled_control(path):
     if parts[2] == "scheduled":
         _, _, _, instance, code, epoch = parts
         what = {"instance-retirement": "retirement", "instance-stop": "stop"}.get(code, "reboot")
-        state["scheduled"][instance] = [code, float(epoch), f"The instance is scheduled for {what}"]
+        event_id = f"instance-event-{uuid.uuid4().hex[:17]}"
+        state["scheduled"][instance] = [code, float(epoch), f"The instance is scheduled for {what}", event_id]
+    elif parts[2] == "scheduled-move":
+        # ModifyInstanceEventStartTime: the same event (same InstanceEventId), a new NotBefore.
+        state["scheduled"][parts[3]][1] = float(parts[4])
     elif parts[2] == "scheduled-cancel":
         ev = state["scheduled"][parts[3]]
         ev[2] = "[Canceled] " + ev[2]
@@ -209,6 +230,40 @@ def mark_terminating(data, ids):
     return re.sub(r"<member>.*?</member>", member, text, flags=re.S).encode()
 
 
+def still_detaching(data):
+    """Rewrites moto's DescribeAutoScalingInstances answer: an instance under `detaching` that moto no
+    longer lists is listed "Detaching" (its last listed member block) while answers are left to show it."""
+    text = data.decode()
+    with lock:
+        for iid, entry in state["detaching"].items():
+            found = re.search(
+                r"<member>(?:(?!</member>).)*?<InstanceId>" + re.escape(iid) + r"</InstanceId>.*?</member>", text, re.S
+            )
+            if found:
+                entry[1] = found.group(0)
+                continue
+            if entry[0] <= 0 or entry[1] is None:
+                continue
+            entry[0] -= 1
+            state["detaching_shown"] += 1
+            block = re.sub(
+                r"<LifecycleState>[^<]*</LifecycleState>", "<LifecycleState>Detaching</LifecycleState>", entry[1]
+            )
+            if "<AutoScalingInstances>" in text:
+                text = text.replace("<AutoScalingInstances>", "<AutoScalingInstances>" + block, 1)
+            elif "<AutoScalingInstances/>" in text:
+                text = text.replace(
+                    "<AutoScalingInstances/>", f"<AutoScalingInstances>{block}</AutoScalingInstances>", 1
+                )
+            else:
+                text = text.replace(
+                    "<DescribeAutoScalingInstancesResult>",
+                    f"<DescribeAutoScalingInstancesResult><AutoScalingInstances>{block}</AutoScalingInstances>",
+                    1,
+                )
+    return text.encode()
+
+
 # The IAM action that authorizes an operation, where it is not the operation's own name (a batch call is
 # allowed or denied as a whole by its single call's action).
 IAM_ACTION = {"DeleteMessageBatch": "DeleteMessage", "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
@@ -248,6 +303,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def reply(self, status, body, ctype="application/json"):
+        if getattr(self, "lost", False):
+            # The proxy answered for AWS (lifecycle actions, revisions): that answer is lost too.
+            self.close_connection = True
+            self.connection.close()
+            return
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -259,7 +319,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.headers.get("X-Amz-Target"):
             body = json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException", "message": message})
             self.send_response(400)
-            self.send_header("x-amzn-query-error", "AccessDenied;Sender")
+            # Only SQS (awsQueryCompatible) names its query-protocol code in this header; other JSON
+            # services (Organizations, DynamoDB, Auto Scaling's JSON peers) answer the __type alone.
+            if self.headers.get("X-Amz-Target", "").startswith("AmazonSQS."):
+                self.send_header("x-amzn-query-error", "AccessDenied;Sender")
             self.send_header("Content-Type", "application/x-amz-json-1.0")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -291,10 +354,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 scheduled_control(self.path)
             elif self.path.startswith("/__proxy/deny/"):
                 state["deny"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/deny-role-account/"):
+                state["deny_role_accounts"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/faults/"):
-                state["rate"] = float(self.path.rsplit("/", 1)[-1])
+                _, _, _, rate, *kinds = self.path.split("/")
+                state["rate"] = float(rate)
+                state["kinds"] = kinds[0].split(",") if kinds else FAULTS
+            elif self.path.startswith("/__proxy/lose/"):
+                _, _, _, action, n = self.path.split("/")
+                state["lose"][action] = int(n)
             elif self.path.startswith("/__proxy/terminating/"):
                 state["terminating"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/detaching/"):
+                _, _, _, instance, n = self.path.split("/")
+                state["detaching"][instance] = [int(n), None]
             elif self.path.startswith("/__proxy/slow/"):
                 state["slow"] = float(self.path.rsplit("/", 1)[-1]) / 1000
             elif self.path.startswith("/__proxy/hide/"):
@@ -318,6 +391,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "owner_accounts": sharing.owner_accounts,
                     "register_refused": register_rule.refused,
                     "upstream_s": state["upstream_s"],
+                    "detaching_shown": state["detaching_shown"],
                     "targeted": targeted.state(),
                 }
             ).encode()
@@ -337,9 +411,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         op = operation(self.headers, body)
         with lock:
             count(op, self.headers)
-            fault = rnd.choice(FAULTS) if rnd.random() < state["rate"] else None
+            fault = rnd.choice(state["kinds"]) if rnd.random() < state["rate"] else None
             if fault:
                 state["faults"][fault] += 1
+            if not fault and state["lose"].get(op, 0) > 0:
+                state["lose"][op] -= 1
+                fault = "lost"
+        self.lost = fault == "lost"
         if fault == "drop":
             self.close_connection = True
             self.connection.close()
@@ -364,6 +442,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             fail = op in state["fail"]
             deny = op in state["deny"] or IAM_ACTION.get(op) in state["deny"]
+            if op == "AssumeRole" and state["deny_role_accounts"]:
+                form = urllib.parse.parse_qs(body.decode(errors="replace"))
+                arn = form.get("RoleArn", [""])[0]
+                deny = deny or any(f"::{a}:" in arn for a in state["deny_role_accounts"])
             slow = state["slow"]
         if slow:
             time.sleep(slow)
@@ -404,6 +486,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
+        if fault == "lost":
+            with lock:
+                state["inflight"] -= 1
+                if state["inflight"] == 0:
+                    state["upstream_s"] += time.perf_counter() - state["busy_since"]
+            conn.close()
+            self.close_connection = True
+            self.connection.close()
+            return
         with lock:
             state["inflight"] -= 1
             if state["inflight"] == 0:
@@ -414,6 +505,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(hold)
         if op == "DescribeAutoScalingInstances" and terminating:
             data = mark_terminating(data, terminating)
+        if op == "DescribeAutoScalingInstances" and resp.status == 200 and state["detaching"]:
+            data = still_detaching(data)
         if op == "DescribeInstances" and resp.status == 200:
             data = edit_instances(data)
         if op == "DescribeInstanceStatus" and resp.status == 200:
@@ -436,7 +529,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A caller killed mid-request (the chaos benchmark's SIGKILL) is no error of the proxy's.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+server = Server(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
 threading.Thread(target=server.serve_forever, daemon=True).start()
 print(server.server_address[1], flush=True)

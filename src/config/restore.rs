@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::config::cli::{OutputFormat, RestoreArgs};
-use crate::config::{log_level, member_roles, ConfigError, MemberRole};
+use crate::config::{dedup, log_level, member_roles, ConfigError, MemberRole};
 use crate::model::domain::{cloudmap_arn, parse_rfc3339, valid_prefixed_id, valid_region};
 
 /// Which records to restore.
@@ -45,7 +45,7 @@ impl Settings {
         let (service_region, flag) = match (&a.service_region, &a.aws_region) {
             (Some(r), _) => (r.clone(), "--service-region"),
             (None, Some(r)) => (r.clone(), "AWS_REGION"),
-            (None, None) => return Err(ConfigError::NoRestoreRegion),
+            (None, None) => return Err(ConfigError::NoServiceRegion),
         };
         if !valid_region(&service_region) {
             return Err(ConfigError::Region {
@@ -54,9 +54,9 @@ impl Settings {
             });
         }
         // The instances live where their services are, unless told otherwise.
-        let instances_regions = match a.instances_regions.is_empty() {
-            true => vec![service_region.clone()],
-            false => a.instances_regions.clone(),
+        let instances_regions = match dedup(&a.instances.instances_regions) {
+            given if given.is_empty() => vec![service_region.clone()],
+            given => given,
         };
         if let Some(bad) = instances_regions.iter().find(|r| !valid_region(r)) {
             return Err(ConfigError::Region {
@@ -64,8 +64,9 @@ impl Settings {
                 value: bad.clone(),
             });
         }
-        if let Some(bad) = a
-            .service_ids
+        // Empty values (a template's unset parameter in a worker's environment) filter nothing.
+        let service_ids = dedup(&a.service_ids);
+        if let Some(bad) = service_ids
             .iter()
             .find(|s| !valid_prefixed_id(s, "srv-") && cloudmap_arn(s, "service", "srv-").is_none())
         {
@@ -74,7 +75,10 @@ impl Settings {
         if a.concurrency == 0 {
             return Err(ConfigError::Zero("--concurrency"));
         }
-        let roles = member_roles("--instances-role-arn", &a.instances_role_arns)?;
+        let roles = member_roles(
+            "--instances-role-arn",
+            &dedup(&a.instances.instances_role_arns),
+        )?;
         let since = match &a.since {
             None => None,
             Some(s) => Some(parse_since(s, now).ok_or_else(|| ConfigError::Since(s.clone()))?),
@@ -82,17 +86,17 @@ impl Settings {
         Ok(Settings {
             from: a.from.clone(),
             filter: Filter {
-                service_ids: a.service_ids.clone(),
-                instance_ids: a.instance_ids.clone(),
+                service_ids,
+                instance_ids: dedup(&a.instance_ids),
                 since,
             },
             service_region,
             instances_regions,
             roles,
             force: a.force,
-            dry_run: a.dry_run,
-            yes: a.yes,
-            output: a.output,
+            dry_run: a.confirm.dry_run,
+            yes: a.confirm.yes,
+            output: a.report.output,
             concurrency: a.concurrency,
             log_level,
         })
@@ -119,12 +123,16 @@ pub fn parse_since(value: &str, now: SystemTime) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::cli::InstancesArgs;
 
     fn args() -> RestoreArgs {
         RestoreArgs {
             from: "-".into(),
             service_region: Some("eu-west-1".into()),
-            instances_regions: vec!["eu-west-1".into()],
+            instances: InstancesArgs {
+                instances_regions: vec!["eu-west-1".into()],
+                ..Default::default()
+            },
             concurrency: 8,
             log_level: "WARNING".into(),
             ..Default::default()
@@ -142,7 +150,7 @@ mod tests {
         type Case = (fn(&mut RestoreArgs), ConfigError);
         let cases: Vec<Case> = vec![
             (|a| a.from = " ".into(), ConfigError::NoFrom),
-            (|a| a.service_region = None, ConfigError::NoRestoreRegion),
+            (|a| a.service_region = None, ConfigError::NoServiceRegion),
             (
                 |a| {
                     a.service_region = None;
@@ -161,7 +169,7 @@ mod tests {
                 },
             ),
             (
-                |a| a.instances_regions = vec!["x".into()],
+                |a| a.instances.instances_regions = vec!["x".into()],
                 ConfigError::Region {
                     flag: "--instances-region",
                     value: "x".into(),
@@ -173,7 +181,7 @@ mod tests {
             ),
             (|a| a.concurrency = 0, ConfigError::Zero("--concurrency")),
             (
-                |a| a.instances_role_arns = vec!["arn:aws:iam::1:role/x".into()],
+                |a| a.instances.instances_role_arns = vec!["arn:aws:iam::1:role/x".into()],
                 ConfigError::RoleArn {
                     flag: "--instances-role-arn",
                     value: "arn:aws:iam::1:role/x".into(),
@@ -200,7 +208,7 @@ mod tests {
         let now = SystemTime::now();
         let a = RestoreArgs {
             service_region: None,
-            instances_regions: vec![],
+            instances: InstancesArgs::default(),
             aws_region: Some("ap-south-1".into()),
             ..args()
         };

@@ -15,8 +15,10 @@ use crate::config::Config;
 use crate::engine::context::Context;
 use crate::engine::cycle;
 use crate::engine::fleet::Fleet;
+use crate::engine::organization;
 use crate::engine::shutdown;
 use crate::engine::worker::Worker;
+use crate::model::backoff::Backoff;
 use crate::telemetry::health::Health;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::server::{self, AppState};
@@ -62,12 +64,13 @@ pub async fn context(config: Config) -> Assembled {
     let reported = health.clone();
     let watch = aws::Reachability(Arc::new(move |ok| reported.attempt(ok)));
     let sqs = config.queue.as_ref().map(|_| aws::sqs(&home, Some(&watch)));
-    let targets = aws::targets(
+    let targets = crate::engine::targets::Targets::new(
         &home,
         &config.instances_regions,
         &config.member_roles,
-        true,
         Some(&watch),
+        config.organization.is_some(),
+        config.frequency,
     )
     .await;
     let metrics = Arc::new(Metrics::default());
@@ -93,9 +96,14 @@ pub async fn context(config: Config) -> Assembled {
     let ledger = config.state_table.as_deref().map(|table| {
         crate::aws::dynamodb::StateTable::new(aws::dynamodb(&home, Some(&watch)), table)
     });
+    let organization = match config.organization.clone() {
+        Some(org) => Some(crate::engine::organization::Lister::new(&home, org).await),
+        None => None,
+    };
     let mut ctx = Context::new(config, cloudmap, targets, metrics, health);
     ctx.audit = audit;
     ctx.ledger = ledger;
+    ctx.organization = organization;
     Assembled {
         ctx: Arc::new(ctx),
         metrics_registry: Arc::new(registry),
@@ -125,11 +133,17 @@ pub async fn run(config: Config) -> i32 {
         instances_regions = ?ctx.config.instances_regions,
         member_accounts = ?ctx.config.member_roles.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>(),
         home_account = ctx.metrics.account_label(&crate::model::domain::Account::Home),
+        organization = ctx.config.organization.as_ref().map(|o| o.id.as_str()),
         dry_run = ctx.config.dry_run,
         single_run = single,
         queue_url = ctx.config.queue.as_ref().map(|q| q.url.as_str()),
         "cloud-unmap starting"
     );
+    // Organization mode: the first cycle already covers every listed account (a failure here is
+    // logged; the refresh loop retries sooner).
+    if let Some(lister) = &ctx.organization {
+        let _ = organization::refresh(lister, &ctx.targets, &ctx.metrics).await;
+    }
     if single {
         return single_run(ctx, &root, grace).await;
     }
@@ -172,6 +186,17 @@ pub async fn run(config: Config) -> i32 {
         task,
         "reconcile loop",
     );
+    if ctx.organization.is_some() {
+        let listing = organization_loop(ctx.clone(), root.child_token());
+        supervise(
+            &tracker,
+            &root,
+            &ctx.health,
+            &crashed,
+            tokio::spawn(listing),
+            "organization listing",
+        );
+    }
     if let (Some(queue), Some(sqs)) = (ctx.config.queue.clone(), sqs) {
         let worker = Worker::new(ctx.clone(), sqs, queue).with_triggers(shared);
         let event_task = tokio::spawn(worker.run(root.child_token()));
@@ -195,6 +220,34 @@ pub async fn run(config: Config) -> i32 {
         0
     } else {
         1
+    }
+}
+
+/// Lists the organization every `--organization-refresh` until `stop`; after a failure, sooner
+/// (30 s, doubling up to the period).
+async fn organization_loop(ctx: Arc<Context>, stop: CancellationToken) {
+    let Some(lister) = &ctx.organization else {
+        return;
+    };
+    let period = lister.organization.refresh;
+    let mut backoff = Backoff::new(organization::RETRY.min(period), period);
+    let mut pause = if ctx.targets.listing().is_some() {
+        period
+    } else {
+        backoff.next_delay()
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = match organization::refresh(lister, &ctx.targets, &ctx.metrics).await {
+            Ok(_) => {
+                backoff.reset();
+                period
+            }
+            Err(_) => backoff.next_delay().min(period),
+        };
     }
 }
 

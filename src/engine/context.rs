@@ -1,5 +1,5 @@
 //! The shared context of a running worker: what every trigger shares — validated configuration,
-//! the Cloud Map client, the EC2 and Auto Scaling clients of every (account, region) target, the
+//! the Cloud Map client, the EC2 and Auto Scaling clients of every (account, region) target (`targets`), the
 //! audit bus and the state table, metrics and health — and the engine's memory (`state`). Built
 //! once by `app`, shared by the reconcile and the event path.
 
@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::aws::Target;
 use crate::config::Config;
 use crate::engine::state::State;
+use crate::engine::targets::Targets;
 use crate::error::Error;
 use crate::model::domain::{Account, SelectionKind};
 use crate::model::lookup::Whereabouts;
@@ -20,7 +21,8 @@ use crate::telemetry::metrics::{Metrics, MissingLabels};
 pub struct Context {
     pub config: Config,
     pub cloudmap: aws_sdk_servicediscovery::Client,
-    pub targets: Vec<Target>,
+    /// Every (account, region) looked in: take `targets.current()` once per unit of work.
+    pub targets: Targets,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     /// Where removals' undo records also go (`--audit-event-bus`).
@@ -32,14 +34,16 @@ pub struct Context {
     /// Where each instance was last found (the cycle's EC2 view asks it only there).
     whereabouts: Mutex<Whereabouts>,
     /// The lookup targets failing now.
-    pub failing: crate::engine::targets::Failing,
+    pub failing: crate::engine::target_health::Failing,
+    /// Organization mode: the listing of the organization's accounts.
+    pub organization: Option<crate::engine::organization::Lister>,
 }
 
 impl Context {
     pub fn new(
         config: Config,
         cloudmap: aws_sdk_servicediscovery::Client,
-        targets: Vec<Target>,
+        targets: Targets,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
     ) -> Context {
@@ -54,6 +58,7 @@ impl Context {
             state: State::default(),
             whereabouts: Mutex::default(),
             failing: Default::default(),
+            organization: None,
         }
     }
 
@@ -72,10 +77,8 @@ impl Context {
     }
 
     /// The target of one account in one region, if cloud-unmap looks there.
-    pub fn target(&self, account: &Account, region: &str) -> Option<&Target> {
-        self.targets
-            .iter()
-            .find(|t| &t.account == account && t.region == region)
+    pub fn target(&self, account: &Account, region: &str) -> Option<Target> {
+        self.targets.find(account, region)
     }
 
     /// Logs and counts a failure (see `emit`).
@@ -85,6 +88,16 @@ impl Context {
     }
 
     /// Counts a failure without logging it again (see `emit::count`).
+    /// Tells readiness which targets do not answer now (and the organization before its first
+    /// listing).
+    pub fn note_silent(&self) {
+        let mut silent = self.failing.names();
+        if self.targets.unlisted() {
+            silent.insert("the organization's accounts (not listed yet)".to_string());
+        }
+        self.health.silent(silent);
+    }
+
     pub fn counted(&self, error: &Error) {
         emit::count(&self.metrics, error);
         self.health.failed(error, std::time::Instant::now());

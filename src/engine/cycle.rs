@@ -64,7 +64,7 @@ fn unix_seconds(t: SystemTime) -> i64 {
 /// What the cycle listed of one service, and how long the listing took.
 type Listed = Result<(Arc<Listing>, Duration), Error>;
 
-/// Judges one service from the cycle's view and records its outcome in metrics, health and logs.
+/// Reconciles one service and records its outcome in metrics, health and logs.
 async fn reconcile_and_record(
     ctx: &Context,
     service_id: &str,
@@ -107,13 +107,19 @@ async fn reconcile_and_record(
             result: outcome,
         })
         .inc();
+    // Readiness: a service reconciled as far as the targets that answer allow (nothing failed or
+    // held, some account did not answer: its not-found waits) counts as reconciled; the targets
+    // that do not answer are named in `/readyz` instead (and counted as a failure above).
+    let reached = matches!(&result, Ok(r) if r.failed() == 0 && r.held + r.not_found_held == 0);
     match &result {
-        Ok(r) if outcome == ReconcileResult::success => {
+        Ok(r) if reached => {
             let now = SystemTime::now();
-            ctx.metrics
-                .last_success
-                .get_or_create(&labels)
-                .set(unix_seconds(now));
+            if outcome == ReconcileResult::success {
+                ctx.metrics
+                    .last_success
+                    .get_or_create(&labels)
+                    .set(unix_seconds(now));
+            }
             ctx.health.success(service_id, Instant::now());
             // The other replicas learn it from the state table.
             if let Some(ledger) = &ctx.ledger {
@@ -126,28 +132,9 @@ async fn reconcile_and_record(
                     );
                 }
             }
-            info!(
-                service_id,
-                registrations = r.registrations,
-                kept = r.kept,
-                skipped = r.skipped,
-                deregistered = r.deregistered(),
-                not_found_unconfirmed = r.unconfirmed,
-                dry_run = ctx.config.dry_run,
-                elapsed_ms = elapsed.as_millis() as u64,
-                "reconciled"
-            );
+            log_report(ctx, service_id, r, elapsed);
         }
-        Ok(r) => warn!(
-            service_id,
-            registrations = r.registrations,
-            deregistered = r.deregistered(),
-            held = r.held,
-            not_found_held = r.not_found_held,
-            failed = r.failed(),
-            elapsed_ms = elapsed.as_millis() as u64,
-            "reconcile incomplete"
-        ),
+        Ok(r) => log_report(ctx, service_id, r, elapsed),
         Err(_) if missing => {}
         Err(e) => ctx.failed(
             Failure::Sync {
@@ -159,6 +146,36 @@ async fn reconcile_and_record(
     }
     ctx.health.progress(LoopName::Reconcile, Instant::now());
     result
+}
+
+/// One service's reconcile, in one line.
+fn log_report(ctx: &Context, service_id: &str, r: &ServiceReport, elapsed: Duration) {
+    if r.incomplete() || r.held + r.not_found_held > 0 {
+        warn!(
+            service_id,
+            registrations = r.registrations,
+            deregistered = r.deregistered(),
+            held = r.held,
+            not_found_held = r.not_found_held,
+            not_found_unanswered = r.unanswered,
+            targets_unanswered = r.targets_unanswered,
+            failed = r.failed(),
+            elapsed_ms = elapsed.as_millis() as u64,
+            "reconcile incomplete"
+        );
+    } else {
+        info!(
+            service_id,
+            registrations = r.registrations,
+            kept = r.kept,
+            skipped = r.skipped,
+            deregistered = r.deregistered(),
+            not_found_unconfirmed = r.unconfirmed,
+            dry_run = ctx.config.dry_run,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "reconciled"
+        );
+    }
 }
 
 /// One cycle over every selected service: each listed (`SERVICE_CONCURRENCY` at a time), the union
@@ -203,13 +220,23 @@ pub async fn run_cycle(ctx: &Context) -> CycleReport {
         .buffer_unordered(SERVICE_CONCURRENCY)
         .collect()
         .await;
-    CycleReport {
+    let report = CycleReport {
         services: services
             .iter()
             .filter_map(|s| results.remove(s).map(|r| (s.clone(), r)))
             .collect(),
         selection_errors,
-    }
+    };
+    log_readiness(ctx);
+    report
+}
+
+/// One `readiness` line (`ready` 1 or 0, as `/readyz` judges now, and its reason): the log metric
+/// filter of the deployment's NotReady alarm reads it, so every replica logs it once per cycle,
+/// whether it ran the cycle or another replica did.
+pub fn log_readiness(ctx: &Context) {
+    let r = ctx.health.readiness(Instant::now());
+    info!(ready = u8::from(r.ready), reason = %r.reason, "readiness");
 }
 
 /// A pause of `frequency` plus up to 10 % jitter, so replicas spread their API calls.

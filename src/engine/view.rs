@@ -11,38 +11,42 @@ use std::collections::HashSet;
 use crate::aws::ec2::{self, Answers, Lookup};
 use crate::aws::Target;
 use crate::engine::context::Context;
-use crate::model::lookup::{self, Asks};
+use crate::model::lookup::{self, Asks, TargetKey};
 
-/// Looks `ids` up for the whole cycle.
+/// Looks `ids` up for the whole cycle, in one snapshot of the targets.
 pub async fn look(ctx: &Context, ids: &[String]) -> Lookup {
-    let targets = ctx.targets.len();
-    let asks = ctx.whereabouts().asks(ids, targets);
-    let first = ask(ctx, &asks).await;
+    let targets = ctx.targets.current();
+    let keys: Vec<TargetKey> = targets
+        .iter()
+        .map(|t| (t.account.clone(), t.region.clone()))
+        .collect();
+    let asks = ctx.whereabouts().asks(ids, &keys);
+    let first = ask(ctx, &targets, &asks).await;
     let missed = ctx
         .whereabouts()
-        .learn(&answered(ctx, &asks, &first), &pairs(&first));
-    let mut view = into_lookup(ctx, &asks, first);
+        .learn(&keys, &answered(&targets, &asks, &first), &pairs(&first));
+    let mut view = into_lookup(ctx, &targets, &asks, first);
     if !missed.is_empty() {
-        let again = lookup::elsewhere(&missed, targets);
-        let second = ask(ctx, &again).await;
+        let again = lookup::elsewhere(&missed, targets.len());
+        let second = ask(ctx, &targets, &again).await;
         ctx.whereabouts()
-            .learn(&answered(ctx, &again, &second), &pairs(&second));
-        view.extend(into_lookup(ctx, &again, second));
+            .learn(&keys, &answered(&targets, &again, &second), &pairs(&second));
+        view.extend(into_lookup(ctx, &targets, &again, second));
     }
     ctx.whereabouts()
         .retain(&ids.iter().map(String::as_str).collect::<HashSet<_>>());
     view
 }
 
-async fn ask(ctx: &Context, asks: &Asks) -> Answers {
-    ec2::describe_asks(&ctx.targets, asks, ctx.config.concurrency).await
+async fn ask(ctx: &Context, targets: &[Target], asks: &Asks) -> Answers {
+    ec2::describe_asks(targets, asks, ctx.config.concurrency).await
 }
 
 /// The asks of the targets that answered (a silent target's ids were not missed, only unasked).
-fn answered(ctx: &Context, asks: &Asks, answers: &Answers) -> Asks {
+fn answered(targets: &[Target], asks: &Asks, answers: &Answers) -> Asks {
     asks.iter()
         .enumerate()
-        .map(|(t, a)| match answers.failed(&ctx.targets, t) {
+        .map(|(t, a)| match answers.failed(targets, t) {
             true => Vec::new(),
             false => a.clone(),
         })
@@ -58,7 +62,7 @@ fn pairs(answers: &Answers) -> Vec<(usize, &str)> {
 }
 
 /// The answers as a `Lookup`, noted in `ctx.failing` for the targets that were asked.
-fn into_lookup(ctx: &Context, asks: &Asks, answers: Answers) -> Lookup {
+fn into_lookup(ctx: &Context, targets: &[Target], asks: &Asks, answers: Answers) -> Lookup {
     let mut lookup = Lookup {
         observed: Default::default(),
         unanswered: answers.unanswered,
@@ -70,13 +74,13 @@ fn into_lookup(ctx: &Context, asks: &Asks, answers: Answers) -> Lookup {
             .or_default()
             .push(inst);
     }
-    let asked: Vec<Target> = ctx
-        .targets
+    let asked: Vec<Target> = targets
         .iter()
         .zip(asks)
         .filter(|(_, a)| !a.is_empty())
         .map(|(t, _)| t.clone())
         .collect();
     ctx.failing.note(&ctx.metrics, &asked, &lookup);
+    ctx.note_silent();
     lookup
 }

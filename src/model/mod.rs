@@ -11,6 +11,7 @@ pub mod drain;
 pub mod event;
 pub mod explain;
 pub mod lookup;
+pub mod organization;
 pub mod plan;
 pub mod record;
 pub mod request;

@@ -1,10 +1,11 @@
 //! The `check` subcommand: a preflight with the worker's own flags that changes nothing. It runs
-//! the probes (credentials, selections, accounts, queue, hooks) and places every registration's
+//! the probes (credentials, organization, selections, accounts, queue, hooks) and places every registration's
 //! instance, then prints one report and exits 0 (nothing would fail), 1 (something would) or 2.
 //! `--instance-id ID` adds the worker's decision for that registration, and why (`decision`).
 
 mod decision;
 mod hooks;
+mod organization;
 mod probes;
 mod queue;
 pub mod report;
@@ -21,7 +22,7 @@ use report::{Finding, Level, Report};
 /// Runs every check and prints the report; returns the exit code.
 pub async fn run(config: Config, args: &CheckArgs) -> i32 {
     let report = check(&config, &args.instance_ids).await;
-    match args.output {
+    match args.report.output {
         OutputFormat::Json => outln!("{}", report.json()),
         OutputFormat::Text => out!("{}", report.text()),
     }
@@ -35,7 +36,7 @@ pub async fn check(config: &Config, explain: &[String]) -> Report {
     aws::budget::configure(config.budgets.clone());
     let sts = aws::sts::client(&home_config);
     let cloudmap = aws::cloudmap(&home_config, None);
-    let targets = aws::targets(
+    let fixed = aws::targets(
         &home_config,
         &config.instances_regions,
         &config.member_roles,
@@ -53,12 +54,22 @@ pub async fn check(config: &Config, explain: &[String]) -> Report {
         findings: vec![credentials],
         services: Vec::new(),
     };
+    let mut members = Vec::new();
+    if let Some(org) = &config.organization {
+        line.set("organization");
+        let (listing, listed) = organization::listing(&home_config, config, org, home).await;
+        report.findings.push(listing);
+        members = listed;
+    }
     line.set("services and namespaces");
     let (selection, services) = probes::selection(&cloudmap, config).await;
     report.findings.extend(selection);
     line.set("accounts and regions");
     let concurrency = config.concurrency;
-    let accounts = probes::accounts(&targets, home, concurrency);
+    let accounts = probes::accounts(&fixed, home, concurrency);
+    let member_findings = organization::members(&members, concurrency);
+    let mut targets = fixed.clone();
+    targets.extend(members.iter().flat_map(|(_, t)| t.iter().cloned()));
     let queue = async {
         match &config.queue {
             Some(q) => {
@@ -87,6 +98,7 @@ pub async fn check(config: &Config, explain: &[String]) -> Report {
         deregister_stopped: config.deregister_stopped,
         allow_empty_service: config.allow_empty_service,
         max_not_found: config.max_not_found,
+        // Set per service by `whereabouts::service` when a target did not answer its lookup.
         unanswered: false,
     };
     let judgement = whereabouts::Judgement { opts, explain };
@@ -99,9 +111,11 @@ pub async fn check(config: &Config, explain: &[String]) -> Report {
         concurrency,
         &line,
     );
-    let (accounts, queue, hooks, (places, placed)) = futures::join!(accounts, queue, hooks, places);
+    let (accounts, members, queue, hooks, (places, placed)) =
+        futures::join!(accounts, member_findings, queue, hooks, places);
     line.finish("done");
     report.findings.extend(accounts);
+    report.findings.extend(members);
     report.findings.extend(queue);
     report.findings.extend(hooks);
     report.findings.extend(placed);

@@ -1,15 +1,24 @@
 //! `cloud-unmap restore`'s flags: each also reads `CLOUD_UNMAP_<FLAG>`, as the worker's do, and the
-//! region falls back to the standard `AWS_REGION`. Parsing only: `config::restore` validates.
+//! region falls back to the standard `AWS_REGION`. The shared groups give it the worker's names for
+//! the instances' regions and accounts, and `--output`/`--dry-run`/`--yes` as the other commands
+//! spell them. Parsing only: `config::restore` validates.
 
 use clap::Args;
 
 use super::examples::RESTORE_EXAMPLES;
-use super::OutputFormat;
+use super::groups::{aws_region, ConfirmArgs, InstancesArgs, ReportArgs};
 
 /// Arguments of `cloud-unmap restore`. Every flag also reads `CLOUD_UNMAP_<FLAG>`, as the worker's
 /// do, so the deployment's own settings carry over.
 #[derive(Debug, Args, Default)]
-#[command(after_help = RESTORE_EXAMPLES)]
+#[command(
+    after_help = RESTORE_EXAMPLES,
+    mut_arg("instances_regions", |a| a.help(
+        "Regions where EC2 instances are looked up, one or more (default: the service region)")),
+    mut_arg("instances_role_arns", |a| a.help(
+        "Also look instances up in this role's account; repeatable")),
+    mut_arg("dry_run", |a| a.help("Show what would be restored; change nothing")),
+)]
 pub struct RestoreArgs {
     /// File of undo records (`-`: standard input): the worker's log (JSON or text, coloured or not),
     /// audit events or records, one per line.
@@ -27,24 +36,15 @@ pub struct RestoreArgs {
     /// Region of the Cloud Map services (default: AWS_REGION).
     #[arg(long, value_name = "REGION", env = "CLOUD_UNMAP_SERVICE_REGION")]
     pub service_region: Option<String>,
-    /// Regions where EC2 instances are looked up, one or more (default: the service region).
-    #[arg(long = "instances-region", value_name = "REGION", num_args = 1.., env = "CLOUD_UNMAP_INSTANCES_REGION", value_delimiter = ',', action = clap::ArgAction::Append)]
-    pub instances_regions: Vec<String>,
-    /// Also look instances up in this role's account; repeatable.
-    #[arg(long = "instances-role-arn", value_name = "ARN", env = "CLOUD_UNMAP_INSTANCES_ROLE_ARN", value_delimiter = ',', action = clap::ArgAction::Append)]
-    pub instances_role_arns: Vec<String>,
+    #[command(flatten)]
+    pub instances: InstancesArgs,
     /// Restore even when EC2 does not show the instance alive at its address.
     #[arg(long, env = "CLOUD_UNMAP_FORCE")]
     pub force: bool,
-    /// Show what would be restored; change nothing.
-    #[arg(long, env = "CLOUD_UNMAP_DRY_RUN")]
-    pub dry_run: bool,
-    /// Do not ask for confirmation (required without a terminal on stdin).
-    #[arg(long, env = "CLOUD_UNMAP_YES")]
-    pub yes: bool,
-    /// Report format on stdout.
-    #[arg(long, value_enum, env = "CLOUD_UNMAP_OUTPUT", default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Registrations restored at once.
     #[arg(
         long,
@@ -63,6 +63,6 @@ pub struct RestoreArgs {
     pub log_level: String,
     /// The standard `AWS_REGION`: the service region when neither --service-region nor
     /// CLOUD_UNMAP_SERVICE_REGION gives one.
-    #[arg(skip = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))]
+    #[arg(skip = aws_region())]
     pub aws_region: Option<String>,
 }

@@ -26,7 +26,7 @@ pub use apply::Applied;
 pub use selection::{note_missing, resolve_services};
 
 /// What one sync looks at.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub enum Scope<'a> {
     /// Every registration of the service as the cycle listed it (`list`), judged from the cycle's
     /// one EC2 view of every selected service's instances (`engine::view`).
@@ -41,8 +41,16 @@ pub enum Scope<'a> {
         claimed: &'a Claimed,
         observed: &'a Observed,
         needed: std::time::SystemTime,
+        /// Called with each removal's record (the attributes just read) right before its
+        /// DeregisterInstance is sent: what must be saved before the registration is gone.
+        before: Option<BeforeRemoval<'a>>,
     },
 }
+
+/// A hook run with a removal's record right before its DeregisterInstance is sent.
+pub type BeforeRemoval<'a> = &'a (dyn Fn(&crate::model::record::Removal) -> futures::future::BoxFuture<'static, ()>
+         + Send
+         + Sync);
 
 /// What one service's sync did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -63,7 +71,8 @@ pub struct ServiceReport {
     /// Each attempted deregistration's EC2 instance (`Registration::target`) and what it came to (in a dry run: `Removed`
     /// for what would have been removed).
     pub results: Vec<(String, Applied)>,
-    /// The undo records of the removals made (none in a dry run).
+    /// The undo records of the removals made (none in a dry run), and of those sent but found
+    /// already gone (`already_gone`).
     pub removals: Vec<crate::model::record::Removal>,
 }
 
@@ -162,7 +171,6 @@ pub async fn reconcile_service(
         Scope::Instances { claimed, .. } => plan::Judging::Only(claimed),
     };
     let complete = view.is_some();
-    let mut targets_unanswered = view.map_or(0, |v| v.unanswered.len());
     // A target that did not answer holds back only `not-found` (see `plan::PlanOptions`).
     let judge = |observed: &Observed, unanswered: bool| {
         let confirmed = ctx
@@ -176,6 +184,9 @@ pub async fn reconcile_service(
         ctx.state.note_absent(service_id, &plan, complete);
         plan
     };
+    // Organization mode before a first good listing: its accounts were not asked.
+    let unlisted = complete && ctx.targets.unlisted();
+    let mut targets_unanswered = view.map_or(0, |v| v.unanswered.len()) + usize::from(unlisted);
     let mut plan = judge(given, targets_unanswered > 0);
     let mut looked_again: Option<Observed> = None;
     if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
@@ -192,8 +203,10 @@ pub async fn reconcile_service(
             "not found in EC2; looking again after the grace period"
         );
         tokio::time::sleep(grace).await;
-        let again = ec2::describe_each(&ctx.targets, &ids, ctx.config.concurrency).await;
-        ctx.failing.note(&ctx.metrics, &ctx.targets, &again);
+        let targets = ctx.targets.current();
+        let again = ec2::describe_each(&targets, &ids, ctx.config.concurrency).await;
+        ctx.failing.note(&ctx.metrics, &targets, &again);
+        ctx.note_silent();
         targets_unanswered += again
             .unanswered
             .iter()
@@ -228,7 +241,7 @@ pub async fn reconcile_service(
     let home = ctx
         .metrics
         .account_label(&crate::model::domain::Account::Home);
-    let asked = ctx.targets.len();
+    let asked = ctx.targets.current().len();
     explain::log(
         service_id,
         registrations,
@@ -248,9 +261,9 @@ pub async fn reconcile_service(
         warn_held(service_id, &plan, trigger);
         return Ok(report);
     }
-    let event_time = match scope {
-        Scope::Instances { needed, .. } => Some(needed),
-        Scope::Cycle { .. } => None,
+    let (event_time, before) = match scope {
+        Scope::Instances { needed, before, .. } => (Some(needed), before),
+        Scope::Cycle { .. } => (None, None),
     };
     (report.results, report.removals) = apply::apply(
         ctx,
@@ -258,8 +271,11 @@ pub async fn reconcile_service(
         registrations,
         &plan,
         observed,
-        trigger,
-        event_time,
+        apply::When {
+            trigger,
+            event_time,
+            before,
+        },
     )
     .await;
     if complete && !ctx.config.dry_run {
@@ -277,6 +293,7 @@ pub async fn reconcile_service(
 fn warn_surge(ctx: &Context, service_id: &str, plan: &Plan, trigger: Trigger) {
     let asked: Vec<String> = ctx
         .targets
+        .current()
         .iter()
         .map(|t| format!("{}/{}", t.account, t.region))
         .collect();

@@ -16,7 +16,9 @@ use super::{truncate, Received, Worker};
 use crate::aws::ec2::{self, Observed};
 use crate::engine::reconcile::{self, Applied, Scope};
 use crate::model::claims::EventOutcome;
-use crate::model::claims::{self, Arrival, Claim, Disposition, InstanceResult, Reading, Unclaimed};
+use crate::model::claims::{
+    self, Arrival, Claim, Disposition, InstanceResult, Reading, Rules, Unclaimed,
+};
 use crate::model::event;
 use crate::model::plan::{Claimed, Hint};
 use crate::telemetry::emit::Failure;
@@ -57,6 +59,7 @@ impl Worker {
     /// Decides and does the work of a batch; returns each message's disposition.
     pub(super) async fn process(&self, messages: &[Received]) -> Vec<Disposition> {
         let now = SystemTime::now();
+        let rules = self.rules_now(messages).await;
         let mut readings = Vec::with_capacity(messages.len());
         let mut claims = Vec::new();
         for (i, m) in messages.iter().enumerate() {
@@ -73,7 +76,7 @@ impl Worker {
                 }
             };
             if let event::Kind::Scheduled { .. } = &ev.kind {
-                readings.push(self.schedule(&ev));
+                readings.push(self.schedule(&rules, &ev));
                 continue;
             }
             let arrival = Arrival {
@@ -84,7 +87,7 @@ impl Worker {
                 receive_count: m.receive_count,
             };
             let t = ev.event_type();
-            readings.push(match self.rules.claim(arrival, &ev) {
+            readings.push(match rules.claim(arrival, &ev) {
                 Ok(c) => {
                     claims.push(c);
                     Reading::Claimed(t)
@@ -103,6 +106,9 @@ impl Worker {
             });
         }
         let patience = self.patience.load(std::sync::atomic::Ordering::Relaxed);
+        let waiting = self.waiting(&claims).await;
+        let enough = self.waited_enough(&claims, &waiting, now);
+        claims.retain(|c| !waiting.contains(&c.message));
         let out = if claims.is_empty() {
             Outcomes::default()
         } else {
@@ -111,7 +117,15 @@ impl Worker {
         claims::dispose(&readings, &claims, &out.results, &out.notes, patience)
             .into_iter()
             .zip(messages)
-            .map(|((disposition, event_type, outcome), m)| {
+            .enumerate()
+            .map(|(i, ((disposition, event_type, outcome), m))| {
+                let (disposition, outcome) = if enough.contains(&i) {
+                    (Disposition::Delete, EventOutcome::LeftToReconcile)
+                } else if waiting.contains(&i) {
+                    (Disposition::Wait, EventOutcome::Waiting)
+                } else {
+                    (disposition, outcome)
+                };
                 // An unreadable message comes back until the redrive policy moves it: counted at
                 // its first receipt only (a count of 0 is SQS not saying: counted then too).
                 if outcome != EventOutcome::Invalid || m.receive_count <= 1 {
@@ -124,7 +138,7 @@ impl Worker {
 
     /// An AWS Health scheduled change: arms each instance's timer (the reconcile reads the same
     /// events from EC2 each cycle, so nothing is lost if this worker stops before the timer).
-    fn schedule(&self, ev: &event::Event) -> Reading {
+    fn schedule(&self, rules: &Rules, ev: &event::Event) -> Reading {
         let t = ev.event_type();
         let event::Kind::Scheduled {
             instance_ids,
@@ -134,7 +148,7 @@ impl Worker {
         else {
             return Reading::Ignored(t, EventOutcome::Ignored);
         };
-        let (account, region) = match self.rules.origin(ev) {
+        let (account, region) = match rules.origin(ev) {
             Ok(origin) => origin,
             Err(_) => {
                 warn!(
@@ -147,6 +161,7 @@ impl Worker {
         for id in instance_ids {
             let p = crate::model::scheduled::Pending {
                 instance_id: id.clone(),
+                event_id: None,
                 code: code.clone(),
                 not_before: *start,
                 account: account.clone(),
@@ -210,7 +225,7 @@ impl Worker {
             .filter_map(|((account, region), ids)| {
                 let target = ctx.target(account, region)?;
                 Some(async move {
-                    let found = ec2::describe(std::slice::from_ref(target), &ids, 1).await;
+                    let found = ec2::describe(std::slice::from_ref(&target), &ids, 1).await;
                     (ids, found)
                 })
             })
@@ -263,6 +278,7 @@ impl Worker {
             claimed,
             observed,
             needed,
+            before: None,
         };
         let jobs: Vec<_> = services
             .iter()

@@ -4,6 +4,7 @@
 //! their work is done, unreadable ones left for the dead-letter queue, visibility extended while
 //! work takes long. The rules that decide are pure, in `claims`.
 
+mod accounts;
 mod act;
 mod failing;
 mod hooks;
@@ -65,6 +66,7 @@ impl Worker {
             default_region: ctx.config.service_region.clone(),
             watched: ctx
                 .targets
+                .current()
                 .iter()
                 .map(|t| (t.account.clone(), t.region.clone()))
                 .collect(),
@@ -268,6 +270,9 @@ impl Worker {
         self.events
             .set_visibility(&self.ctx, &with(Disposition::Invalid), Duration::ZERO)
             .await;
+        // Waiting ones are deleted once their delayed copy is on the queue (counted as left).
+        let copied = self.requeue(&with(Disposition::Wait)).await;
+        self.events.delete(&self.ctx, &copied).await;
         self.ctx.metrics.message(MessageResult::deleted, deleted);
         self.ctx
             .metrics
