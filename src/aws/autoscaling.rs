@@ -223,6 +223,7 @@ pub async fn wait_detached(
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_secs(1);
     loop {
+        client.spend(Family::AutoScaling).await;
         let out = client
             .describe_auto_scaling_instances()
             .instance_ids(instance_id)
