@@ -63,6 +63,8 @@ struct Service {
     /// When each registration was first judged `not-found` (and still is).
     absent: HashMap<String, Instant>,
     ttl: Option<(Duration, Instant)>,
+    /// When this process last removed one of the service's registrations.
+    changed: Option<SystemTime>,
 }
 
 /// The engine's memory (see the module's doc).
@@ -283,6 +285,17 @@ impl State {
     }
 
     /// Notes that an EC2 instance's registration just left a selected service.
+    /// This process just removed one of `service_id`'s registrations: a listing begun before is
+    /// stale (the cycle lists every service before it judges any).
+    pub fn note_changed(&self, service_id: &str) {
+        self.with(service_id, |s| s.changed = Some(SystemTime::now()));
+    }
+
+    /// Whether this process removed one of `service_id`'s registrations since `began`.
+    pub fn changed_since(&self, service_id: &str, began: SystemTime) -> bool {
+        self.with(service_id, |s| s.changed.is_some_and(|c| c >= began))
+    }
+
     pub fn note_removed(&self, instance_id: &str) {
         let mut removed = lock(&self.removed);
         removed.retain(|_, at| at.elapsed() < REMEMBER_REMOVALS);

@@ -128,6 +128,7 @@ pub(super) async fn apply(
                 {
                     // A lifecycle drain later asks when the instance left (`worker::hooks`).
                     ctx.state.note_removed(&target);
+                    ctx.state.note_changed(service_id);
                 }
                 ((target, applied), record)
             }

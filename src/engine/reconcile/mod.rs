@@ -122,6 +122,11 @@ fn targets(registrations: &[Registration], keep: impl Fn(&Registration) -> bool)
 /// waits, then finds this one: the index's single flight).
 pub async fn list(ctx: &Context, service_id: &str) -> Result<Arc<Listing>, Error> {
     let _alone = ctx.state.plan_alone(service_id).await;
+    list_now(ctx, service_id).await
+}
+
+/// Lists one service; the caller holds its planner.
+async fn list_now(ctx: &Context, service_id: &str) -> Result<Arc<Listing>, Error> {
     let start = index::begin(ctx, service_id).await;
     let registrations = cloudmap::list_registrations(&ctx.cloudmap, service_id).await?;
     Ok(index::record(ctx, service_id, start, registrations))
@@ -148,6 +153,14 @@ pub async fn reconcile_service(
 ) -> Result<ServiceReport, Error> {
     let _alone = ctx.state.plan_alone(service_id).await;
     let (listing, given, view) = match scope {
+        // Another trigger of this process removed a registration since the cycle listed the
+        // service (while the view was looked up): judging the old listing could empty it. List
+        // again; the view's word on the instances still listed stands.
+        Scope::Cycle { listing, lookup } if ctx.state.changed_since(service_id, listing.began) => (
+            list_now(ctx, service_id).await?,
+            &lookup.observed,
+            Some(lookup),
+        ),
         Scope::Cycle { listing, lookup } => (listing.clone(), &lookup.observed, Some(lookup)),
         Scope::Instances {
             needed, observed, ..
