@@ -147,8 +147,10 @@ async fn a_role_without_the_revision_permission_still_removes_and_says_so_once_p
     }
     wait_queue_empty(&queue).await;
     let denied = "cloud_unmap_aws_errors_total{operation=\"DiscoverInstancesRevision\"}";
-    // Every read is counted: at start-up and on both events, for both services.
-    assert!(metric(port, denied).await >= 6.0);
+    // Every read is counted: at start-up for both services, and before listing the holder again on
+    // both events (the sweep reads the other service's too, unless a listing it made for the first
+    // event already covers the second).
+    assert!(metric(port, denied).await >= 4.0);
     let out = worker.terminate(Duration::from_secs(40));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let logged = stdout(&out)

@@ -5,6 +5,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod choices;
+pub mod events;
 mod examples;
 use examples::{CHECK_EXAMPLES, DECOMMISSION_EXAMPLES, RESTORE_EXAMPLES};
 
@@ -305,10 +306,6 @@ pub struct RunArgs {
         default_value_t = 25
     )]
     pub shutdown_timeout: u64,
-    /// SQS queue fed by the EventBridge rules: turns the event loop on, beside the periodic
-    /// reconcile. The queue belongs to the home account (its URL names it).
-    #[arg(long, value_name = "URL", env = "CLOUD_UNMAP_QUEUE_URL")]
-    pub queue_url: Option<String>,
     /// DynamoDB table (name or ARN) the replicas on the queue share: the queue's scheduled reconcile
     /// message then runs one cycle among all of them, every replica's metrics and readiness follow
     /// each service's last success by any of them, and a replica runs the cycle itself when none ran
@@ -324,6 +321,8 @@ pub struct RunArgs {
         default_value_t = 16
     )]
     pub concurrency: usize,
+    #[command(flatten)]
+    pub events: events::EventArgs,
     /// Auto Scaling lifecycle hook names cloud-unmap owns: only their terminate actions are completed
     /// (CONTINUE, after the drain). Another hook's action still deregisters the instance but is left
     /// to its owner. Repeatable.

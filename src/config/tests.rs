@@ -144,7 +144,7 @@ fn state_tables_need_the_queue_and_a_table_name() {
         Config::from_args(&a).unwrap_err(),
         ConfigError::StateTableWithoutQueue
     );
-    a.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
+    a.events.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
     assert_eq!(
         Config::from_args(&a).unwrap().state_table.as_deref(),
         Some("cloud-unmap-state")
@@ -184,10 +184,10 @@ fn queue_urls() {
         assert_eq!(queue_account(bad), None, "{bad}");
     }
     let mut a = args();
-    a.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
+    a.events.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
     a.dry_run = true;
     assert_eq!(Config::from_args(&a).unwrap_err(), ConfigError::DryRunQueue);
-    a.queue_url = Some("queue".into());
+    a.events.queue_url = Some("queue".into());
     a.dry_run = false;
     assert_eq!(
         Config::from_args(&a).unwrap_err(),

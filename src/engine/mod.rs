@@ -9,12 +9,14 @@ pub mod app;
 pub mod context;
 pub mod cycle;
 pub mod fleet;
+pub mod holders;
 pub mod index;
 pub mod queue;
 pub mod reconcile;
 pub mod scheduled;
 pub mod shutdown;
 pub mod state;
+pub mod sweep;
 pub mod targets;
 pub mod worker;
 

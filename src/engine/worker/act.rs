@@ -1,12 +1,13 @@
 //! Doing what a batch asks: read each message into a claim (rules in `claims`), verify the claims
 //! with EC2 (one DescribeInstances per account×region of the batch's claims; a failing one fails
-//! only its own claims), drop lifecycle actions Auto Scaling does not show terminating, sync every
-//! selected service within the claimed instances (through `sync`, `--concurrency` at a time; a
-//! missing service blocks nothing, a failing one holds claims back a bounded number of receives,
-//! see `failing`), then settle lifecycle actions (`lifecycle`) after the drain of the services
-//! that synced.
+//! only its own claims), drop lifecycle actions Auto Scaling does not show terminating, sync the
+//! selected services that hold a claimed instance within the claimed instances (`reconcile`,
+//! `--concurrency` at a time): at once those the index knows to hold it (`holders`), then those
+//! the revision sweep finds (`sweep`). A missing service blocks nothing, a failing one holds claims
+//! back a bounded number of receives (see `failing`). Then settle lifecycle actions (`lifecycle`)
+//! after the drain of the services that synced.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::stream::{self, StreamExt};
@@ -50,6 +51,20 @@ impl Outcomes {
         self.results
             .get(&c.instance_id)
             .is_some_and(|r| r.failed || c.waits(r, self.patience))
+    }
+}
+
+/// Fails every claimed instance: its messages come back after their visibility timeout.
+fn fail_all(claimed: &Claimed, out: &mut Outcomes) {
+    for id in claimed.keys() {
+        out.fail(id);
+    }
+}
+
+/// A service failed: every claim is blocked by it (`left`: that service is left to the reconcile).
+fn block(claimed: &Claimed, out: &mut Outcomes, left: bool) {
+    for id in claimed.keys() {
+        out.results.entry(id.clone()).or_default().block(left);
     }
 }
 
@@ -192,7 +207,9 @@ impl Worker {
             })
             .max()
             .unwrap_or(now);
-        let services = self.sync_all(&claimed, &observed, needed, &mut out).await;
+        let services = self
+            .sync_all(&claimed, &observed, (now, needed), &mut out)
+            .await;
         self.observe_latencies(&active, &out);
         if let Some(services) = services {
             self.settle_lifecycles(&active, &observed, &services, &mut out)
@@ -238,31 +255,83 @@ impl Worker {
         observed
     }
 
-    /// Syncs every selected service within the claims. Returns the services synced, or `None` when
-    /// the selection itself could not be resolved (every claim then fails). A service that fails
-    /// blocks every claim (its listing is unknown), for a bounded number of receives.
+    /// Syncs the selected services holding a claimed instance: at once those whose last listing
+    /// holds it, then those a sweep begun after `received` finds (what its bound leaves out is left
+    /// to the reconcile). Returns the selected services but those that failed (each blocks every
+    /// claim a bounded number of receives), or `None`: the selection could not be resolved.
     async fn sync_all(
         &self,
         claimed: &Claimed,
         observed: &Observed,
-        needed: SystemTime,
+        (received, needed): (SystemTime, SystemTime),
         out: &mut Outcomes,
     ) -> Option<Vec<String>> {
         let ctx = &self.ctx;
-        let fail_all = |out: &mut Outcomes| {
-            for id in claimed.keys() {
-                out.fail(id);
-            }
-        };
         let (services, selection_errors) = reconcile::resolve_services(ctx, false).await;
         if !selection_errors.is_empty() {
-            fail_all(out);
+            fail_all(claimed, out);
             return None;
         }
         let scope = Scope::Instances {
             claimed,
             observed,
             needed,
+        };
+        let (mut synced, mut failed) = (HashSet::new(), HashSet::new());
+        let known = self.holding(claimed, &services, &mut synced);
+        self.sync_each(&known, scope, out, &mut failed).await;
+        let patience = out.patience;
+        let on_failure =
+            |s: &str, e: &crate::error::Error| self.failing.failed(ctx, s, e, patience);
+        let swept = self
+            .sweeper
+            .serve(ctx, &services, (received, needed), &on_failure)
+            .await;
+        for (service_id, left) in &swept.failed {
+            // A service that could not be listed may hold any of them.
+            failed.insert(service_id.clone());
+            block(claimed, out, *left);
+        }
+        let found = self.holding(claimed, &services, &mut synced);
+        self.sync_each(&found, scope, out, &mut failed).await;
+        Some(
+            services
+                .into_iter()
+                .filter(|s| !failed.contains(s))
+                .collect(),
+        )
+    }
+
+    /// The selected services whose last listing holds a claimed instance, but those in `synced`.
+    fn holding(
+        &self,
+        claimed: &Claimed,
+        services: &[String],
+        synced: &mut HashSet<String>,
+    ) -> Vec<String> {
+        let selected: HashSet<&String> = services.iter().collect();
+        let mut out = Vec::new();
+        for id in claimed.keys() {
+            for s in self.ctx.state.holders(id) {
+                if selected.contains(&s) && synced.insert(s.clone()) {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    /// Syncs `services` within the claims, `--concurrency` at a time; those that fail join `failed`.
+    async fn sync_each(
+        &self,
+        services: &[String],
+        scope: Scope<'_>,
+        out: &mut Outcomes,
+        failed: &mut HashSet<String>,
+    ) {
+        let ctx = &self.ctx;
+        let Scope::Instances { claimed, .. } = scope else {
+            return;
         };
         let jobs: Vec<_> = services
             .iter()
@@ -275,12 +344,10 @@ impl Worker {
             .buffer_unordered(ctx.config.concurrency)
             .collect()
             .await;
-        let mut synced = Vec::with_capacity(services.len());
         for (service_id, outcome) in per_service {
             match outcome {
                 Ok(report) => {
                     self.failing.synced(ctx, service_id);
-                    synced.push(service_id.clone());
                     for (id, applied) in report.results {
                         let ok = applied != Applied::Failed;
                         // Already gone still drains: a duplicate's replica removed it moments ago.
@@ -298,13 +365,11 @@ impl Worker {
                 Err(e) if reconcile::note_missing(ctx, service_id, &e, false) => {}
                 Err(e) => {
                     let left = self.failing.failed(ctx, service_id, &e, out.patience);
-                    for id in claimed.keys() {
-                        out.results.entry(id.clone()).or_default().block(left);
-                    }
+                    failed.insert(service_id.clone());
+                    block(claimed, out, left);
                 }
             }
         }
-        Some(synced)
     }
 
     /// Latencies of this batch's confirmed deregistrations, from receipt and from the event's time.

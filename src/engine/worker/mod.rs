@@ -1,4 +1,5 @@
-//! The event loop: long-polls the SQS queue, hands each batch to `act` (claims verified with EC2,
+//! The event loop: long-polls the SQS queue (the next poll in flight while up to `--event-batches`
+//! batches are worked), hands each batch to `act` (claims verified with EC2,
 //! the shared per-service sync) and `lifecycle` (Auto Scaling's view, drains, completions), and
 //! settles the messages: deleted only when
 //! their work is done, unreadable ones left for the dead-letter queue, visibility extended while
@@ -12,6 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::OptionFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -20,12 +23,20 @@ use crate::aws::sqs::{self, Received};
 use crate::config::Queue;
 use crate::engine::context::Context;
 use crate::engine::queue::{EventQueue, ReconcileRequest};
+use crate::engine::sweep::Sweeper;
 use crate::error::Error;
 use crate::model::backoff::Backoff;
 use crate::model::claims::{Disposition, Rules};
 use crate::telemetry::emit::Failure;
 use crate::telemetry::health::{LoopName, CURRENT_LOOP};
 use crate::telemetry::metrics::MessageResult;
+
+/// Completes at `at` (the caller enables it only when there is one).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+}
 
 /// Used when the queue's own visibility timeout cannot be read.
 const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
@@ -45,6 +56,8 @@ pub struct Worker {
     failing: failing::Failing,
     /// How many receives a claim waits for a failing service (`claims::patience`).
     patience: AtomicU32,
+    /// The revision sweep the batches in flight share.
+    sweeper: Sweeper,
 }
 
 fn truncate(body: &str) -> &str {
@@ -78,6 +91,7 @@ impl Worker {
             told_unshared: AtomicBool::new(false),
             failing: Default::default(),
             patience: AtomicU32::new(crate::model::claims::patience(None)),
+            sweeper: Sweeper::default(),
         }
     }
 
@@ -159,9 +173,11 @@ impl Worker {
         sqs::receive(&self.events.sqs, &self.queue.url, 2).await
     }
 
-    /// Receives and handles batches until `stop` is cancelled. Only the long poll itself is
-    /// cancelled: a batch being handled always runs to its end. Every AWS request attempt (a long
-    /// poll completes at least every 20 s) counts as the loop's progress.
+    /// Receives and handles batches until `stop` is cancelled, up to `--event-batches` at once: the
+    /// next long poll is in flight while batches are worked, so an event never waits for an
+    /// unrelated batch. Only the long poll itself is cancelled: a batch being handled always runs to
+    /// its end (shutdown waits for every batch in hand). Every AWS request attempt (a long poll
+    /// completes at least every 20 s) counts as the loop's progress.
     pub async fn run(self, stop: CancellationToken) {
         CURRENT_LOOP
             .scope(LoopName::Events, self.receive_and_handle(stop))
@@ -172,44 +188,62 @@ impl Worker {
         self.ctx.health.progress(LoopName::Events, Instant::now());
         self.ctx.health.expect_receives(Instant::now());
         let visibility = self.inspect_queue().await;
-        info!(queue_url = %self.queue.url, visibility_s = visibility.as_secs(), "event loop started");
+        let most = self.ctx.config.event_batches.max(1);
+        info!(queue_url = %self.queue.url, visibility_s = visibility.as_secs(), batches = most, "event loop started");
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        let mut working = FuturesUnordered::new();
+        let mut poll = None;
+        let mut resume_at: Option<tokio::time::Instant> = None;
         loop {
-            let received = tokio::select! {
+            if poll.is_none() && resume_at.is_none() && working.len() < most {
+                poll = Some(Box::pin(self.receive()));
+            }
+            tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                r = self.receive() => r,
-            };
-            match received {
-                Err(e) => {
-                    self.ctx.health.received(false, Instant::now());
-                    let pause = backoff.next_delay();
-                    self.ctx.failed(Failure::Receive { retry_in: pause }, &e);
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tokio::time::sleep(pause) => {}
-                    }
-                }
-                Ok(messages) => {
-                    self.ctx.health.received(true, Instant::now());
-                    backoff.reset();
-                    if messages.is_empty() {
-                        continue;
-                    }
-                    if stop.is_cancelled() {
-                        self.release(&messages).await;
-                        break;
-                    }
-                    let messages = self.take_triggers(messages).await;
-                    if messages.is_empty() {
-                        continue;
-                    }
-                    self.handle_batch(&messages, visibility).await;
+                Some(()) = working.next(), if !working.is_empty() => {
                     self.ctx.health.progress(LoopName::Events, Instant::now());
+                }
+                _ = sleep_until_some(resume_at), if resume_at.is_some() => resume_at = None,
+                Some(received) = OptionFuture::from(poll.as_mut()), if poll.is_some() => {
+                    poll = None;
+                    match received {
+                        Err(e) => {
+                            self.ctx.health.received(false, Instant::now());
+                            let pause = backoff.next_delay();
+                            self.ctx.failed(Failure::Receive { retry_in: pause }, &e);
+                            resume_at = Some(tokio::time::Instant::now() + pause);
+                        }
+                        Ok(messages) => {
+                            self.ctx.health.received(true, Instant::now());
+                            backoff.reset();
+                            if messages.is_empty() {
+                                continue;
+                            }
+                            if stop.is_cancelled() {
+                                self.release(&messages).await;
+                                break;
+                            }
+                            working.push(self.work(messages, visibility));
+                        }
+                    }
                 }
             }
         }
+        drop(poll);
+        if !working.is_empty() {
+            info!(batches = working.len(), "finishing the batches in hand");
+            while working.next().await.is_some() {}
+        }
         info!("event loop stopped");
+    }
+
+    /// One received batch: reconcile messages to their driver, the rest handled and settled.
+    async fn work(&self, messages: Vec<Received>, visibility: Duration) {
+        let messages = self.take_triggers(messages).await;
+        if !messages.is_empty() {
+            self.handle_batch(&messages, visibility).await;
+        }
     }
 
     /// Handles one batch, extending the messages' visibility while the work outlasts half of it.

@@ -1,0 +1,36 @@
+//! The event path's own flags: its queue, how many batches are worked at once, and how many
+//! services one revision sweep may read (`engine::sweep`).
+
+use clap::Args;
+
+/// Default of `--event-batches`.
+pub const EVENT_BATCHES: usize = 4;
+/// Default of `--revision-sweep-size`.
+pub const REVISION_SWEEP_SIZE: usize = 40;
+
+/// Flags of the event loop (flattened into the worker's).
+#[derive(Debug, Args)]
+pub struct EventArgs {
+    /// SQS queue fed by the EventBridge rules: turns the event loop on, beside the periodic
+    /// reconcile. The queue belongs to the home account (its URL names it).
+    #[arg(long, value_name = "URL", env = "CLOUD_UNMAP_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// Batches of queue messages worked at once: the next long poll is in flight while a batch is
+    /// worked, so an event never waits for an unrelated batch.
+    #[arg(long, value_name = "N", env = "CLOUD_UNMAP_EVENT_BATCHES", default_value_t = EVENT_BATCHES)]
+    pub event_batches: usize,
+    /// Most services one revision sweep of the event path reads (DiscoverInstancesRevision, at most
+    /// one sweep a second); stale services beyond it are left to the next reconcile.
+    #[arg(long, value_name = "N", env = "CLOUD_UNMAP_REVISION_SWEEP_SIZE", default_value_t = REVISION_SWEEP_SIZE)]
+    pub revision_sweep_size: usize,
+}
+
+impl Default for EventArgs {
+    fn default() -> EventArgs {
+        EventArgs {
+            queue_url: None,
+            event_batches: EVENT_BATCHES,
+            revision_sweep_size: REVISION_SWEEP_SIZE,
+        }
+    }
+}
