@@ -288,3 +288,42 @@ fn queue_with_dry_run_or_single_run_is_refused() {
         assert_usage_error(&[&home_args("srv-abc")[..], &["--queue-url", queue, extra]].concat());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_never_waits_for_an_unrelated_batch() {
+    let proxy = Proxy::start();
+    let s = Setup::with(4).through(&proxy.endpoint).start().await;
+    let client = ec2(HOME_REGION).await;
+    let (first, second) = (s.instances[0].id.clone(), s.instances[1].id.clone());
+    terminate(&client, &[first.clone(), second.clone()]).await;
+    // The first event's batch stalls: EC2's answer to its lookup is held back 10 s (long beside
+    // the second event's path, even on a loaded machine).
+    let lookups = || async {
+        proxy.state("state").await["counts"]["DescribeInstances"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = lookups().await;
+    proxy.state("hold/DescribeInstances/10").await;
+    put_state_change(&first, "terminated").await;
+    eventually(WAIT, "the first batch's lookup", || async {
+        let n = lookups().await;
+        (n > before).then_some(()).ok_or(format!("{n}"))
+    })
+    .await;
+    put_state_change(&second, "terminated").await;
+    // The second is received and worked while the first batch still waits for EC2.
+    let gone = second.clone();
+    wait_registered(&s.service, WAIT, move |r| !r.contains(&gone)).await;
+    if !registered(&s.service).await.contains(&first) {
+        let st = proxy.state("state").await;
+        let out = s.worker.terminate(Duration::from_secs(40));
+        panic!("first gone too early: {} {}", st["counts"], stdout(&out));
+    }
+    let mut expected = ids(&s.instances[2..]);
+    expected.sort();
+    wait_registered(&s.service, WAIT, |r| r == expected.as_slice()).await;
+    wait_queue_empty(&s.queue).await;
+    assert_eq!(queue_depth(&s.dlq).await, (0, 0));
+    stop_worker(s.worker).await;
+}
