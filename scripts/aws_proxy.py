@@ -33,6 +33,7 @@
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
   GET /__proxy/state also returns "faults": counts by kind.
+- GET /__proxy/state also returns "per_second": each operation's requests by wall-clock second (epoch);
 - GET /__proxy/state also returns "upstream_s": the seconds during which moto had at least one forwarded
   request to answer (its busy time: the floor under the wall time of the calls made);
 - answers Cloud Map's DiscoverInstancesRevision as AWS does: a revision that increases whenever the
@@ -63,6 +64,7 @@ lock = threading.Lock()
 state = {
     "outage": False,
     "counts": collections.Counter(),
+    "per_second": collections.defaultdict(collections.Counter),
     "lifecycle_actions": [],
     "heartbeats": [],
     "completed": set(),
@@ -278,6 +280,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 {
                     "outage": state["outage"],
                     "counts": state["counts"],
+                    "per_second": {op: {str(t): n for t, n in c.items()} for op, c in state["per_second"].items()},
                     "lifecycle_actions": state["lifecycle_actions"],
                     "heartbeats": state["heartbeats"],
                     "faults": state["faults"],
@@ -302,6 +305,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         op = operation(self.headers, body)
         with lock:
             state["counts"][op] += 1
+            state["per_second"][op][int(time.time())] += 1
             fault = rnd.choice(FAULTS) if rnd.random() < state["rate"] else None
             if fault:
                 state["faults"][fault] += 1

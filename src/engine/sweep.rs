@@ -21,8 +21,8 @@ use crate::engine::reconcile::note_missing;
 use crate::error::Error;
 use crate::telemetry::metrics::SweepResult;
 
-/// The shortest time between two sweeps' starts: with `--revision-sweep-size` at 40, sweeps read at
-/// most 80 revisions in any second (4 % of Cloud Map's DiscoverInstances bucket refill, 1,000/s).
+/// The shortest time between two sweeps' starts: with `--revision-sweep-size` at 20, sweeps read at
+/// most 40 revisions in any second (4 % of Cloud Map's DiscoverInstances bucket refill, 1,000/s).
 pub const SWEEP_PERIOD: Duration = Duration::from_secs(1);
 
 /// What one sweep came to.

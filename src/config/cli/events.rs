@@ -6,7 +6,7 @@ use clap::Args;
 /// Default of `--event-batches`.
 pub const EVENT_BATCHES: usize = 4;
 /// Default of `--revision-sweep-size`.
-pub const REVISION_SWEEP_SIZE: usize = 40;
+pub const REVISION_SWEEP_SIZE: usize = 20;
 
 /// Flags of the event loop (flattened into the worker's).
 #[derive(Debug, Args)]

@@ -1,11 +1,10 @@
 //! Doing what a batch asks: read each message into a claim (rules in `claims`), verify the claims
 //! with EC2 (one DescribeInstances per account×region of the batch's claims; a failing one fails
 //! only its own claims), drop lifecycle actions Auto Scaling does not show terminating, sync the
-//! selected services that hold a claimed instance within the claimed instances (`reconcile`,
-//! `--concurrency` at a time): at once those the index knows to hold it (`holders`), then those
-//! the revision sweep finds (`sweep`). A missing service blocks nothing, a failing one holds claims
-//! back a bounded number of receives (see `failing`). Then settle lifecycle actions (`lifecycle`)
-//! after the drain of the services that synced.
+//! selected services holding a claimed instance (`reconcile`, `--concurrency` at a time): at once
+//! those the index knows (`holders`), then those the revision sweep finds (`sweep`). A missing
+//! service blocks nothing, a failing one holds claims back a bounded number of receives
+//! (`failing`). Then settle lifecycle actions (`lifecycle`) after the drain of those that synced.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
@@ -283,10 +282,11 @@ impl Worker {
         let patience = out.patience;
         let on_failure =
             |s: &str, e: &crate::error::Error| self.failing.failed(ctx, s, e, patience);
-        let swept = self
-            .sweeper
-            .serve(ctx, &services, (received, needed), &on_failure)
-            .await;
+        // Waiting for the sweep makes no call: the batch's slot serves another meanwhile.
+        let (sweeper, window) = (&self.sweeper, (received, needed));
+        self.slots.add_permits(1);
+        let swept = sweeper.serve(ctx, &services, window, &on_failure).await;
+        self.take_slot().await;
         for (service_id, left) in &swept.failed {
             // A service that could not be listed may hold any of them.
             failed.insert(service_id.clone());

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::OptionFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -58,7 +58,13 @@ pub struct Worker {
     patience: AtomicU32,
     /// The revision sweep the batches in flight share.
     sweeper: Sweeper,
+    /// One permit per batch being worked (`--event-batches`); a batch waiting for a sweep gives
+    /// its permit back meanwhile.
+    slots: Semaphore,
 }
+
+/// Batches in hand (worked, or waiting for a sweep) per `--event-batches`.
+const IN_HAND_PER_SLOT: usize = 16;
 
 fn truncate(body: &str) -> &str {
     let mut end = body.len().min(LOGGED_BODY);
@@ -82,6 +88,7 @@ impl Worker {
             hook_names: ctx.config.lifecycle_hook_names.clone(),
             on_rebalance: ctx.config.on_rebalance,
         };
+        let ctx_batches = ctx.config.event_batches.max(1);
         Worker {
             ctx,
             events: EventQueue::new(sqs, queue.url.clone()),
@@ -92,6 +99,7 @@ impl Worker {
             failing: Default::default(),
             patience: AtomicU32::new(crate::model::claims::patience(None)),
             sweeper: Sweeper::default(),
+            slots: Semaphore::new(ctx_batches),
         }
     }
 
@@ -194,8 +202,11 @@ impl Worker {
         let mut working = FuturesUnordered::new();
         let mut poll = None;
         let mut resume_at: Option<tokio::time::Instant> = None;
+        let in_hand = most * IN_HAND_PER_SLOT;
         loop {
-            if poll.is_none() && resume_at.is_none() && working.len() < most {
+            let room = resume_at.is_none() && working.len() < in_hand;
+            let free = self.slots.available_permits() > 0;
+            if poll.is_none() && room && free {
                 poll = Some(Box::pin(self.receive()));
             }
             tokio::select! {
@@ -204,6 +215,8 @@ impl Worker {
                 Some(()) = working.next(), if !working.is_empty() => {
                     self.ctx.health.progress(LoopName::Events, Instant::now());
                 }
+                // Wakes when a batch gives its slot back to wait for a sweep.
+                _ = self.slots.acquire(), if poll.is_none() && room && !free => {}
                 _ = sleep_until_some(resume_at), if resume_at.is_some() => resume_at = None,
                 Some(received) = OptionFuture::from(poll.as_mut()), if poll.is_some() => {
                     poll = None;
@@ -238,11 +251,21 @@ impl Worker {
         info!("event loop stopped");
     }
 
-    /// One received batch: reconcile messages to their driver, the rest handled and settled.
+    /// One received batch, in a slot: reconcile messages to their driver, the rest handled and
+    /// settled.
     async fn work(&self, messages: Vec<Received>, visibility: Duration) {
+        self.take_slot().await;
         let messages = self.take_triggers(messages).await;
         if !messages.is_empty() {
             self.handle_batch(&messages, visibility).await;
+        }
+        self.slots.add_permits(1);
+    }
+
+    /// Waits for a slot (held until `slots.add_permits(1)`; the semaphore is never closed).
+    async fn take_slot(&self) {
+        if let Ok(p) = self.slots.acquire().await {
+            p.forget();
         }
     }
 
