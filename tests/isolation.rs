@@ -73,6 +73,18 @@ async fn a_member_account_that_fails_does_not_stall_the_home_accounts_events() {
         .args(&["--instances-role-arn", MEMBER_ROLE])
         .spawn();
     wait_http(port, "/healthz", WAIT, |s, _| s == 200).await;
+    // The start-up reconcile first: a termination it saw would be its removal, not the event's
+    // (on a loaded machine it can still be looking instances up when the instance terminates).
+    eventually(WAIT, "the start-up reconcile", || async {
+        let mut n = 0.0;
+        for r in ["success", "held", "failure"] {
+            let series =
+                format!("cloud_unmap_reconciles_total{{service_id=\"{svc}\",result=\"{r}\"}}");
+            n += metric(port, &series).await;
+        }
+        (n >= 1.0).then_some(()).ok_or(n.to_string())
+    })
+    .await;
 
     // A member account's event fails (its lookup cannot be made) and comes back later…
     let member = member_state_change("i-0123456789abcdef0");
