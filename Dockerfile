@@ -36,6 +36,9 @@ RUN mkdir src \
  && cargo build --release --locked --target "$(cat /triple)" \
  && rm -rf src
 COPY src ./src
+# The source revision, read at compile time into cloud_unmap_build_info{revision} (after the dependency
+# layer, so a new revision does not rebuild the AWS SDK).
+ARG REVISION=unknown
 # Newer mtimes than the dummy sources, so cargo rebuilds the crate itself.
 RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked --target "$(cat /triple)" \

@@ -2,7 +2,9 @@
 
 1. Latency: 100 terminations, one at a time: terminate the instance, PutEvents its state-change on
    the default bus (rules from event-rules.json route it to the queue), and time until Cloud Map's
-   GetInstance says the registration is gone. p50 / p99 / max.
+   GetInstance says the registration is gone. p50 / p99 / max; and the worker's own
+   cloud_unmap_dead_registration_age_seconds{trigger="event"} p50 / p99 from /metrics (EC2's end of the
+   instance, at one-second resolution, to its removal).
 2. Burst: 1,000 messages queued before the worker starts (100 terminations over 2 services, 900
    irrelevant events); time until the queue is empty and all 100 are deregistered. Beside it, in the
    same run and on the same moto, a bare boto3 receive→delete-batch loop draining 1,000 messages.
@@ -15,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 import boto3
 
@@ -101,6 +104,28 @@ def state_change(instance_id, state="terminated"):
     }
 
 
+def histogram_quantile(port, name, labels, q):
+    """Prometheus' histogram_quantile over the worker's /metrics: linear within the bucket."""
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    buckets = []
+    for line in body.splitlines():
+        if line.startswith(name + "_bucket{") and labels in line:
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    rank, prev_le, prev_n = q * total, 0.0, 0.0
+    for le, n in buckets:
+        if n >= rank:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * (rank - prev_n) / max(n - prev_n, 1e-9)
+        prev_le, prev_n = le, n
+    return prev_le
+
+
 def latency(moto):
     c = clients(moto.endpoint)
     st = seed(moto.endpoint, EVENTS + 10, "latency")
@@ -117,6 +142,12 @@ def latency(moto):
             c["events"].put_events(Entries=[state_change(inst["id"])])
             wait_deregistered(c, st["service"], inst["id"], t0, 30)
             samples.append(time.perf_counter() - t0)
+        # The metric of the purpose, as the worker itself measured it (EC2's end to the removal).
+        age = "cloud_unmap_dead_registration_age_seconds"
+        dead_age = {
+            f"p{int(q * 100)}_s": round(histogram_quantile(port, age, 'trigger="event"', q) or 0, 2)
+            for q in (0.5, 0.99)
+        }
     finally:
         w.terminate()
         w.wait(timeout=30)
@@ -127,6 +158,7 @@ def latency(moto):
         "p99_ms": round(percentile(ms, 99), 1),
         "max_ms": round(max(ms), 1),
         "mean_ms": round(sum(ms) / len(ms), 1),
+        "dead_registration_age": dead_age,
     }
 
 

@@ -24,6 +24,8 @@
   AccessDenied from then on, in the protocol's shape
   (query XML `ErrorResponse` with HTTP 403; JSON `AccessDeniedException` with SQS's `x-amzn-query-error`
   header), as AWS answers a call the caller's policies do not allow.
+- POST /__proxy/deny-role-account/<account-id> answers AssumeRole on any role of that account with AccessDenied
+  (a role that does not exist there yet, or does not trust the caller: AWS answers both alike);
 - POST /__proxy/shared/<namespace-id>/<owner-account>: that namespace is shared with the caller through AWS
   RAM by another account, and answered as AWS answers a consumer (see proxy_sharing.py);
 - POST /__proxy/scheduled/<instance-id>/<code>/<epoch-seconds>: DescribeInstanceStatus reports that scheduled
@@ -32,10 +34,16 @@
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
-  GET /__proxy/state also returns "faults": counts by kind.
+  POST /__proxy/faults/<rate>/<kind,kind…> chooses among those kinds instead (drop, delay, 500, 503,
+  throttle, and lost: the request reaches moto and is done, but the connection drops before the answer, as
+  an answer lost on the way back from AWS). GET /__proxy/state also returns "faults": counts by kind.
+- POST /__proxy/lose/<Action>/<n>: the next n such requests are done by moto, then their connection
+  drops without an answer (the caller cannot tell a done request from one never made);
 - GET /__proxy/state also returns "per_second": each operation's requests by wall-clock second (epoch);
 - GET /__proxy/state also returns "upstream_s": the seconds during which moto had at least one forwarded
   request to answer (its busy time: the floor under the wall time of the calls made);
+- enforces Cloud Map's RegisterInstance rule for AWS_EC2_INSTANCE_ID and fills AWS_INSTANCE_IPV4 as AWS
+  does (see proxy_register.py); GET /__proxy/state's "register_refused" lists the refusals;
 - answers Cloud Map's DiscoverInstancesRevision as AWS does: a revision that increases whenever the
   service's instances changed since the last ask (moto sums its instances' revisions, which returns to
   an earlier value when one instance leaves and another arrives); hooks' GlobalTimeout: proxy_hooks.py.
@@ -55,6 +63,7 @@ import urllib.parse
 from xml.etree import ElementTree
 
 import proxy_hooks as hooks
+import proxy_register as register_rule
 import proxy_revision as revisions
 import proxy_sharing as sharing
 import proxy_targeted as targeted
@@ -78,12 +87,15 @@ state = {
     "state_names": {},
     "fail": set(),
     "deny": set(),
+    "deny_role_accounts": set(),
     "scheduled": {},
     "rate": 0.0,
     "faults": collections.Counter(),
 }
 rnd = random.Random(11)
 FAULTS = ["drop", "delay", "500", "503", "throttle"]
+state["kinds"] = FAULTS
+state["lose"] = {}
 
 INJECTED = (
     b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>InvalidParameterCombination</Code>'
@@ -221,6 +233,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def reply(self, status, body, ctype="application/json"):
+        if getattr(self, "lost", False):
+            # The proxy answered for AWS (lifecycle actions, revisions): that answer is lost too.
+            self.close_connection = True
+            self.connection.close()
+            return
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -261,8 +278,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 scheduled_control(self.path)
             elif self.path.startswith("/__proxy/deny/"):
                 state["deny"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/deny-role-account/"):
+                state["deny_role_accounts"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/faults/"):
-                state["rate"] = float(self.path.rsplit("/", 1)[-1])
+                _, _, _, rate, *kinds = self.path.split("/")
+                state["rate"] = float(rate)
+                state["kinds"] = kinds[0].split(",") if kinds else FAULTS
+            elif self.path.startswith("/__proxy/lose/"):
+                _, _, _, action, n = self.path.split("/")
+                state["lose"][action] = int(n)
             elif self.path.startswith("/__proxy/terminating/"):
                 state["terminating"].add(self.path.rsplit("/", 1)[-1])
             elif self.path.startswith("/__proxy/slow/"):
@@ -285,6 +309,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "heartbeats": state["heartbeats"],
                     "faults": state["faults"],
                     "owner_accounts": sharing.owner_accounts,
+                    "register_refused": register_rule.refused,
                     "upstream_s": state["upstream_s"],
                     "targeted": targeted.state(),
                 }
@@ -306,9 +331,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             state["counts"][op] += 1
             state["per_second"][op][int(time.time())] += 1
-            fault = rnd.choice(FAULTS) if rnd.random() < state["rate"] else None
+            fault = rnd.choice(state["kinds"]) if rnd.random() < state["rate"] else None
             if fault:
                 state["faults"][fault] += 1
+            if not fault and state["lose"].get(op, 0) > 0:
+                state["lose"][op] -= 1
+                fault = "lost"
+        self.lost = fault == "lost"
         if fault == "drop":
             self.close_connection = True
             self.connection.close()
@@ -333,6 +362,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             fail = op in state["fail"]
             deny = op in state["deny"] or IAM_ACTION.get(op) in state["deny"]
+            if op == "AssumeRole" and state["deny_role_accounts"]:
+                form = urllib.parse.parse_qs(body.decode(errors="replace"))
+                arn = form.get("RoleArn", [""])[0]
+                deny = deny or any(f"::{a}:" in arn for a in state["deny_role_accounts"])
             slow = state["slow"]
         if slow:
             time.sleep(slow)
@@ -359,6 +392,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status, answer = revisions.answer(upstream, body, self.headers)
             return self.reply(status, answer, "application/x-amz-json-1.1")
         body, refused = sharing.rewrite_request(upstream, self.headers, op, body)
+        if op == "RegisterInstance" and not refused:
+            body, refused = register_rule.rewrite(upstream, self.headers, body)
         if refused:
             return self.reply(400, refused, "application/x-amz-json-1.1")
         conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
@@ -371,6 +406,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
+        if fault == "lost":
+            with lock:
+                state["inflight"] -= 1
+                if state["inflight"] == 0:
+                    state["upstream_s"] += time.perf_counter() - state["busy_since"]
+            conn.close()
+            self.close_connection = True
+            self.connection.close()
+            return
         with lock:
             state["inflight"] -= 1
             if state["inflight"] == 0:
@@ -403,7 +447,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A caller killed mid-request (the chaos benchmark's SIGKILL) is no error of the proxy's.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+server = Server(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
 threading.Thread(target=server.serve_forever, daemon=True).start()
 print(server.server_address[1], flush=True)

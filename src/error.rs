@@ -1,11 +1,15 @@
-//! The library's error type: every AWS failure keeps its SDK error as `#[source]`, and every error
-//! has a bounded `kind()` for metric labels.
+//! The library's error type: every AWS failure keeps its SDK error as `#[source]`, shows as one line
+//! (operation, AWS code, message, request id; the SDK's whole chain stays in `detail` for DEBUG), and
+//! every error has a bounded `kind()` and `class()` for metric labels.
 
 use std::fmt;
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::model::domain::SelectionKind;
+use crate::model::domain::{Account, SelectionKind};
+
+mod class;
+pub use class::ErrorClass;
 
 /// An AWS API operation the program calls; a label value of the error metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,6 +32,7 @@ pub enum Operation {
     DescribeAutoScalingInstances,
     DescribeLifecycleHooks,
     DescribeAutoScalingGroups,
+    DetachInstances,
     RecordLifecycleActionHeartbeat,
     RegisterInstance,
     PutEvents,
@@ -43,6 +48,7 @@ pub enum Operation {
     ModifyInstanceAttribute,
     DescribeInstanceAttribute,
     GetCallerIdentity,
+    ListAccounts,
 }
 
 impl Operation {
@@ -67,6 +73,7 @@ impl Operation {
             Operation::DescribeAutoScalingInstances => "DescribeAutoScalingInstances",
             Operation::DescribeLifecycleHooks => "DescribeLifecycleHooks",
             Operation::DescribeAutoScalingGroups => "DescribeAutoScalingGroups",
+            Operation::DetachInstances => "DetachInstances",
             Operation::RegisterInstance => "RegisterInstance",
             Operation::PutEvents => "PutEvents",
             Operation::DescribeInstanceStatus => "DescribeInstanceStatus",
@@ -81,6 +88,7 @@ impl Operation {
             Operation::ModifyInstanceAttribute => "ModifyInstanceAttribute",
             Operation::DescribeInstanceAttribute => "DescribeInstanceAttribute",
             Operation::GetCallerIdentity => "GetCallerIdentity",
+            Operation::ListAccounts => "ListAccounts",
         }
     }
 }
@@ -93,19 +101,32 @@ impl fmt::Display for Operation {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// The parts of an AWS error only some readers need.
+#[derive(Debug, Default)]
+pub struct AwsMore {
+    /// AWS's request id, when AWS answered: what AWS Support asks for.
+    pub request_id: Option<String>,
+    /// The account and region called, when not the home account's service region.
+    pub at: Option<(Account, String)>,
+    /// The SDK's full error chain (its `Debug` included), for DEBUG lines only.
+    pub detail: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An AWS call failed (after the SDK's own retries).
-    #[error("{operation} failed: {message}")]
+    #[error("{operation} failed: {reason}{}", more.request_id.as_deref().map(|id| format!(" (request id {id})")).unwrap_or_default())]
     Aws {
         operation: Operation,
-        /// The full error chain, rendered once for logs.
-        message: String,
+        /// What kind of failure it is, for metrics, `/readyz` and fail-fast decisions.
+        class: ErrorClass,
         /// AWS's error code (`AccessDenied`, `ThrottlingException`…), when AWS answered.
         code: Option<String>,
         /// One line for people: `code: AWS's message`, or the chain of causes when AWS did not
         /// answer (a network failure, no credentials).
         reason: String,
+        /// The request id, where the call went, the SDK's full chain (boxed: errors stay small).
+        more: Box<AwsMore>,
         #[source]
         source: BoxError,
     },
@@ -124,6 +145,11 @@ pub enum Error {
         operation: Operation,
         reason: String,
     },
+    /// The organization role lists another organization's accounts than `--organization-id`.
+    #[error(
+        "the organization role lists the accounts of {found}, not of --organization-id {expected}"
+    )]
+    OtherOrganization { expected: String, found: String },
     /// A Cloud Map operation reported FAIL.
     #[error("Cloud Map operation {operation_id} failed: {reason}")]
     OperationFailed {
@@ -148,14 +174,32 @@ impl Error {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let message = aws_sdk_ec2::error::DisplayErrorContext(&source).to_string();
+        let detail = aws_sdk_ec2::error::DisplayErrorContext(&source).to_string();
+        let request_id = source
+            .meta()
+            .extra("aws_request_id")
+            .filter(|id| !id.is_empty())
+            .map(str::to_string);
         Error::Aws {
             operation,
-            message,
+            class: ErrorClass::of(source.code(), &source),
             code: source.code().map(str::to_string),
             reason: explain(&source),
+            more: Box::new(AwsMore {
+                request_id,
+                at: None,
+                detail,
+            }),
             source: Box::new(source),
         }
+    }
+
+    /// Where the call went (an EC2 target's account and region), for the error metric's labels.
+    pub fn at(mut self, account: &Account, region: &str) -> Error {
+        if let Error::Aws { more, .. } = &mut self {
+            more.at = Some((account.clone(), region.to_string()));
+        }
+        self
     }
 
     /// AWS's error code, when AWS answered.
@@ -175,6 +219,24 @@ impl Error {
         }
     }
 
+    /// What kind of failure this is (a selected service or namespace that does not exist is
+    /// `not_found`; anything not from AWS is `other`).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Aws { class, .. } => *class,
+            Error::Missing { .. } => ErrorClass::NotFound,
+            _ => ErrorClass::Other,
+        }
+    }
+
+    /// The SDK's full error chain, for a DEBUG line (`None` for errors that are one line already).
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Error::Aws { more, .. } => Some(&more.detail),
+            _ => None,
+        }
+    }
+
     /// A bounded name for metric labels.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -186,12 +248,13 @@ impl Error {
             Error::NoTarget { .. } => "no_target",
             Error::Unreadable { .. } => "unreadable",
             Error::Refused { .. } => "refused",
+            Error::OtherOrganization { .. } => "other_organization",
         }
     }
 }
 
 /// One line for an SDK error: `code: message` when AWS answered, else the chain of causes, each
-/// once ("dispatch failure: io error: … Connection refused"), at most 300 characters.
+/// once and on one line ("dispatch failure: io error: … Connection refused"), at most 300 characters.
 pub fn explain<E>(e: &E) -> String
 where
     E: ProvideErrorMetadata + std::error::Error,
@@ -200,10 +263,16 @@ where
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
         _ => {
-            let mut parts: Vec<String> = vec![e.to_string()];
+            // Each cause's first line: the credentials chain lists every provider it tried on
+            // lines of their own, which belong in the DEBUG detail.
+            let first_line = |text: String| -> String {
+                let line = text.lines().next().unwrap_or_default().trim_end();
+                line.strip_suffix(" Attempted:").unwrap_or(line).to_string()
+            };
+            let mut parts: Vec<String> = vec![first_line(e.to_string())];
             let mut source = e.source();
             while let Some(cause) = source {
-                let text = cause.to_string();
+                let text = first_line(cause.to_string());
                 if !parts.iter().any(|p| p.contains(&text)) {
                     parts.push(text);
                 }
@@ -218,3 +287,6 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,23 +1,80 @@
 //! Wiring only: parse the command line, validate it (`config`), init tracing, run, map the outcome to
-//! an exit code. Every usage error, clap's or `config`'s, is one line and exit 2, before anything starts.
+//! an exit code. Every usage error, clap's or `config`'s, is one line and exit 2, before anything starts;
+//! nothing printed here panics on a closed pipe.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cloud_unmap::commands;
 use cloud_unmap::config::cli::{Cli, Command, LogFormat};
 use cloud_unmap::config::{decommission, restore, Config, ConfigError};
-use cloud_unmap::telemetry::logging;
+use cloud_unmap::telemetry::{logging, output};
 
-/// Prints one line for a usage error (clap's own message is several) and returns exit code 2.
+/// Prints one line for a usage error and returns exit code 2. Clap's message spans several lines;
+/// the line keeps their point (the missing argument's name, the allowed values, the "did you mean"
+/// tip) and names the `CLOUD_UNMAP_*` variable that held a bad value when the flag was not typed.
 fn usage_error(message: &str) -> ExitCode {
-    let line = message.lines().next().unwrap_or("invalid usage").trim();
-    let line = line.strip_prefix("error: ").unwrap_or(line);
-    eprintln!("cloud-unmap: {line} (see --help)");
+    let mut line = one_line(message);
+    if let Some(variable) = from_environment(&line) {
+        line.push_str(&format!(" (read from the environment variable {variable})"));
+    }
+    output::stderr(format_args!("cloud-unmap: {line} (see --help)\n"));
     ExitCode::from(2)
+}
+
+/// Clap's message up to its usage block, as one line: a line ending in ':' runs on into the next,
+/// the others are joined with "; ".
+fn one_line(message: &str) -> String {
+    let mut line = String::new();
+    for part in message
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+    {
+        let part = part.strip_prefix("error: ").unwrap_or(part);
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    if line.is_empty() {
+        line.push_str("invalid usage");
+    }
+    line
+}
+
+/// The environment variable that gave the first flag `line` names, when the command line does not
+/// carry that flag but the variable is set.
+fn from_environment(line: &str) -> Option<String> {
+    let start = line.find("--")?;
+    let name: String = line[start + 2..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    let flag = format!("--{name}");
+    // args_os: an argument that is not UTF-8 must not turn a usage error into a panic.
+    let typed = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    if typed {
+        return None;
+    }
+    let command = Cli::command();
+    let mut commands = vec![&command];
+    commands.extend(command.get_subcommands());
+    let variable = commands
+        .iter()
+        .flat_map(|c| c.get_arguments())
+        .filter(|a| a.get_long() == Some(name.as_str()))
+        .find_map(|a| a.get_env())?
+        .to_string_lossy()
+        .into_owned();
+    std::env::var_os(&variable).map(|_| variable)
 }
 
 /// Runs a command to its exit code (1 when the runtime cannot start).
@@ -30,7 +87,9 @@ fn block_on(work: impl Future<Output = i32>) -> i32 {
     {
         Ok(runtime) => runtime.block_on(work),
         Err(e) => {
-            eprintln!("cloud-unmap: cannot start the async runtime: {e}");
+            output::stderr(format_args!(
+                "cloud-unmap: cannot start the async runtime: {e}\n"
+            ));
             1
         }
     }

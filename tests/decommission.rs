@@ -110,6 +110,8 @@ async fn dry_run_plans_checks_permissions_and_changes_nothing() {
     let ns = namespace().await;
     let svc = service(&ns).await;
     register(&svc, &ids[0], Some("10.0.0.1")).await;
+    // Another registration stays, so the drain does not empty the service (never-empty rule).
+    register(&svc, "web-other", Some("10.0.0.9")).await;
     let tag = format!("team={team}");
     let out = decommission(
         &moto().endpoint,
@@ -138,10 +140,8 @@ async fn dry_run_plans_checks_permissions_and_changes_nothing() {
     assert_eq!(r["summary"]["planned"], 2);
     let steps = outcome_of(&r, &ids[0])["steps"].as_array().unwrap().clone();
     let text: Vec<&str> = steps.iter().map(|s| s.as_str().unwrap()).collect();
-    assert!(
-        text.iter().any(|s| s.starts_with("deregister from")),
-        "{text:?}"
-    );
+    let drain = format!("deregister {} from {svc}", ids[0]);
+    assert!(text.iter().any(|s| s.starts_with(&drain)), "{text:?}");
     assert!(
         text.iter()
             .any(|s| s.starts_with("stop") && s.ends_with("(permitted)")),
@@ -161,7 +161,10 @@ async fn dry_run_plans_checks_permissions_and_changes_nothing() {
         assert_eq!(state_of(&east, id).await, "running");
         assert!(snapshots_of(&east, id).await.is_empty());
     }
-    assert_eq!(registered(&svc).await, vec![ids[0].clone()]);
+    assert_eq!(
+        registered(&svc).await,
+        sorted(vec![ids[0].clone(), "web-other".into()])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -216,3 +216,37 @@ async fn without_a_state_table_a_reconcile_message_is_deleted_and_each_replica_k
     let out = s.worker.terminate(Duration::from_secs(30));
     assert!(stdout(&out).contains("without --state-table each replica reconciles on its own timer"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lease_whose_answer_was_lost_is_still_taken_and_the_cycle_runs() {
+    // The proxy lets DynamoDB take the lease, then drops the connection before the answer: the
+    // SDK retries, and the retry's condition fails on the lease this very replica now holds (AWS
+    // can lose an answer after the write; moto never does, so the proxy does it).
+    let proxy = Proxy::start();
+    let ns = namespace().await;
+    let svc = service(&ns).await;
+    let instances = launch(HOME_REGION, 3).await;
+    register_all(&svc, &instances).await;
+    let client = ec2(HOME_REGION).await;
+    terminate(&client, std::slice::from_ref(&instances[0].id)).await;
+    let q = queue_with_dlq(3, 30).await;
+    let table = state_table().await;
+    proxy.state("lose/UpdateItem/1").await;
+    // --frequency 3600: only the start cycle can remove the terminated instance within the test
+    // (the backstop would wait 2 hours).
+    let (worker, port) = replica(&ns, &q.url, &table, "3600", &proxy);
+    let mut rest = ids(&instances[1..]);
+    rest.sort();
+    wait_registered(&svc, WAIT, |r| r == rest.as_slice()).await;
+    let ran = metric(
+        port,
+        r#"cloud_unmap_reconcile_cycles_total{cause="start",outcome="ran"}"#,
+    )
+    .await;
+    assert_eq!(
+        ran, 1.0,
+        "the start cycle ran on the replica that took the lease"
+    );
+    let out = worker.terminate(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stdout(&out));
+}

@@ -207,7 +207,7 @@ async fn a_role_without_the_revision_permission_still_removes_and_says_so_once_p
         wait_registered(svc, WAIT, move |r| !r.contains(&id)).await;
     }
     wait_queue_empty(&queue).await;
-    let denied = "cloud_unmap_aws_errors_total{operation=\"DiscoverInstancesRevision\"}";
+    let denied = "cloud_unmap_aws_errors_total{operation=\"DiscoverInstancesRevision\",account=\"123456789012\",region=\"us-east-1\",class=\"permission\"}";
     // Every read is counted: at start-up for both services, and before listing the holder again on
     // both events (the sweep reads the other service's too, unless a listing it made for the first
     // event already covers the second).

@@ -132,6 +132,7 @@ fn world() -> impl Strategy<
         let mut map: HashMap<String, Vec<ObservedInstance>> = HashMap::new();
         for (n, st, ips, spot) in v {
             map.entry(id(n)).or_default().push(ObservedInstance {
+                ended: None,
                 instance_id: id(n),
                 state: InstanceState::parse(STATES[st]).unwrap(),
                 ipv4: ips.into_iter().map(|k| format!("10.0.0.{k}")).collect(),

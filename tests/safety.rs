@@ -204,7 +204,7 @@ async fn a_terminated_instance_goes_without_a_second_read_and_its_record_keeps_e
         .into_iter()
         .find(|l| l["instance_id"] == all[0].id.as_str())
         .unwrap();
-    let record: serde_json::Value = serde_json::from_str(line["record"].as_str().unwrap()).unwrap();
+    let record = &line["record"];
     assert_eq!(record["attributes"]["team"], "search");
     assert_eq!(
         record["attributes"]["AWS_INSTANCE_IPV4"],

@@ -223,7 +223,7 @@ test('Cloud Map instance calls are scoped to the selected services when no names
   assert.match(JSON.stringify(condition), new RegExp(arn));
   assert.deepEqual(
     [scoped.CloudMapInstances.Action].flat().sort(),
-    ['servicediscovery:DeregisterInstance', 'servicediscovery:GetInstance', 'servicediscovery:ListInstances'],
+    ['servicediscovery:DeregisterInstance', 'servicediscovery:GetInstance', 'servicediscovery:ListInstances', 'servicediscovery:RegisterInstance'],
   );
   assert.match(JSON.stringify(scoped.CloudMapServices.Resource), new RegExp(arn));
   assert.ok(![scoped.CloudMap.Action].flat().some((a: string) => a.endsWith('Instance') || a.endsWith('Instances')));

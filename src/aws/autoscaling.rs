@@ -1,7 +1,7 @@
-//! Auto Scaling: instances' lifecycle states, lifecycle hooks (their HeartbeatTimeout, the groups
-//! that carry them), and the lifecycle action calls cloud-unmap makes for its own hooks
-//! (heartbeat, CONTINUE). An action that no longer exists (completed elsewhere, or timed out) is
-//! `Answer::Gone`, not an error.
+//! Auto Scaling: instances' lifecycle states and groups, lifecycle hooks (their HeartbeatTimeout, the
+//! groups that carry them), the lifecycle action calls cloud-unmap makes for its own hooks
+//! (heartbeat, CONTINUE), and `decommission --detach`'s DetachInstances. An action that no longer
+//! exists (completed elsewhere, or timed out) is `Answer::Gone`, not an error.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -140,4 +140,38 @@ pub async fn complete(client: &Client, action: &LifecycleAction) -> Result<Answe
         Err(e) if gone(&e) => Ok(Answer::Gone),
         Err(e) => Err(Error::aws(Operation::CompleteLifecycleAction, e)),
     }
+}
+
+/// The Auto Scaling group of each of `ids` that belongs to one (DescribeAutoScalingInstances).
+pub async fn groups_of(client: &Client, ids: &[String]) -> Result<HashMap<String, String>, Error> {
+    let mut groups = HashMap::new();
+    for chunk in ids.chunks(MAX_ASG_IDS) {
+        let out = client
+            .describe_auto_scaling_instances()
+            .set_instance_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| Error::aws(Operation::DescribeAutoScalingInstances, e))?;
+        for i in out.auto_scaling_instances() {
+            if let (Some(id), Some(group)) = (i.instance_id(), i.auto_scaling_group_name()) {
+                groups.insert(id.to_string(), group.to_string());
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// DetachInstances with ShouldDecrementDesiredCapacity: the group lets the instance go and does
+/// not launch a replacement. Auto Scaling refuses (ValidationError) an instance that is not
+/// InService, or a desired capacity that would fall below the group's minimum.
+pub async fn detach(client: &Client, group: &str, instance_id: &str) -> Result<(), Error> {
+    client
+        .detach_instances()
+        .auto_scaling_group_name(group)
+        .instance_ids(instance_id)
+        .should_decrement_desired_capacity(true)
+        .send()
+        .await
+        .map_err(|e| Error::aws(Operation::DetachInstances, e))?;
+    Ok(())
 }

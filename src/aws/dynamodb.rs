@@ -12,7 +12,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::error::{Error, Operation};
 use crate::model::scheduled::PutBack;
@@ -78,7 +79,9 @@ impl StateTable {
 
     /// Takes the cycle lease until `now + lease` when nobody holds it and no cycle started since
     /// `cutoff` (a later start covers the caller's reason to run). `Ok(false)`: someone else runs
-    /// or ran it.
+    /// or ran it. A write whose answer was lost and that the SDK retried fails its condition on
+    /// the lease it took itself: the item then names this replica and this start, and the lease
+    /// is ours (found by the chaos benchmark).
     pub async fn begin(
         &self,
         now: SystemTime,
@@ -100,7 +103,8 @@ impl StateTable {
             .expression_attribute_values(":me", AttributeValue::S(self.holder.clone()))
             .expression_attribute_values(":until", millis(now + lease))
             .expression_attribute_values(":now", millis(now))
-            .expression_attribute_values(":cutoff", millis(cutoff));
+            .expression_attribute_values(":cutoff", millis(cutoff))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(every) = every {
             update.push_str(", every = :every");
             request = request.expression_attribute_values(
@@ -110,13 +114,12 @@ impl StateTable {
         }
         match request.update_expression(update).send().await {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(Error::aws(Operation::UpdateItem, e)),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(failed
+                    .item()
+                    .is_some_and(|item| took(item, &self.holder, now))),
+                _ => Err(Error::aws(Operation::UpdateItem, e)),
+            },
         }
     }
 
@@ -287,6 +290,16 @@ impl StateTable {
     }
 }
 
+/// Whether the cycle item is the one `holder`'s `begin` at `now` wrote (an earlier cycle of the same
+/// replica has another start).
+fn took(item: &HashMap<String, AttributeValue>, holder: &str, now: SystemTime) -> bool {
+    item.get("holder")
+        .and_then(|h| h.as_s().ok())
+        .map(String::as_str)
+        == Some(holder)
+        && item.get("started") == Some(&millis(now))
+}
+
 fn cycle(item: &HashMap<String, AttributeValue>) -> Option<CycleRecord> {
     Some(CycleRecord {
         started: time(item, "started")?,
@@ -332,5 +345,27 @@ mod tests {
         assert_eq!(c.every, Some(Duration::from_secs(300)));
         item.remove("started");
         assert_eq!(cycle(&item), None);
+    }
+
+    #[test]
+    fn a_lease_is_ours_only_when_the_item_names_us_and_this_start() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let item = |holder: &str, started: SystemTime| {
+            HashMap::from([
+                ("holder".to_string(), AttributeValue::S(holder.into())),
+                ("started".to_string(), millis(started)),
+            ])
+        };
+        assert!(took(&item("me", now), "me", now));
+        assert!(
+            !took(&item("other", now), "me", now),
+            "another replica's lease"
+        );
+        let earlier = now - Duration::from_secs(60);
+        assert!(
+            !took(&item("me", earlier), "me", now),
+            "our own earlier cycle"
+        );
+        assert!(!took(&HashMap::new(), "me", now));
     }
 }

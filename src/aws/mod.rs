@@ -1,5 +1,5 @@
 //! The AWS edge: every AWS call the program makes passes here, one module per service family
-//! (`cloudmap`, `ec2`, `sqs`, `autoscaling`, `dynamodb`, `eventbridge`; STS inside the member
+//! (`cloudmap`, `ec2`, `sqs`, `autoscaling`, `dynamodb`, `eventbridge`, `organizations`; STS inside the member
 //! accounts' credentials below), with `endpoint` the loopback plumbing for `AWS_ENDPOINT_URL`.
 //! This file owns the SDK configuration and clients: one shared config for the home account,
 //! assumed-role configs for member accounts, and one EC2 client per (account, region) lookup
@@ -11,6 +11,7 @@ pub mod dynamodb;
 pub mod ec2;
 pub mod endpoint;
 pub mod eventbridge;
+pub mod organizations;
 pub mod sqs;
 pub mod sts;
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::config::cli::{DecommissionArgs, OutputFormat};
-use crate::config::{log_level, member_roles, ConfigError, MemberRole};
+use crate::config::{dedup, log_level, member_roles, ConfigError, MemberRole};
 use crate::model::domain::{is_ec2_instance_id, valid_prefixed_id, valid_region};
 
 /// Validated arguments of `cloud-unmap decommission`.
@@ -21,6 +21,10 @@ pub struct Settings {
     pub drain: Duration,
     pub wait_timeout: Duration,
     pub snapshot: bool,
+    /// `--detach`: Auto Scaling members are detached first instead of refused.
+    pub detach: bool,
+    /// `--allow-empty-service`: a drain may empty a service.
+    pub allow_empty_service: bool,
     pub dry_run: bool,
     pub yes: bool,
     pub concurrency: usize,
@@ -36,8 +40,7 @@ impl Settings {
     /// Validates the parsed flags. Nothing here touches the network.
     pub fn from_args(a: &DecommissionArgs) -> Result<Settings, ConfigError> {
         let log_level = log_level(&a.log_level)?;
-        let tags = a
-            .tags
+        let tags = dedup(&a.tags)
             .iter()
             .map(|t| match t.split_once('=') {
                 Some((k, v)) if !k.is_empty() && !v.is_empty() => {
@@ -46,45 +49,56 @@ impl Settings {
                 _ => Err(ConfigError::Tag(t.clone())),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if let Some(bad) = a.instance_ids.iter().find(|i| !is_ec2_instance_id(i)) {
+        let instance_ids = dedup(&a.instance_ids);
+        if let Some(bad) = instance_ids.iter().find(|i| !is_ec2_instance_id(i)) {
             return Err(ConfigError::InstanceId(bad.clone()));
         }
-        if tags.is_empty() && a.instance_ids.is_empty() {
+        if tags.is_empty() && instance_ids.is_empty() {
             return Err(ConfigError::NoInstanceSelected);
         }
-        if a.regions.is_empty() {
-            return Err(ConfigError::NoRegion);
+        let services = &a.services;
+        let service_region = services.region();
+        if let Some((r, flag)) = &service_region {
+            if !valid_region(r) {
+                return Err(ConfigError::Region {
+                    flag,
+                    value: r.clone(),
+                });
+            }
         }
-        if let Some(bad) = a.regions.iter().find(|r| !valid_region(r)) {
+        // The instances are where their services are, unless told otherwise (as for `restore`).
+        let regions = match dedup(&a.instances.instances_regions) {
+            given if !given.is_empty() => given,
+            _ => match &service_region {
+                Some((r, _)) => vec![r.clone()],
+                None => return Err(ConfigError::NoRegion),
+            },
+        };
+        if let Some(bad) = regions.iter().find(|r| !valid_region(r)) {
             return Err(ConfigError::Region {
-                flag: "--region",
+                flag: "--instances-region",
                 value: bad.clone(),
             });
         }
-        let roles = member_roles("--role-arn", &a.role_arns)?;
+        let roles = member_roles(
+            "--instances-role-arn",
+            &dedup(&a.instances.instances_role_arns),
+        )?;
         if a.skip_home_account && roles.is_empty() {
             return Err(ConfigError::NoAccount);
         }
-        if let Some(bad) = a.service_ids.iter().find(|s| !valid_prefixed_id(s, "srv-")) {
+        // Empty values (a template's unset parameter in a worker's environment) are no selection.
+        let (service_ids, namespace_ids) =
+            (dedup(&services.service_ids), dedup(&services.namespace_ids));
+        if let Some(bad) = service_ids.iter().find(|s| !valid_prefixed_id(s, "srv-")) {
             return Err(ConfigError::ServiceId(bad.clone()));
         }
-        if let Some(bad) = a
-            .namespace_ids
-            .iter()
-            .find(|s| !valid_prefixed_id(s, "ns-"))
-        {
+        if let Some(bad) = namespace_ids.iter().find(|s| !valid_prefixed_id(s, "ns-")) {
             return Err(ConfigError::NamespaceId(bad.clone()));
         }
-        let draining = !a.service_ids.is_empty() || !a.namespace_ids.is_empty();
-        match &a.service_region {
-            None if draining => return Err(ConfigError::DrainWithoutServiceRegion),
-            Some(r) if !valid_region(r) => {
-                return Err(ConfigError::Region {
-                    flag: "--service-region",
-                    value: r.clone(),
-                })
-            }
-            _ => {}
+        let draining = !service_ids.is_empty() || !namespace_ids.is_empty();
+        if draining && service_region.is_none() {
+            return Err(ConfigError::DrainWithoutServiceRegion);
         }
         if a.concurrency == 0 {
             return Err(ConfigError::Zero("--concurrency"));
@@ -106,20 +120,22 @@ impl Settings {
         }
         Ok(Settings {
             tags,
-            regions: a.regions.clone(),
+            regions,
             roles,
             include_home: !a.skip_home_account,
-            instance_ids: a.instance_ids.clone(),
-            service_ids: a.service_ids.clone(),
-            namespace_ids: a.namespace_ids.clone(),
-            service_region: a.service_region.clone(),
+            instance_ids,
+            service_ids,
+            namespace_ids,
+            service_region: service_region.map(|(r, _)| r),
             drain: Duration::from_secs(a.drain_seconds),
             wait_timeout: Duration::from_secs(a.wait_timeout),
             snapshot: !a.no_snapshot,
-            dry_run: a.dry_run,
-            yes: a.yes,
+            detach: a.detach,
+            allow_empty_service: a.allow_empty_service,
+            dry_run: a.confirm.dry_run,
+            yes: a.confirm.yes,
             concurrency: a.concurrency,
-            output: a.output,
+            output: a.report.output,
             log_level,
         })
     }
@@ -128,11 +144,15 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::cli::InstancesArgs;
 
     fn args() -> DecommissionArgs {
         DecommissionArgs {
             tags: vec!["Name=dtest*".into()],
-            regions: vec!["eu-west-1".into()],
+            instances: InstancesArgs {
+                instances_regions: vec!["eu-west-1".into()],
+                ..Default::default()
+            },
             concurrency: 8,
             wait_timeout: 900,
             drain_seconds: 30,
@@ -149,25 +169,31 @@ mod tests {
             (|a| a.tags = vec![], "nothing selected"),
             (|a| a.tags = vec!["Name".into()], "KEY=VALUE"),
             (|a| a.tags = vec!["=x".into()], "KEY=VALUE"),
-            (|a| a.regions = vec![], "missing --region"),
-            (|a| a.regions = vec!["mars-1".into()], "invalid --region"),
+            (
+                |a| a.instances.instances_regions = vec![],
+                "missing --instances-region",
+            ),
+            (
+                |a| a.instances.instances_regions = vec!["mars-1".into()],
+                "invalid --instances-region",
+            ),
             (
                 |a| a.instance_ids = vec!["web-1".into()],
                 "invalid --instance-id",
             ),
             (
-                |a| a.role_arns = vec!["arn:aws:iam::1:role/x".into()],
-                "invalid --role-arn",
+                |a| a.instances.instances_role_arns = vec!["arn:aws:iam::1:role/x".into()],
+                "invalid --instances-role-arn",
             ),
             (|a| a.skip_home_account = true, "no account"),
             (
-                |a| a.service_ids = vec!["srv-1".into()],
+                |a| a.services.service_ids = vec!["srv-1".into()],
                 "need --service-region",
             ),
             (
                 |a| {
-                    a.service_ids = vec!["srv_1".into()];
-                    a.service_region = Some("us-east-1".into())
+                    a.services.service_ids = vec!["srv_1".into()];
+                    a.services.service_region = Some("us-east-1".into())
                 },
                 "invalid --service-id",
             ),
@@ -183,6 +209,22 @@ mod tests {
             assert!(e.contains(message), "{e}");
             assert_eq!(e.lines().count(), 1);
         }
+    }
+
+    #[test]
+    fn regions_default_to_the_service_region_then_aws_region() {
+        let mut a = args();
+        a.instances.instances_regions = vec![];
+        a.services.aws_region = Some("ap-south-1".into());
+        let s = Settings::from_args(&a).unwrap();
+        assert_eq!(
+            (s.regions, s.service_region.as_deref()),
+            (vec!["ap-south-1".to_string()], Some("ap-south-1"))
+        );
+        a.services.service_region = Some("eu-west-1".into());
+        assert_eq!(Settings::from_args(&a).unwrap().regions, vec!["eu-west-1"]);
+        a.instances.instances_regions = vec!["us-east-1".into(), "us-east-1".into()];
+        assert_eq!(Settings::from_args(&a).unwrap().regions, vec!["us-east-1"]);
     }
 
     #[test]

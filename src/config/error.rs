@@ -19,7 +19,7 @@ pub enum ConfigError {
     Region { flag: &'static str, value: String },
     #[error("invalid {flag} {value:?}: expected arn:aws:iam::<12-digit account>:role/<name>")]
     RoleArn { flag: &'static str, value: String },
-    #[error("missing --service-region: the region of the Cloud Map services")]
+    #[error("missing --service-region (or AWS_REGION): the region of the Cloud Map services")]
     NoServiceRegion,
     #[error("missing --instances-region: at least one region where EC2 instances live")]
     NoInstancesRegion,
@@ -76,6 +76,17 @@ pub enum ConfigError {
     StateTableWithoutQueue,
     #[error("--single-run cannot be combined with --queue-url: the event loop only runs in long-running mode")]
     SingleRunQueue,
+    #[error("invalid --organization-id {0:?}: expected an organization id like o-a1b2c3d4e5 (o- and 10 to 32 of a-z, 0-9)")]
+    OrganizationId(String),
+    #[error("invalid --instances-role-name {0:?}: expected an IAM role name (1 to 64 of A-Z, a-z, 0-9, +=,.@_-)")]
+    RoleName(String),
+    #[error("{given} needs {missing}: organization mode takes --organization-id, --instances-role-name and --organization-role-arn together")]
+    OrganizationIncomplete {
+        given: &'static str,
+        missing: &'static str,
+    },
+    #[error("invalid --organization-refresh {0:?}: expected whole seconds from 5 to 3600")]
+    OrganizationRefresh(String),
 
     // `decommission`.
     #[error("invalid --tag {0:?}: expected KEY=VALUE")]
@@ -84,11 +95,11 @@ pub enum ConfigError {
     InstanceId(String),
     #[error("nothing selected: give at least one --tag KEY=VALUE or --instance-id")]
     NoInstanceSelected,
-    #[error("missing --region: at least one region to look in")]
+    #[error("missing --instances-region (or --region, --service-region, AWS_REGION): at least one region to look in")]
     NoRegion,
-    #[error("--skip-home-account leaves no account to look in: add --role-arn")]
+    #[error("--skip-home-account leaves no account to look in: add --instances-role-arn")]
     NoAccount,
-    #[error("--service-id/--namespace-id need --service-region")]
+    #[error("--service-id/--namespace-id need --service-region (or AWS_REGION)")]
     DrainWithoutServiceRegion,
 
     // `restore`.

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod decommission;
 mod error;
+pub mod organization;
 pub mod restore;
 
 pub use error::ConfigError;
@@ -62,6 +63,8 @@ pub struct Config {
     pub on_rebalance: bool,
     /// `--on-scheduled-reboot ignore`: reboot and maintenance events change nothing.
     pub ignore_scheduled_reboots: bool,
+    /// `--organization-id` and its companions: organization mode.
+    pub organization: Option<organization::Organization>,
 }
 
 /// The longest reconcile period (a day): every duration the program adds up stays far from overflow.
@@ -80,7 +83,7 @@ pub struct Queue {
 }
 
 /// Removes repeats while keeping the first occurrence's order.
-fn dedup(values: &[String]) -> Vec<String> {
+pub(crate) fn dedup(values: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(values.len());
     for v in values {
         let v = v.trim().to_string();
@@ -118,16 +121,17 @@ pub(crate) fn member_roles(
 impl Config {
     /// Validates the parsed flags. Nothing here touches the network.
     pub fn from_args(args: &RunArgs) -> Result<Config, ConfigError> {
-        let log_level = log_level(&args.log_level)?;
-        let service_ids = dedup(&args.service_ids);
-        let namespace_ids = dedup(&args.namespace_ids);
-        let service_region = args
-            .service_region
-            .clone()
+        let watch = &args.watch;
+        let log_level = log_level(&watch.log_level)?;
+        let service_ids = dedup(&watch.services.service_ids);
+        let namespace_ids = dedup(&watch.services.namespace_ids);
+        let (service_region, flag) = watch
+            .services
+            .region()
             .ok_or(ConfigError::NoServiceRegion)?;
         if !valid_region(&service_region) {
             return Err(ConfigError::Region {
-                flag: "--service-region",
+                flag,
                 value: service_region,
             });
         }
@@ -156,7 +160,7 @@ impl Config {
                 }
             }
         }
-        let instances_regions = dedup(&args.instances_regions);
+        let instances_regions = dedup(&watch.instances.instances_regions);
         if instances_regions.is_empty() {
             return Err(ConfigError::NoInstancesRegion);
         }
@@ -166,8 +170,11 @@ impl Config {
                 value: bad.clone(),
             });
         }
-        let member_roles = member_roles("--instances-role-arn", &dedup(&args.instances_role_arns))?;
-        let service_tags = dedup(&args.service_tags)
+        let member_roles = member_roles(
+            "--instances-role-arn",
+            &dedup(&watch.instances.instances_role_arns),
+        )?;
+        let service_tags = dedup(&watch.service_tags)
             .into_iter()
             .map(|t| parse_tag(&t).ok_or(ConfigError::ServiceTag(t)))
             .collect::<Result<Vec<_>, _>>()?;
@@ -177,8 +184,8 @@ impl Config {
         if !(1..=MAX_FREQUENCY).contains(&args.frequency) {
             return Err(ConfigError::Frequency(args.frequency));
         }
-        let max_not_found = parse_not_found_bound(&args.max_not_found)
-            .ok_or_else(|| ConfigError::MaxNotFound(args.max_not_found.clone()))?;
+        let max_not_found = parse_not_found_bound(&watch.max_not_found)
+            .ok_or_else(|| ConfigError::MaxNotFound(watch.max_not_found.clone()))?;
         if args.not_found_grace > MAX_GRACE {
             return Err(ConfigError::NotFoundGrace(args.not_found_grace));
         }
@@ -191,7 +198,7 @@ impl Config {
         if args.scheduled_lead_seconds > MAX_FREQUENCY {
             return Err(ConfigError::ScheduledLead(args.scheduled_lead_seconds));
         }
-        if args.concurrency == 0 {
+        if watch.concurrency == 0 {
             return Err(ConfigError::Zero("--concurrency"));
         }
         if args.events.event_batches == 0 {
@@ -200,8 +207,7 @@ impl Config {
         if !valid_host(&args.prometheus_host) {
             return Err(ConfigError::Host(args.prometheus_host.clone()));
         }
-        let queue = match args
-            .events
+        let queue = match watch
             .queue_url
             .as_deref()
             .map(str::trim)
@@ -220,17 +226,17 @@ impl Config {
         if queue.is_some() && args.single_run {
             return Err(ConfigError::SingleRunQueue);
         }
-        let state_table = match args.state_table.as_deref().map(str::trim) {
+        let state_table = match watch.state_table.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(t) if !valid_table(t) => return Err(ConfigError::StateTable(t.to_string())),
             Some(_) if queue.is_none() => return Err(ConfigError::StateTableWithoutQueue),
             Some(t) => Some(t.to_string()),
         };
-        let lifecycle_hook_names = dedup(&args.lifecycle_hook_names);
+        let lifecycle_hook_names = dedup(&watch.lifecycle_hook_names);
         if let Some(bad) = lifecycle_hook_names.iter().find(|n| !valid_hook_name(n)) {
             return Err(ConfigError::HookName(bad.clone()));
         }
-        let lifecycle_drain = match args.lifecycle_drain_seconds.as_deref().map(str::trim) {
+        let lifecycle_drain = match watch.lifecycle_drain_seconds.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(s) => Some(
                 s.parse::<u64>()
@@ -253,6 +259,7 @@ impl Config {
                     .ok_or_else(|| ConfigError::AuditBus(bus.to_string()))?,
             )),
         };
+        let organization = organization::from_args(&watch.organization)?;
         Ok(Config {
             service_ids,
             namespace_ids,
@@ -266,11 +273,11 @@ impl Config {
             http_port: args.prometheus_port,
             log_level,
             log_format: args.log_format,
-            deregister_stopped: args.deregister_stopped,
-            allow_empty_service: args.allow_empty_service,
+            deregister_stopped: watch.deregister_stopped,
+            allow_empty_service: watch.allow_empty_service,
             dry_run: args.dry_run,
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
-            concurrency: args.concurrency,
+            concurrency: watch.concurrency,
             event_batches: args.events.event_batches,
             revision_sweep_size: args.events.revision_sweep_size,
             queue,
@@ -285,6 +292,7 @@ impl Config {
             on_rebalance: args.on_rebalance == crate::config::cli::OnRebalance::Deregister,
             ignore_scheduled_reboots: args.on_scheduled_reboot
                 == crate::config::cli::choices::OnScheduledReboot::Ignore,
+            organization,
         })
     }
 }

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::config::cli::{OutputFormat, RestoreArgs};
-use crate::config::{log_level, member_roles, ConfigError, MemberRole};
+use crate::config::{dedup, log_level, member_roles, ConfigError, MemberRole};
 use crate::model::domain::{cloudmap_arn, parse_rfc3339, valid_prefixed_id, valid_region};
 
 /// Which records to restore.
@@ -42,27 +42,31 @@ impl Settings {
         if a.from.trim().is_empty() {
             return Err(ConfigError::NoFrom);
         }
-        let service_region = a
-            .service_region
-            .clone()
-            .ok_or(ConfigError::NoServiceRegion)?;
+        let (service_region, flag) = match (&a.service_region, &a.aws_region) {
+            (Some(r), _) => (r.clone(), "--service-region"),
+            (None, Some(r)) => (r.clone(), "AWS_REGION"),
+            (None, None) => return Err(ConfigError::NoServiceRegion),
+        };
         if !valid_region(&service_region) {
             return Err(ConfigError::Region {
-                flag: "--service-region",
+                flag,
                 value: service_region,
             });
         }
-        if a.instances_regions.is_empty() {
-            return Err(ConfigError::NoInstancesRegion);
-        }
-        if let Some(bad) = a.instances_regions.iter().find(|r| !valid_region(r)) {
+        // The instances live where their services are, unless told otherwise.
+        let instances_regions = match dedup(&a.instances.instances_regions) {
+            given if given.is_empty() => vec![service_region.clone()],
+            given => given,
+        };
+        if let Some(bad) = instances_regions.iter().find(|r| !valid_region(r)) {
             return Err(ConfigError::Region {
                 flag: "--instances-region",
                 value: bad.clone(),
             });
         }
-        if let Some(bad) = a
-            .service_ids
+        // Empty values (a template's unset parameter in a worker's environment) filter nothing.
+        let service_ids = dedup(&a.service_ids);
+        if let Some(bad) = service_ids
             .iter()
             .find(|s| !valid_prefixed_id(s, "srv-") && cloudmap_arn(s, "service", "srv-").is_none())
         {
@@ -71,7 +75,10 @@ impl Settings {
         if a.concurrency == 0 {
             return Err(ConfigError::Zero("--concurrency"));
         }
-        let roles = member_roles("--instances-role-arn", &a.instances_role_arns)?;
+        let roles = member_roles(
+            "--instances-role-arn",
+            &dedup(&a.instances.instances_role_arns),
+        )?;
         let since = match &a.since {
             None => None,
             Some(s) => Some(parse_since(s, now).ok_or_else(|| ConfigError::Since(s.clone()))?),
@@ -79,17 +86,17 @@ impl Settings {
         Ok(Settings {
             from: a.from.clone(),
             filter: Filter {
-                service_ids: a.service_ids.clone(),
-                instance_ids: a.instance_ids.clone(),
+                service_ids,
+                instance_ids: dedup(&a.instance_ids),
                 since,
             },
             service_region,
-            instances_regions: a.instances_regions.clone(),
+            instances_regions,
             roles,
             force: a.force,
-            dry_run: a.dry_run,
-            yes: a.yes,
-            output: a.output,
+            dry_run: a.confirm.dry_run,
+            yes: a.confirm.yes,
+            output: a.report.output,
             concurrency: a.concurrency,
             log_level,
         })
@@ -116,12 +123,16 @@ pub fn parse_since(value: &str, now: SystemTime) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::cli::InstancesArgs;
 
     fn args() -> RestoreArgs {
         RestoreArgs {
             from: "-".into(),
             service_region: Some("eu-west-1".into()),
-            instances_regions: vec!["eu-west-1".into()],
+            instances: InstancesArgs {
+                instances_regions: vec!["eu-west-1".into()],
+                ..Default::default()
+            },
             concurrency: 8,
             log_level: "WARNING".into(),
             ..Default::default()
@@ -141,6 +152,16 @@ mod tests {
             (|a| a.from = " ".into(), ConfigError::NoFrom),
             (|a| a.service_region = None, ConfigError::NoServiceRegion),
             (
+                |a| {
+                    a.service_region = None;
+                    a.aws_region = Some("mars".into())
+                },
+                ConfigError::Region {
+                    flag: "AWS_REGION",
+                    value: "mars".into(),
+                },
+            ),
+            (
                 |a| a.service_region = Some("mars".into()),
                 ConfigError::Region {
                     flag: "--service-region",
@@ -148,8 +169,11 @@ mod tests {
                 },
             ),
             (
-                |a| a.instances_regions = vec![],
-                ConfigError::NoInstancesRegion,
+                |a| a.instances.instances_regions = vec!["x".into()],
+                ConfigError::Region {
+                    flag: "--instances-region",
+                    value: "x".into(),
+                },
             ),
             (
                 |a| a.service_ids = vec!["svc-1".into()],
@@ -157,7 +181,7 @@ mod tests {
             ),
             (|a| a.concurrency = 0, ConfigError::Zero("--concurrency")),
             (
-                |a| a.instances_role_arns = vec!["arn:aws:iam::1:role/x".into()],
+                |a| a.instances.instances_role_arns = vec!["arn:aws:iam::1:role/x".into()],
                 ConfigError::RoleArn {
                     flag: "--instances-role-arn",
                     value: "arn:aws:iam::1:role/x".into(),
@@ -177,6 +201,28 @@ mod tests {
             mutate(&mut a);
             assert_eq!(Settings::from_args(&a, now).unwrap_err(), expected);
         }
+    }
+
+    #[test]
+    fn regions_default_to_aws_region() {
+        let now = SystemTime::now();
+        let a = RestoreArgs {
+            service_region: None,
+            instances: InstancesArgs::default(),
+            aws_region: Some("ap-south-1".into()),
+            ..args()
+        };
+        let s = Settings::from_args(&a, now).unwrap();
+        assert_eq!(
+            (s.service_region.as_str(), s.instances_regions),
+            ("ap-south-1", vec!["ap-south-1".to_string()])
+        );
+        let flag_wins = RestoreArgs {
+            aws_region: Some("ap-south-1".into()),
+            ..args()
+        };
+        let s = Settings::from_args(&flag_wins, now).unwrap();
+        assert_eq!(s.service_region, "eu-west-1");
     }
 
     #[test]

@@ -3,18 +3,28 @@
 use super::*;
 
 fn args() -> RunArgs {
+    use crate::config::cli::{InstancesArgs, ServiceArgs, WatchArgs};
     RunArgs {
-        service_ids: vec!["srv-abcdef0123456789".into()],
-        service_region: Some("eu-west-1".into()),
-        instances_regions: vec!["eu-west-1".into(), "us-east-1".into()],
+        watch: WatchArgs {
+            services: ServiceArgs {
+                service_ids: vec!["srv-abcdef0123456789".into()],
+                service_region: Some("eu-west-1".into()),
+                ..Default::default()
+            },
+            instances: InstancesArgs {
+                instances_regions: vec!["eu-west-1".into(), "us-east-1".into()],
+                ..Default::default()
+            },
+            log_level: "INFO".into(),
+            concurrency: 10,
+            lifecycle_hook_names: vec!["cloud-unmap".into()],
+            max_not_found: "10%".into(),
+            ..Default::default()
+        },
         frequency: 300,
         prometheus_host: "0.0.0.0".into(),
         prometheus_port: 9100,
-        log_level: "INFO".into(),
         shutdown_timeout: 25,
-        concurrency: 10,
-        lifecycle_hook_names: vec!["cloud-unmap".into()],
-        max_not_found: "10%".into(),
         not_found_grace: 30,
         stall_timeout: 300,
         scheduled_lead_seconds: 300,
@@ -35,37 +45,37 @@ fn rejects_bad_input_with_the_offending_value() {
     type Mutation = Box<dyn Fn(&mut RunArgs)>;
     let cases: Vec<(Mutation, ConfigError)> = vec![
         (
-            Box::new(|a| a.service_ids = vec!["svc-1".into()]),
+            Box::new(|a| a.watch.services.service_ids = vec!["svc-1".into()]),
             ConfigError::ServiceId("svc-1".into()),
         ),
         (
-            Box::new(|a| a.namespace_ids = vec!["ns_1".into()]),
+            Box::new(|a| a.watch.services.namespace_ids = vec!["ns_1".into()]),
             ConfigError::NamespaceId("ns_1".into()),
         ),
         (
-            Box::new(|a| a.service_region = Some("europe".into())),
+            Box::new(|a| a.watch.services.service_region = Some("europe".into())),
             ConfigError::Region {
                 flag: "--service-region",
                 value: "europe".into(),
             },
         ),
         (
-            Box::new(|a| a.instances_regions = vec!["us-east-01".into()]),
+            Box::new(|a| a.watch.instances.instances_regions = vec!["us-east-01".into()]),
             ConfigError::Region {
                 flag: "--instances-region",
                 value: "us-east-01".into(),
             },
         ),
         (
-            Box::new(|a| a.instances_regions = vec![]),
+            Box::new(|a| a.watch.instances.instances_regions = vec![]),
             ConfigError::NoInstancesRegion,
         ),
         (
-            Box::new(|a| a.service_region = None),
+            Box::new(|a| a.watch.services.service_region = None),
             ConfigError::NoServiceRegion,
         ),
         (
-            Box::new(|a| a.service_ids = vec![]),
+            Box::new(|a| a.watch.services.service_ids = vec![]),
             ConfigError::NothingSelected,
         ),
         (Box::new(|a| a.frequency = 0), ConfigError::Frequency(0)),
@@ -74,19 +84,19 @@ fn rejects_bad_input_with_the_offending_value() {
             ConfigError::Frequency(u64::MAX),
         ),
         (
-            Box::new(|a| a.max_not_found = "110%".into()),
+            Box::new(|a| a.watch.max_not_found = "110%".into()),
             ConfigError::MaxNotFound("110%".into()),
         ),
         (
-            Box::new(|a| a.service_tags = vec!["team".into()]),
+            Box::new(|a| a.watch.service_tags = vec!["team".into()]),
             ConfigError::ServiceTag("team".into()),
         ),
         (
-            Box::new(|a| a.service_tags = vec!["=x".into()]),
+            Box::new(|a| a.watch.service_tags = vec!["=x".into()]),
             ConfigError::ServiceTag("=x".into()),
         ),
         (
-            Box::new(|a| a.max_not_found = "ten".into()),
+            Box::new(|a| a.watch.max_not_found = "ten".into()),
             ConfigError::MaxNotFound("ten".into()),
         ),
         (
@@ -102,30 +112,32 @@ fn rejects_bad_input_with_the_offending_value() {
             ConfigError::StallTimeout(0),
         ),
         (
-            Box::new(|a| a.concurrency = 0),
+            Box::new(|a| a.watch.concurrency = 0),
             ConfigError::Zero("--concurrency"),
         ),
         (
-            Box::new(|a| a.log_level = "LOUD".into()),
+            Box::new(|a| a.watch.log_level = "LOUD".into()),
             ConfigError::LogLevel("LOUD".into()),
         ),
         (
-            Box::new(|a| a.instances_role_arns = vec!["arn:aws:iam::12:role/x".into()]),
+            Box::new(|a| {
+                a.watch.instances.instances_role_arns = vec!["arn:aws:iam::12:role/x".into()]
+            }),
             ConfigError::RoleArn {
                 flag: "--instances-role-arn",
                 value: "arn:aws:iam::12:role/x".into(),
             },
         ),
         (
-            Box::new(|a| a.lifecycle_hook_names = vec!["drain hook".into()]),
+            Box::new(|a| a.watch.lifecycle_hook_names = vec!["drain hook".into()]),
             ConfigError::HookName("drain hook".into()),
         ),
         (
-            Box::new(|a| a.lifecycle_drain_seconds = Some("172801".into())),
+            Box::new(|a| a.watch.lifecycle_drain_seconds = Some("172801".into())),
             ConfigError::DrainSeconds("172801".into()),
         ),
         (
-            Box::new(|a| a.lifecycle_drain_seconds = Some("1m".into())),
+            Box::new(|a| a.watch.lifecycle_drain_seconds = Some("1m".into())),
             ConfigError::DrainSeconds("1m".into()),
         ),
     ];
@@ -139,27 +151,28 @@ fn rejects_bad_input_with_the_offending_value() {
 #[test]
 fn state_tables_need_the_queue_and_a_table_name() {
     let mut a = args();
-    a.state_table = Some("cloud-unmap-state".into());
+    a.watch.state_table = Some("cloud-unmap-state".into());
     assert_eq!(
         Config::from_args(&a).unwrap_err(),
         ConfigError::StateTableWithoutQueue
     );
-    a.events.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
+    a.watch.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
     assert_eq!(
         Config::from_args(&a).unwrap().state_table.as_deref(),
         Some("cloud-unmap-state")
     );
-    a.state_table = Some("arn:aws:dynamodb:eu-west-1:111111111111:table/cloud-unmap-state".into());
+    a.watch.state_table =
+        Some("arn:aws:dynamodb:eu-west-1:111111111111:table/cloud-unmap-state".into());
     assert!(Config::from_args(&a).is_ok());
     for bad in ["ab", "a b c", "arn:aws:dynamodb:table/x", "tab/le"] {
-        a.state_table = Some(bad.into());
+        a.watch.state_table = Some(bad.into());
         assert_eq!(
             Config::from_args(&a).unwrap_err(),
             ConfigError::StateTable(bad.into()),
             "{bad}"
         );
     }
-    a.state_table = Some(" ".into());
+    a.watch.state_table = Some(" ".into());
     assert_eq!(Config::from_args(&a).unwrap().state_table, None);
 }
 
@@ -184,10 +197,10 @@ fn queue_urls() {
         assert_eq!(queue_account(bad), None, "{bad}");
     }
     let mut a = args();
-    a.events.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
+    a.watch.queue_url = Some("https://sqs.eu-west-1.amazonaws.com/111111111111/q".into());
     a.dry_run = true;
     assert_eq!(Config::from_args(&a).unwrap_err(), ConfigError::DryRunQueue);
-    a.events.queue_url = Some("queue".into());
+    a.watch.queue_url = Some("queue".into());
     a.dry_run = false;
     assert_eq!(
         Config::from_args(&a).unwrap_err(),
@@ -205,7 +218,7 @@ fn seed_log_levels() {
 #[test]
 fn repeats_are_folded() {
     let mut a = args();
-    a.service_ids = vec!["srv-a1".into(), "srv-a1".into(), "srv-b2".into()];
+    a.watch.services.service_ids = vec!["srv-a1".into(), "srv-a1".into(), "srv-b2".into()];
     assert_eq!(
         Config::from_args(&a).unwrap().service_ids,
         vec!["srv-a1", "srv-b2"]
@@ -231,8 +244,8 @@ fn not_found_bounds() {
 #[test]
 fn tags_alone_select() {
     let mut a = args();
-    a.service_ids = vec![];
-    a.service_tags = vec!["team=search".into(), "env=".into()];
+    a.watch.services.service_ids = vec![];
+    a.watch.service_tags = vec!["team=search".into(), "env=".into()];
     let c = Config::from_args(&a).unwrap();
     assert_eq!(
         c.service_tags,
@@ -248,8 +261,8 @@ fn services_and_namespaces_of_shared_namespaces_are_named_by_arn_in_the_service_
     let svc = "arn:aws:servicediscovery:eu-west-1:333333333333:service/srv-abcdef0123456789";
     let ns = "arn:aws:servicediscovery:eu-west-1:333333333333:namespace/ns-abcdef0123456789";
     let mut a = args();
-    a.service_ids = vec![svc.into()];
-    a.namespace_ids = vec![ns.into()];
+    a.watch.services.service_ids = vec![svc.into()];
+    a.watch.services.namespace_ids = vec![ns.into()];
     let c = Config::from_args(&a).unwrap();
     assert_eq!(
         (c.service_ids[0].as_str(), c.namespace_ids[0].as_str()),
@@ -264,8 +277,8 @@ fn services_and_namespaces_of_shared_namespaces_are_named_by_arn_in_the_service_
         None
     );
 
-    a.service_region = Some("us-east-1".into());
-    a.namespace_ids.clear();
+    a.watch.services.service_region = Some("us-east-1".into());
+    a.watch.services.namespace_ids.clear();
     assert_eq!(
         Config::from_args(&a).unwrap_err().to_string(),
         format!("--service-id \"{svc}\" names region eu-west-1, not --service-region us-east-1: Cloud Map is regional")
@@ -275,11 +288,27 @@ fn services_and_namespaces_of_shared_namespaces_are_named_by_arn_in_the_service_
         "arn:aws:iam::333333333333:service/srv-abcdef0123456789",
         "arn:aws:servicediscovery:eu-west-1:3333:service/srv-abcdef0123456789",
     ] {
-        a.service_ids = vec![bad.into()];
-        a.service_region = Some("eu-west-1".into());
+        a.watch.services.service_ids = vec![bad.into()];
+        a.watch.services.service_region = Some("eu-west-1".into());
         assert_eq!(
             Config::from_args(&a).unwrap_err(),
             ConfigError::ServiceId(bad.into())
         );
     }
+}
+
+#[test]
+fn the_service_region_falls_back_to_aws_region() {
+    let mut a = args();
+    a.watch.services.service_region = None;
+    a.watch.services.aws_region = Some("ap-south-1".into());
+    assert_eq!(Config::from_args(&a).unwrap().service_region, "ap-south-1");
+    a.watch.services.aws_region = Some("mars".into());
+    assert_eq!(
+        Config::from_args(&a).unwrap_err(),
+        ConfigError::Region {
+            flag: "AWS_REGION",
+            value: "mars".into(),
+        }
+    );
 }

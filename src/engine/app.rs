@@ -8,24 +8,53 @@ use std::sync::Arc;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::aws;
 use crate::config::Config;
 use crate::engine::context::Context;
 use crate::engine::cycle;
 use crate::engine::fleet::Fleet;
+use crate::engine::organization;
 use crate::engine::shutdown;
 use crate::engine::worker::Worker;
+use crate::model::backoff::Backoff;
 use crate::telemetry::health::Health;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::server::{self, AppState};
 
-/// What `run` needs: the shared context, the metrics registry, and the SQS client of the event loop.
+/// What `run` needs: the shared context, the metrics registry, the SQS client of the event loop, and
+/// the STS client that names the home account.
 pub struct Assembled {
     pub ctx: Arc<Context>,
     pub metrics_registry: Arc<Registry>,
     pub sqs: Option<aws_sdk_sqs::Client>,
+    pub sts: aws_sdk_sts::Client,
+}
+
+/// How long the start waits for GetCallerIdentity before going on without the home account's id.
+const IDENTITY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Names the home account once (GetCallerIdentity, which needs no permission): undo records and the
+/// error metric carry its 12-digit id instead of "home". Without an answer they say "home", and the
+/// failure (no credentials, say) is logged once and shows in `/readyz`.
+async fn name_home_account(ctx: &Context, sts: &aws_sdk_sts::Client) {
+    let region = ctx.config.service_region.clone();
+    ctx.metrics.set_home("home", &region);
+    match tokio::time::timeout(IDENTITY_WAIT, aws::sts::caller(sts)).await {
+        Ok(Ok(caller)) if !caller.account.is_empty() => {
+            ctx.metrics.set_home(&caller.account, &region);
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            ctx.counted(&e);
+            error!(error = %e, cause = e.class().words(), "cannot tell which account the credentials act in");
+        }
+        Err(_) => warn!(
+            wait_s = IDENTITY_WAIT.as_secs(),
+            "GetCallerIdentity did not answer; records name the home account \"home\""
+        ),
+    }
 }
 
 /// Builds the shared context. No AWS call is made here (assumed roles are resolved lazily).
@@ -35,11 +64,10 @@ pub async fn context(config: Config) -> Assembled {
     let reported = health.clone();
     let watch = aws::Reachability(Arc::new(move |ok| reported.attempt(ok)));
     let sqs = config.queue.as_ref().map(|_| aws::sqs(&home, Some(&watch)));
-    let targets = aws::targets(
+    let targets = crate::engine::targets::Targets::new(
         &home,
         &config.instances_regions,
         &config.member_roles,
-        true,
         Some(&watch),
     )
     .await;
@@ -50,6 +78,7 @@ pub async fn context(config: Config) -> Assembled {
         metrics.up.get_or_create(&Metrics::service(s)).set(1);
     }
     let cloudmap = aws::cloudmap(&home, Some(&watch));
+    let sts = aws::sts::client(&home);
     let audit = config.audit_event_bus.as_ref().map(|(bus, region)| {
         let conf = aws::derive(&home, region, None);
         crate::aws::eventbridge::AuditBus {
@@ -60,13 +89,19 @@ pub async fn context(config: Config) -> Assembled {
     let ledger = config.state_table.as_deref().map(|table| {
         crate::aws::dynamodb::StateTable::new(aws::dynamodb(&home, Some(&watch)), table)
     });
+    let organization = match config.organization.clone() {
+        Some(org) => Some(crate::engine::organization::Lister::new(&home, org).await),
+        None => None,
+    };
     let mut ctx = Context::new(config, cloudmap, targets, metrics, health);
     ctx.audit = audit;
     ctx.ledger = ledger;
+    ctx.organization = organization;
     Assembled {
         ctx: Arc::new(ctx),
         metrics_registry: Arc::new(registry),
         sqs,
+        sts,
     }
 }
 
@@ -80,7 +115,9 @@ pub async fn run(config: Config) -> i32 {
         ctx,
         metrics_registry: registry,
         sqs,
+        sts,
     } = context(config).await;
+    name_home_account(&ctx, &sts).await;
     info!(
         services = ?ctx.config.service_ids,
         namespaces = ?ctx.config.namespace_ids,
@@ -88,11 +125,18 @@ pub async fn run(config: Config) -> i32 {
         service_region = %ctx.config.service_region,
         instances_regions = ?ctx.config.instances_regions,
         member_accounts = ?ctx.config.member_roles.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>(),
+        home_account = ctx.metrics.account_label(&crate::model::domain::Account::Home),
+        organization = ctx.config.organization.as_ref().map(|o| o.id.as_str()),
         dry_run = ctx.config.dry_run,
         single_run = single,
         queue_url = ctx.config.queue.as_ref().map(|q| q.url.as_str()),
         "cloud-unmap starting"
     );
+    // Organization mode: the first cycle already covers every listed account (a failure here is
+    // logged; the refresh loop retries sooner).
+    if let Some(lister) = &ctx.organization {
+        let _ = organization::refresh(lister, &ctx.targets, &ctx.metrics).await;
+    }
     if single {
         return single_run(ctx, &root, grace).await;
     }
@@ -135,6 +179,17 @@ pub async fn run(config: Config) -> i32 {
         task,
         "reconcile loop",
     );
+    if ctx.organization.is_some() {
+        let listing = organization_loop(ctx.clone(), root.child_token());
+        supervise(
+            &tracker,
+            &root,
+            &ctx.health,
+            &crashed,
+            tokio::spawn(listing),
+            "organization listing",
+        );
+    }
     if let (Some(queue), Some(sqs)) = (ctx.config.queue.clone(), sqs) {
         let worker = Worker::new(ctx.clone(), sqs, queue).with_triggers(shared);
         let event_task = tokio::spawn(worker.run(root.child_token()));
@@ -158,6 +213,34 @@ pub async fn run(config: Config) -> i32 {
         0
     } else {
         1
+    }
+}
+
+/// Lists the organization every `--organization-refresh` until `stop`; after a failure, sooner
+/// (30 s, doubling up to the period).
+async fn organization_loop(ctx: Arc<Context>, stop: CancellationToken) {
+    let Some(lister) = &ctx.organization else {
+        return;
+    };
+    let period = lister.organization.refresh;
+    let mut backoff = Backoff::new(organization::RETRY.min(period), period);
+    let mut pause = if ctx.targets.listing().is_some() {
+        period
+    } else {
+        backoff.next_delay()
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = match organization::refresh(lister, &ctx.targets, &ctx.metrics).await {
+            Ok(_) => {
+                backoff.reset();
+                period
+            }
+            Err(_) => backoff.next_delay().min(period),
+        };
     }
 }
 

@@ -1,5 +1,5 @@
 //! The shared context of a running worker: what every trigger shares — validated configuration,
-//! the Cloud Map client, the EC2 and Auto Scaling clients of every (account, region) target, the
+//! the Cloud Map client, the EC2 and Auto Scaling clients of every (account, region) target (`targets`), the
 //! audit bus and the state table, metrics and health — and the engine's memory (`state`). Built
 //! once by `app`, shared by the reconcile and the event path.
 
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::aws::Target;
 use crate::config::Config;
 use crate::engine::state::State;
+use crate::engine::targets::Targets;
 use crate::error::Error;
 use crate::model::domain::{Account, SelectionKind};
 use crate::model::plan::PlanOptions;
@@ -19,7 +20,8 @@ use crate::telemetry::metrics::{Metrics, MissingLabels};
 pub struct Context {
     pub config: Config,
     pub cloudmap: aws_sdk_servicediscovery::Client,
-    pub targets: Vec<Target>,
+    /// Every (account, region) looked in: take `targets.current()` once per unit of work.
+    pub targets: Targets,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     /// Where removals' undo records also go (`--audit-event-bus`).
@@ -29,14 +31,16 @@ pub struct Context {
     /// What the engine remembers of each service, selection and scheduled timer.
     pub state: State,
     /// The lookup targets failing now.
-    pub failing: crate::engine::targets::Failing,
+    pub failing: crate::engine::target_health::Failing,
+    /// Organization mode: the listing of the organization's accounts.
+    pub organization: Option<crate::engine::organization::Lister>,
 }
 
 impl Context {
     pub fn new(
         config: Config,
         cloudmap: aws_sdk_servicediscovery::Client,
-        targets: Vec<Target>,
+        targets: Targets,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
     ) -> Context {
@@ -50,6 +54,7 @@ impl Context {
             ledger: None,
             state: State::default(),
             failing: Default::default(),
+            organization: None,
         }
     }
 
@@ -63,20 +68,20 @@ impl Context {
     }
 
     /// The target of one account in one region, if cloud-unmap looks there.
-    pub fn target(&self, account: &Account, region: &str) -> Option<&Target> {
-        self.targets
-            .iter()
-            .find(|t| &t.account == account && t.region == region)
+    pub fn target(&self, account: &Account, region: &str) -> Option<Target> {
+        self.targets.find(account, region)
     }
 
     /// Logs and counts a failure (see `emit`).
     pub fn failed(&self, what: Failure<'_>, error: &Error) {
         emit::failure(&self.metrics, what, error);
+        self.health.failed(error, std::time::Instant::now());
     }
 
     /// Counts a failure without logging it again (see `emit::count`).
     pub fn counted(&self, error: &Error) {
         emit::count(&self.metrics, error);
+        self.health.failed(error, std::time::Instant::now());
     }
 
     /// Marks a selected service or namespace as missing (or found again), in metrics and health.

@@ -156,13 +156,23 @@ pub async fn run_cycle(ctx: &Context) -> CycleReport {
         .collect()
         .await;
     let mut results = results;
-    CycleReport {
+    let report = CycleReport {
         services: services
             .iter()
             .filter_map(|s| results.remove(s).map(|r| (s.clone(), r)))
             .collect(),
         selection_errors,
-    }
+    };
+    log_readiness(ctx);
+    report
+}
+
+/// One `readiness` line (`ready` 1 or 0, as `/readyz` judges now, and its reason): the log metric
+/// filter of the deployment's NotReady alarm reads it, so every replica logs it once per cycle,
+/// whether it ran the cycle or another replica did.
+pub fn log_readiness(ctx: &Context) {
+    let r = ctx.health.readiness(Instant::now());
+    info!(ready = u8::from(r.ready), reason = %r.reason, "readiness");
 }
 
 /// A pause of `frequency` plus up to 10 % jitter, so replicas spread their API calls.

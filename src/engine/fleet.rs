@@ -180,6 +180,7 @@ impl Fleet {
             Ok(false) => {
                 info!(cause = ?cause, "another replica runs or ran this reconcile cycle");
                 self.ctx.metrics.cycle(cause, CycleOutcome::covered);
+                crate::engine::cycle::log_readiness(&self.ctx);
                 if let Some(t) = &trigger {
                     self.delete(t).await;
                 }

@@ -64,7 +64,8 @@ impl EventQueue {
 /// Logs each entry that was not settled; returns how many were.
 fn report(settled: Settled, what: &str) -> usize {
     for f in &settled.failed {
-        warn!(code = %f.code, message = %f.message, "a message could not be {what}");
+        // `detail`, not `message`: the JSON log's own `message` is the line's text.
+        warn!(code = %f.code, detail = %f.message, "a message could not be {what}");
     }
     settled.done
 }

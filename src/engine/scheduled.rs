@@ -25,7 +25,6 @@ use tracing::{debug, info, warn};
 use crate::aws::ec2::{self, pending};
 use crate::engine::context::Context;
 use crate::engine::reconcile::{self, Scope};
-use crate::error::Operation;
 use crate::model::plan::{Claimed, Hint};
 use crate::model::scheduled::{effect, Effect, Pending};
 use crate::telemetry::emit::Failure;
@@ -51,8 +50,8 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
     let horizon = SystemTime::now() + ctx.config.frequency + MARGIN;
     // Every account and region at once (`--concurrency` at a time): an organization's hundreds of
     // targets must not make the sweep a sequence of round trips.
-    let reads: Vec<_> = ctx
-        .targets
+    let targets = ctx.targets.current();
+    let reads: Vec<_> = targets
         .iter()
         .map(|target| async move { (target, pending(target, &[]).await) })
         .collect();
@@ -65,7 +64,7 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
         let found = match answer {
             Ok(found) => found,
             Err(e) => {
-                ctx.metrics.aws_error(Operation::DescribeInstanceStatus);
+                ctx.counted(&e);
                 warn!(account = %target.account, region = %target.region, error = %e,
                     "cannot read scheduled EC2 events; the next cycle tries again");
                 continue;
@@ -149,7 +148,7 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) {
     // says whether the instance comes back.
     let due_by = SystemTime::now() + CLOCK_SKEW;
     let once = ctx.config.single_run;
-    let event = match pending(target, &ids).await {
+    let event = match pending(&target, &ids).await {
         Ok(still) => still.into_iter().find(|s| {
             s.due(ctx.config.scheduled_lead) <= due_by && !left_alone(ctx, &s.code, once)
         }),
@@ -162,7 +161,7 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) {
         info!(instance_id = %p.instance_id, code = %p.code, "scheduled EC2 event no longer pending; nothing done");
         return;
     };
-    let observed = match ec2::describe(std::slice::from_ref(target), &ids, 1).await {
+    let observed = match ec2::describe(std::slice::from_ref(&target), &ids, 1).await {
         Ok(o) => o,
         Err(e) => {
             warn!(instance_id = %p.instance_id, error = %e, "cannot look up an instance with a due scheduled event");

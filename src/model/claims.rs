@@ -35,6 +35,8 @@ pub enum EventOutcome {
     Scheduled,
     /// Settled for every service that synced; the ones that kept failing are left to the reconcile.
     LeftToReconcile,
+    /// From an organization account that cannot be reached yet: put back on the queue, delayed.
+    Waiting,
 }
 
 impl EventOutcome {
@@ -51,6 +53,7 @@ impl EventOutcome {
             EventOutcome::NotTerminating => "not_terminating",
             EventOutcome::Scheduled => "scheduled",
             EventOutcome::LeftToReconcile => "left_to_reconcile",
+            EventOutcome::Waiting => "waiting",
         }
     }
 }
@@ -69,6 +72,9 @@ pub enum Disposition {
     Retry,
     /// Unreadable: make it visible again at once, so the redrive policy moves it to the DLQ soon.
     Invalid,
+    /// Its account cannot be reached yet: a delayed copy goes back on the queue and this one is
+    /// deleted, so waiting never counts towards the dead-letter queue.
+    Wait,
 }
 
 /// What the event path knows before it reads an event: whom it works for and where it looks.

@@ -19,7 +19,8 @@ pub const LOG_MESSAGE: &str = "deregistered";
 /// Where EC2 saw the instance when the registration was judged (none: not found anywhere).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sighting {
-    /// `home`, or a member account id.
+    /// The 12-digit account id (older records, or a worker that could not name its home
+    /// account, say `home`).
     pub account: String,
     pub region: String,
     pub state: String,
@@ -49,17 +50,25 @@ impl Removal {
     }
 
     /// Reads a record from one line of any shape it travels in: the worker's JSON log line
-    /// (`"message":"deregistered"` with a `record` field), its text log line (`… record={…}`), an
+    /// (`"message":"deregistered"` with a `record` object, or a string holding it in older lines),
+    /// its text log line (`… record="{\"…}"`, the field quoted as tracing writes a string, or a bare
+    /// object; with or without terminal colours), an
     /// EventBridge event (`detail-type` "Registration Removed", the record as `detail`), or the
     /// record itself. Anything else is `None`.
     pub fn from_line(line: &str) -> Option<Removal> {
-        let line = line.trim();
-        if let Ok(doc) = serde_json::from_str::<Value>(line) {
+        let line = strip_ansi(line.trim());
+        if let Ok(doc) = serde_json::from_str::<Value>(&line) {
             return Self::from_value(&doc);
         }
-        // A text log line: the record is the JSON object after `record=`.
-        let start = line.find("record={")? + "record=".len();
-        let mut values = serde_json::Deserializer::from_str(&line[start..]).into_iter::<Removal>();
+        // A text log line: the record is the value of the `record=` field, quoted (tracing's text
+        // format writes a string field as Rust's `Debug` does) or a bare JSON object.
+        let start = line.find(" record=")? + " record=".len();
+        let rest = &line[start..];
+        let json = match rest.strip_prefix('"') {
+            Some(quoted) => unquote(quoted)?,
+            None => rest.to_string(),
+        };
+        let mut values = serde_json::Deserializer::from_str(&json).into_iter::<Removal>();
         values.next()?.ok()
     }
 
@@ -67,11 +76,91 @@ impl Removal {
         if doc["detail-type"] == DETAIL_TYPE {
             return serde_json::from_value(doc["detail"].clone()).ok();
         }
-        if let Some(record) = doc["record"].as_str().or(doc["fields"]["record"].as_str()) {
-            return serde_json::from_str(record).ok();
+        // The log line's `record`: a nested object (since 0.1: JSON logs nest it) or, in older
+        // lines, a string holding it; at the top level or under `fields`.
+        for record in [&doc["record"], &doc["fields"]["record"]] {
+            if let Some(text) = record.as_str() {
+                return serde_json::from_str(text).ok();
+            }
+            if record.is_object() {
+                return serde_json::from_value(record.clone()).ok();
+            }
         }
         serde_json::from_value(doc.clone()).ok()
     }
+}
+
+/// The line without terminal colours (ANSI escape sequences `ESC [ … letter`): what a worker's
+/// text log holds when its output went to a terminal.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The string a Rust `Debug`-quoted value holds, read up to its closing quote (`quoted` starts
+/// after the opening one): `\"`, `\\`, `\n`, `\r`, `\t`, `\0`, `\'` and `\u{…}` unescaped.
+fn unquote(quoted: &str) -> Option<String> {
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    loop {
+        match chars.next()? {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                't' => out.push('\t'),
+                '0' => out.push('\0'),
+                'u' => {
+                    let hex: String = chars
+                        .by_ref()
+                        .skip_while(|c| *c == '{')
+                        .take_while(|c| *c != '}')
+                        .collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+}
+
+/// The attributes RegisterInstance accepts for a registration that held `attributes`, and the
+/// names it must leave out. Cloud Map's rule (API reference, RegisterInstance): with
+/// `AWS_EC2_INSTANCE_ID`, "the only other attribute that can be specified is
+/// `AWS_INIT_HEALTH_STATUS`", and Cloud Map fills `AWS_INSTANCE_IPV4` itself with the instance's
+/// primary private address. Any other registration goes back with every attribute it had.
+pub fn registrable(
+    attributes: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    const EC2_ID: &str = "AWS_EC2_INSTANCE_ID";
+    const KEPT: [&str; 2] = [EC2_ID, "AWS_INIT_HEALTH_STATUS"];
+    /// Filled by Cloud Map: not lost by leaving it out.
+    const FILLED: &str = "AWS_INSTANCE_IPV4";
+    if !attributes.contains_key(EC2_ID) {
+        return (attributes.clone(), Vec::new());
+    }
+    let (kept, left): (BTreeMap<_, _>, BTreeMap<_, _>) = attributes
+        .clone()
+        .into_iter()
+        .partition(|(k, _)| KEPT.contains(&k.as_str()));
+    let dropped = left.into_keys().filter(|k| k != FILLED).collect();
+    (kept, dropped)
 }
 
 /// A record of a terminated instance's registration in `srv-abcdef0123456789`, for tests.
@@ -112,6 +201,10 @@ mod tests {
             serde_json::json!({"timestamp": "…", "level": "INFO", "message": LOG_MESSAGE,
             "service_id": r.service_id, "record": r.json()})
             .to_string();
+        let nested_log =
+            serde_json::json!({"timestamp": "…", "level": "INFO", "message": LOG_MESSAGE,
+            "service_id": r.service_id, "record": serde_json::to_value(&r).unwrap()})
+            .to_string();
         let text_log = format!(
             "2026-11-24T02:00:00Z  INFO cloud_unmap::sync::apply: deregistered service_id=srv-abcdef0123456789 record={} already_gone=false",
             r.json()
@@ -120,7 +213,24 @@ mod tests {
             serde_json::json!({"version": "0", "detail-type": DETAIL_TYPE, "source": SOURCE,
             "detail": serde_json::to_value(&r).unwrap()})
             .to_string();
-        for line in [json_log, text_log, event, r.json()] {
+        // tracing's text format quotes a string field as `Debug` does; with colours on a terminal.
+        let quoted = format!(
+            "2026-11-24T02:00:00Z  INFO cloud_unmap::engine::reconcile::apply: deregistered service_id=\"srv-abcdef0123456789\" record={:?} already_gone=false",
+            r.json()
+        );
+        let coloured = format!(
+            "\u{1b}[2m2026-11-24T02:00:00Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m deregistered \u{1b}[3mrecord\u{1b}[0m\u{1b}[2m=\u{1b}[0m{:?}\r",
+            r.json()
+        );
+        for line in [
+            json_log,
+            nested_log,
+            text_log,
+            quoted,
+            coloured,
+            event,
+            r.json(),
+        ] {
             assert_eq!(Removal::from_line(&line), Some(r.clone()), "{line}");
         }
         for other in [
@@ -128,9 +238,38 @@ mod tests {
             "not json",
             r#"{"message":"reconcile done"}"#,
             "record={broken",
+            "x record=\"{\\\"service_id\\\": unterminated",
         ] {
             assert_eq!(Removal::from_line(other), None, "{other}");
         }
         assert!(r.at().is_some());
+    }
+
+    #[test]
+    fn a_registration_by_ec2_id_goes_back_as_cloud_map_accepts_it() {
+        let plain = record_attributes(&[("AWS_INSTANCE_IPV4", "10.0.0.1"), ("team", "a")]);
+        assert_eq!(registrable(&plain), (plain.clone(), vec![]));
+        let by_id = record_attributes(&[
+            ("AWS_EC2_INSTANCE_ID", "i-0123456789abcdef0"),
+            ("AWS_INIT_HEALTH_STATUS", "HEALTHY"),
+            ("AWS_INSTANCE_IPV4", "10.0.0.1"),
+            ("team", "a"),
+        ]);
+        let (sent, dropped) = registrable(&by_id);
+        assert_eq!(
+            sent,
+            record_attributes(&[
+                ("AWS_EC2_INSTANCE_ID", "i-0123456789abcdef0"),
+                ("AWS_INIT_HEALTH_STATUS", "HEALTHY"),
+            ])
+        );
+        assert_eq!(dropped, ["team"]);
+    }
+
+    fn record_attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 }

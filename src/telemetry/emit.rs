@@ -1,10 +1,11 @@
 //! Failures, logged and counted in one call: each kind of failure names its log line, its level and
 //! its fields once, and every AWS error is counted by operation at the same place (vector's
-//! `emit!` style), so a metric and its log line can never drift apart.
+//! `emit!` style), so a metric and its log line can never drift apart. The line is one line (an AWS
+//! error's operation, code, message and request id); the SDK's whole chain follows at DEBUG.
 
 use std::time::Duration;
 
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 use crate::error::Error;
 use crate::model::plan::Reason;
@@ -37,6 +38,9 @@ pub enum Failure<'a> {
     InspectQueue,
     /// One receive from the event queue; the loop retries after `retry_in`.
     Receive { retry_in: Duration },
+    /// A receive that waiting does not fix (no queue, no credentials, no permission): logged once
+    /// per cause at ERROR; the loop keeps asking at its longest pause.
+    ReceiveBlocked { retry_in: Duration },
     /// Deleting handled messages (they come back, harmlessly).
     DeleteMessages,
     /// Changing messages' visibility.
@@ -48,11 +52,9 @@ pub enum Failure<'a> {
 }
 
 /// Counts `error` without logging it (a failure already logged when it started): AWS errors by
-/// operation.
+/// operation, account, region and class.
 pub fn count(metrics: &Metrics, error: &Error) {
-    if let Error::Aws { operation, .. } = error {
-        metrics.aws_error(*operation);
-    }
+    metrics.aws_error(error);
 }
 
 /// Logs `error` as `what` says and counts it: AWS errors by operation, receive errors also on
@@ -101,6 +103,11 @@ pub fn failure(metrics: &Metrics, what: Failure<'_>, error: &Error) {
             metrics.receive_errors.inc();
             warn!(error = %error, retry_in_ms = retry_in.as_millis() as u64, "receive from the event queue failed")
         }
+        Failure::ReceiveBlocked { retry_in } => {
+            metrics.receive_errors.inc();
+            error!(error = %error, cause = error.class().words(), retry_in_ms = retry_in.as_millis() as u64,
+                "the event queue cannot be read, and waiting will not fix it; events wait in the queue (see /readyz)")
+        }
         Failure::DeleteMessages => warn!(
             error = %error,
             "deleting handled messages failed; they will be redelivered (harmless)"
@@ -113,6 +120,9 @@ pub fn failure(metrics: &Metrics, what: Failure<'_>, error: &Error) {
         ),
         Failure::StateTable { doing } => warn!(error = %error, doing, "the state table failed"),
     }
+    if let Some(detail) = error.detail() {
+        debug!(detail, "the AWS error in full");
+    }
 }
 
 #[cfg(test)]
@@ -123,11 +133,13 @@ mod tests {
     #[test]
     fn aws_errors_are_counted_by_operation_and_receives_on_their_own() {
         let metrics = Metrics::default();
+        metrics.set_home("123456789012", "eu-west-1");
         let e = Error::Aws {
             operation: Operation::ReceiveMessage,
-            message: "down".into(),
+            class: crate::error::ErrorClass::Network,
             code: None,
             reason: "down".into(),
+            more: Default::default(),
             source: Box::new(std::io::Error::other("down")),
         };
         failure(
@@ -153,10 +165,13 @@ mod tests {
         );
         assert_eq!(metrics.receive_errors.get(), 1);
         let counted = |op| {
-            metrics
-                .aws_errors
-                .get_or_create(&crate::telemetry::metrics::OperationLabels { operation: op })
-                .get()
+            let labels = crate::telemetry::metrics::AwsErrorLabels {
+                operation: op,
+                account: "123456789012".into(),
+                region: "eu-west-1".into(),
+                class: crate::error::ErrorClass::Network,
+            };
+            metrics.aws_errors.get_or_create(&labels).get()
         };
         assert_eq!(counted(Operation::ReceiveMessage), 1);
         assert_eq!(counted(Operation::DeregisterInstance), 0);

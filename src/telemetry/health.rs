@@ -8,30 +8,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::error::{Error, ErrorClass};
+
 /// How long past its planned wake a sleeping loop may stay asleep before it counts as wedged.
 pub const SLEEP_SLACK: Duration = Duration::from_secs(60);
 
-/// The long-running loops whose liveness `/healthz` reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LoopName {
-    Reconcile,
-    Events,
-}
-
-impl LoopName {
-    fn as_str(self) -> &'static str {
-        match self {
-            LoopName::Reconcile => "reconcile loop",
-            LoopName::Events => "event loop",
-        }
-    }
-}
-
-tokio::task_local! {
-    /// The loop the current task works for: every AWS request attempt it completes (through the
-    /// SDK interceptor in `aws`) counts as that loop's progress.
-    pub static CURRENT_LOOP: LoopName;
-}
+mod loops;
+pub use loops::{LoopName, CURRENT_LOOP};
 
 /// What a loop was last seen doing.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +41,8 @@ struct State {
     left: BTreeSet<String>,
     /// The shared reconcile's schedule period, when longer than `--frequency`.
     period: Duration,
+    /// The latest AWS failure anywhere (class, one line, when): named in an unready `/readyz`.
+    last_error: Option<(ErrorClass, String, Instant)>,
 }
 
 /// Consecutive failed AWS attempts after which the process reports AWS unreachable. One failure
@@ -68,6 +53,11 @@ pub const UNREACHABLE_AFTER: u32 = 5;
 struct Receive {
     last_failed: bool,
     last_ok: Option<Instant>,
+}
+
+/// The cause of an AWS failure in words, then the failure's own line.
+fn cause(class: ErrorClass, line: &str) -> String {
+    format!("{} ({class}): {line}", class.words())
 }
 
 /// The event loop is unready when no receive completed for this long.
@@ -105,6 +95,7 @@ impl Health {
                 missing: BTreeSet::new(),
                 left: BTreeSet::new(),
                 period: Duration::ZERO,
+                last_error: None,
             }),
         }
     }
@@ -169,6 +160,14 @@ impl Health {
         r.last_failed = !ok;
         if ok {
             r.last_ok = Some(now);
+        }
+    }
+
+    /// Records an AWS failure (after the SDK's retries): an unready `/readyz` names the latest one's
+    /// cause, so credentials, permission, throttling and network problems read differently.
+    pub fn failed(&self, error: &Error, now: Instant) {
+        if matches!(error, Error::Aws { .. }) {
+            self.lock().last_error = Some((error.class(), error.to_string(), now));
         }
     }
 
@@ -279,9 +278,18 @@ impl Health {
             })
             .map(|(s, _)| s.clone())
             .collect();
+        let last_error = st
+            .last_error
+            .as_ref()
+            .filter(|(_, _, at)| now.saturating_duration_since(*at) <= window);
         let receive_problem = st.receive.and_then(|r| {
             if r.last_failed {
-                Some("the latest receive from the event queue failed".to_string())
+                Some(match last_error {
+                    Some((class, line, _)) => {
+                        format!("the event queue cannot be read: {}", cause(*class, line))
+                    }
+                    None => "the latest receive from the event queue failed".to_string(),
+                })
             } else if r
                 .last_ok
                 .is_none_or(|t| now.saturating_duration_since(t) > RECEIVE_STALE)
@@ -322,6 +330,13 @@ impl Health {
                     window.as_secs()
                 ),
             )
+        };
+        // An unready answer names the latest AWS failure's cause, unless it already does.
+        let reason = match last_error {
+            Some((class, line, _)) if !ready && !reason.contains(line.as_str()) => {
+                format!("{reason}; the latest AWS error: {}", cause(*class, line))
+            }
+            _ => reason,
         };
         let reason = if st.missing.is_empty() {
             reason

@@ -1,6 +1,7 @@
 //! Progress of long work, one line per item: live spinners (indicatif) when stderr is a terminal,
 //! plain log lines otherwise (CI logs, pipes).
 
+use crate::telemetry::output::{err, errln};
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -57,7 +58,7 @@ impl Line {
         let message = message.into();
         match &self.bar {
             Some(bar) => bar.set_message(message),
-            None => eprintln!("{}: {message}", self.label),
+            None => errln!("{}: {message}", self.label),
         }
     }
 
@@ -65,7 +66,7 @@ impl Line {
         let message = message.into();
         match &self.bar {
             Some(bar) => bar.finish_with_message(message),
-            None => eprintln!("{}: {message}", self.label),
+            None => errln!("{}: {message}", self.label),
         }
     }
 }
@@ -77,7 +78,7 @@ pub fn ask_yes(prompt: &str) -> Option<bool> {
     if !std::io::stdin().is_terminal() {
         return None;
     }
-    eprint!("{prompt}");
+    err!("{prompt}");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);

@@ -60,6 +60,12 @@ impl Cli {
         self
     }
 
+    /// Leaves `key` out of its environment (no credentials, say).
+    pub fn env_remove(mut self, key: &str) -> Cli {
+        self.cmd.env_remove(key);
+        self
+    }
+
     /// Sends AWS calls to `endpoint` (a proxy in front of moto) instead of moto.
     pub fn endpoint(self, endpoint: &str) -> Cli {
         self.env("AWS_ENDPOINT_URL", endpoint)
@@ -69,6 +75,29 @@ impl Cli {
     pub fn http(self, port: u16) -> Cli {
         let port = port.to_string();
         self.args(&["--prometheus-host", "127.0.0.1", "--prometheus-port", &port])
+    }
+
+    /// Runs it on a pseudo-terminal (util-linux `script`), as an operator's shell would: its
+    /// stdout is a terminal, so text logs carry colours (and lines end in CR LF).
+    pub fn in_terminal(self) -> Cli {
+        let quote =
+            |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+        let line: Vec<String> = std::iter::once(self.cmd.get_program())
+            .chain(self.cmd.get_args())
+            .map(quote)
+            .collect();
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line.join(" "), "/dev/null"]);
+        for (k, v) in self.cmd.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Cli { cmd }
     }
 
     /// Starts it; its output is drained continuously.

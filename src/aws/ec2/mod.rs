@@ -11,6 +11,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::aws::Target;
 use crate::error::{Error, Operation};
+use crate::model::age::state_transition_time;
 use crate::model::domain::{Account, InstanceState};
 use crate::model::plan::ObservedInstance;
 use crate::model::scheduled::Pending;
@@ -88,6 +89,7 @@ pub fn observe(inst: &Instance) -> Result<ObservedInstance, Error> {
         });
     };
     Ok(ObservedInstance {
+        ended: state_transition_time(inst.state_transition_reason().unwrap_or_default()),
         instance_id: id.to_string(),
         state,
         ipv4: ipv4_addresses(inst),
@@ -115,7 +117,9 @@ pub async fn describe_where(target: &Target, filters: Vec<Filter>) -> Result<Vec
         .send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::aws(Operation::DescribeInstances, e))?;
+        let page = page.map_err(|e| {
+            Error::aws(Operation::DescribeInstances, e).at(&target.account, &target.region)
+        })?;
         // Taken by value: the page is not needed afterwards, so nothing is copied.
         for reservation in page.reservations.unwrap_or_default() {
             out.extend(reservation.instances.unwrap_or_default());
@@ -280,7 +284,9 @@ pub async fn scheduled_events(
         .send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::aws(Operation::DescribeInstanceStatus, e))?;
+        let page = page.map_err(|e| {
+            Error::aws(Operation::DescribeInstanceStatus, e).at(&target.account, &target.region)
+        })?;
         for status in page.instance_statuses() {
             let Some(id) = status.instance_id() else {
                 continue;

@@ -1,8 +1,11 @@
 //! The `check` subcommand: a preflight with the worker's own flags that changes nothing. It runs
-//! the probes (credentials, selections, accounts, queue, hooks) and places every registration's
+//! the probes (credentials, organization, selections, accounts, queue, hooks) and places every registration's
 //! instance, then prints one report and exits 0 (nothing would fail), 1 (something would) or 2.
+//! `--instance-id ID` adds the worker's decision for that registration, and why (`decision`).
 
+mod decision;
 mod hooks;
+mod organization;
 mod probes;
 mod queue;
 pub mod report;
@@ -12,26 +15,27 @@ use crate::aws;
 use crate::config::cli::{CheckArgs, OutputFormat};
 use crate::config::Config;
 use crate::model::plan;
+use crate::telemetry::output::{out, outln};
 use crate::telemetry::progress::Progress;
 use report::{Finding, Level, Report};
 
 /// Runs every check and prints the report; returns the exit code.
 pub async fn run(config: Config, args: &CheckArgs) -> i32 {
-    let report = check(&config).await;
-    match args.output {
-        OutputFormat::Json => println!("{}", report.json()),
-        OutputFormat::Text => print!("{}", report.text()),
+    let report = check(&config, &args.instance_ids).await;
+    match args.report.output {
+        OutputFormat::Json => outln!("{}", report.json()),
+        OutputFormat::Text => out!("{}", report.text()),
     }
     report.exit_code()
 }
 
 /// Every finding for `config`, in a stable order: credentials, selections, accounts, queue, hooks,
-/// registrations.
-pub async fn check(config: &Config) -> Report {
+/// registrations, and the decisions `explain` asks for (`--instance-id`).
+pub async fn check(config: &Config, explain: &[String]) -> Report {
     let home_config = aws::load_home(&config.service_region).await;
     let sts = aws::sts::client(&home_config);
     let cloudmap = aws::cloudmap(&home_config, None);
-    let targets = aws::targets(
+    let fixed = aws::targets(
         &home_config,
         &config.instances_regions,
         &config.member_roles,
@@ -49,12 +53,22 @@ pub async fn check(config: &Config) -> Report {
         findings: vec![credentials],
         services: Vec::new(),
     };
+    let mut members = Vec::new();
+    if let Some(org) = &config.organization {
+        line.set("organization");
+        let (listing, listed) = organization::listing(&home_config, config, org, home).await;
+        report.findings.push(listing);
+        members = listed;
+    }
     line.set("services and namespaces");
     let (selection, services) = probes::selection(&cloudmap, config).await;
     report.findings.extend(selection);
     line.set("accounts and regions");
     let concurrency = config.concurrency;
-    let accounts = probes::accounts(&targets, home, concurrency);
+    let accounts = probes::accounts(&fixed, home, concurrency);
+    let member_findings = organization::members(&members, concurrency);
+    let mut targets = fixed.clone();
+    targets.extend(members.iter().flat_map(|(_, t)| t.iter().cloned()));
     let queue = async {
         match &config.queue {
             Some(q) => {
@@ -85,21 +99,26 @@ pub async fn check(config: &Config) -> Report {
         max_not_found: config.max_not_found,
         unanswered: false,
     };
+    let judgement = whereabouts::Judgement { opts, explain };
     let places = whereabouts::services(
         &cloudmap,
         &targets,
         &services,
-        opts,
+        judgement,
         home,
         concurrency,
         &line,
     );
-    let (accounts, queue, hooks, (places, placed)) = futures::join!(accounts, queue, hooks, places);
+    let (accounts, members, queue, hooks, (places, placed)) =
+        futures::join!(accounts, member_findings, queue, hooks, places);
     line.finish("done");
     report.findings.extend(accounts);
+    report.findings.extend(members);
     report.findings.extend(queue);
     report.findings.extend(hooks);
     report.findings.extend(placed);
+    let unmatched = decision::unmatched(explain, &report.findings);
+    report.findings.extend(unmatched);
     report.services = places;
     report
 }

@@ -14,7 +14,8 @@ use crate::aws::Target;
 use crate::model::domain::is_ec2_instance_id;
 use crate::model::plan::{self, Action, Judging, PlanOptions, Reason, Registration};
 
-/// Looks one service's registrations up in every target, and judges them.
+/// Looks one service's registrations up in every target, and judges them; explains the decision for
+/// the registrations `explain` names (`--instance-id`).
 pub async fn service(
     cloudmap: &aws_sdk_servicediscovery::Client,
     targets: &[Target],
@@ -22,6 +23,7 @@ pub async fn service(
     opts: PlanOptions,
     home: Option<&str>,
     concurrency: usize,
+    explain: &[String],
 ) -> (Whereabouts, Vec<Finding>) {
     let mut place = Whereabouts {
         service: service_id.to_string(),
@@ -82,6 +84,15 @@ pub async fn service(
         }
     }
     findings.extend(judge(&mut place, &registrations, &observed, opts));
+    findings.extend(super::decision::explain(
+        service_id,
+        &registrations,
+        &observed,
+        opts,
+        explain,
+        targets.len(),
+        home,
+    ));
     (place, findings)
 }
 
@@ -152,20 +163,29 @@ pub fn judge(
     out
 }
 
+/// How registrations are judged: the worker's plan options, and which decisions to explain.
+#[derive(Debug, Clone, Copy)]
+pub struct Judgement<'a> {
+    pub opts: PlanOptions,
+    /// `--instance-id`: the registrations whose decision is explained.
+    pub explain: &'a [String],
+}
+
 /// Every service's whereabouts, `concurrency` services at a time, in the given order.
 pub async fn services(
     cloudmap: &aws_sdk_servicediscovery::Client,
     targets: &[Target],
     services: &[String],
-    opts: PlanOptions,
+    judgement: Judgement<'_>,
     home: Option<&str>,
     concurrency: usize,
     progress: &crate::telemetry::progress::Line,
 ) -> (Vec<Whereabouts>, Vec<Finding>) {
     let total = services.len();
+    let Judgement { opts, explain } = judgement;
     let jobs = services
         .iter()
-        .map(|s| service(cloudmap, targets, s, opts, home, concurrency));
+        .map(|s| service(cloudmap, targets, s, opts, home, concurrency, explain));
     let mut stream = stream::iter(jobs).buffered(concurrency.max(1));
     let (mut places, mut findings) = (Vec::new(), Vec::new());
     while let Some((place, f)) = stream.next().await {
@@ -199,6 +219,7 @@ mod tests {
         observed.insert(
             regs[0].instance_id.clone(),
             vec![ObservedInstance {
+                ended: None,
                 instance_id: regs[0].instance_id.clone(),
                 state: InstanceState::Running,
                 ipv4: vec!["10.0.0.1".into()],

@@ -30,11 +30,24 @@ impl Run<'_> {
                 denied.push(what);
             }
         };
-        if !c.services.is_empty() {
+        if let Some(group) = &c.group {
             check(
                 format!(
-                    "deregister from {}, then wait {} s",
-                    c.services.join(", "),
+                    "detach from Auto Scaling group {group}, decrementing its desired capacity"
+                ),
+                Ok("no dry run in Auto Scaling"),
+            );
+        }
+        if !c.registrations.is_empty() {
+            let regs: Vec<String> = c
+                .registrations
+                .iter()
+                .map(|(svc, id)| format!("{id} from {svc}"))
+                .collect();
+            check(
+                format!(
+                    "deregister {}, then wait {} s",
+                    regs.join(", "),
                     self.s.drain.as_secs()
                 ),
                 Ok("no dry run in Cloud Map"),
@@ -58,8 +71,16 @@ impl Run<'_> {
             );
         } else {
             check("no snapshot (--no-snapshot)".into(), Ok("skipped"));
+            let kept = match c.kept_volumes.is_empty() {
+                true => "none".to_string(),
+                false => c.kept_volumes.join(", "),
+            };
+            check(
+                format!("leave DeleteOnTermination as set; surviving termination: {kept}"),
+                Ok("no call"),
+            );
         }
-        if !c.devices.is_empty() {
+        if self.s.snapshot && !c.devices.is_empty() {
             line.set("checking ModifyInstanceAttribute");
             let r =
                 retire::delete_on_termination(ec2, &c.instance_id, &c.devices, Mode::DryRun).await;
@@ -78,6 +99,7 @@ impl Run<'_> {
             report(c, Outcome::Failed, Some(why), Vec::new())
         };
         rep.steps = steps;
+        rep.surviving_volumes = self.surviving(c);
         rep
     }
 }

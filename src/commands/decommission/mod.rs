@@ -1,12 +1,15 @@
 //! `cloud-unmap decommission`: retires EC2 instances selected by tag across accounts and regions —
-//! drain from Cloud Map, stop, snapshot every EBS volume, set DeleteOnTermination, terminate — in
-//! parallel. An instance is never terminated unless its snapshots completed. Selection lives in
-//! `select`, the per-instance steps in `steps`; this module confirms, runs and reports.
+//! detach from Auto Scaling (`--detach`), drain from Cloud Map, stop, snapshot every EBS volume, set
+//! DeleteOnTermination, terminate — in parallel. An instance is never terminated unless its
+//! snapshots completed; an Auto Scaling member without `--detach`, or one whose drain would empty a
+//! service, is refused untouched. Selection and holds live in `select`, the per-instance steps in
+//! `steps`; this module confirms, runs and reports.
 
 mod dry_run;
 mod select;
 mod steps;
 
+use crate::telemetry::output::{errln, outln};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -28,6 +31,13 @@ pub enum DecommissionError {
         #[source]
         source: Box<Error>,
     },
+    #[error("cannot tell which instances belong to an Auto Scaling group in {account}/{region}: {source}")]
+    Groups {
+        account: Account,
+        region: String,
+        #[source]
+        source: Box<Error>,
+    },
     #[error("cannot list Cloud Map registrations to drain: {0}")]
     Registrations(#[source] Error),
     #[error("refusing to decommission without confirmation: stdin is not a terminal; pass --yes")]
@@ -45,6 +55,36 @@ pub enum Outcome {
     Failed,
     /// Dry run: every step is permitted.
     Planned,
+    /// Held by a safety rule (Auto Scaling member, never-empty): left untouched.
+    Refused,
+}
+
+/// Why an instance is refused before any change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// A member of this Auto Scaling group, and no `--detach`: stopped or terminated in place, the
+    /// group would mark it unhealthy and launch a replacement.
+    AutoScaling(String),
+    /// Its drain (with the other selected instances') would leave this service without any
+    /// registration, and no `--allow-empty-service`.
+    EmptyService(String),
+}
+
+impl std::fmt::Display for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Hold::AutoScaling(group) => write!(
+                f,
+                "member of Auto Scaling group {group}: the group would replace it; pass --detach \
+                 to detach it first (its desired capacity decremented)"
+            ),
+            Hold::EmptyService(svc) => write!(
+                f,
+                "draining it would leave service {svc} without any registration; pass \
+                 --allow-empty-service to allow that"
+            ),
+        }
+    }
 }
 
 impl Outcome {
@@ -54,6 +94,7 @@ impl Outcome {
             Outcome::Skipped => "skipped",
             Outcome::Failed => "failed",
             Outcome::Planned => "planned",
+            Outcome::Refused => "refused",
         }
     }
 }
@@ -67,9 +108,16 @@ pub struct Candidate {
     pub name: Option<String>,
     pub state: InstanceState,
     pub volumes: Vec<String>,
+    /// Volumes whose DeleteOnTermination is off (they outlive the instance unless it is set).
+    pub kept_volumes: Vec<String>,
     pub(crate) devices: Vec<String>,
-    /// Services the instance is registered in (drained first).
-    pub(crate) services: Vec<String>,
+    /// (service, registration id) of every registration whose target is the instance (drained
+    /// first).
+    pub(crate) registrations: Vec<(String, String)>,
+    /// Its Auto Scaling group, if it belongs to one.
+    pub group: Option<String>,
+    /// Why it is refused untouched, if it is.
+    pub hold: Option<Hold>,
 }
 
 /// What happened to one instance.
@@ -88,13 +136,17 @@ pub struct InstanceReport {
     /// What changed under it while it was retired (e.g. started after discovery).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// `--no-snapshot`: the volumes that survive its termination (DeleteOnTermination off, as
+    /// their owner set it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub surviving_volumes: Vec<String>,
 }
 
 fn print_matches(found: &[Candidate]) {
-    eprintln!("{} instance(s) matched:", found.len());
+    errln!("{} instance(s) matched:", found.len());
     for c in found {
-        eprintln!(
-            "  {:<14} {:<14} {:<21} {:<24} {:<13} {}",
+        errln!(
+            "  {:<14} {:<14} {:<21} {:<24} {:<13} {}{}{}",
             c.target.account.as_str(),
             c.target.region,
             c.instance_id,
@@ -104,7 +156,15 @@ fn print_matches(found: &[Candidate]) {
                 "no EBS volume".to_string()
             } else {
                 c.volumes.join(",")
-            }
+            },
+            c.group
+                .as_ref()
+                .map(|g| format!("  Auto Scaling group {g}"))
+                .unwrap_or_default(),
+            c.hold
+                .as_ref()
+                .map(|h| format!("  REFUSED: {h}"))
+                .unwrap_or_default()
         );
     }
 }
@@ -128,9 +188,10 @@ fn print_report(s: &Settings, reports: &[InstanceReport]) {
                 "summary": {
                     "terminated": count(Outcome::Terminated), "skipped": count(Outcome::Skipped),
                     "failed": count(Outcome::Failed), "planned": count(Outcome::Planned),
+                    "refused": count(Outcome::Refused),
                 },
             });
-            println!("{doc}");
+            outln!("{doc}");
         }
         OutputFormat::Text => {
             for r in reports {
@@ -151,23 +212,31 @@ fn print_report(s: &Settings, reports: &[InstanceReport]) {
                 for note in &r.notes {
                     line.push_str(&format!("  ({note})"));
                 }
-                println!("{line}");
+                if !r.surviving_volumes.is_empty() {
+                    line.push_str(&format!(
+                        "  surviving termination: {}",
+                        r.surviving_volumes.join(", ")
+                    ));
+                }
+                outln!("{line}");
                 for step in &r.steps {
-                    println!("           - {step}");
+                    outln!("           - {step}");
                 }
             }
             if s.dry_run {
-                println!(
-                    "dry run: {} planned, {} would fail; nothing changed",
+                outln!(
+                    "dry run: {} planned, {} would fail, {} refused; nothing changed",
                     count(Outcome::Planned),
-                    count(Outcome::Failed)
+                    count(Outcome::Failed),
+                    count(Outcome::Refused)
                 );
             } else {
-                println!(
-                    "{} terminated, {} skipped, {} failed",
+                outln!(
+                    "{} terminated, {} skipped, {} failed, {} refused",
                     count(Outcome::Terminated),
                     count(Outcome::Skipped),
-                    count(Outcome::Failed)
+                    count(Outcome::Failed),
+                    count(Outcome::Refused)
                 );
             }
         }
@@ -190,25 +259,26 @@ pub async fn run(s: Settings) -> i32 {
     let mut found = match select::discover(&targets, &s).await {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("cloud-unmap decommission: {e}");
+            errln!("cloud-unmap decommission: {e}");
             return 1;
         }
     };
     if found.is_empty() {
-        eprintln!("no instance matched; nothing to do");
+        errln!("no instance matched; nothing to do");
         print_report(&s, &[]);
         return 0;
     }
     if let Some(client) = &cloudmap {
         if let Err(e) = select::find_registrations(client, &s, &mut found).await {
-            eprintln!("cloud-unmap decommission: {e}");
+            errln!("cloud-unmap decommission: {e}");
             return 1;
         }
     }
     print_matches(&found);
-    if !s.dry_run && !s.yes {
-        if let Err(e) = confirm(found.len()) {
-            eprintln!("cloud-unmap decommission: {e}");
+    let to_retire = found.iter().filter(|c| c.hold.is_none()).count();
+    if !s.dry_run && !s.yes && to_retire > 0 {
+        if let Err(e) = confirm(to_retire) {
+            errln!("cloud-unmap decommission: {e}");
             return 2;
         }
     }
@@ -251,8 +321,11 @@ pub async fn run(s: Settings) -> i32 {
         ))
     });
     print_report(&s, &reports);
-    if reports.iter().any(|r| r.outcome == Outcome::Failed) {
+    let any = |o| reports.iter().any(|r| r.outcome == o);
+    if any(Outcome::Failed) {
         1
+    } else if any(Outcome::Refused) {
+        3
     } else {
         0
     }

@@ -1,14 +1,16 @@
 //! Selection for `decommission`: the instances its validated `Settings` match (by tag and id, in
-//! every account and region), with the Cloud Map services each one is registered in.
+//! every account and region), each with its Auto Scaling group and every registration whose target
+//! it is; and the holds on them (a group member without `--detach`, a drain that would empty a
+//! service without `--allow-empty-service`).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{Filter, Instance};
 use futures::stream::{self, StreamExt};
 
-use super::{Candidate, DecommissionError};
+use super::{Candidate, DecommissionError, Hold};
 use crate::aws::Target;
-use crate::aws::{cloudmap, ec2};
+use crate::aws::{autoscaling, cloudmap, ec2};
 // Validated in `config` (`main` refuses bad flags before `run`); `steps` names it through here.
 pub(super) use crate::config::decommission::Settings;
 use crate::model::domain::InstanceState;
@@ -17,13 +19,15 @@ use crate::model::domain::InstanceState;
 fn candidate(target: &Target, inst: &Instance) -> Option<Candidate> {
     let id = inst.instance_id()?;
     let state = InstanceState::parse(inst.state()?.name()?.as_str())?;
-    let ebs: Vec<(String, String)> = inst
+    let ebs: Vec<(String, String, bool)> = inst
         .block_device_mappings()
         .iter()
         .filter_map(|m| {
+            let ebs = m.ebs()?;
             Some((
                 m.device_name()?.to_string(),
-                m.ebs()?.volume_id()?.to_string(),
+                ebs.volume_id()?.to_string(),
+                ebs.delete_on_termination().unwrap_or(false),
             ))
         })
         .collect();
@@ -37,9 +41,16 @@ fn candidate(target: &Target, inst: &Instance) -> Option<Candidate> {
             .and_then(|t| t.value())
             .map(str::to_string),
         state,
-        devices: ebs.iter().map(|(d, _)| d.clone()).collect(),
-        volumes: ebs.into_iter().map(|(_, v)| v).collect(),
-        services: Vec::new(),
+        devices: ebs.iter().map(|(d, _, _)| d.clone()).collect(),
+        kept_volumes: ebs
+            .iter()
+            .filter(|(_, _, deleted)| !deleted)
+            .map(|(_, v, _)| v.clone())
+            .collect(),
+        volumes: ebs.into_iter().map(|(_, v, _)| v).collect(),
+        registrations: Vec::new(),
+        group: None,
+        hold: None,
     })
 }
 
@@ -90,6 +101,7 @@ pub async fn discover(
     for f in found {
         all.extend(f?);
     }
+    mark_groups(targets, &mut all, s).await?;
     all.sort_by(|a, b| {
         (a.target.account.as_str(), &a.target.region, &a.instance_id).cmp(&(
             b.target.account.as_str(),
@@ -100,7 +112,46 @@ pub async fn discover(
     Ok(all)
 }
 
-/// Marks, for each candidate, the selected services it is registered in.
+/// Marks each live candidate's Auto Scaling group (held unless `--detach`). A group that cannot be
+/// read stops the command: retiring a member in place would have the group replace it.
+async fn mark_groups(
+    targets: &[Target],
+    found: &mut [Candidate],
+    s: &Settings,
+) -> Result<(), DecommissionError> {
+    for t in targets {
+        let ids: Vec<String> = found
+            .iter()
+            .filter(|c| same_target(&c.target, t) && c.state != InstanceState::Terminated)
+            .map(|c| c.instance_id.clone())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let groups = autoscaling::groups_of(&t.autoscaling, &ids)
+            .await
+            .map_err(|source| DecommissionError::Groups {
+                account: t.account.clone(),
+                region: t.region.clone(),
+                source: Box::new(source),
+            })?;
+        for c in found.iter_mut().filter(|c| same_target(&c.target, t)) {
+            c.group = groups.get(&c.instance_id).cloned();
+            if let (Some(group), false) = (&c.group, s.detach) {
+                c.hold = Some(Hold::AutoScaling(group.clone()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn same_target(a: &Target, b: &Target) -> bool {
+    a.account == b.account && a.region == b.region
+}
+
+/// Marks, for each candidate, every registration of the selected services whose target it is
+/// (registered under its EC2 id, or under another name with `AWS_EC2_INSTANCE_ID`); then holds the
+/// candidates whose drain would leave a service empty, unless `--allow-empty-service`.
 pub async fn find_registrations(
     client: &aws_sdk_servicediscovery::Client,
     s: &Settings,
@@ -114,16 +165,96 @@ pub async fn find_registrations(
                 .map_err(DecommissionError::Registrations)?,
         );
     }
+    let mut totals = BTreeMap::new();
     for svc in services {
-        let ids: HashSet<String> = cloudmap::list_registrations(client, &svc)
+        let regs = cloudmap::list_registrations(client, &svc)
             .await
-            .map_err(DecommissionError::Registrations)?
-            .into_iter()
-            .map(|r| r.instance_id)
-            .collect();
-        for c in found.iter_mut().filter(|c| ids.contains(&c.instance_id)) {
-            c.services.push(svc.clone());
+            .map_err(DecommissionError::Registrations)?;
+        totals.insert(svc.clone(), regs.len());
+        for r in regs {
+            for c in found.iter_mut().filter(|c| c.instance_id == r.target()) {
+                c.registrations.push((svc.clone(), r.instance_id.clone()));
+            }
         }
     }
+    if !s.allow_empty_service {
+        hold_emptying(&totals, found);
+    }
     Ok(())
+}
+
+/// The never-empty rule: every candidate not held already whose drain, with the others', would
+/// remove the last registration of a service is held, naming that service.
+fn hold_emptying(totals: &BTreeMap<String, usize>, found: &mut [Candidate]) {
+    let mut leaving: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in found.iter().filter(|c| c.hold.is_none()) {
+        for (svc, _) in &c.registrations {
+            *leaving.entry(svc.as_str()).or_default() += 1;
+        }
+    }
+    let emptied: BTreeSet<String> = leaving
+        .into_iter()
+        .filter(|(svc, n)| totals.get(*svc).is_some_and(|total| n >= total))
+        .map(|(svc, _)| svc.to_string())
+        .collect();
+    for c in found.iter_mut().filter(|c| c.hold.is_none()) {
+        if let Some((svc, _)) = c.registrations.iter().find(|(s, _)| emptied.contains(s)) {
+            c.hold = Some(Hold::EmptyService(svc.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::domain::Account;
+
+    fn candidate(id: &str, registrations: &[(&str, &str)]) -> Candidate {
+        let conf = aws_config::SdkConfig::builder()
+            .behavior_version(crate::aws::behavior_version())
+            .build();
+        Candidate {
+            target: Target {
+                account: Account::Home,
+                region: "eu-west-1".into(),
+                ec2: aws_sdk_ec2::Client::new(&conf),
+                autoscaling: aws_sdk_autoscaling::Client::new(&conf),
+            },
+            instance_id: id.into(),
+            name: None,
+            state: InstanceState::Running,
+            volumes: vec![],
+            kept_volumes: vec![],
+            devices: vec![],
+            registrations: registrations
+                .iter()
+                .map(|(s, r)| (s.to_string(), r.to_string()))
+                .collect(),
+            group: None,
+            hold: None,
+        }
+    }
+
+    #[test]
+    fn a_drain_that_would_empty_a_service_is_held_and_names_it() {
+        let totals = BTreeMap::from([("srv-a".to_string(), 2), ("srv-b".to_string(), 3)]);
+        let mut found = vec![
+            candidate("i-1", &[("srv-a", "i-1"), ("srv-b", "i-1")]),
+            candidate("i-2", &[("srv-a", "web-2")]),
+            candidate("i-3", &[("srv-b", "i-3")]),
+        ];
+        hold_emptying(&totals, &mut found);
+        let holds: Vec<Option<Hold>> = found.iter().map(|c| c.hold.clone()).collect();
+        let empty_a = Some(Hold::EmptyService("srv-a".into()));
+        assert_eq!(holds, [empty_a.clone(), empty_a, None]);
+
+        // A member already held (Auto Scaling) stays registered: the others may go.
+        let mut found = vec![
+            candidate("i-1", &[("srv-a", "i-1")]),
+            candidate("i-2", &[("srv-a", "web-2")]),
+        ];
+        found[0].hold = Some(Hold::AutoScaling("web-asg".into()));
+        hold_emptying(&totals, &mut found);
+        assert_eq!(found[1].hold, None);
+    }
 }

@@ -4,8 +4,8 @@
 
 use super::select::Settings;
 use super::{Candidate, InstanceReport, Outcome};
-use crate::aws::cloudmap;
 use crate::aws::ec2::retire::{self, Mode, Until};
+use crate::aws::{autoscaling, cloudmap};
 use crate::model::domain::InstanceState;
 use crate::telemetry::progress::Line;
 
@@ -20,6 +20,8 @@ pub enum Halt {
     Protected,
     #[error("cannot read termination protection: {0}")]
     ProtectionUnreadable(String),
+    #[error("DetachInstances from Auto Scaling group {group} failed: {reason}; left untouched")]
+    Detach { group: String, reason: String },
     #[error("drain from {service_id} failed: {source}")]
     Drain {
         service_id: String,
@@ -80,6 +82,7 @@ pub(super) fn report(
         snapshots,
         steps: Vec::new(),
         notes: Vec::new(),
+        surviving_volumes: Vec::new(),
     }
 }
 
@@ -87,6 +90,9 @@ pub(super) fn report(
 impl Run<'_> {
     /// Retires one instance (or, in a dry run, plans it); the report says how far it got.
     pub async fn retire(&self, c: &Candidate, line: &Line) -> InstanceReport {
+        if let Some(hold) = &c.hold {
+            return report(c, Outcome::Refused, Some(hold.to_string()), Vec::new());
+        }
         let mut snapshots = Vec::new();
         let mut notes = Vec::new();
         let halted = async {
@@ -97,6 +103,7 @@ impl Run<'_> {
             if self.s.dry_run {
                 return Ok(None);
             }
+            self.detach(c, line).await?;
             self.drain(c, line).await?;
             self.stop(c, line, c.state).await?;
             self.stopped_before_snapshot(c, line, &mut notes).await?;
@@ -107,7 +114,11 @@ impl Run<'_> {
         .await;
         let mut rep = match halted {
             Ok(None) => return self.plan(c, line).await,
-            Ok(Some(())) => report(c, Outcome::Terminated, None, snapshots),
+            Ok(Some(())) => {
+                let mut rep = report(c, Outcome::Terminated, None, snapshots);
+                rep.surviving_volumes = self.surviving(c);
+                rep
+            }
             Err(halt) => report(c, halt.outcome(), Some(halt.to_string()), snapshots),
         };
         rep.notes = notes;
@@ -155,14 +166,39 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Removes the instance from the selected services, then waits `--drain-seconds`.
-    async fn drain(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
-        let Some(cloudmap) = self.cloudmap.filter(|_| !c.services.is_empty()) else {
+    /// The volumes that outlive its termination: with `--no-snapshot`, those whose
+    /// DeleteOnTermination is off (left as their owner set it); with snapshots, none.
+    pub(super) fn surviving(&self, c: &Candidate) -> Vec<String> {
+        match self.s.snapshot {
+            true => Vec::new(),
+            false => c.kept_volumes.clone(),
+        }
+    }
+
+    /// `--detach`: takes the instance out of its Auto Scaling group, decrementing the desired
+    /// capacity, so the group neither replaces it nor terminates it in its own way.
+    async fn detach(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+        let Some(group) = &c.group else {
             return Ok(());
         };
-        for svc in &c.services {
-            line.set(format!("deregistering from {svc}"));
-            cloudmap::deregister(cloudmap, svc, &c.instance_id)
+        line.set(format!("detaching from Auto Scaling group {group}"));
+        autoscaling::detach(&c.target.autoscaling, group, &c.instance_id)
+            .await
+            .map_err(|e| Halt::Detach {
+                group: group.clone(),
+                reason: e.reason(),
+            })
+    }
+
+    /// Removes every registration whose target is the instance from the selected services, then
+    /// waits `--drain-seconds`.
+    async fn drain(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+        let Some(cloudmap) = self.cloudmap.filter(|_| !c.registrations.is_empty()) else {
+            return Ok(());
+        };
+        for (svc, id) in &c.registrations {
+            line.set(format!("deregistering {id} from {svc}"));
+            cloudmap::deregister(cloudmap, svc, id)
                 .await
                 .map_err(|source| Halt::Drain {
                     service_id: svc.clone(),
@@ -233,8 +269,10 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// After complete snapshots only: the volumes go with the instance. With `--no-snapshot`
+    /// nothing is changed: a volume its owner kept on purpose stays (and is reported).
     async fn set_delete_on_termination(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
-        if c.devices.is_empty() {
+        if !self.s.snapshot || c.devices.is_empty() {
             return Ok(());
         }
         line.set("setting DeleteOnTermination");

@@ -1,15 +1,17 @@
 //! The `restore` subcommand: reads undo records, judges each (already back, alive, refused), shows
-//! the plan, asks, registers the chosen ones again with their id and every attribute, and reports.
+//! the plan, asks, registers the chosen ones again with their id and every attribute Cloud Map
+//! accepts back (`record::registrable`), and reports. An input without any record is a usage error.
 
 mod select;
 
+use crate::telemetry::output::{errln, outln};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::aws::{self, cloudmap};
 use crate::config::cli::OutputFormat;
 use crate::config::restore::Settings;
-use crate::model::record::Removal;
+use crate::model::record::{registrable, Removal};
 use select::Verdict;
 
 /// What became of one record.
@@ -44,17 +46,33 @@ fn read(from: &str) -> std::io::Result<String> {
 /// Runs the subcommand with validated settings (`main` refused bad flags); returns the exit code.
 pub async fn run(s: Settings) -> i32 {
     let usage = |e: String| {
-        eprintln!("cloud-unmap restore: {e} (see --help)");
+        errln!("cloud-unmap restore: {e} (see --help)");
         2
     };
     let text = match read(&s.from) {
         Ok(t) => t,
         Err(e) => return usage(format!("cannot read --from {:?}: {e}", s.from)),
     };
-    let (records, unread) = select::select(&text, &s.filter);
-    eprintln!(
-        "{} record(s) selected ({unread} line(s) without a record)",
-        records.len()
+    let select::Selection {
+        records,
+        read,
+        unread,
+    } = select::select(&text, &s.filter);
+    if read == 0 && unread > 0 {
+        // Pointed at the wrong file (or a log format it cannot read): saying "nothing to do"
+        // would hide that every removal is still undone.
+        return usage(format!(
+            "no undo record in {} of --from {:?}; restore reads the worker's `deregistered` log \
+             lines (JSON or text, coloured or not), `Registration Removed` audit events and bare \
+             records, one per line",
+            plural(unread, "line"),
+            s.from
+        ));
+    }
+    errln!(
+        "{} record(s) selected ({} with a record, {unread} without)",
+        records.len(),
+        plural(read, "line"),
     );
     if records.is_empty() {
         print(&s, &[]);
@@ -76,7 +94,7 @@ pub async fn run(s: Settings) -> i32 {
         .filter(|v| matches!(v, Verdict::Restore(_)))
         .count();
     for (r, v) in records.iter().zip(&verdicts) {
-        eprintln!("  {:<24} {:<21} {v:?}", r.service_id, r.instance_id);
+        errln!("  {:<24} {:<21} {v:?}", r.service_id, r.instance_id);
     }
     if chosen > 0 && !s.dry_run && !s.yes {
         let prompt = format!("Type yes to register these {chosen} registration(s) again: ");
@@ -88,7 +106,7 @@ pub async fn run(s: Settings) -> i32 {
                 )
             }
             Some(false) => {
-                eprintln!("cloud-unmap restore: not confirmed; nothing changed");
+                errln!("cloud-unmap restore: not confirmed; nothing changed");
                 return 2;
             }
             Some(true) => {}
@@ -98,13 +116,23 @@ pub async fn run(s: Settings) -> i32 {
         let cloudmap = &cloudmap;
         let dry_run = s.dry_run;
         async move {
+            // What Cloud Map accepts back (its AWS_EC2_INSTANCE_ID rule), and what it cannot hold.
+            let (attributes, dropped) = registrable(&r.attributes);
+            let why = |why: String| match dropped.is_empty() {
+                true => why,
+                false => format!(
+                    "{why}; without {} (Cloud Map takes only AWS_INIT_HEALTH_STATUS beside \
+                     AWS_EC2_INSTANCE_ID)",
+                    dropped.join(", ")
+                ),
+            };
             let (outcome, detail) = match v {
-                Verdict::Restore(why) if dry_run => (Outcome::WouldRestore, why),
-                Verdict::Restore(why) => {
-                    match cloudmap::register(cloudmap, &r.service_id, &r.instance_id, &r.attributes)
+                Verdict::Restore(w) if dry_run => (Outcome::WouldRestore, why(w)),
+                Verdict::Restore(w) => {
+                    match cloudmap::register(cloudmap, &r.service_id, &r.instance_id, &attributes)
                         .await
                     {
-                        Ok(()) => (Outcome::Restored, why),
+                        Ok(()) => (Outcome::Restored, why(w)),
                         Err(e) => (Outcome::Failed, e.to_string()),
                     }
                 }
@@ -118,6 +146,10 @@ pub async fn run(s: Settings) -> i32 {
     let lines: Vec<Line> = stream::iter(jobs).buffered(s.concurrency).collect().await;
     print(&s, &lines);
     exit_code(&lines)
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 fn line(r: &Removal, outcome: Outcome, detail: String) -> Line {
@@ -155,12 +187,12 @@ fn print(s: &Settings, lines: &[Line]) {
                 "refused": count(Outcome::Refused),
                 "failed": count(Outcome::Failed),
             });
-            println!("{doc:#}");
+            outln!("{doc:#}");
         }
         OutputFormat::Text => {
             for l in lines {
                 let outcome = serde_json::to_value(l.outcome).unwrap_or_default();
-                println!(
+                outln!(
                     "{:<19} {:<24} {:<21} removed {} ({}){}",
                     outcome.as_str().unwrap_or(""),
                     l.service_id,
@@ -174,7 +206,7 @@ fn print(s: &Settings, lines: &[Line]) {
                     }
                 );
             }
-            println!(
+            outln!(
                 "{} restored, {} would be, {} already registered, {} refused, {} failed",
                 count(Outcome::Restored),
                 count(Outcome::WouldRestore),

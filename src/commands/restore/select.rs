@@ -12,16 +12,28 @@ use crate::model::domain::is_ec2_instance_id;
 use crate::model::plan::{self, Action, Judging, NotFoundBound, PlanOptions, Registration};
 use crate::model::record::Removal;
 
+/// What `select` found in the input.
+#[derive(Debug)]
+pub struct Selection {
+    /// The records passing the filter, the latest of each (service, instance), oldest first.
+    pub records: Vec<Removal>,
+    /// Lines that held a record (before the filter).
+    pub read: usize,
+    /// Non-blank lines that held none.
+    pub unread: usize,
+}
+
 /// The records of `text` that pass `filter`, the latest of each (service, instance), oldest first;
-/// and how many lines held no record.
-pub fn select(text: &str, filter: &Filter) -> (Vec<Removal>, usize) {
+/// and how many lines held a record, and how many held none.
+pub fn select(text: &str, filter: &Filter) -> Selection {
     let mut latest: HashMap<(String, String), Removal> = HashMap::new();
-    let mut unread = 0;
+    let (mut read, mut unread) = (0, 0);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let Some(r) = Removal::from_line(line) else {
             unread += 1;
             continue;
         };
+        read += 1;
         let ec2_id = r.attributes.get(plan::EC2_ID_ATTRIBUTE);
         let wanted = (filter.service_ids.is_empty() || filter.service_ids.contains(&r.service_id))
             && (filter.instance_ids.is_empty()
@@ -45,7 +57,11 @@ pub fn select(text: &str, filter: &Filter) -> (Vec<Removal>, usize) {
     records.sort_by(|a, b| {
         (a.at(), &a.service_id, &a.instance_id).cmp(&(b.at(), &b.service_id, &b.instance_id))
     });
-    (records, unread)
+    Selection {
+        records,
+        read,
+        unread,
+    }
 }
 
 /// What one record comes to.
@@ -133,31 +149,32 @@ mod tests {
             line("srv-b", a, "2026-11-23T02:00:00Z", "10.0.0.3"),
         ]
         .join("\n");
-        let (all, unread) = select(&text, &Filter::default());
-        assert_eq!(unread, 1);
+        let found = select(&text, &Filter::default());
+        assert_eq!((found.read, found.unread), (3, 1));
+        let all = found.records;
         let ips: Vec<&str> = all
             .iter()
             .map(|r| r.attributes["AWS_INSTANCE_IPV4"].as_str())
             .collect();
         assert_eq!(ips, ["10.0.0.3", "10.0.0.2"]);
         let since = crate::model::domain::parse_rfc3339("2026-11-24T00:00:00Z");
-        let (recent, _) = select(
+        let recent = select(
             &text,
             &Filter {
                 since,
                 ..Filter::default()
             },
         );
-        assert_eq!(recent.len(), 1);
+        assert_eq!(recent.records.len(), 1);
         let only_b = Filter {
             service_ids: vec!["srv-b".into()],
             ..Filter::default()
         };
-        assert_eq!(select(&text, &only_b).0[0].service_id, "srv-b");
+        assert_eq!(select(&text, &only_b).records[0].service_id, "srv-b");
         let other = Filter {
             instance_ids: vec!["web-1".into()],
             ..Filter::default()
         };
-        assert!(select(&text, &other).0.is_empty());
+        assert!(select(&text, &other).records.is_empty());
     }
 }

@@ -1,5 +1,5 @@
-//! The event path's own flags: its queue, how many batches are worked at once, and how many
-//! services one revision sweep may read (`engine::sweep`).
+//! The event loop's own tuning (the worker's, not `check`'s; its queue is in `watch`): how many
+//! batches are worked at once, and how many services one revision sweep may read (`engine::sweep`).
 
 use clap::Args;
 
@@ -8,13 +8,9 @@ pub const EVENT_BATCHES: usize = 4;
 /// Default of `--revision-sweep-size`.
 pub const REVISION_SWEEP_SIZE: usize = 20;
 
-/// Flags of the event loop (flattened into the worker's).
+/// Flags of the event loop (flattened into the worker's `RunArgs`).
 #[derive(Debug, Args)]
 pub struct EventArgs {
-    /// SQS queue fed by the EventBridge rules: turns the event loop on, beside the periodic
-    /// reconcile. The queue belongs to the home account (its URL names it).
-    #[arg(long, value_name = "URL", env = "CLOUD_UNMAP_QUEUE_URL")]
-    pub queue_url: Option<String>,
     /// Batches of queue messages worked at once: the next long poll is in flight while a batch is
     /// worked, so an event never waits for an unrelated batch. A batch waiting for the revision
     /// sweep gives its slot back meanwhile (at most 16 x N batches in hand).
@@ -29,7 +25,6 @@ pub struct EventArgs {
 impl Default for EventArgs {
     fn default() -> EventArgs {
         EventArgs {
-            queue_url: None,
             event_batches: EVENT_BATCHES,
             revision_sweep_size: REVISION_SWEEP_SIZE,
         }

@@ -3,9 +3,11 @@
 //! still the one the plan judged. One that was registered again meanwhile (an instance restarted
 //! with a new address) is kept as `changed`, for the next cycle to judge. A terminated instance's
 //! registration named by its own id is not read again: nothing can make it right again. Each removal leaves its
-//! undo record (`audit`) in its log line, and on the audit bus when one is configured.
+//! undo record (`audit`) in its log line, and on the audit bus when one is configured, and how long
+//! the registration pointed at a dead instance in `cloud_unmap_dead_registration_age_seconds`.
 
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use futures::stream::{self, StreamExt};
 use tracing::{error, info};
@@ -16,7 +18,7 @@ use crate::engine::context::Context;
 use crate::model::plan::{Plan, Reason, Registration};
 use crate::model::record::{Removal, Sighting};
 use crate::telemetry::emit::Failure;
-use crate::telemetry::metrics::{DeregistrationLabels, Metrics, Trigger, TriggerLabels};
+use crate::telemetry::metrics::{DeregistrationLabels, Metrics, ServiceTriggerLabels, Trigger};
 
 /// What one planned deregistration came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +35,34 @@ pub enum Applied {
     Failed,
 }
 
+/// When the instance behind a `reason` removal ended: EC2's StateTransitionReason time of a sighting
+/// in a matching state, else the event's time (the event path). Only a terminated or stopped
+/// instance is dead; other reasons have no end.
+fn ended(
+    reason: Reason,
+    sightings: &[crate::model::plan::ObservedInstance],
+    event_time: Option<SystemTime>,
+) -> Option<SystemTime> {
+    use crate::model::domain::InstanceState as S;
+    let dead = |s: S| match reason {
+        Reason::Terminated => matches!(s, S::ShuttingDown | S::Terminated),
+        Reason::Stopped => matches!(s, S::Stopping | S::Stopped),
+        _ => false,
+    };
+    if !matches!(reason, Reason::Terminated | Reason::Stopped) {
+        return None;
+    }
+    sightings
+        .iter()
+        .filter(|o| dead(o.state))
+        .filter_map(|o| o.ended)
+        .min()
+        .or(event_time)
+}
+
 /// Applies `plan`'s deregistrations (none in a dry run); one failure does not stop the others.
 /// Returns what each came to, by EC2 instance, and the undo records of the removals made.
+/// `event_time`: the batch's latest event time, on the event path.
 pub(super) async fn apply(
     ctx: &Context,
     service_id: &str,
@@ -42,6 +70,7 @@ pub(super) async fn apply(
     plan: &Plan,
     observed: &Observed,
     trigger: Trigger,
+    event_time: Option<SystemTime>,
 ) -> (Vec<(String, Applied)>, Vec<Removal>) {
     let judged: HashMap<&str, &Registration> = registrations
         .iter()
@@ -52,12 +81,18 @@ pub(super) async fn apply(
         .map(|(instance_id, reason)| {
             let judged = judged.get(instance_id).copied();
             let target = judged.map_or(instance_id, Registration::target).to_string();
-            let evidence: Vec<Sighting> = observed
-                .get(&target)
-                .into_iter()
-                .flatten()
+            let sightings = observed.get(&target).map(Vec::as_slice).unwrap_or_default();
+            let ended = ended(reason, sightings, event_time);
+            let evidence: Vec<Sighting> = sightings
+                .iter()
                 .map(|o| Sighting {
-                    account: o.account.clone(),
+                    // The home account by its 12-digit id: archived records stay unambiguous.
+                    account: match o.account.as_str() {
+                        "home" => ctx
+                            .metrics
+                            .account_label(&crate::model::domain::Account::Home),
+                        member => member.to_string(),
+                    },
                     region: o.region.clone(),
                     state: o.state.to_string(),
                 })
@@ -72,7 +107,7 @@ pub(super) async fn apply(
                 time: String::new(),
             };
             async move {
-                let (applied, record) = remove(ctx, removal, judged, reason, trigger).await;
+                let (applied, record) = remove(ctx, removal, judged, reason, trigger, ended).await;
                 if matches!(applied, Applied::Removed | Applied::AlreadyGone) && !ctx.config.dry_run
                 {
                     // A lifecycle drain later asks when the instance left (`worker::hooks`).
@@ -96,6 +131,7 @@ async fn remove(
     judged: Option<&Registration>,
     reason: Reason,
     trigger: Trigger,
+    ended: Option<SystemTime>,
 ) -> (Applied, Option<Removal>) {
     let (service_id, instance_id) = (removal.service_id.as_str(), removal.instance_id.as_str());
     if ctx.config.dry_run {
@@ -147,7 +183,7 @@ async fn remove(
     if outcome == Deregistered::AlreadyGone {
         ctx.metrics
             .already_gone
-            .get_or_create(&TriggerLabels {
+            .get_or_create(&ServiceTriggerLabels {
                 service_id: service_id.to_string(),
                 trigger,
             })
@@ -163,18 +199,22 @@ async fn remove(
             reason,
         })
         .inc();
+    if let Some(ended) = ended {
+        let age = crate::model::age::dead_for(ended, SystemTime::now());
+        ctx.metrics.dead_registration(trigger, age);
+    }
     let Some(attributes) = attributes else {
         info!(service_id, instance_id, %reason, ?trigger, "deregistered");
         return (Applied::Removed, None);
     };
     // Removed by this call: the undo record goes with the log line (and to the audit bus).
     removal.attributes = attributes;
-    removal.time = crate::model::domain::rfc3339(std::time::SystemTime::now());
+    removal.time = crate::model::domain::rfc3339(SystemTime::now());
     let record = removal.json();
     info!(service_id, instance_id, %reason, ?trigger, record, "deregistered");
     if let Some(bus) = &ctx.audit {
         if let Err(e) = bus.publish(&removal).await {
-            ctx.metrics.aws_error(crate::error::Operation::PutEvents);
+            ctx.counted(&e);
             error!(service_id, instance_id, error = %e, record, "cannot send the removal's record to the audit bus (it is in the log line above)");
         }
     }

@@ -19,11 +19,13 @@ use crate::error::Error;
 use crate::model::domain::is_ec2_instance_id;
 use crate::model::domain::SelectionKind;
 use crate::model::plan::{self, Action, Claimed, Hold, Plan, Reason, Registration};
-use crate::telemetry::emit::Failure;
 use crate::telemetry::metrics::{Guard, Metrics, Trigger};
 
 mod apply;
+mod explain;
+mod selection;
 pub use apply::Applied;
+pub use selection::{note_missing, resolve_services};
 
 /// What one sync looks at.
 #[derive(Debug, Clone, Copy)]
@@ -94,66 +96,6 @@ impl ServiceReport {
     }
 }
 
-/// The explicit service ids, the services carrying the `--service-tag`s, then every service of
-/// every namespace (listed anew by the reconcile, `log_missing`; otherwise the last listing).
-/// A namespace that does not exist is marked missing and skipped; one that cannot be listed is
-/// logged, counted, and stands for its last known services; without any, it is among the errors.
-/// The reconcile (`log_missing`) logs every missing namespace once per cycle; the event path only
-/// logs one that just went missing.
-pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>, Vec<Error>) {
-    let mut services = ctx.config.service_ids.clone();
-    let mut errors = Vec::new();
-    if !ctx.config.service_tags.is_empty() {
-        match tagged_services(ctx, log_missing).await {
-            Ok(found) => add_new(&mut services, found),
-            Err(e) => errors.push(e),
-        }
-    }
-    for ns in &ctx.config.namespace_ids {
-        // Not on the event path: ListServices pages on every batch grow with the services.
-        let known = (!log_missing).then(|| ctx.state.last_known_services(ns));
-        if let Some(known) = known.flatten() {
-            add_new(&mut services, known);
-            continue;
-        }
-        let found = match cloudmap::list_services(&ctx.cloudmap, ns).await {
-            Ok(found) => {
-                ctx.set_missing(SelectionKind::Namespace, ns, false);
-                ctx.state.remember_selection(ns, &found);
-                found
-            }
-            Err(e @ Error::Missing { .. }) => {
-                ctx.state.remember_selection(ns, &[]);
-                if ctx.set_missing(SelectionKind::Namespace, ns, true) || log_missing {
-                    warn!(namespace_id = %ns, error = %e, "a selected namespace does not exist; skipped");
-                }
-                continue;
-            }
-            Err(e) => {
-                ctx.failed(Failure::ListServices { namespace_id: ns }, &e);
-                match ctx.state.last_known_services(ns) {
-                    Some(known) => known,
-                    None => {
-                        errors.push(e);
-                        continue;
-                    }
-                }
-            }
-        };
-        add_new(&mut services, found);
-    }
-    (services, errors)
-}
-
-/// Appends the services not already selected, keeping the first occurrence's order.
-fn add_new(services: &mut Vec<String>, found: Vec<String>) {
-    for s in found {
-        if !services.contains(&s) {
-            services.push(s);
-        }
-    }
-}
-
 /// The distinct EC2 instances the registrations that pass `keep` stand for.
 fn targets(registrations: &[Registration], keep: impl Fn(&Registration) -> bool) -> Vec<String> {
     registrations
@@ -163,41 +105,6 @@ fn targets(registrations: &[Registration], keep: impl Fn(&Registration) -> bool)
         .collect::<HashSet<_>>()
         .into_iter()
         .collect()
-}
-
-/// The services carrying every `--service-tag`: listed anew by the reconcile (`fresh`, once per cycle);
-/// the event path takes the last listing (tags change rarely; listing them costs a call per service).
-/// A listing that fails stands for the last one, if any.
-async fn tagged_services(ctx: &Context, fresh: bool) -> Result<Vec<String>, Error> {
-    const KEY: &str = "--service-tag";
-    if !fresh {
-        if let Some(known) = ctx.state.last_known_services(KEY) {
-            return Ok(known);
-        }
-    }
-    let tags = &ctx.config.service_tags;
-    match cloudmap::list_tagged_services(&ctx.cloudmap, tags, ctx.config.concurrency).await {
-        Ok(found) => {
-            ctx.state.remember_selection(KEY, &found);
-            Ok(found)
-        }
-        Err(e) => {
-            ctx.failed(Failure::ListTaggedServices, &e);
-            ctx.state.last_known_services(KEY).ok_or(e)
-        }
-    }
-}
-
-/// What a missing service comes to: marked (metric, `/readyz`), logged when it just went missing
-/// or when `log_missing` (the reconcile, once per cycle). Returns whether `error` was that.
-pub fn note_missing(ctx: &Context, service_id: &str, error: &Error, log_missing: bool) -> bool {
-    if !matches!(error, Error::Missing { .. }) {
-        return false;
-    }
-    if ctx.set_missing(SelectionKind::Service, service_id, true) || log_missing {
-        warn!(service_id, error = %error, "a selected service does not exist; skipped");
-    }
-    true
 }
 
 /// Syncs one service: list, look up (scope `All`), plan, then hold or apply, alone (no other
@@ -216,7 +123,8 @@ pub async fn reconcile_service(
     let listing = match scope {
         Scope::All => {
             let (listing, lookup) = list_and_look_up(ctx, service_id).await?;
-            ctx.failing.note(&ctx.metrics, &ctx.targets, &lookup);
+            ctx.failing
+                .note(&ctx.metrics, &ctx.targets.current(), &lookup);
             looked_up = lookup;
             listing
         }
@@ -273,8 +181,9 @@ pub async fn reconcile_service(
             "not found in EC2; looking again after the grace period"
         );
         tokio::time::sleep(grace).await;
-        let again = ec2::describe_each(&ctx.targets, &ids, ctx.config.concurrency).await;
-        ctx.failing.note(&ctx.metrics, &ctx.targets, &again);
+        let targets = ctx.targets.current();
+        let again = ec2::describe_each(&targets, &ids, ctx.config.concurrency).await;
+        ctx.failing.note(&ctx.metrics, &targets, &again);
         for id in &ids {
             looked_up.observed.remove(id);
         }
@@ -292,6 +201,20 @@ pub async fn reconcile_service(
         targets_unanswered: looked_up.unanswered.len(),
         ..Default::default()
     };
+    let observed = given.unwrap_or(&looked_up.observed);
+    let home = ctx
+        .metrics
+        .account_label(&crate::model::domain::Account::Home);
+    let asked = ctx.targets.current().len();
+    explain::log(
+        service_id,
+        registrations,
+        &plan,
+        observed,
+        asked,
+        &home,
+        trigger,
+    );
     if plan.surge {
         ctx.metrics.guard_hold(service_id, Guard::not_found_surge);
         warn_surge(ctx, service_id, &plan, trigger);
@@ -302,9 +225,20 @@ pub async fn reconcile_service(
         warn_held(service_id, &plan, trigger);
         return Ok(report);
     }
-    let observed = given.unwrap_or(&looked_up.observed);
-    (report.results, report.removals) =
-        apply::apply(ctx, service_id, registrations, &plan, observed, trigger).await;
+    let event_time = match scope {
+        Scope::Instances { needed, .. } => Some(needed),
+        Scope::All => None,
+    };
+    (report.results, report.removals) = apply::apply(
+        ctx,
+        service_id,
+        registrations,
+        &plan,
+        observed,
+        trigger,
+        event_time,
+    )
+    .await;
     if matches!(scope, Scope::All) && !ctx.config.dry_run {
         let gone = report.deregistered() + report.already_gone();
         let remaining = registrations.len().saturating_sub(gone);
@@ -331,8 +265,8 @@ async fn list_and_look_up(
     let (mut registrations, mut observed, mut listed) = (Vec::new(), Lookup::default(), false);
     let (mut asked, mut pending): (HashSet<String>, Vec<String>) = (HashSet::new(), Vec::new());
     let look_up = |ids: Vec<String>| {
-        let (targets, concurrency) = (&ctx.targets, ctx.config.concurrency);
-        async move { ec2::describe_each(targets, &ids, concurrency).await }
+        let (targets, concurrency) = (ctx.targets.current(), ctx.config.concurrency);
+        async move { ec2::describe_each(&targets, &ids, concurrency).await }
     };
     loop {
         tokio::select! {
@@ -371,6 +305,7 @@ async fn list_and_look_up(
 fn warn_surge(ctx: &Context, service_id: &str, plan: &Plan, trigger: Trigger) {
     let asked: Vec<String> = ctx
         .targets
+        .current()
         .iter()
         .map(|t| format!("{}/{}", t.account, t.region))
         .collect();

@@ -132,8 +132,8 @@ async fn check_each(ctx: &Context, put_backs: Vec<PutBack>) -> Vec<String> {
         let mut ids: Vec<String> = group.iter().map(|p| p.instance_id.clone()).collect();
         ids.sort();
         ids.dedup();
-        let events = ec2::scheduled_events(target, &ids).await;
-        let observed = ec2::describe(std::slice::from_ref(target), &ids, 1).await;
+        let events = ec2::scheduled_events(&target, &ids).await;
+        let observed = ec2::describe(std::slice::from_ref(&target), &ids, 1).await;
         let (events, observed) = match (events, observed) {
             (Ok(e), Ok(o)) => (e, o),
             (Err(e), _) | (_, Err(e)) => {

@@ -1,12 +1,10 @@
 //! Doing what a batch asks: read each message into a claim (rules in `claims`), verify the claims
 //! with EC2 (one DescribeInstances per account×region of the batch's claims; a failing one fails
 //! only its own claims), drop lifecycle actions Auto Scaling does not show terminating, sync the
-//! selected services holding a claimed instance (`reconcile`, `--concurrency` at a time): at once
-//! those the index knows (`holders`), then those the revision sweep finds (`sweep`). A missing
-//! service blocks nothing, a failing one holds claims back a bounded number of receives
-//! (`failing`). Then settle lifecycle actions (`lifecycle`) after the drain of those that synced.
+//! selected services holding a claimed instance (`sync`), then settle lifecycle actions
+//! (`lifecycle`) after the drain of those that synced.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::stream::{self, StreamExt};
@@ -14,13 +12,14 @@ use tracing::{debug, info, warn};
 
 use super::{truncate, Received, Worker};
 use crate::aws::ec2::{self, Observed};
-use crate::engine::reconcile::{self, Applied, Scope};
 use crate::model::claims::EventOutcome;
-use crate::model::claims::{self, Arrival, Claim, Disposition, InstanceResult, Reading, Unclaimed};
+use crate::model::claims::{
+    self, Arrival, Claim, Disposition, InstanceResult, Reading, Rules, Unclaimed,
+};
 use crate::model::event;
 use crate::model::plan::{Claimed, Hint};
 use crate::telemetry::emit::Failure;
-use crate::telemetry::metrics::{LatencyFrom, LatencyLabels, Trigger};
+use crate::telemetry::metrics::{LatencyFrom, LatencyLabels};
 
 /// What a batch's work came to: per instance, and per message where a lifecycle action says more.
 #[derive(Debug, Default)]
@@ -53,24 +52,11 @@ impl Outcomes {
     }
 }
 
-/// Fails every claimed instance: its messages come back after their visibility timeout.
-fn fail_all(claimed: &Claimed, out: &mut Outcomes) {
-    for id in claimed.keys() {
-        out.fail(id);
-    }
-}
-
-/// A service failed: every claim is blocked by it (`left`: that service is left to the reconcile).
-fn block(claimed: &Claimed, out: &mut Outcomes, left: bool) {
-    for id in claimed.keys() {
-        out.results.entry(id.clone()).or_default().block(left);
-    }
-}
-
 impl Worker {
     /// Decides and does the work of a batch; returns each message's disposition.
     pub(super) async fn process(&self, messages: &[Received]) -> Vec<Disposition> {
         let now = SystemTime::now();
+        let rules = self.rules_now(messages).await;
         let mut readings = Vec::with_capacity(messages.len());
         let mut claims = Vec::new();
         for (i, m) in messages.iter().enumerate() {
@@ -87,7 +73,7 @@ impl Worker {
                 }
             };
             if let event::Kind::Scheduled { .. } = &ev.kind {
-                readings.push(self.schedule(&ev));
+                readings.push(self.schedule(&rules, &ev));
                 continue;
             }
             let arrival = Arrival {
@@ -98,7 +84,7 @@ impl Worker {
                 receive_count: m.receive_count,
             };
             let t = ev.event_type();
-            readings.push(match self.rules.claim(arrival, &ev) {
+            readings.push(match rules.claim(arrival, &ev) {
                 Ok(c) => {
                     claims.push(c);
                     Reading::Claimed(t)
@@ -117,6 +103,8 @@ impl Worker {
             });
         }
         let patience = self.patience.load(std::sync::atomic::Ordering::Relaxed);
+        let waiting = self.waiting(&claims).await;
+        claims.retain(|c| !waiting.contains(&c.message));
         let out = if claims.is_empty() {
             Outcomes::default()
         } else {
@@ -125,7 +113,13 @@ impl Worker {
         claims::dispose(&readings, &claims, &out.results, &out.notes, patience)
             .into_iter()
             .zip(messages)
-            .map(|((disposition, event_type, outcome), m)| {
+            .enumerate()
+            .map(|(i, ((disposition, event_type, outcome), m))| {
+                let (disposition, outcome) = if waiting.contains(&i) {
+                    (Disposition::Wait, EventOutcome::Waiting)
+                } else {
+                    (disposition, outcome)
+                };
                 // An unreadable message comes back until the redrive policy moves it: counted at
                 // its first receipt only (a count of 0 is SQS not saying: counted then too).
                 if outcome != EventOutcome::Invalid || m.receive_count <= 1 {
@@ -138,7 +132,7 @@ impl Worker {
 
     /// An AWS Health scheduled change: arms each instance's timer (the reconcile reads the same
     /// events from EC2 each cycle, so nothing is lost if this worker stops before the timer).
-    fn schedule(&self, ev: &event::Event) -> Reading {
+    fn schedule(&self, rules: &Rules, ev: &event::Event) -> Reading {
         let t = ev.event_type();
         let event::Kind::Scheduled {
             instance_ids,
@@ -148,7 +142,7 @@ impl Worker {
         else {
             return Reading::Ignored(t, EventOutcome::Ignored);
         };
-        let (account, region) = match self.rules.origin(ev) {
+        let (account, region) = match rules.origin(ev) {
             Ok(origin) => origin,
             Err(_) => {
                 warn!(
@@ -226,7 +220,7 @@ impl Worker {
             .filter_map(|((account, region), ids)| {
                 let target = ctx.target(account, region)?;
                 Some(async move {
-                    let found = ec2::describe(std::slice::from_ref(target), &ids, 1).await;
+                    let found = ec2::describe(std::slice::from_ref(&target), &ids, 1).await;
                     (ids, found)
                 })
             })
@@ -252,124 +246,6 @@ impl Worker {
             }
         }
         observed
-    }
-
-    /// Syncs the selected services holding a claimed instance: at once those whose last listing
-    /// holds it, then those a sweep begun after `received` finds (what its bound leaves out is left
-    /// to the reconcile). Returns the selected services but those that failed (each blocks every
-    /// claim a bounded number of receives), or `None`: the selection could not be resolved.
-    async fn sync_all(
-        &self,
-        claimed: &Claimed,
-        observed: &Observed,
-        (received, needed): (SystemTime, SystemTime),
-        out: &mut Outcomes,
-    ) -> Option<Vec<String>> {
-        let ctx = &self.ctx;
-        let (services, selection_errors) = reconcile::resolve_services(ctx, false).await;
-        if !selection_errors.is_empty() {
-            fail_all(claimed, out);
-            return None;
-        }
-        let scope = Scope::Instances {
-            claimed,
-            observed,
-            needed,
-        };
-        let (mut synced, mut failed) = (HashSet::new(), HashSet::new());
-        let known = self.holding(claimed, &services, &mut synced);
-        self.sync_each(&known, scope, out, &mut failed).await;
-        let patience = out.patience;
-        let on_failure =
-            |s: &str, e: &crate::error::Error| self.failing.failed(ctx, s, e, patience);
-        // Waiting for the sweep makes no call: the batch's slot serves another meanwhile.
-        let (sweeper, window) = (&self.sweeper, (received, needed));
-        self.slots.add_permits(1);
-        let swept = sweeper.serve(ctx, &services, window, &on_failure).await;
-        self.take_slot().await;
-        for (service_id, left) in &swept.failed {
-            // A service that could not be listed may hold any of them.
-            failed.insert(service_id.clone());
-            block(claimed, out, *left);
-        }
-        let found = self.holding(claimed, &services, &mut synced);
-        self.sync_each(&found, scope, out, &mut failed).await;
-        Some(
-            services
-                .into_iter()
-                .filter(|s| !failed.contains(s))
-                .collect(),
-        )
-    }
-
-    /// The selected services whose last listing holds a claimed instance, but those in `synced`.
-    fn holding(
-        &self,
-        claimed: &Claimed,
-        services: &[String],
-        synced: &mut HashSet<String>,
-    ) -> Vec<String> {
-        let selected: HashSet<&String> = services.iter().collect();
-        let mut out = Vec::new();
-        for id in claimed.keys() {
-            for s in self.ctx.state.holders(id) {
-                if selected.contains(&s) && synced.insert(s.clone()) {
-                    out.push(s);
-                }
-            }
-        }
-        out
-    }
-
-    /// Syncs `services` within the claims, `--concurrency` at a time; those that fail join `failed`.
-    async fn sync_each(
-        &self,
-        services: &[String],
-        scope: Scope<'_>,
-        out: &mut Outcomes,
-        failed: &mut HashSet<String>,
-    ) {
-        let ctx = &self.ctx;
-        let Scope::Instances { claimed, .. } = scope else {
-            return;
-        };
-        let jobs: Vec<_> = services
-            .iter()
-            .map(|s| async move {
-                let r = reconcile::reconcile_service(ctx, s, scope, Trigger::event).await;
-                (s, r)
-            })
-            .collect();
-        let per_service: Vec<_> = stream::iter(jobs)
-            .buffer_unordered(ctx.config.concurrency)
-            .collect()
-            .await;
-        for (service_id, outcome) in per_service {
-            match outcome {
-                Ok(report) => {
-                    self.failing.synced(ctx, service_id);
-                    for (id, applied) in report.results {
-                        let ok = applied != Applied::Failed;
-                        // Already gone still drains: a duplicate's replica removed it moments ago.
-                        if matches!(applied, Applied::Removed | Applied::AlreadyGone) {
-                            out.removed_from
-                                .entry(id.clone())
-                                .or_default()
-                                .push(service_id.clone());
-                        }
-                        let r = out.results.entry(id).or_default();
-                        r.acted |= applied == Applied::Removed;
-                        r.failed |= !ok;
-                    }
-                }
-                Err(e) if reconcile::note_missing(ctx, service_id, &e, false) => {}
-                Err(e) => {
-                    let left = self.failing.failed(ctx, service_id, &e, out.patience);
-                    failed.insert(service_id.clone());
-                    block(claimed, out, left);
-                }
-            }
-        }
     }
 
     /// Latencies of this batch's confirmed deregistrations, from receipt and from the event's time.

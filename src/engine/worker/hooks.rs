@@ -33,7 +33,7 @@ pub(super) fn waiting(c: &Claim, now: SystemTime) -> bool {
 }
 
 impl Worker {
-    fn target_of(&self, c: &Claim) -> Result<&Target, Error> {
+    fn target_of(&self, c: &Claim) -> Result<Target, Error> {
         // Claims are only made for watched targets (`Rules::watched` is built from them).
         self.ctx
             .target(&c.account, &c.region)

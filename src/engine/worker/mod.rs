@@ -5,9 +5,12 @@
 //! their work is done, unreadable ones left for the dead-letter queue, visibility extended while
 //! work takes long. The rules that decide are pure, in `claims`.
 
+mod accounts;
 mod act;
 mod failing;
 mod hooks;
+
+mod sync;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use futures::future::OptionFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::aws::sqs::{self, Received};
 use crate::config::Queue;
@@ -40,6 +43,9 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
 
 /// Used when the queue's own visibility timeout cannot be read.
 const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
+/// The pause between receives that waiting does not fix (the backoff's cap): the loop keeps asking,
+/// so a queue created or a policy fixed later is picked up without a restart.
+const BLOCKED_PAUSE: Duration = Duration::from_secs(30);
 /// How much of an unreadable body is logged.
 const LOGGED_BODY: usize = 256;
 
@@ -81,6 +87,7 @@ impl Worker {
             default_region: ctx.config.service_region.clone(),
             watched: ctx
                 .targets
+                .current()
                 .iter()
                 .map(|t| (t.account.clone(), t.region.clone()))
                 .collect(),
@@ -198,7 +205,9 @@ impl Worker {
         let visibility = self.inspect_queue().await;
         let most = self.ctx.config.event_batches.max(1);
         info!(queue_url = %self.queue.url, visibility_s = visibility.as_secs(), batches = most, "event loop started");
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        let mut backoff = Backoff::new(Duration::from_millis(200), BLOCKED_PAUSE);
+        // The cause of a permanent receive failure already logged (logged again only when it changes).
+        let mut blocked: Option<String> = None;
         let mut working = FuturesUnordered::new();
         let mut poll = None;
         let mut resume_at: Option<tokio::time::Instant> = None;
@@ -223,13 +232,15 @@ impl Worker {
                     match received {
                         Err(e) => {
                             self.ctx.health.received(false, Instant::now());
-                            let pause = backoff.next_delay();
-                            self.ctx.failed(Failure::Receive { retry_in: pause }, &e);
+                            let pause = self.receive_failed(&e, &mut backoff, &mut blocked);
                             resume_at = Some(tokio::time::Instant::now() + pause);
                         }
                         Ok(messages) => {
                             self.ctx.health.received(true, Instant::now());
                             backoff.reset();
+                            if blocked.take().is_some() {
+                                info!(queue_url = %self.queue.url, "the event queue is readable again");
+                            }
                             if messages.is_empty() {
                                 continue;
                             }
@@ -249,6 +260,31 @@ impl Worker {
             while working.next().await.is_some() {}
         }
         info!("event loop stopped");
+    }
+
+    /// How long to wait after a failed receive: backoff for a transient failure; for a permanent one
+    /// (AccessDenied, a deleted queue) `BLOCKED_PAUSE`, logged once per cause.
+    fn receive_failed(
+        &self,
+        e: &Error,
+        backoff: &mut Backoff,
+        blocked: &mut Option<String>,
+    ) -> Duration {
+        if !e.class().is_permanent() {
+            let pause = backoff.next_delay();
+            self.ctx.failed(Failure::Receive { retry_in: pause }, e);
+            pause
+        } else if blocked.as_deref() != Some(e.reason().as_str()) {
+            *blocked = Some(e.reason());
+            let retry_in = BLOCKED_PAUSE;
+            self.ctx.failed(Failure::ReceiveBlocked { retry_in }, e);
+            retry_in
+        } else {
+            self.ctx.counted(e);
+            self.ctx.metrics.receive_errors.inc();
+            debug!(error = %e, "the event queue still cannot be read");
+            BLOCKED_PAUSE
+        }
     }
 
     /// One received batch, in a slot: reconcile messages to their driver, the rest handled and
@@ -304,6 +340,9 @@ impl Worker {
         self.events
             .set_visibility(&self.ctx, &with(Disposition::Invalid), Duration::ZERO)
             .await;
+        // Waiting ones are deleted once their delayed copy is on the queue (counted as left).
+        let copied = self.requeue(&with(Disposition::Wait)).await;
+        self.events.delete(&self.ctx, &copied).await;
         self.ctx.metrics.message(MessageResult::deleted, deleted);
         self.ctx
             .metrics

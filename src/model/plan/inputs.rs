@@ -87,4 +87,7 @@ pub struct ObservedInstance {
     /// Where it was seen: `home` or a member account id, and the region.
     pub account: String,
     pub region: String,
+    /// When it stopped or terminated, as EC2's StateTransitionReason says (none for a running one,
+    /// or when EC2 gives no time).
+    pub ended: Option<std::time::SystemTime>,
 }

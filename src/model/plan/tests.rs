@@ -22,6 +22,7 @@ fn reg(id: &str, ip: Option<&str>) -> Registration {
 
 fn inst(id: &str, state: InstanceState, ips: &[&str]) -> ObservedInstance {
     ObservedInstance {
+        ended: None,
         instance_id: id.into(),
         state,
         ipv4: ips.iter().map(|s| s.to_string()).collect(),

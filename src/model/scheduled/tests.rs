@@ -70,6 +70,7 @@ fn seen(state: InstanceState, ipv4: &[&str]) -> Vec<ObservedInstance> {
         asg_group: None,
         account: "home".into(),
         region: "eu-west-1".into(),
+        ended: None,
     }]
 }
 

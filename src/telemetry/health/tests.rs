@@ -187,3 +187,54 @@ fn an_aws_attempt_is_progress_of_the_loop_it_was_made_for() {
     assert!(st.loops[&LoopName::Events].progress > t0);
     assert!(!st.loops.contains_key(&LoopName::Reconcile));
 }
+
+fn aws_error(code: Option<&str>, message: &str) -> crate::error::Error {
+    use aws_smithy_types::error::ErrorMetadata;
+    let mut meta = ErrorMetadata::builder().message(message);
+    if let Some(code) = code {
+        meta = meta.code(code);
+    }
+    crate::error::Error::aws(crate::error::Operation::ReceiveMessage, meta.build())
+}
+
+#[test]
+fn readyz_tells_credentials_permission_throttling_and_missing_queues_apart() {
+    let t0 = Instant::now();
+    for (code, words) in [
+        (Some("AccessDenied"), "permission denied"),
+        (Some("ExpiredToken"), "no valid AWS credentials"),
+        (Some("ThrottlingException"), "throttled by AWS"),
+        (Some("QueueDoesNotExist"), "it does not exist"),
+        (None, "AWS did not answer"),
+    ] {
+        let h = Health::new(Duration::from_secs(300), STALL);
+        h.select(&["srv-a".into()]);
+        h.success("srv-a", t0);
+        h.expect_receives(t0);
+        h.failed(&aws_error(code, "why"), t0);
+        h.received(false, t0);
+        let r = h.readiness(t0);
+        assert!(!r.ready, "{r:?}");
+        assert!(
+            r.reason.starts_with("the event queue cannot be read: ") && r.reason.contains(words),
+            "{code:?}: {}",
+            r.reason
+        );
+        assert!(
+            r.reason.contains("why"),
+            "AWS's own message is kept: {}",
+            r.reason
+        );
+    }
+    // A reconcile that fails names its cause too, and an old failure is not blamed.
+    let h = Health::new(Duration::from_secs(10), STALL);
+    h.select(&["srv-a".into()]);
+    h.failed(&aws_error(Some("UnauthorizedOperation"), "ec2"), t0);
+    let r = h.readiness(t0 + Duration::from_secs(5));
+    assert!(
+        r.reason.contains("the latest AWS error: permission denied"),
+        "{r:?}"
+    );
+    let r = h.readiness(t0 + Duration::from_secs(60));
+    assert!(!r.reason.contains("latest AWS error"), "{r:?}");
+}

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 
-use crate::error::Operation;
+use crate::error::{ErrorClass, Operation};
 use crate::model::claims::EventOutcome;
 use crate::model::domain::SelectionKind;
 use crate::model::plan::Reason;
@@ -51,6 +51,12 @@ impl EncodeLabelValue for SelectionKind {
 }
 
 impl EncodeLabelValue for EventOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for ErrorClass {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
         encoder.write_str(self.as_str())
     }
@@ -169,6 +175,11 @@ pub struct TargetLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TriggerLabels {
+    pub trigger: Trigger,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServiceLabels {
     pub service_id: String,
 }
@@ -181,7 +192,7 @@ pub struct DeregistrationLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TriggerLabels {
+pub struct ServiceTriggerLabels {
     pub service_id: String,
     pub trigger: Trigger,
 }
@@ -192,9 +203,21 @@ pub struct ReconcileLabels {
     pub result: ReconcileResult,
 }
 
+/// An AWS failure: the operation, where it went (the home account's 12-digit id or a member's, and
+/// the region: both bounded by the configured targets) and its class.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OperationLabels {
+pub struct AwsErrorLabels {
     pub operation: Operation,
+    pub account: String,
+    pub region: String,
+    pub class: ErrorClass,
+}
+
+/// The build: the crate's version and the source revision it was built from.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+    pub revision: String,
 }
 
 /// Why a reconcile cycle was asked for.

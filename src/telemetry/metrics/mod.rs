@@ -8,8 +8,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::error::Operation;
+use std::sync::Mutex;
+
+use crate::error::Error;
 use crate::model::claims::EventOutcome;
+use crate::model::domain::Account;
 
 mod labels;
 pub use labels::*;
@@ -26,6 +29,12 @@ fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.01, 2.0, 14))
 }
 
+fn age_histogram() -> Histogram {
+    // 0.25 s … ~36 h: an event's removal within a second, a reconcile's within its period, a
+    // registration left for days by a broken setup.
+    Histogram::new(exponential_buckets(0.25, 2.0, 20))
+}
+
 /// Every metric the process exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -35,11 +44,16 @@ pub struct Metrics {
     pub last_success: Family<ServiceLabels, Gauge>,
     pub deregistrations: Family<DeregistrationLabels, Counter>,
     /// Planned removals Cloud Map answered InstanceNotFound to: someone else removed them first.
-    pub already_gone: Family<TriggerLabels, Counter>,
+    pub already_gone: Family<ServiceTriggerLabels, Counter>,
     pub reconciles: Family<ReconcileLabels, Counter>,
     pub reconcile_duration: HistogramFamily<ServiceLabels>,
     pub guard_holds: Family<GuardLabels, Counter>,
-    pub aws_errors: Family<OperationLabels, Counter>,
+    pub aws_errors: Family<AwsErrorLabels, Counter>,
+    /// `cloud_unmap_build_info{version,revision}`, always 1.
+    pub build_info: Family<BuildLabels, Gauge>,
+    /// The home account's label (its 12-digit id once known) and the service region: where an AWS
+    /// error without a target of its own went.
+    home: Mutex<(String, String)>,
     pub registered: Family<ServiceLabels, Gauge>,
     pub events: Family<EventLabels, Counter>,
     pub messages: Family<MessageLabels, Counter>,
@@ -55,6 +69,8 @@ pub struct Metrics {
     pub target_failures: Family<TargetLabels, Counter>,
     pub left_to_reconcile: Family<ServiceLabels, Gauge>,
     pub sweeps: Family<SweepLabels, Counter>,
+    /// How long each removed registration pointed at a dead instance, by trigger.
+    pub dead_age: HistogramFamily<TriggerLabels>,
 }
 
 impl Default for Metrics {
@@ -68,6 +84,8 @@ impl Default for Metrics {
             reconcile_duration: Family::new_with_constructor(duration_histogram),
             guard_holds: Family::default(),
             aws_errors: Family::default(),
+            build_info: Family::default(),
+            home: Mutex::new(("home".to_string(), String::new())),
             registered: Family::default(),
             events: Family::default(),
             messages: Family::default(),
@@ -82,6 +100,7 @@ impl Default for Metrics {
             target_failures: Family::default(),
             left_to_reconcile: Family::default(),
             sweeps: Family::default(),
+            dead_age: Family::new_with_constructor(age_histogram),
         }
     }
 }
@@ -126,9 +145,23 @@ impl Metrics {
         );
         registry.register(
             "cloud_unmap_aws_errors",
-            "AWS API calls that failed after the SDK's retries, by operation",
+            "AWS API calls that failed after the SDK's retries, by operation, account, region and class (throttling, permission, credentials, network, not_found, other)",
             self.aws_errors.clone(),
         );
+        registry.register(
+            "cloud_unmap_build_info",
+            "Always 1: the version and the source revision (REVISION at build time, else unknown) running",
+            self.build_info.clone(),
+        );
+        self.build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                revision: option_env!("REVISION")
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or("unknown")
+                    .to_string(),
+            })
+            .set(1);
         registry.register(
             "cloud_unmap_registered_instances",
             "Registrations of the service after its latest reconcile",
@@ -173,6 +206,11 @@ impl Metrics {
             "cloud_unmap_ready",
             "1 while the worker is ready (/readyz answers 200), read at each scrape",
             self.ready.clone(),
+        );
+        registry.register(
+            "cloud_unmap_dead_registration_age_seconds",
+            "How long each removed registration pointed at a dead instance (removal time minus the instance's end as EC2 or its event reports it), by trigger",
+            self.dead_age.clone(),
         );
         registry.register(
             "cloud_unmap_reconcile_cycles",
@@ -252,10 +290,52 @@ impl Metrics {
         }
     }
 
-    pub fn aws_error(&self, operation: Operation) {
-        self.aws_errors
-            .get_or_create(&OperationLabels { operation })
-            .inc();
+    /// A registration removed `age` after its instance ended.
+    pub fn dead_registration(&self, trigger: Trigger, age: std::time::Duration) {
+        self.dead_age
+            .get_or_create(&TriggerLabels { trigger })
+            .observe(age.as_secs_f64());
+    }
+
+    /// The home account (its 12-digit id, once GetCallerIdentity told it) and the service region,
+    /// for AWS errors of calls made there.
+    pub fn set_home(&self, account: &str, region: &str) {
+        *self.home.lock().unwrap_or_else(|p| p.into_inner()) =
+            (account.to_string(), region.to_string());
+    }
+
+    /// The label of `account`: a member's id, or the home account's.
+    pub fn account_label(&self, account: &Account) -> String {
+        match account {
+            Account::Member(id) => id.clone(),
+            Account::Home => self
+                .home
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .0
+                .clone(),
+        }
+    }
+
+    /// Counts an AWS failure (anything else is not counted here).
+    pub fn aws_error(&self, error: &Error) {
+        let Error::Aws {
+            operation, more, ..
+        } = error
+        else {
+            return;
+        };
+        let (account, region) = match &more.at {
+            Some((account, region)) => (self.account_label(account), region.clone()),
+            None => self.home.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        };
+        let labels = AwsErrorLabels {
+            operation: *operation,
+            account,
+            region,
+            class: error.class(),
+        };
+        self.aws_errors.get_or_create(&labels).inc();
     }
 }
 

@@ -1,6 +1,7 @@
 //! The exposition: seed names and labels kept, every family present, counters counted.
 
 use super::*;
+use crate::error::{Error, Operation};
 use crate::model::plan::Reason;
 
 #[test]
@@ -21,7 +22,14 @@ fn seed_names_and_labels_are_kept() {
             reason: Reason::IpMismatch,
         })
         .inc();
-    metrics.aws_error(Operation::DescribeInstances);
+    metrics.set_home("123456789012", "eu-west-1");
+    let throttled = aws_smithy_types::error::ErrorMetadata::builder()
+        .code("RequestLimitExceeded")
+        .build();
+    let member = crate::model::domain::Account::Member("222222222222".into());
+    metrics.aws_error(&Error::aws(Operation::DescribeInstances, throttled.clone()));
+    metrics
+        .aws_error(&Error::aws(Operation::DescribeInstances, throttled).at(&member, "us-east-1"));
     metrics.event(
         crate::model::event::EventType::StateChange,
         EventOutcome::Acted,
@@ -41,5 +49,12 @@ fn seed_names_and_labels_are_kept() {
     assert!(text.contains(
         "cloud_unmap_deregistrations_total{service_id=\"srv-1\",trigger=\"reconcile\",reason=\"ip-mismatch\"} 1\n"
     ));
-    assert!(text.contains("cloud_unmap_aws_errors_total{operation=\"DescribeInstances\"} 1\n"));
+    for (account, region) in [("123456789012", "eu-west-1"), ("222222222222", "us-east-1")] {
+        let series = format!("cloud_unmap_aws_errors_total{{operation=\"DescribeInstances\",account=\"{account}\",region=\"{region}\",class=\"throttling\"}} 1\n");
+        assert!(text.contains(&series), "{text}");
+    }
+    assert!(
+        text.contains("cloud_unmap_build_info{version=\"0.1.0\",revision=\""),
+        "{text}"
+    );
 }

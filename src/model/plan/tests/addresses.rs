@@ -15,6 +15,7 @@ fn reg6(id: &str, v4: Option<&str>, v6: Option<&str>) -> Registration {
 
 fn dual(id: &str, state: InstanceState, v4: &[&str], v6: &[&str]) -> ObservedInstance {
     ObservedInstance {
+        ended: None,
         ipv6: v6.iter().map(|s| s.to_string()).collect(),
         ..inst(id, state, v4)
     }
