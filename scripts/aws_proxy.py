@@ -14,8 +14,10 @@
 - POST /__proxy/state-name/<instance-id>/<name>: DescribeInstances reports that state name for it (an answer
   cloud-unmap cannot read);
 - applies ListServices' NAMESPACE_ID filter, which moto ignores (AWS lists only that namespace's services);
-- POST /__proxy/hold/<Action>/<seconds>: the next such request is forwarded at once, but its answer is held
-  back that long (a caller that read the world, then stalls before acting on it);
+- POST /__proxy/hold/<Action>/<seconds>[/<text>]: the next such request (with <text>: the next whose body
+  names it, e.g. an instance id, so events of concurrent tests on the shared bus do not take the hold) is
+  forwarded at once, but its answer is held back that long (a caller that read the world, then stalls
+  before acting on it); GET /__proxy/state's "held" counts the answers held so far;
 - POST /__proxy/outage/on drops every AWS connection without an answer (an endpoint outage) until
   POST /__proxy/outage/off; GET /__proxy/state returns {"counts": …, "lifecycle_actions": […], "heartbeats": […]};
 - POST /__proxy/fail/<Action> answers that EC2 query action with a non-retryable error from then on.
@@ -79,6 +81,7 @@ state = {
     "completed": set(),
     "terminating": set(),
     "hold": {},
+    "held": 0,
     "hide": {},
     "upstream_s": 0.0,
     "inflight": 0,
@@ -298,12 +301,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 _, _, _, instance, name = self.path.split("/")
                 state["state_names"][instance] = name
             elif self.path.startswith("/__proxy/hold/"):
-                _, _, _, action, seconds = self.path.split("/")
-                state["hold"][action] = float(seconds)
+                _, _, _, action, seconds, *text = self.path.split("/")
+                state["hold"][action] = (float(seconds), text[0] if text else None)
             body = json.dumps(
                 {
                     "outage": state["outage"],
                     "counts": state["counts"],
+                    "held": state["held"],
                     "per_second": {op: {str(t): n for t, n in c.items()} for op, c in state["per_second"].items()},
                     "lifecycle_actions": state["lifecycle_actions"],
                     "heartbeats": state["heartbeats"],
@@ -419,7 +423,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             state["inflight"] -= 1
             if state["inflight"] == 0:
                 state["upstream_s"] += time.perf_counter() - state["busy_since"]
-            hold = state["hold"].pop(op, 0)
+            hold, text = state["hold"].get(op, (0, None))
+            if hold and (text is None or text.encode() in body):
+                del state["hold"][op]
+                state["held"] += 1
+            else:
+                hold = 0
             terminating = set(state["terminating"])
         if hold:
             time.sleep(hold)
