@@ -252,7 +252,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.headers.get("X-Amz-Target"):
             body = json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException", "message": message})
             self.send_response(400)
-            self.send_header("x-amzn-query-error", "AccessDenied;Sender")
+            # Only SQS (awsQueryCompatible) names its query-protocol code in this header; other JSON
+            # services (Organizations, DynamoDB, Auto Scaling's JSON peers) answer the __type alone.
+            if self.headers.get("X-Amz-Target", "").startswith("AmazonSQS."):
+                self.send_header("x-amzn-query-error", "AccessDenied;Sender")
             self.send_header("Content-Type", "application/x-amz-json-1.0")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
