@@ -8,6 +8,9 @@
   Lifecycle Action found"; every call is recorded with its parameters, time and answer;
 - POST /__proxy/terminating/<instance-id>: DescribeAutoScalingInstances shows that instance
   "Terminating:Wait", as AWS does once a terminate lifecycle action started (moto never leaves InService);
+- POST /__proxy/detaching/<instance-id>/<n>: after moto stops listing that instance in DescribeAutoScalingInstances
+  (moto detaches at once), the next n answers still list it "Detaching", as AWS does while DetachInstances
+  is under way (a load balancer's deregistration delay); GET /__proxy/state's "detaching_shown" counts them;
 - POST /__proxy/slow/<ms>: every AWS request is answered that much later (a slow endpoint);
 - POST /__proxy/hide/<instance-id>/<n>: the next n DescribeInstances answers leave that instance out (EC2's
   eventual consistency: a new instance can be missing from DescribeInstances for a while);
@@ -32,7 +35,9 @@
   RAM by another account, and answered as AWS answers a consumer (see proxy_sharing.py);
 - POST /__proxy/scheduled/<instance-id>/<code>/<epoch-seconds>: DescribeInstanceStatus reports that scheduled
   event (NotBefore at that time) for the instance, as EC2 reports a retirement or maintenance (moto reports
-  none); POST /__proxy/scheduled-cancel/<id> and scheduled-complete/<id> mark it "[Canceled]"/"[Completed]";
+  none), with a new InstanceEventId; POST /__proxy/scheduled-move/<id>/<epoch-seconds> moves its NotBefore and
+  keeps its InstanceEventId (as ModifyInstanceEventStartTime does); POST /__proxy/scheduled-cancel/<id> and
+  scheduled-complete/<id> mark it "[Canceled]"/"[Completed]";
 - POST /__proxy/faults/<rate> (0 to 1): that share of AWS requests meets a fault, chosen evenly from:
   connection dropped, 2 s delay, HTTP 500, HTTP 503, and throttling in the protocol's own shape (EC2's
   query-XML RequestLimitExceeded; a JSON ThrottlingException for Cloud Map, SQS and the others).
@@ -61,6 +66,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 import urllib.parse
 from xml.etree import ElementTree
 
@@ -80,6 +86,8 @@ state = {
     "heartbeats": [],
     "completed": set(),
     "terminating": set(),
+    "detaching": {},  # instance id -> [answers left to show it Detaching, its last listed <member> block]
+    "detaching_shown": 0,
     "hold": {},
     "held": 0,
     "hide": {},
@@ -148,11 +156,11 @@ def add_scheduled_events(data):
     with lock:
         scheduled = {i: list(ev) for i, ev in state["scheduled"].items()}
     text = data.decode()
-    for instance, (code, epoch, description) in scheduled.items():
+    for instance, (code, epoch, description, event_id) in scheduled.items():
         when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
         events = (
-            f"<eventsSet><item><code>{code}</code><description>{description}</description>"
-            f"<notBefore>{when}</notBefore></item></eventsSet>"
+            f"<eventsSet><item><instanceEventId>{event_id}</instanceEventId><code>{code}</code>"
+            f"<description>{description}</description><notBefore>{when}</notBefore></item></eventsSet>"
         )
         text = text.replace(f"<instanceId>{instance}</instanceId>", f"<instanceId>{instance}</instanceId>{events}")
     return text.encode()
@@ -164,7 +172,11 @@ def scheduled_control(path):
     if parts[2] == "scheduled":
         _, _, _, instance, code, epoch = parts
         what = {"instance-retirement": "retirement", "instance-stop": "stop"}.get(code, "reboot")
-        state["scheduled"][instance] = [code, float(epoch), f"The instance is scheduled for {what}"]
+        event_id = f"instance-event-{uuid.uuid4().hex[:17]}"
+        state["scheduled"][instance] = [code, float(epoch), f"The instance is scheduled for {what}", event_id]
+    elif parts[2] == "scheduled-move":
+        # ModifyInstanceEventStartTime: the same event (same InstanceEventId), a new NotBefore.
+        state["scheduled"][parts[3]][1] = float(parts[4])
     elif parts[2] == "scheduled-cancel":
         ev = state["scheduled"][parts[3]]
         ev[2] = "[Canceled] " + ev[2]
@@ -214,6 +226,40 @@ def mark_terminating(data, ids):
         return block
 
     return re.sub(r"<member>.*?</member>", member, text, flags=re.S).encode()
+
+
+def still_detaching(data):
+    """Rewrites moto's DescribeAutoScalingInstances answer: an instance under `detaching` that moto no
+    longer lists is listed "Detaching" (its last listed member block) while answers are left to show it."""
+    text = data.decode()
+    with lock:
+        for iid, entry in state["detaching"].items():
+            found = re.search(
+                r"<member>(?:(?!</member>).)*?<InstanceId>" + re.escape(iid) + r"</InstanceId>.*?</member>", text, re.S
+            )
+            if found:
+                entry[1] = found.group(0)
+                continue
+            if entry[0] <= 0 or entry[1] is None:
+                continue
+            entry[0] -= 1
+            state["detaching_shown"] += 1
+            block = re.sub(
+                r"<LifecycleState>[^<]*</LifecycleState>", "<LifecycleState>Detaching</LifecycleState>", entry[1]
+            )
+            if "<AutoScalingInstances>" in text:
+                text = text.replace("<AutoScalingInstances>", "<AutoScalingInstances>" + block, 1)
+            elif "<AutoScalingInstances/>" in text:
+                text = text.replace(
+                    "<AutoScalingInstances/>", f"<AutoScalingInstances>{block}</AutoScalingInstances>", 1
+                )
+            else:
+                text = text.replace(
+                    "<DescribeAutoScalingInstancesResult>",
+                    f"<DescribeAutoScalingInstancesResult><AutoScalingInstances>{block}</AutoScalingInstances>",
+                    1,
+                )
+    return text.encode()
 
 
 # The IAM action that authorizes an operation, where it is not the operation's own name (a batch call is
@@ -295,6 +341,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["lose"][action] = int(n)
             elif self.path.startswith("/__proxy/terminating/"):
                 state["terminating"].add(self.path.rsplit("/", 1)[-1])
+            elif self.path.startswith("/__proxy/detaching/"):
+                _, _, _, instance, n = self.path.split("/")
+                state["detaching"][instance] = [int(n), None]
             elif self.path.startswith("/__proxy/slow/"):
                 state["slow"] = float(self.path.rsplit("/", 1)[-1]) / 1000
             elif self.path.startswith("/__proxy/hide/"):
@@ -318,6 +367,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "owner_accounts": sharing.owner_accounts,
                     "register_refused": register_rule.refused,
                     "upstream_s": state["upstream_s"],
+                    "detaching_shown": state["detaching_shown"],
                     "targeted": targeted.state(),
                 }
             ).encode()
@@ -437,6 +487,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(hold)
         if op == "DescribeAutoScalingInstances" and terminating:
             data = mark_terminating(data, terminating)
+        if op == "DescribeAutoScalingInstances" and resp.status == 200 and state["detaching"]:
+            data = still_detaching(data)
         if op == "DescribeInstances" and resp.status == 200:
             data = edit_instances(data)
         if op == "DescribeInstanceStatus" and resp.status == 200:

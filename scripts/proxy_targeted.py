@@ -15,6 +15,10 @@ aws_proxy.py (moto models none of them):
   operation on it in progress: the proxy makes that other operation itself (it forwards the
   deregistration to moto) and answers DuplicateRequest with the operation's id in DuplicateOperationId,
   as the Cloud Map API reference documents ("The operation is already in progress").
+- POST /__proxy/lose-once/<instance-id>: the next DeregisterInstance of that instance is applied (forwarded
+  to moto) but its answer is lost: the connection closes without one, as when a response is lost on the way
+  back. The SDK's retry then meets the registration gone (InstanceNotFound), as on AWS, where
+  DeregisterInstance takes no idempotency token.
 - GET /__proxy/state also returns "targeted": counts of the answers given here, by kind.
 """
 
@@ -32,6 +36,7 @@ deny_account = set()  # (account, action)
 throttled = set()
 denied_services = set()
 duplicate_once = set()
+lose_once = set()
 counts = collections.Counter()
 
 
@@ -47,6 +52,8 @@ def control(path):
             denied_services.add(parts[1])
         elif parts[0] == "duplicate-once":
             duplicate_once.add(parts[1])
+        elif parts[0] == "lose-once":
+            lose_once.add(parts[1])
         else:
             return False
     return True
@@ -95,6 +102,17 @@ def duplicate(handler, upstream, body):
     handler.reply(400, json.dumps(error).encode(), "application/x-amz-json-1.1")
 
 
+def lose(handler, upstream, body):
+    """Forwards the deregistration and closes the connection without its answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "connection")}
+    conn.request("POST", "/", body=body, headers=headers)
+    conn.getresponse().read()
+    conn.close()
+    handler.close_connection = True
+    handler.connection.close()
+
+
 def intercept(handler, upstream, op, body):
     """Answers the request here if a control says so; returns whether it did."""
     account = account_of(handler.headers)
@@ -110,6 +128,9 @@ def intercept(handler, upstream, op, body):
         elif op == "DeregisterInstance" and request.get("InstanceId") in duplicate_once:
             duplicate_once.discard(request.get("InstanceId"))
             kind = "duplicate"
+        elif op == "DeregisterInstance" and request.get("InstanceId") in lose_once:
+            lose_once.discard(request.get("InstanceId"))
+            kind = "lost"
         if kind:
             counts[kind] += 1
     if kind == "throttled":
@@ -118,6 +139,8 @@ def intercept(handler, upstream, op, body):
         handler.deny(op)
     elif kind == "duplicate":
         duplicate(handler, upstream, body)
+    elif kind == "lost":
+        lose(handler, upstream, body)
     return kind is not None
 
 

@@ -150,6 +150,16 @@ pub enum Error {
         "the organization role lists the accounts of {found}, not of --organization-id {expected}"
     )]
     OtherOrganization { expected: String, found: String },
+    /// Not asked: the account's role was refused moments ago (its circuit breaker, `aws::breaker`).
+    #[error(
+        "not asked: account {account}'s role was refused ({reason}); asked again in {again_s} s"
+    )]
+    Resting {
+        account: String,
+        class: ErrorClass,
+        reason: String,
+        again_s: u64,
+    },
     /// A Cloud Map operation reported FAIL.
     #[error("Cloud Map operation {operation_id} failed: {reason}")]
     OperationFailed {
@@ -225,6 +235,7 @@ impl Error {
         match self {
             Error::Aws { class, .. } => *class,
             Error::Missing { .. } => ErrorClass::NotFound,
+            Error::Resting { class, .. } => *class,
             _ => ErrorClass::Other,
         }
     }
@@ -246,6 +257,7 @@ impl Error {
             Error::Listen { .. } => "listen",
             Error::Missing { .. } => "missing",
             Error::NoTarget { .. } => "no_target",
+            Error::Resting { .. } => "resting",
             Error::Unreadable { .. } => "unreadable",
             Error::Refused { .. } => "refused",
             Error::OtherOrganization { .. } => "other_organization",

@@ -106,6 +106,73 @@ async fn an_auto_scaling_member_is_refused_naming_its_group_unless_detached() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_standby_member_is_refused_and_a_detached_one_is_stopped_only_once_it_left() {
+    let proxy = Proxy::start();
+    let east = ec2(HOME_REGION).await;
+    let (group, members) = group_of_two().await;
+    // Standby: DetachInstances with the desired capacity decremented can terminate other
+    // instances (Auto Scaling user guide, "Detach or attach instances"). Refused, untouched.
+    autoscaling()
+        .await
+        .enter_standby()
+        .auto_scaling_group_name(&group)
+        .instance_ids(&members[1])
+        .should_decrement_desired_capacity(false)
+        .send()
+        .await
+        .unwrap();
+    // (moto launches a replacement for the Standby member; whatever the group holds now stays.)
+    let before = group_members(&group).await;
+    let (code, r) = run(&[
+        "--instance-id",
+        &members[1],
+        "--region",
+        HOME_REGION,
+        "--detach",
+        "--yes",
+    ]);
+    assert_eq!(code, Some(3), "{r:#}");
+    let refused = outcome_of(&r, &members[1]);
+    assert_eq!(refused["outcome"], "refused", "{r:#}");
+    let reason = refused["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Standby") && reason.contains(&group),
+        "{reason}"
+    );
+    assert_eq!(state_of(&east, &members[1]).await, "running");
+    assert_eq!(group_members(&group).await, before);
+
+    // DetachInstances is asynchronous on AWS (moto detaches at once): the proxy lists the instance
+    // "Detaching" for two more answers, and the retirement waits them out before it goes on.
+    proxy.state(&format!("detaching/{}/2", members[0])).await;
+    let out = decommission(
+        &proxy.endpoint,
+        &[
+            "--instance-id",
+            &members[0],
+            "--region",
+            HOME_REGION,
+            "--detach",
+            "--yes",
+            "--drain-seconds",
+            "0",
+            "--output",
+            "json",
+        ],
+    );
+    let r = report(&out);
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    assert_eq!(outcome_of(&r, &members[0])["outcome"], "terminated");
+    assert_eq!(proxy.state("state").await["detaching_shown"], 2);
+    let (desired, left) = group_members(&group).await;
+    assert_eq!(desired, before.0 - 1);
+    assert!(
+        !left.contains(&members[0]) && left.contains(&members[1]),
+        "{left:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_drain_covers_registrations_by_ec2_id_and_never_empties_a_service() {
     let east = ec2(HOME_REGION).await;
     let team = unique("drain");

@@ -160,3 +160,39 @@ async fn check_explains_the_decision_for_one_registration() {
     // Nothing changed: check only reads.
     assert_eq!(registered(&service).await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_says_the_worker_holds_a_not_found_when_a_target_did_not_answer() {
+    let proxy = Proxy::start();
+    let service = service(&namespace().await).await;
+    let alive = launch(HOME_REGION, 1).await;
+    register_all(&service, &alive).await;
+    let missing = "i-0000000000000dead";
+    register(&service, missing, Some("10.9.9.9")).await;
+    let explain = || {
+        let out = Cli::subcommand("check")
+            .endpoint(&proxy.endpoint)
+            .args(&home_args(&service))
+            .args(&["--output", "json", "--instance-id", missing])
+            .output(Duration::from_secs(60));
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let found = doc["findings"].as_array().unwrap().iter().find(|f| {
+            f["check"] == "decision" && f["subject"] == format!("{service}/{missing}").as_str()
+        });
+        let found = found.unwrap_or_else(|| panic!("no decision: {doc}"));
+        found["detail"].as_str().unwrap().to_string()
+    };
+    // Every target answered: not found anywhere, the worker removes it.
+    let answered = explain();
+    assert!(answered.starts_with("deregister: not-found"), "{answered}");
+    // EC2 does not answer (the proxy fails DescribeInstances from now on): the worker holds it.
+    proxy.state("fail/DescribeInstances").await;
+    let unanswered = explain();
+    assert!(
+        unanswered
+            .starts_with("keep: not found where asked, but an account or region did not answer"),
+        "{unanswered}"
+    );
+    assert_eq!(registered(&service).await.len(), 2);
+}

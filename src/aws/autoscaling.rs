@@ -142,8 +142,19 @@ pub async fn complete(client: &Client, action: &LifecycleAction) -> Result<Answe
     }
 }
 
-/// The Auto Scaling group of each of `ids` that belongs to one (DescribeAutoScalingInstances).
-pub async fn groups_of(client: &Client, ids: &[String]) -> Result<HashMap<String, String>, Error> {
+/// An instance's Auto Scaling group and its lifecycle state there (`InService`, `Standby`…).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub group: String,
+    pub lifecycle_state: String,
+}
+
+/// The Auto Scaling group (and lifecycle state) of each of `ids` that belongs to one
+/// (DescribeAutoScalingInstances).
+pub async fn groups_of(
+    client: &Client,
+    ids: &[String],
+) -> Result<HashMap<String, Membership>, Error> {
     let mut groups = HashMap::new();
     for chunk in ids.chunks(MAX_ASG_IDS) {
         let out = client
@@ -154,7 +165,15 @@ pub async fn groups_of(client: &Client, ids: &[String]) -> Result<HashMap<String
             .map_err(|e| Error::aws(Operation::DescribeAutoScalingInstances, e))?;
         for i in out.auto_scaling_instances() {
             if let (Some(id), Some(group)) = (i.instance_id(), i.auto_scaling_group_name()) {
-                groups.insert(id.to_string(), group.to_string());
+                let lifecycle_state = i.lifecycle_state().unwrap_or_default().to_string();
+                let group = group.to_string();
+                groups.insert(
+                    id.to_string(),
+                    Membership {
+                        group,
+                        lifecycle_state,
+                    },
+                );
             }
         }
     }
@@ -162,8 +181,11 @@ pub async fn groups_of(client: &Client, ids: &[String]) -> Result<HashMap<String
 }
 
 /// DetachInstances with ShouldDecrementDesiredCapacity: the group lets the instance go and does
-/// not launch a replacement. Auto Scaling refuses (ValidationError) an instance that is not
-/// InService, or a desired capacity that would fall below the group's minimum.
+/// not launch a replacement. Auto Scaling refuses (ValidationError) an instance that is neither
+/// InService nor Standby, or a desired capacity that would fall below the group's minimum; the
+/// caller refuses Standby members itself (decrementing for one can terminate other instances).
+/// The detachment is asynchronous (`Detaching`, a load balancer's deregistration delay): see
+/// `wait_detached`.
 pub async fn detach(client: &Client, group: &str, instance_id: &str) -> Result<(), Error> {
     client
         .detach_instances()
@@ -174,4 +196,36 @@ pub async fn detach(client: &Client, group: &str, instance_id: &str) -> Result<(
         .await
         .map_err(|e| Error::aws(Operation::DetachInstances, e))?;
     Ok(())
+}
+
+/// Polls DescribeAutoScalingInstances (1 s doubling to 15 s) until it no longer lists
+/// `instance_id`, for at most `timeout`; `Ok(false)` when it still does by then. (The SDK has no
+/// waiter for this.)
+pub async fn wait_detached(
+    client: &Client,
+    instance_id: &str,
+    timeout: Duration,
+) -> Result<bool, Error> {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_secs(1);
+    loop {
+        let out = client
+            .describe_auto_scaling_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(|e| Error::aws(Operation::DescribeAutoScalingInstances, e))?;
+        let listed = out
+            .auto_scaling_instances()
+            .iter()
+            .any(|i| i.instance_id() == Some(instance_id));
+        if !listed {
+            return Ok(true);
+        }
+        if started.elapsed() + pause > timeout {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(15));
+    }
 }

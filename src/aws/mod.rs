@@ -6,6 +6,7 @@
 //! target. Imports only the model and the error type.
 
 pub mod autoscaling;
+pub mod breaker;
 pub mod cloudmap;
 pub mod dynamodb;
 pub mod ec2;
@@ -56,10 +57,16 @@ impl Intercept for Reachability {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        // An answer below 500 (including throttling and client errors) means AWS is reachable.
-        let ok = context
-            .response()
-            .is_some_and(|r| r.status().as_u16() < 500);
+        // An answer below 500 (including throttling and client errors) means AWS is reachable; no
+        // answer counts only when the network failed or timed out. An attempt that never left (a
+        // member account's role refused while resolving its credentials) says nothing about it.
+        let ok = match context.response() {
+            Some(r) => r.status().as_u16() < 500,
+            None => match context.output_or_error() {
+                Some(Err(e)) if e.is_connector_error() || e.is_timeout_error() => false,
+                _ => return Ok(()),
+            },
+        };
         (self.0)(ok);
         Ok(())
     }
@@ -122,6 +129,8 @@ pub struct Target {
     pub region: String,
     pub ec2: aws_sdk_ec2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
+    /// The account's circuit breaker (`with_breakers`; none for the home account and commands).
+    pub breaker: Option<Arc<breaker::Breaker>>,
 }
 
 impl Target {
@@ -148,8 +157,45 @@ impl Target {
             region: region.to_string(),
             ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
             autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling.build()),
+            breaker: None,
         }
     }
+
+    /// Calls `call` unless the account's breaker is open (then its error, no call made), and
+    /// records the outcome in the breaker.
+    pub async fn guarded<T, F>(&self, call: F) -> Result<T, crate::error::Error>
+    where
+        F: std::future::Future<Output = Result<T, crate::error::Error>>,
+    {
+        let Some(b) = &self.breaker else {
+            return call.await;
+        };
+        b.check(std::time::Instant::now())?;
+        let result = call.await;
+        b.record(&result, std::time::Instant::now());
+        result
+    }
+}
+
+/// Gives each member account's targets one circuit breaker (shared across its regions), its pause
+/// bounded by `max`.
+pub fn with_breakers(mut targets: Vec<Target>, max: Duration) -> Vec<Target> {
+    let mut made: Vec<(Account, Arc<breaker::Breaker>)> = Vec::new();
+    for t in targets.iter_mut() {
+        let Account::Member(id) = &t.account else {
+            continue;
+        };
+        let b = match made.iter().find(|(a, _)| a == &t.account) {
+            Some((_, b)) => b.clone(),
+            None => {
+                let b = Arc::new(breaker::Breaker::new(id, max));
+                made.push((t.account.clone(), b.clone()));
+                b
+            }
+        };
+        t.breaker = Some(b);
+    }
+    targets
 }
 
 /// The Cloud Map client, watched for reachability when `watch` is given.

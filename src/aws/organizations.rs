@@ -1,4 +1,4 @@
-//! Organizations: the ACTIVE accounts of the organization (ListAccounts, paginated by the SDK),
+//! Organizations: the accounts of the organization, ACTIVE or not (ListAccounts, paginated by the SDK),
 //! through the reader role in the management account or a delegated administrator. One refresh
 //! costs one call per 20 accounts; Organizations' throttling (TooManyRequestsException) is retried
 //! by the SDK's standard retry with backoff.
@@ -40,18 +40,24 @@ fn organization_of(arn: &str) -> Option<&str> {
     arn.split_once(":account/")?.1.split('/').next()
 }
 
-/// Every ACTIVE account of the organization `organization_id`, in ListAccounts' order. Fails when
-/// the role lists another organization (a wrong role or id), so that no listing is half-trusted.
-pub async fn active_accounts(
-    client: &Client,
-    organization_id: &str,
-) -> Result<Vec<OrgAccount>, Error> {
+/// The accounts of an organization as ListAccounts shows them.
+#[derive(Debug, Default, Clone)]
+pub struct Roster {
+    /// The ACTIVE ones, in ListAccounts' order.
+    pub active: Vec<OrgAccount>,
+    /// The ids of those listed but not ACTIVE (suspended, closing).
+    pub inactive: Vec<String>,
+}
+
+/// Every account of the organization `organization_id`, ACTIVE or not. Fails when the role lists
+/// another organization (a wrong role or id), so that no listing is half-trusted.
+pub async fn roster(client: &Client, organization_id: &str) -> Result<Roster, Error> {
     let mut pages = client
         .list_accounts()
         .max_results(PAGE)
         .into_paginator()
         .send();
-    let mut out = Vec::new();
+    let mut out = Roster::default();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| Error::aws(Operation::ListAccounts, e))?;
         for a in page.accounts() {
@@ -63,15 +69,25 @@ pub async fn active_accounts(
                     });
                 }
             }
-            if let (Some(id), true) = (a.id(), active(a)) {
-                out.push(OrgAccount {
+            match (a.id(), active(a)) {
+                (Some(id), true) => out.active.push(OrgAccount {
                     id: id.to_string(),
                     name: a.name().unwrap_or_default().to_string(),
-                });
+                }),
+                (Some(id), false) => out.inactive.push(id.to_string()),
+                (None, _) => {}
             }
         }
     }
     Ok(out)
+}
+
+/// Every ACTIVE account of the organization `organization_id`, in ListAccounts' order (`roster`).
+pub async fn active_accounts(
+    client: &Client,
+    organization_id: &str,
+) -> Result<Vec<OrgAccount>, Error> {
+    Ok(roster(client, organization_id).await?.active)
 }
 
 #[cfg(test)]

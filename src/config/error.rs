@@ -87,6 +87,8 @@ pub enum ConfigError {
     },
     #[error("invalid --organization-refresh {0:?}: expected whole seconds from 5 to 3600")]
     OrganizationRefresh(String),
+    #[error("invalid --organization-exclude-account {0:?}: expected a 12-digit account id")]
+    ExcludeAccount(String),
 
     // `decommission`.
     #[error("invalid --tag {0:?}: expected KEY=VALUE")]

@@ -1,12 +1,12 @@
 //! The organization mode's settings, validated: the organization, the member role's name, the role
 //! ListAccounts is called through (its partition is the organization's), and the refresh period.
-//! The three flags go together; empty values mean unset.
+//! The three flags go together; empty values mean unset. Accounts may be excluded on purpose.
 
 use std::time::Duration;
 
 use crate::config::cli::OrganizationArgs;
 use crate::config::{member_roles, ConfigError};
-use crate::model::domain::MemberRole;
+use crate::model::domain::{valid_account_id, MemberRole};
 use crate::model::organization::{partition, valid_organization_id, valid_role_name};
 
 /// `--organization-refresh` when not given: a new account is covered within 15 minutes (plus the
@@ -29,6 +29,8 @@ pub struct Organization {
     /// The partition of the reader role's ARN, used for every derived role.
     pub partition: String,
     pub refresh: Duration,
+    /// Accounts left out on purpose (`--organization-exclude-account`).
+    pub exclude: Vec<String>,
 }
 
 fn given(value: &Option<String>) -> Option<&str> {
@@ -42,7 +44,19 @@ pub fn from_args(args: &OrganizationArgs) -> Result<Option<Organization>, Config
     let name = given(&args.instances_role_name);
     let reader = given(&args.organization_role_arn);
     let refresh = given(&args.organization_refresh);
+    let exclude: Vec<&str> = args
+        .organization_exclude_accounts
+        .iter()
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+        .collect();
     let Some(id) = id else {
+        if !exclude.is_empty() {
+            return Err(ConfigError::OrganizationIncomplete {
+                given: "--organization-exclude-account",
+                missing: "--organization-id",
+            });
+        }
         for (value, flag) in [
             (name, "--instances-role-name"),
             (reader, "--organization-role-arn"),
@@ -84,6 +98,14 @@ pub fn from_args(args: &OrganizationArgs) -> Result<Option<Organization>, Config
         partition: partition(&reader.arn).unwrap_or("aws").to_string(),
         reader,
         refresh: Duration::from_secs(refresh),
+        exclude: exclude
+            .into_iter()
+            .map(|a| {
+                valid_account_id(a)
+                    .then(|| a.to_string())
+                    .ok_or_else(|| ConfigError::ExcludeAccount(a.to_string()))
+            })
+            .collect::<Result<_, _>>()?,
     }))
 }
 
@@ -97,7 +119,31 @@ mod tests {
             instances_role_name: Some("cloud-unmap-reader".into()),
             organization_role_arn: Some("arn:aws-cn:iam::444444444444:role/org-reader".into()),
             organization_refresh: None,
+            organization_exclude_accounts: vec![],
         }
+    }
+
+    #[test]
+    fn excluded_accounts_are_account_ids_and_need_organization_mode() {
+        let mut args = org();
+        args.organization_exclude_accounts = vec!["111111111111".into(), " ".into()];
+        assert_eq!(
+            from_args(&args).unwrap().unwrap().exclude,
+            vec!["111111111111"]
+        );
+        args.organization_exclude_accounts = vec!["1111".into()];
+        assert!(matches!(
+            from_args(&args),
+            Err(ConfigError::ExcludeAccount(_))
+        ));
+        let alone = OrganizationArgs {
+            organization_exclude_accounts: vec!["111111111111".into()],
+            ..OrganizationArgs::default()
+        };
+        assert!(matches!(
+            from_args(&alone),
+            Err(ConfigError::OrganizationIncomplete { .. })
+        ));
     }
 
     #[test]
@@ -117,6 +163,7 @@ mod tests {
             instances_role_name: Some(" ".into()),
             organization_role_arn: Some(String::new()),
             organization_refresh: Some(String::new()),
+            organization_exclude_accounts: vec![String::new()],
         };
         assert_eq!(from_args(&empty), Ok(None));
         let mut a = org();

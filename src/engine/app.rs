@@ -69,6 +69,8 @@ pub async fn context(config: Config) -> Assembled {
         &config.instances_regions,
         &config.member_roles,
         Some(&watch),
+        config.organization.is_some(),
+        config.frequency,
     )
     .await;
     let metrics = Arc::new(Metrics::default());

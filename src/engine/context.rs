@@ -79,6 +79,16 @@ impl Context {
     }
 
     /// Counts a failure without logging it again (see `emit::count`).
+    /// Tells readiness which targets do not answer now (and the organization before its first
+    /// listing).
+    pub fn note_silent(&self) {
+        let mut silent = self.failing.names();
+        if self.targets.unlisted() {
+            silent.insert("the organization's accounts (not listed yet)".to_string());
+        }
+        self.health.silent(silent);
+    }
+
     pub fn counted(&self, error: &Error) {
         emit::count(&self.metrics, error);
         self.health.failed(error, std::time::Instant::now());

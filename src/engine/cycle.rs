@@ -87,13 +87,19 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
             result: outcome,
         })
         .inc();
+    // Readiness: a service reconciled as far as the targets that answer allow (nothing failed or
+    // held, some account did not answer: its not-found waits) counts as reconciled; the targets
+    // that do not answer are named in `/readyz` instead (and counted as a failure above).
+    let reached = matches!(&result, Ok(r) if r.failed() == 0 && r.held + r.not_found_held == 0);
     match &result {
-        Ok(r) if outcome == ReconcileResult::success => {
+        Ok(r) if reached => {
             let now = SystemTime::now();
-            ctx.metrics
-                .last_success
-                .get_or_create(&labels)
-                .set(unix_seconds(now));
+            if outcome == ReconcileResult::success {
+                ctx.metrics
+                    .last_success
+                    .get_or_create(&labels)
+                    .set(unix_seconds(now));
+            }
             ctx.health.success(service_id, Instant::now());
             // The other replicas learn it from the state table.
             if let Some(ledger) = &ctx.ledger {
@@ -106,28 +112,9 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
                     );
                 }
             }
-            info!(
-                service_id,
-                registrations = r.registrations,
-                kept = r.kept,
-                skipped = r.skipped,
-                deregistered = r.deregistered(),
-                not_found_unconfirmed = r.unconfirmed,
-                dry_run = ctx.config.dry_run,
-                elapsed_ms = elapsed.as_millis() as u64,
-                "reconciled"
-            );
+            log_report(ctx, service_id, r, elapsed);
         }
-        Ok(r) => warn!(
-            service_id,
-            registrations = r.registrations,
-            deregistered = r.deregistered(),
-            held = r.held,
-            not_found_held = r.not_found_held,
-            failed = r.failed(),
-            elapsed_ms = elapsed.as_millis() as u64,
-            "reconcile incomplete"
-        ),
+        Ok(r) => log_report(ctx, service_id, r, elapsed),
         Err(_) if missing => {}
         Err(e) => ctx.failed(
             Failure::Sync {
@@ -139,6 +126,36 @@ async fn reconcile_and_record(ctx: &Context, service_id: &str) -> Result<Service
     }
     ctx.health.progress(LoopName::Reconcile, Instant::now());
     result
+}
+
+/// One service's reconcile, in one line.
+fn log_report(ctx: &Context, service_id: &str, r: &ServiceReport, elapsed: Duration) {
+    if r.incomplete() || r.held + r.not_found_held > 0 {
+        warn!(
+            service_id,
+            registrations = r.registrations,
+            deregistered = r.deregistered(),
+            held = r.held,
+            not_found_held = r.not_found_held,
+            not_found_unanswered = r.unanswered,
+            targets_unanswered = r.targets_unanswered,
+            failed = r.failed(),
+            elapsed_ms = elapsed.as_millis() as u64,
+            "reconcile incomplete"
+        );
+    } else {
+        info!(
+            service_id,
+            registrations = r.registrations,
+            kept = r.kept,
+            skipped = r.skipped,
+            deregistered = r.deregistered(),
+            not_found_unconfirmed = r.unconfirmed,
+            dry_run = ctx.config.dry_run,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "reconciled"
+        );
+    }
 }
 
 /// One cycle over every selected service, `SERVICE_CONCURRENCY` at a time.

@@ -54,8 +54,15 @@ impl Lister {
     async fn list(&self) -> Result<(String, Listing), Error> {
         let at = SystemTime::now();
         let home = self.home_account().await?;
-        let accounts = organizations::active_accounts(&self.client, &self.organization.id).await?;
-        Ok((home, Listing { accounts, at }))
+        let roster = organizations::roster(&self.client, &self.organization.id).await?;
+        Ok((
+            home,
+            Listing {
+                accounts: roster.active,
+                inactive: roster.inactive,
+                at,
+            },
+        ))
     }
 }
 
@@ -71,6 +78,10 @@ pub async fn refresh(
             let accounts = listing.accounts.len();
             let changes = targets.apply(org, &home, listing).await;
             let recovered = lister.failing.swap(false, Ordering::Relaxed);
+            if !changes.departed.is_empty() {
+                warn!(organization = %org.id, departed = ?changes.departed,
+                    "accounts left the organization; still asked until a restart (their instances may still run; if their role stops working, not-found waits)");
+            }
             if recovered || !changes.added.is_empty() || !changes.removed.is_empty() {
                 info!(organization = %org.id, accounts, added = ?changes.added, removed = ?changes.removed,
                     "organization accounts listed");

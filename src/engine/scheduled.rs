@@ -14,10 +14,12 @@
 
 mod back;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -26,6 +28,7 @@ use crate::aws::ec2::{self, pending};
 use crate::engine::context::Context;
 use crate::engine::reconcile::{self, Scope};
 use crate::model::plan::{Claimed, Hint};
+use crate::model::record::Removal;
 use crate::model::scheduled::{effect, Effect, Pending};
 use crate::telemetry::emit::Failure;
 use crate::telemetry::metrics::Trigger;
@@ -60,6 +63,7 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
         .collect()
         .await;
     let mut due_now = Vec::new();
+    let (mut answered, mut listed) = (HashSet::new(), HashSet::new());
     for (target, answer) in answers {
         let found = match answer {
             Ok(found) => found,
@@ -70,6 +74,8 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
                 continue;
             }
         };
+        answered.insert((target.account.to_string(), target.region.clone()));
+        listed.extend(found.iter().map(|p| (p.instance_id.clone(), p.not_before)));
         for p in found {
             if left_alone(ctx, &p.code, !arm) {
                 debug!(instance_id = %p.instance_id, code = %p.code, single_run = !arm,
@@ -78,7 +84,9 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
             }
             let due = p.due(ctx.config.scheduled_lead);
             if due <= SystemTime::now() {
-                // Once per event: a firing still running from an earlier sweep holds it.
+                // Once per event: a firing still running from an earlier sweep holds it, and one
+                // done is remembered while EC2 lists the event pending (a maintenance window lasts
+                // hours: firing at every sweep would remove again what its owner registers).
                 if ctx.state.arm(&p.instance_id, p.not_before) {
                     due_now.push(p);
                 }
@@ -87,6 +95,7 @@ pub async fn sweep(ctx: &Arc<Context>, arm: bool) {
             }
         }
     }
+    ctx.state.prune_fired(&answered, &listed);
     if arm {
         for p in due_now {
             tokio::spawn(fire_once(ctx.clone(), p, Duration::ZERO));
@@ -115,16 +124,24 @@ pub fn arm(ctx: &Arc<Context>, p: Pending) {
     tokio::spawn(fire_once(ctx.clone(), p, delay));
 }
 
-/// Waits `delay`, then fires in one of the shared slots; the event is disarmed once done. The
-/// firing (not the wait) is tracked: shutdown lets it finish (`finish`).
+/// Waits `delay`, then fires in one of the shared slots; the event is disarmed once done, and
+/// remembered as fired when every selected service was synced (a failure lets the next sweep fire
+/// it again). The firing (not the wait) is tracked: shutdown lets it finish (`finish`).
 async fn fire_once(ctx: Arc<Context>, p: Pending, delay: Duration) {
     tokio::time::sleep(delay).await;
     let work = async {
         let slots = ctx.state.firing_slots(ctx.config.concurrency);
         let _slot = slots.acquire_owned().await;
-        fire(&ctx, &p).await;
+        fire(&ctx, &p).await
     };
-    ctx.state.busy.track_future(work).await;
+    // Remembered by EC2's NotBefore (AWS Health's notice may name another start).
+    if let Some(start) = ctx.state.busy.track_future(work).await {
+        let account = p.account.to_string();
+        ctx.state
+            .note_fired(&p.instance_id, start, &account, &p.region);
+        debug!(instance_id = %p.instance_id, code = %p.code,
+            "scheduled EC2 event fired; not fired again while EC2 lists it pending");
+    }
     ctx.state.disarm(&p.instance_id, p.not_before);
 }
 
@@ -137,11 +154,10 @@ pub async fn finish(ctx: Arc<Context>, stop: CancellationToken) {
 }
 
 /// The event is due: if EC2 still schedules it, the instance leaves every selected service; for a
-/// reboot or maintenance, each removal is kept to be put back.
-async fn fire(ctx: &Arc<Context>, p: &Pending) {
-    let Some(target) = ctx.target(&p.account, &p.region) else {
-        return;
-    };
+/// reboot or maintenance, each removal is kept to be put back. The event's NotBefore (as EC2
+/// lists it) when every selected service was synced.
+async fn fire(ctx: &Arc<Context>, p: &Pending) -> Option<SystemTime> {
+    let target = ctx.target(&p.account, &p.region)?;
     let ids = [p.instance_id.clone()];
     // EC2 must still schedule an event of this instance that is due (AWS Health names events by
     // its own codes; DescribeInstanceStatus is the one truth both are checked against). Its code
@@ -154,27 +170,37 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) {
         }),
         Err(e) => {
             warn!(instance_id = %p.instance_id, error = %e, "cannot confirm a due scheduled event; the next cycle tries again");
-            return;
+            return None;
         }
     };
     let Some(event) = event else {
         info!(instance_id = %p.instance_id, code = %p.code, "scheduled EC2 event no longer pending; nothing done");
-        return;
+        return None;
     };
     let observed = match ec2::describe(std::slice::from_ref(&target), &ids, 1).await {
         Ok(o) => o,
         Err(e) => {
             warn!(instance_id = %p.instance_id, error = %e, "cannot look up an instance with a due scheduled event");
-            return;
+            return None;
         }
     };
     let claimed: Claimed = HashMap::from([(p.instance_id.clone(), vec![Hint::Scheduled])]);
     let (services, _) = reconcile::resolve_services(ctx, false).await;
     // The instance still runs and may still register: every registration made until now.
+    // A reboot's put-back is saved (memory, state table) before its DeregisterInstance is sent: a
+    // worker stopped between the call and its answer, or an answer lost, leaves it kept.
+    let returns = effect(&event.code) == Effect::Returns;
+    let kept = AtomicBool::new(false);
+    let keep = |removal: &Removal| -> BoxFuture<'static, ()> {
+        kept.store(true, Ordering::Relaxed);
+        let (ctx, p) = (ctx.clone(), back::put_back(removal.clone(), &event));
+        Box::pin(async move { back::keep(&ctx, p).await })
+    };
     let scope = Scope::Instances {
         claimed: &claimed,
         observed: &observed,
         needed: SystemTime::now(),
+        before: returns.then_some(&keep as reconcile::BeforeRemoval<'_>),
     };
     let jobs: Vec<_> = services
         .iter()
@@ -187,27 +213,27 @@ async fn fire(ctx: &Arc<Context>, p: &Pending) {
         .buffer_unordered(ctx.config.concurrency)
         .collect()
         .await;
-    let mut kept = false;
+    let mut synced = true;
     for (service, result) in done {
         match result {
-            Ok(report) if effect(&event.code) == Effect::Returns => {
-                for removal in report.removals {
-                    back::keep(ctx, back::put_back(removal, &event)).await;
-                    kept = true;
-                }
-            }
-            Ok(_) => {}
+            Ok(report) => synced &= report.failed() == 0,
             Err(e) if reconcile::note_missing(ctx, service, &e, false) => {}
-            Err(e) => ctx.failed(
-                Failure::Sync {
-                    service_id: service,
-                    trigger: Trigger::scheduled,
-                },
-                &e,
-            ),
+            Err(e) => {
+                synced = false;
+                ctx.failed(
+                    Failure::Sync {
+                        service_id: service,
+                        trigger: Trigger::scheduled,
+                    },
+                    &e,
+                )
+            }
         }
     }
-    if kept {
+    // Kept even when the removal failed or found the registration gone: a DeregisterInstance sent
+    // may have been applied; a registration still there is found at the check and forgotten.
+    if kept.load(Ordering::Relaxed) {
         tokio::spawn(back::watch(ctx.clone(), event.instance_id.clone()));
     }
+    synced.then_some(event.not_before)
 }

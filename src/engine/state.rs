@@ -75,6 +75,9 @@ pub struct State {
     holders: Mutex<Holders>,
     selections: Mutex<HashMap<String, Vec<String>>>,
     armed: Mutex<HashSet<(String, SystemTime)>>,
+    /// Scheduled events fired (instance, NotBefore) with their target (account, region): not fired
+    /// again while EC2 lists them pending.
+    fired: Mutex<HashMap<(String, SystemTime), (String, String)>>,
     firing: OnceLock<Arc<Semaphore>>,
     /// Scheduled firings and put-backs at work (not their timers): shutdown waits for them.
     pub busy: TaskTracker,
@@ -233,14 +236,32 @@ impl State {
         lock(&self.selections).get(selection).cloned()
     }
 
-    /// Marks a scheduled event's timer as armed; false when it already was.
+    /// Marks a scheduled event's timer as armed; false when it already was, or when the event has
+    /// fired already.
     pub fn arm(&self, instance_id: &str, start: SystemTime) -> bool {
-        lock(&self.armed).insert((instance_id.to_string(), start))
+        let key = (instance_id.to_string(), start);
+        !lock(&self.fired).contains_key(&key) && lock(&self.armed).insert(key)
     }
 
     /// Forgets a fired timer.
     pub fn disarm(&self, instance_id: &str, start: SystemTime) {
         lock(&self.armed).remove(&(instance_id.to_string(), start));
+    }
+
+    /// Remembers a scheduled event as fired (in `account`, `region`).
+    pub fn note_fired(&self, instance_id: &str, start: SystemTime, account: &str, region: &str) {
+        let target = (account.to_string(), region.to_string());
+        lock(&self.fired).insert((instance_id.to_string(), start), target);
+    }
+
+    /// Forgets the fired events that a target which answered (`answered`) no longer lists pending
+    /// (`pending`: instance and NotBefore): completed, cancelled or rescheduled.
+    pub fn prune_fired(
+        &self,
+        answered: &HashSet<(String, String)>,
+        pending: &HashSet<(String, SystemTime)>,
+    ) {
+        lock(&self.fired).retain(|key, target| !answered.contains(target) || pending.contains(key));
     }
 
     /// The slots scheduled firings share: at most `n` (`--concurrency`) run at once.

@@ -4,7 +4,7 @@
 //! (a bounded label set: the configured targets). While it fails, only `not-found` decisions wait:
 //! terminated, stopped and ip-mismatch answers from the targets that answered still act.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 
 use tracing::{info, warn};
@@ -22,6 +22,12 @@ impl Failing {
     /// the targets whose state changed.
     pub fn note(&self, metrics: &Metrics, asked: &[Target], lookup: &Lookup) {
         let mut failing = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // A target no longer asked (an account that left) is not failing any more.
+        failing.retain(|k| {
+            asked
+                .iter()
+                .any(|t| *k == format!("{}/{}", t.account, t.region))
+        });
         for t in asked {
             let key = format!("{}/{}", t.account, t.region);
             let unanswered = lookup
@@ -48,5 +54,11 @@ impl Failing {
                 None => {}
             }
         }
+    }
+
+    /// The targets failing now, `account/region`.
+    pub fn names(&self) -> BTreeSet<String> {
+        let failing = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        failing.iter().cloned().collect()
     }
 }

@@ -1,12 +1,16 @@
 //! The targets of a running worker: every (account, region) where instances are looked up. Fixed
 //! ones (the home account, `--instances-role-arn`) never change; in organization mode, every ACTIVE
 //! account of the last good listing is added with its derived role, and so is an account whose
-//! event arrived before a listing named it. Readers take one snapshot (`current`) and keep it for
-//! their unit of work; a listing or an admission swaps it. A failed listing changes nothing.
+//! event arrived before a listing named it. An account that was listed and leaves the organization
+//! (no longer listed at all) stays asked for the process lifetime: its instances may still run and
+//! its role still work; if it stops answering, only not-found waits. Suspended or closing accounts
+//! leave. Until a first good listing, the organization counts as a target that did not answer
+//! (`unlisted`). Readers take one snapshot (`current`) and keep it for their unit of work; a listing
+//! or an admission swaps it. A failed listing changes nothing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::SdkConfig;
 
@@ -19,6 +23,8 @@ use crate::model::organization::{derived_roles, member_role, OrgAccount};
 #[derive(Debug, Clone)]
 pub struct Listing {
     pub accounts: Vec<OrgAccount>,
+    /// The ids listed but not ACTIVE (suspended, closing): their targets leave.
+    pub inactive: Vec<String>,
     /// When the listing was taken (it started).
     pub at: SystemTime,
 }
@@ -28,6 +34,8 @@ pub struct Listing {
 pub struct Changes {
     pub added: Vec<String>,
     pub removed: Vec<String>,
+    /// Listed before, not listed at all now (left the organization): still asked.
+    pub departed: Vec<String>,
 }
 
 /// A derived account's targets, and since when they are there (an admitted account leaves again
@@ -36,6 +44,8 @@ struct Derived {
     targets: Vec<Target>,
     since: SystemTime,
     listed: bool,
+    /// Listed before, not listed now: kept, asked, for the process lifetime.
+    departed: bool,
 }
 
 /// Whether a derived account could be reached at its last probe.
@@ -61,18 +71,26 @@ pub struct Targets {
     watch: Option<Reachability>,
     fixed: Vec<Target>,
     explicit: Vec<MemberRole>,
+    /// Organization mode: the organization's accounts are targets once listed.
+    organization: bool,
+    /// The longest pause of a member account's circuit breaker (the reconcile period).
+    rest_max: Duration,
     inner: RwLock<Inner>,
 }
 
 impl Targets {
-    /// The fixed targets (no AWS call: roles are assumed lazily).
+    /// The fixed targets (no AWS call: roles are assumed lazily); `organization`: organization mode;
+    /// each member account gets a circuit breaker whose pause grows up to `rest_max`.
     pub async fn new(
         home: &SdkConfig,
         regions: &[String],
         explicit: &[MemberRole],
         watch: Option<&Reachability>,
+        organization: bool,
+        rest_max: Duration,
     ) -> Targets {
         let fixed = aws::targets(home, regions, explicit, true, watch).await;
+        let fixed = aws::with_breakers(fixed, rest_max);
         Targets {
             home: home.clone(),
             regions: regions.to_vec(),
@@ -83,6 +101,8 @@ impl Targets {
             }),
             fixed,
             explicit: explicit.to_vec(),
+            organization,
+            rest_max,
         }
     }
 
@@ -113,6 +133,12 @@ impl Targets {
         self.read().listing.clone()
     }
 
+    /// Organization mode before any good listing: the organization's accounts are not asked yet, so
+    /// the organization counts as a target that did not answer (only not-found waits).
+    pub fn unlisted(&self) -> bool {
+        self.organization && self.read().listing.is_none()
+    }
+
     /// Whether `account` came from the organization (listed or admitted), not from a fixed role.
     pub fn is_derived(&self, account: &str) -> bool {
         self.read().derived.contains_key(account)
@@ -136,28 +162,31 @@ impl Targets {
     }
 
     async fn build(&self, role: &MemberRole) -> Vec<Target> {
-        aws::targets(
+        let targets = aws::targets(
             &self.home,
             &self.regions,
             std::slice::from_ref(role),
             false,
             self.watch.as_ref(),
         )
-        .await
+        .await;
+        aws::with_breakers(targets, self.rest_max)
     }
 
     /// Applies a good listing: every listed account but `home` and the explicit ones gets its
     /// derived role's targets (kept as they were when already there, with their cached
-    /// credentials); a derived account the listing no longer names leaves, unless it was admitted
-    /// after the listing started.
+    /// credentials). A derived account the listing shows suspended or closing leaves; one it no
+    /// longer names at all stays (departed) if it was listed before, and leaves if it was only
+    /// admitted from an event before the listing started.
     pub async fn apply(&self, org: &Organization, home: &str, listing: Listing) -> Changes {
-        let roles = derived_roles(
+        let mut roles = derived_roles(
             &listing.accounts,
             home,
             &self.explicit,
             &org.partition,
             &org.role_name,
         );
+        roles.retain(|r| !org.exclude.contains(&r.account_id));
         let known: Vec<String> = self.read().derived.keys().cloned().collect();
         let mut built = Vec::new();
         for role in roles.iter().filter(|r| !known.contains(&r.account_id)) {
@@ -167,7 +196,17 @@ impl Targets {
         let mut changes = Changes::default();
         let at = listing.at;
         inner.derived.retain(|id, d| {
-            let keep = roles.iter().any(|r| &r.account_id == id) || (!d.listed && d.since > at);
+            if roles.iter().any(|r| &r.account_id == id) {
+                d.departed = false;
+                return true;
+            }
+            let inactive = listing.inactive.contains(id) || org.exclude.contains(id);
+            let departed = d.listed && !inactive;
+            if departed && !d.departed {
+                changes.departed.push(id.clone());
+            }
+            d.departed = departed;
+            let keep = departed || (!d.listed && d.since > at);
             if !keep {
                 changes.removed.push(id.clone());
             }
@@ -181,6 +220,7 @@ impl Targets {
                 targets,
                 since: at,
                 listed: true,
+                departed: false,
             });
         }
         for role in &roles {
@@ -200,7 +240,8 @@ impl Targets {
     /// instance region). Returns whether it was added now.
     pub async fn admit(&self, org: &Organization, account: &str) -> bool {
         let fixed = self.explicit.iter().any(|r| r.account_id == account);
-        if fixed || !valid_account_id(account) || self.is_derived(account) {
+        let excluded = org.exclude.iter().any(|a| a == account);
+        if fixed || excluded || !valid_account_id(account) || self.is_derived(account) {
             return false;
         }
         let role = member_role(&org.partition, account, &org.role_name);
@@ -215,6 +256,7 @@ impl Targets {
                 targets,
                 since: SystemTime::now(),
                 listed: false,
+                departed: false,
             },
         );
         self.rebuild(&mut inner);

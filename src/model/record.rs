@@ -38,6 +38,11 @@ pub struct Removal {
     pub evidence: Vec<Sighting>,
     /// RFC 3339.
     pub time: String,
+    /// DeregisterInstance was sent but found the registration already gone: removed by someone
+    /// else, or by this very call applied and retried after its answer was lost. Not counted as a
+    /// removal; kept for `restore`, which checks EC2 and Cloud Map first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub already_gone: bool,
 }
 
 impl Removal {
@@ -178,6 +183,7 @@ pub(crate) fn sample(instance_id: &str, time: &str, ipv4: &str) -> Removal {
             state: "terminated".into(),
         }],
         time: time.into(),
+        already_gone: false,
     }
 }
 

@@ -43,6 +43,9 @@ pub fn effect(code: &str) -> Effect {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Pending {
     pub instance_id: String,
+    /// EC2's InstanceEventId: the same event keeps it when its owner reschedules it
+    /// (ModifyInstanceEventStartTime). `None` from AWS Health's notice.
+    pub event_id: Option<String>,
     pub code: String,
     pub not_before: SystemTime,
     pub account: Account,
@@ -79,12 +82,25 @@ pub struct PutBack {
     pub attributes: BTreeMap<String, String>,
     /// The EC2 instance it stands for.
     pub instance_id: String,
+    /// EC2's InstanceEventId of the event (absent in put-backs kept before it was recorded: those
+    /// are matched by code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
     pub code: String,
-    /// The event's NotBefore, Unix seconds.
+    /// The event's NotBefore when it fired, Unix seconds.
     pub not_before: u64,
     /// `home`, or a member account id.
     pub account: String,
     pub region: String,
+}
+
+/// What EC2 describes now of a put-back's event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Described {
+    /// `[Completed]` or `[Canceled]`.
+    pub over: bool,
+    /// Its current NotBefore (moved when its owner rescheduled it).
+    pub not_before: SystemTime,
 }
 
 /// What to do with a put-back now.
@@ -126,10 +142,47 @@ impl PutBack {
             .collect()
     }
 
-    /// Judges the put-back from whether EC2 says the event is over (`None`: EC2 does not describe
-    /// it any more) and what EC2 shows of the instance now.
-    pub fn judge(&self, over: Option<bool>, seen: &[ObservedInstance], now: SystemTime) -> Verdict {
-        let started = SystemTime::UNIX_EPOCH + Duration::from_secs(self.not_before);
+    /// Its event as EC2 describes it in `events` (each with whether it is over): the same
+    /// InstanceEventId (its NotBefore may have moved), or, for a put-back without one, the same code;
+    /// a pending one first. `None`: EC2 describes it no more.
+    pub fn described(&self, events: &[(Pending, bool)]) -> Option<Described> {
+        let same = events.iter().filter(|(e, _)| {
+            e.instance_id == self.instance_id
+                && match (&self.event_id, &e.event_id) {
+                    (Some(mine), Some(theirs)) => mine == theirs,
+                    _ => e.code == self.code,
+                }
+        });
+        let (pending, over): (Vec<_>, Vec<_>) = same.partition(|(_, over)| !over);
+        let soonest = pending.iter().map(|(e, _)| e.not_before).min();
+        let latest = over.iter().map(|(e, _)| e.not_before).max();
+        match (soonest, latest) {
+            (Some(not_before), _) => Some(Described {
+                over: false,
+                not_before,
+            }),
+            (None, Some(not_before)) => Some(Described {
+                over: true,
+                not_before,
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// Judges the put-back from its event as EC2 describes it now (`None`: EC2 does not describe
+    /// it any more) and what EC2 shows of the instance now. An event still pending but no longer
+    /// due within `horizon` (its owner rescheduled it later) lets the registration back now: the
+    /// sweep arms the event again for its new start. The patience counts from the event's current
+    /// NotBefore.
+    pub fn judge(
+        &self,
+        event: Option<Described>,
+        seen: &[ObservedInstance],
+        now: SystemTime,
+        horizon: Duration,
+    ) -> Verdict {
+        let fired = SystemTime::UNIX_EPOCH + Duration::from_secs(self.not_before);
+        let started = event.map_or(fired, |e| e.not_before);
         let gone = |o: &ObservedInstance| {
             matches!(
                 o.state,
@@ -141,8 +194,9 @@ impl PutBack {
         }
         let expired = now > started + PUT_BACK_PATIENCE;
         // An event EC2 no longer describes is no longer scheduled (completed more than a week ago,
-        // or withdrawn).
-        if over == Some(false) {
+        // or withdrawn); one rescheduled beyond the horizon is not due any more.
+        let due = event.is_some_and(|e| !e.over && e.not_before <= now + horizon);
+        if due {
             return if expired {
                 Verdict::Drop("the event is still not over after a week")
             } else {

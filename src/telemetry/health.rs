@@ -39,6 +39,8 @@ struct State {
     missing: BTreeSet<String>,
     /// Services the event path leaves to the reconcile (they kept failing to sync).
     left: BTreeSet<String>,
+    /// Lookup targets (`account/region`, or the organization's listing) that do not answer now.
+    silent: BTreeSet<String>,
     /// The shared reconcile's schedule period, when longer than `--frequency`.
     period: Duration,
     /// The latest AWS failure anywhere (class, one line, when): named in an unready `/readyz`.
@@ -94,6 +96,7 @@ impl Health {
                 failed_attempts: 0,
                 missing: BTreeSet::new(),
                 left: BTreeSet::new(),
+                silent: BTreeSet::new(),
                 period: Duration::ZERO,
                 last_error: None,
             }),
@@ -208,6 +211,12 @@ impl Health {
         }
     }
 
+    /// The lookup targets that do not answer now: named in `/readyz`, not unready for them (their
+    /// `not-found` waits; one unreachable account must not hold every replica out of service).
+    pub fn silent(&self, targets: BTreeSet<String>) {
+        self.lock().silent = targets;
+    }
+
     /// Another replica reconciled `service_id` successfully at `at` (the state table says so):
     /// recorded if the service is selected here and `at` is newer. Returns whether it is selected.
     pub fn succeeded_at(&self, service_id: &str, at: Instant) -> bool {
@@ -318,7 +327,12 @@ impl Health {
         } else if stale.is_empty() {
             (
                 true,
-                "every selected service reconciled successfully".to_string(),
+                if st.silent.is_empty() {
+                    "every selected service reconciled successfully"
+                } else {
+                    "every selected service reconciled as far as the targets that answer allow"
+                }
+                .to_string(),
             )
         } else {
             (
@@ -338,30 +352,28 @@ impl Health {
             }
             _ => reason,
         };
-        let reason = if st.missing.is_empty() {
-            reason
-        } else {
-            let ids: Vec<&str> = st.missing.iter().map(String::as_str).collect();
-            format!(
-                "{reason}; selected but missing (deleted, or a wrong id): {}",
-                ids.join(", ")
-            )
-        };
-        let reason = if st.left.is_empty() {
-            reason
-        } else {
-            let ids: Vec<&str> = st.left.iter().map(String::as_str).collect();
-            format!(
-                "{reason}; failing on the event path, left to the reconcile: {}",
-                ids.join(", ")
-            )
-        };
+        let reason = [
+            ("selected but missing (deleted, or a wrong id)", &st.missing),
+            ("failing on the event path, left to the reconcile", &st.left),
+            ("not answering (their not-found waits)", &st.silent),
+        ]
+        .into_iter()
+        .fold(reason, |reason, (what, ids)| named(reason, what, ids));
         Readiness {
             ready,
             reason,
             stale_services: stale,
         }
     }
+}
+
+/// `reason`, then `what` and the ids, if any.
+fn named(reason: String, what: &str, ids: &BTreeSet<String>) -> String {
+    if ids.is_empty() {
+        return reason;
+    }
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    format!("{reason}; {what}: {}", ids.join(", "))
 }
 
 #[cfg(test)]

@@ -38,6 +38,11 @@ impl Worker {
         self
     }
 
+    pub fn env(mut self, key: &str, value: &str) -> Worker {
+        self.cli = self.cli.env(key, value);
+        self
+    }
+
     /// AWS calls go to `endpoint` (a proxy) instead of moto.
     pub fn endpoint(mut self, endpoint: &str) -> Worker {
         self.cli = self.cli.endpoint(endpoint);

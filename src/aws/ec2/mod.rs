@@ -108,6 +108,10 @@ pub fn observe(inst: &Instance) -> Result<ObservedInstance, Error> {
 
 /// Every instance of one target that matches `filters`, following every page (the SDK's paginator).
 pub async fn describe_where(target: &Target, filters: Vec<Filter>) -> Result<Vec<Instance>, Error> {
+    target.guarded(describe_where_now(target, filters)).await
+}
+
+async fn describe_where_now(target: &Target, filters: Vec<Filter>) -> Result<Vec<Instance>, Error> {
     let mut pages = target
         .ec2
         .describe_instances()
@@ -262,6 +266,13 @@ pub async fn scheduled_events(
     target: &Target,
     ids: &[String],
 ) -> Result<Vec<(Pending, bool)>, Error> {
+    target.guarded(scheduled_events_now(target, ids)).await
+}
+
+async fn scheduled_events_now(
+    target: &Target,
+    ids: &[String],
+) -> Result<Vec<(Pending, bool)>, Error> {
     let codes = Filter::builder()
         .name("event.code")
         .set_values(Some(
@@ -301,6 +312,7 @@ pub async fn scheduled_events(
                 let over = crate::model::scheduled::cancelled(ev.description().unwrap_or_default());
                 let event = Pending {
                     instance_id: id.to_string(),
+                    event_id: ev.instance_event_id().map(str::to_string),
                     code: code.as_str().to_string(),
                     not_before,
                     account: target.account.clone(),
@@ -315,14 +327,19 @@ pub async fn scheduled_events(
 
 /// Whether `target` may DescribeInstances: one call of at most five instances (a preflight probe).
 pub async fn probe(target: &Target) -> Result<(), Error> {
-    target
-        .ec2
-        .describe_instances()
-        .max_results(5)
-        .send()
-        .await
-        .map_err(|e| Error::aws(Operation::DescribeInstances, e))?;
-    Ok(())
+    let call = async {
+        target
+            .ec2
+            .describe_instances()
+            .max_results(5)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::aws(Operation::DescribeInstances, e).at(&target.account, &target.region)
+            })?;
+        Ok(())
+    };
+    target.guarded(call).await
 }
 
 #[cfg(test)]

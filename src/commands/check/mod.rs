@@ -97,6 +97,7 @@ pub async fn check(config: &Config, explain: &[String]) -> Report {
         deregister_stopped: config.deregister_stopped,
         allow_empty_service: config.allow_empty_service,
         max_not_found: config.max_not_found,
+        // Set per service by `whereabouts::service` when a target did not answer its lookup.
         unanswered: false,
     };
     let judgement = whereabouts::Judgement { opts, explain };

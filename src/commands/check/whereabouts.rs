@@ -49,6 +49,7 @@ pub async fn service(
     ids.sort();
     ids.dedup();
     let (mut observed, mut findings) = (Observed::new(), Vec::new());
+    let mut unanswered = false;
     // Each account and region on its own (one that fails does not hide the others), all at once.
     let ids = &ids;
     let lookups: Vec<_> = targets
@@ -72,23 +73,29 @@ pub async fn service(
                     observed.entry(id).or_default().extend(seen);
                 }
             }
-            Err(e) => findings.push(Finding::new(
-                "registrations",
-                service_id,
-                Level::Warn,
-                format!(
-                    "incomplete: instances could not be looked up in {label}: {}",
-                    e.reason()
-                ),
-            )),
+            Err(e) => {
+                unanswered = true;
+                findings.push(Finding::new(
+                    "registrations",
+                    service_id,
+                    Level::Warn,
+                    format!(
+                        "incomplete: instances could not be looked up in {label}: {}",
+                        e.reason()
+                    ),
+                ))
+            }
         }
     }
     findings.extend(judge(&mut place, &registrations, &observed, opts));
+    // The decision as the worker makes it: a target that did not answer holds every not-found
+    // (`Hold::Unanswered`), since the instance may live there.
+    let worker = PlanOptions { unanswered, ..opts };
     findings.extend(super::decision::explain(
         service_id,
         &registrations,
         &observed,
-        opts,
+        worker,
         explain,
         targets.len(),
         home,

@@ -33,7 +33,8 @@ impl Run<'_> {
         if let Some(group) = &c.group {
             check(
                 format!(
-                    "detach from Auto Scaling group {group}, decrementing its desired capacity"
+                    "detach from Auto Scaling group {group}, decrementing its desired capacity, \
+                     and wait until the group no longer lists it"
                 ),
                 Ok("no dry run in Auto Scaling"),
             );
@@ -46,7 +47,7 @@ impl Run<'_> {
                 .collect();
             check(
                 format!(
-                    "deregister {}, then wait {} s",
+                    "deregister {} (each undo record on stderr), then wait {} s",
                     regs.join(", "),
                     self.s.drain.as_secs()
                 ),

@@ -68,6 +68,17 @@ pub enum Hold {
     /// Its drain (with the other selected instances') would leave this service without any
     /// registration, and no `--allow-empty-service`.
     EmptyService(String),
+    /// `--detach`, but it is in Standby in this group: DetachInstances with the desired capacity
+    /// decremented can terminate other instances of the group (Auto Scaling user guide, "Detach or
+    /// attach instances").
+    Standby(String),
+    /// Its root device is an instance store: StopInstances is refused for it (API reference), and
+    /// the retirement stops an instance before its snapshots.
+    InstanceStoreRoot,
+    /// A Spot instance (`InstanceLifecycle=spot`): StopInstances is refused for one from a one-time
+    /// request (UnsupportedOperation), and terminating one from a persistent request opens the
+    /// request again, which launches a replacement.
+    Spot,
 }
 
 impl std::fmt::Display for Hold {
@@ -82,6 +93,24 @@ impl std::fmt::Display for Hold {
                 f,
                 "draining it would leave service {svc} without any registration; pass \
                  --allow-empty-service to allow that"
+            ),
+            Hold::Standby(group) => write!(
+                f,
+                "in Standby in Auto Scaling group {group}: detaching it with the desired capacity \
+                 decremented can terminate other instances of the group; left untouched (move it \
+                 back with `aws autoscaling exit-standby` first, then run again)"
+            ),
+            Hold::InstanceStoreRoot => write!(
+                f,
+                "its root device is an instance store: EC2 cannot stop it, and decommission stops \
+                 before it snapshots; left untouched (retire it yourself: drain, snapshot its EBS \
+                 volumes, terminate)"
+            ),
+            Hold::Spot => write!(
+                f,
+                "a Spot instance: EC2 refuses to stop one from a one-time request, and terminating \
+                 one from a persistent request launches a replacement; left untouched (cancel its \
+                 Spot request, then retire it yourself)"
             ),
         }
     }

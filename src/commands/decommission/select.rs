@@ -50,8 +50,25 @@ fn candidate(target: &Target, inst: &Instance) -> Option<Candidate> {
         volumes: ebs.into_iter().map(|(_, v, _)| v).collect(),
         registrations: Vec::new(),
         group: None,
-        hold: None,
+        hold: unstoppable(inst).filter(|_| {
+            !matches!(
+                state,
+                InstanceState::ShuttingDown | InstanceState::Terminated
+            )
+        }),
     })
+}
+
+/// Why EC2 would refuse to stop the instance (or its termination would bring a replacement), read
+/// at discovery so it is refused before its drain: an instance-store root, a Spot instance.
+fn unstoppable(inst: &Instance) -> Option<Hold> {
+    use aws_sdk_ec2::types::{DeviceType, InstanceLifecycleType};
+    if inst.root_device_type() == Some(&DeviceType::InstanceStore) {
+        return Some(Hold::InstanceStoreRoot);
+    }
+    let spot = inst.instance_lifecycle() == Some(&InstanceLifecycleType::Spot)
+        || inst.spot_instance_request_id().is_some();
+    spot.then_some(Hold::Spot)
 }
 
 /// Every instance matching the selection in every target, `--concurrency` targets at a time.
@@ -136,9 +153,17 @@ async fn mark_groups(
                 source: Box::new(source),
             })?;
         for c in found.iter_mut().filter(|c| same_target(&c.target, t)) {
-            c.group = groups.get(&c.instance_id).cloned();
-            if let (Some(group), false) = (&c.group, s.detach) {
-                c.hold = Some(Hold::AutoScaling(group.clone()));
+            let Some(member) = groups.get(&c.instance_id) else {
+                continue;
+            };
+            c.group = Some(member.group.clone());
+            if c.hold.is_some() {
+                continue;
+            }
+            if !s.detach {
+                c.hold = Some(Hold::AutoScaling(member.group.clone()));
+            } else if member.lifecycle_state == "Standby" {
+                c.hold = Some(Hold::Standby(member.group.clone()));
             }
         }
     }
@@ -219,6 +244,7 @@ mod tests {
                 region: "eu-west-1".into(),
                 ec2: aws_sdk_ec2::Client::new(&conf),
                 autoscaling: aws_sdk_autoscaling::Client::new(&conf),
+                breaker: None,
             },
             instance_id: id.into(),
             name: None,
@@ -233,6 +259,43 @@ mod tests {
             group: None,
             hold: None,
         }
+    }
+
+    #[test]
+    fn an_instance_ec2_cannot_stop_is_held_at_discovery() {
+        use aws_sdk_ec2::types::{DeviceType, InstanceLifecycleType, InstanceStateName};
+        let target = candidate("i-1", &[]).target;
+        let inst = |state: InstanceStateName| {
+            Instance::builder().instance_id("i-1").state(
+                aws_sdk_ec2::types::InstanceState::builder()
+                    .name(state)
+                    .build(),
+            )
+        };
+        let hold = |i: Instance| super::candidate(&target, &i).unwrap().hold;
+        let running = || inst(InstanceStateName::Running);
+        assert_eq!(
+            hold(running().root_device_type(DeviceType::Ebs).build()),
+            None
+        );
+        assert_eq!(
+            hold(
+                running()
+                    .root_device_type(DeviceType::InstanceStore)
+                    .build()
+            ),
+            Some(Hold::InstanceStoreRoot)
+        );
+        let spot = |i: aws_sdk_ec2::types::builders::InstanceBuilder| {
+            i.instance_lifecycle(InstanceLifecycleType::Spot).build()
+        };
+        assert_eq!(hold(spot(running())), Some(Hold::Spot));
+        assert_eq!(
+            hold(spot(inst(InstanceStateName::Stopped))),
+            Some(Hold::Spot)
+        );
+        // Gone already: skipped as usual, not refused.
+        assert_eq!(hold(spot(inst(InstanceStateName::Terminated))), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::{Candidate, InstanceReport, Outcome};
 use crate::aws::ec2::retire::{self, Mode, Until};
 use crate::aws::{autoscaling, cloudmap};
 use crate::model::domain::InstanceState;
+use crate::model::record::{Removal, Sighting};
 use crate::telemetry::progress::Line;
 
 /// Why a retirement stopped before termination. The text is the report's `reason`.
@@ -22,6 +23,8 @@ pub enum Halt {
     ProtectionUnreadable(String),
     #[error("DetachInstances from Auto Scaling group {group} failed: {reason}; left untouched")]
     Detach { group: String, reason: String },
+    #[error("detached from Auto Scaling group {group}, but {detail}; not drained, not stopped")]
+    StillInGroup { group: String, detail: String },
     #[error("drain from {service_id} failed: {source}")]
     Drain {
         service_id: String,
@@ -95,6 +98,7 @@ impl Run<'_> {
         }
         let mut snapshots = Vec::new();
         let mut notes = Vec::new();
+        let mut drained = Vec::new();
         let halted = async {
             if c.state == InstanceState::Terminated {
                 return Err(Halt::AlreadyTerminated);
@@ -104,7 +108,7 @@ impl Run<'_> {
                 return Ok(None);
             }
             self.detach(c, line).await?;
-            self.drain(c, line).await?;
+            self.drain(c, line, &mut drained).await?;
             self.stop(c, line, c.state).await?;
             self.stopped_before_snapshot(c, line, &mut notes).await?;
             self.snapshot(c, line, &mut snapshots).await?;
@@ -119,7 +123,12 @@ impl Run<'_> {
                 rep.surviving_volumes = self.surviving(c);
                 rep
             }
-            Err(halt) => report(c, halt.outcome(), Some(halt.to_string()), snapshots),
+            Err(halt) => {
+                if !drained.is_empty() {
+                    notes.push(undo_note(self.s, c, &drained));
+                }
+                report(c, halt.outcome(), Some(halt.to_string()), snapshots)
+            }
         };
         rep.notes = notes;
         rep
@@ -176,34 +185,93 @@ impl Run<'_> {
     }
 
     /// `--detach`: takes the instance out of its Auto Scaling group, decrementing the desired
-    /// capacity, so the group neither replaces it nor terminates it in its own way.
+    /// capacity, so the group neither replaces it nor terminates it in its own way; then waits
+    /// (bounded by `--wait-timeout`) until Auto Scaling no longer lists it (DetachInstances is
+    /// asynchronous: `Detaching`, a load balancer's deregistration delay) before going on.
     async fn detach(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
         let Some(group) = &c.group else {
             return Ok(());
         };
+        let halt = |e: crate::error::Error| Halt::Detach {
+            group: group.clone(),
+            reason: e.reason(),
+        };
         line.set(format!("detaching from Auto Scaling group {group}"));
-        autoscaling::detach(&c.target.autoscaling, group, &c.instance_id)
+        let asg = &c.target.autoscaling;
+        autoscaling::detach(asg, group, &c.instance_id)
             .await
-            .map_err(|e| Halt::Detach {
-                group: group.clone(),
-                reason: e.reason(),
-            })
+            .map_err(halt)?;
+        line.set(format!(
+            "waiting until Auto Scaling group {group} lets it go"
+        ));
+        let timeout = self.s.wait_timeout;
+        let detail = match autoscaling::wait_detached(asg, &c.instance_id, timeout).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => format!(
+                "Auto Scaling still lists it after {} s (--wait-timeout)",
+                timeout.as_secs()
+            ),
+            Err(e) => format!("cannot tell whether it left: {}", e.reason()),
+        };
+        Err(Halt::StillInGroup {
+            group: group.clone(),
+            detail,
+        })
     }
 
     /// Removes every registration whose target is the instance from the selected services, then
-    /// waits `--drain-seconds`.
-    async fn drain(&self, c: &Candidate, line: &Line) -> Result<(), Halt> {
+    /// waits `--drain-seconds`. Each removal leaves the worker's undo record (`record::Removal`, in
+    /// a `deregistered` line on stderr, whatever `--log-level`), read right before it, so `restore` can put it back;
+    /// `drained` holds the records of the removals made.
+    async fn drain(
+        &self,
+        c: &Candidate,
+        line: &Line,
+        drained: &mut Vec<Removal>,
+    ) -> Result<(), Halt> {
         let Some(cloudmap) = self.cloudmap.filter(|_| !c.registrations.is_empty()) else {
             return Ok(());
         };
+        let halt = |svc: &String| {
+            let service_id = svc.clone();
+            move |source| Halt::Drain { service_id, source }
+        };
         for (svc, id) in &c.registrations {
             line.set(format!("deregistering {id} from {svc}"));
-            cloudmap::deregister(cloudmap, svc, id)
+            let Some((_, attributes)) = cloudmap::current(cloudmap, svc, id)
                 .await
-                .map_err(|source| Halt::Drain {
-                    service_id: svc.clone(),
-                    source,
-                })?;
+                .map_err(halt(svc))?
+            else {
+                continue; // gone already: nothing to undo
+            };
+            // Recorded even when the deregistration comes back `AlreadyGone`: DeregisterInstance
+            // takes no idempotency token, so an SDK retry of our own applied call answers
+            // InstanceNotFound (or DuplicateRequest). A record too many is harmless: `restore`
+            // leaves a registration that is back alone, and judges the instance by EC2.
+            let outcome = cloudmap::deregister(cloudmap, svc, id)
+                .await
+                .map_err(halt(svc))?;
+            let removal = Removal {
+                service_id: svc.clone(),
+                instance_id: id.clone(),
+                attributes,
+                reason: "decommission".into(),
+                trigger: "decommission".into(),
+                evidence: vec![Sighting {
+                    account: c.target.account.to_string(),
+                    region: c.target.region.clone(),
+                    state: c.state.as_str().to_string(),
+                }],
+                time: crate::model::domain::rfc3339(std::time::SystemTime::now()),
+                already_gone: outcome == cloudmap::Deregistered::AlreadyGone,
+            };
+            // Written whatever --log-level (WARNING by default would hide an INFO line), in the
+            // shape of the worker's text log line, which `restore` reads.
+            crate::telemetry::output::errln!(
+                "deregistered service_id={svc} instance_id={id} reason=decommission record={}",
+                removal.json()
+            );
+            drained.push(removal);
         }
         line.set(format!("draining for {} s", self.s.drain.as_secs()));
         tokio::time::sleep(self.s.drain).await;
@@ -292,4 +360,30 @@ impl Run<'_> {
             Err(e) => Err(Halt::Terminate(e.reason())),
         }
     }
+}
+
+/// What a halt after the drain says: the instance is not terminated, but its registrations are
+/// out of Cloud Map; their undo records are on stderr, and this command puts them back (judged
+/// alive by EC2 in the instance's own account and region).
+fn undo_note(s: &Settings, c: &Candidate, drained: &[Removal]) -> String {
+    let services: Vec<&str> = drained.iter().map(|r| r.service_id.as_str()).collect();
+    let role = match &c.target.account {
+        crate::model::domain::Account::Home => String::new(),
+        crate::model::domain::Account::Member(id) => s
+            .roles
+            .iter()
+            .find(|r| &r.account_id == id)
+            .map(|r| format!(" --instances-role-arn {}", r.arn))
+            .unwrap_or_default(),
+    };
+    format!(
+        "its registrations were drained from {} and it is not terminated: put them back with \
+         `cloud-unmap restore --from STDERR_LOG --instance-id {} --service-region {} \
+         --instances-region {}{role}` (the undo records are the `deregistered` lines this run \
+         wrote on stderr)",
+        services.join(", "),
+        c.instance_id,
+        s.service_region.as_deref().unwrap_or("REGION"),
+        c.target.region,
+    )
 }

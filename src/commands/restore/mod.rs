@@ -113,9 +113,22 @@ pub async fn run(s: Settings) -> i32 {
         }
     }
     let jobs = records.iter().zip(verdicts).map(|(r, v)| {
-        let cloudmap = &cloudmap;
-        let dry_run = s.dry_run;
+        let (cloudmap, targets) = (&cloudmap, &targets);
+        let (dry_run, force) = (s.dry_run, s.force);
         async move {
+            // Judged again right before the registration (EC2, then Cloud Map): the plan above may
+            // be minutes old, and RegisterInstance would overwrite an owner's newer registration.
+            let v = match v {
+                Verdict::Restore(_) if !dry_run => {
+                    match select::again(cloudmap, targets, r, force).await {
+                        Verdict::Restore(w) => Verdict::Restore(w),
+                        Verdict::AlreadyRegistered => Verdict::Back,
+                        Verdict::Refused(why) => Verdict::Refused(format!("since the plan: {why}")),
+                        other => other,
+                    }
+                }
+                other => other,
+            };
             // What Cloud Map accepts back (its AWS_EC2_INSTANCE_ID rule), and what it cannot hold.
             let (attributes, dropped) = registrable(&r.attributes);
             let why = |why: String| match dropped.is_empty() {
@@ -137,6 +150,10 @@ pub async fn run(s: Settings) -> i32 {
                     }
                 }
                 Verdict::AlreadyRegistered => (Outcome::AlreadyRegistered, String::new()),
+                Verdict::Back => (
+                    Outcome::AlreadyRegistered,
+                    "registered again since the plan (by its owner?): left as it is".into(),
+                ),
                 Verdict::Refused(why) => (Outcome::Refused, why),
                 Verdict::Failed(why) => (Outcome::Failed, why),
             };

@@ -71,6 +71,8 @@ pub enum Verdict {
     Restore(String),
     /// Cloud Map holds it already: left alone.
     AlreadyRegistered,
+    /// Cloud Map held it again when read right before the registration: left alone.
+    Back,
     /// Its instance is not alive at its address (and no `--force`).
     Refused(String),
     /// Cloud Map or EC2 could not be asked.
@@ -84,11 +86,39 @@ pub async fn judge(
     r: &Removal,
     force: bool,
 ) -> Verdict {
-    match cloudmap::current(cloudmap, &r.service_id, &r.instance_id).await {
-        Ok(Some(_)) => return Verdict::AlreadyRegistered,
-        Ok(None) => {}
-        Err(e) => return Verdict::Failed(e.to_string()),
+    match back(cloudmap, r).await {
+        Some(v) => v,
+        None => alive(targets, r, force).await,
     }
+}
+
+/// Judges a chosen record again right before its RegisterInstance (the plan may be minutes old: a
+/// prompt, a queue behind `--concurrency`): EC2 first, then Cloud Map, last. RegisterInstance on an
+/// id that exists *updates* it (API reference, RegisterInstance), so a registration its owner made
+/// meanwhile, maybe at a new address, must be read here and left alone.
+pub async fn again(
+    cloudmap: &aws_sdk_servicediscovery::Client,
+    targets: &[Target],
+    r: &Removal,
+    force: bool,
+) -> Verdict {
+    match alive(targets, r, force).await {
+        Verdict::Restore(why) => back(cloudmap, r).await.unwrap_or(Verdict::Restore(why)),
+        other => other,
+    }
+}
+
+/// `AlreadyRegistered` when Cloud Map holds the registration, `Failed` when it cannot be asked.
+async fn back(cloudmap: &aws_sdk_servicediscovery::Client, r: &Removal) -> Option<Verdict> {
+    match cloudmap::current(cloudmap, &r.service_id, &r.instance_id).await {
+        Ok(Some(_)) => Some(Verdict::AlreadyRegistered),
+        Ok(None) => None,
+        Err(e) => Some(Verdict::Failed(e.to_string())),
+    }
+}
+
+/// Whether EC2 vouches for the record's instance at its address (or `--force`).
+async fn alive(targets: &[Target], r: &Removal, force: bool) -> Verdict {
     let reg = Registration::new(&r.instance_id, |name| r.attributes.get(name).cloned());
     let refuse = |why: String| {
         if force {
@@ -106,7 +136,10 @@ pub async fn judge(
         Err(e) => return Verdict::Failed(e.to_string()),
     };
     let opts = PlanOptions {
-        deregister_stopped: false,
+        // A stopping or stopped instance serves nothing at its address: putting its registration
+        // back would send clients to a dead endpoint (and a worker with --deregister-stopped would
+        // remove it again). Only --force restores it.
+        deregister_stopped: true,
         allow_empty_service: true,
         max_not_found: NotFoundBound::Percent(100),
         unanswered: false,

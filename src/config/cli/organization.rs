@@ -24,4 +24,9 @@ pub struct OrganizationArgs {
     /// failed listing keeps the last good one.
     #[arg(long, value_name = "SECONDS", env = "CLOUD_UNMAP_ORGANIZATION_REFRESH")]
     pub organization_refresh: Option<String>,
+    /// An account left out of organization mode on purpose (repeatable, or a comma list): never
+    /// assumed into, its events ignored, its absence from nobody's not-found (e.g. the management
+    /// account, which service-managed StackSets skip). Needs --organization-id.
+    #[arg(long = "organization-exclude-account", value_name = "ID", env = "CLOUD_UNMAP_ORGANIZATION_EXCLUDE_ACCOUNT", value_delimiter = ',', action = clap::ArgAction::Append)]
+    pub organization_exclude_accounts: Vec<String>,
 }

@@ -60,18 +60,32 @@ fn ended(
         .or(event_time)
 }
 
+/// What the removals are made for.
+#[derive(Clone, Copy)]
+pub(super) struct When<'a> {
+    pub trigger: Trigger,
+    /// The batch's latest event time, on the event path.
+    pub event_time: Option<SystemTime>,
+    /// Run with each record right before its DeregisterInstance is sent.
+    pub before: Option<super::BeforeRemoval<'a>>,
+}
+
 /// Applies `plan`'s deregistrations (none in a dry run); one failure does not stop the others.
-/// Returns what each came to, by EC2 instance, and the undo records of the removals made.
-/// `event_time`: the batch's latest event time, on the event path.
+/// Returns what each came to, by EC2 instance, and the undo records of the removals made (and of
+/// those sent but found already gone).
 pub(super) async fn apply(
     ctx: &Context,
     service_id: &str,
     registrations: &[Registration],
     plan: &Plan,
     observed: &Observed,
-    trigger: Trigger,
-    event_time: Option<SystemTime>,
+    when: When<'_>,
 ) -> (Vec<(String, Applied)>, Vec<Removal>) {
+    let When {
+        trigger,
+        event_time,
+        before,
+    } = when;
     let judged: HashMap<&str, &Registration> = registrations
         .iter()
         .map(|r| (r.instance_id.as_str(), r))
@@ -105,9 +119,11 @@ pub(super) async fn apply(
                 trigger: trigger.as_str().to_string(),
                 evidence,
                 time: String::new(),
+                already_gone: false,
             };
             async move {
-                let (applied, record) = remove(ctx, removal, judged, reason, trigger, ended).await;
+                let (applied, record) =
+                    remove(ctx, removal, judged, reason, (trigger, before), ended).await;
                 if matches!(applied, Applied::Removed | Applied::AlreadyGone) && !ctx.config.dry_run
                 {
                     // A lifecycle drain later asks when the instance left (`worker::hooks`).
@@ -130,9 +146,15 @@ async fn remove(
     mut removal: Removal,
     judged: Option<&Registration>,
     reason: Reason,
-    trigger: Trigger,
+    (trigger, before): (Trigger, Option<super::BeforeRemoval<'_>>),
     ended: Option<SystemTime>,
 ) -> (Applied, Option<Removal>) {
+    let record_of = |removal: &Removal, attributes: &std::collections::BTreeMap<String, String>| {
+        let mut r = removal.clone();
+        r.attributes = attributes.clone();
+        r.time = crate::model::domain::rfc3339(SystemTime::now());
+        r
+    };
     let (service_id, instance_id) = (removal.service_id.as_str(), removal.instance_id.as_str());
     if ctx.config.dry_run {
         info!(service_id, instance_id, %reason, ?trigger, dry_run = true, "would deregister");
@@ -174,6 +196,9 @@ async fn remove(
             return (Applied::Changed, None);
         }
         Some((_, attributes)) => {
+            if let Some(before) = before {
+                before(&record_of(&removal, &attributes)).await;
+            }
             match cloudmap::deregister(&ctx.cloudmap, service_id, instance_id).await {
                 Ok(outcome) => (outcome, Some(attributes)),
                 Err(e) => return failed(e),
@@ -188,8 +213,19 @@ async fn remove(
                 trigger,
             })
             .inc();
-        info!(service_id, instance_id, %reason, ?trigger, "already deregistered by someone else; nothing to undo");
-        return (Applied::AlreadyGone, None);
+        let Some(attributes) = attributes else {
+            info!(service_id, instance_id, %reason, ?trigger, "already deregistered by someone else; nothing to undo");
+            return (Applied::AlreadyGone, None);
+        };
+        // Sent, and found gone: someone else's removal, or our own call applied and retried by the
+        // SDK after its answer was lost (DeregisterInstance takes no idempotency token). Its record
+        // is kept either way, marked: `restore` checks EC2 and Cloud Map before acting on it.
+        let mut record = record_of(&removal, &attributes);
+        record.already_gone = true;
+        let json = record.json();
+        info!(service_id, instance_id, %reason, ?trigger, record = json,
+            "already gone when deregistered (maybe our own call, retried); its record kept");
+        return (Applied::AlreadyGone, Some(record));
     }
     ctx.metrics
         .deregistrations

@@ -28,7 +28,7 @@ pub use apply::Applied;
 pub use selection::{note_missing, resolve_services};
 
 /// What one sync looks at.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub enum Scope<'a> {
     /// Every registration of the service; their instances are looked up here (the reconcile).
     All,
@@ -39,8 +39,16 @@ pub enum Scope<'a> {
         claimed: &'a Claimed,
         observed: &'a Observed,
         needed: std::time::SystemTime,
+        /// Called with each removal's record (the attributes just read) right before its
+        /// DeregisterInstance is sent: what must be saved before the registration is gone.
+        before: Option<BeforeRemoval<'a>>,
     },
 }
+
+/// A hook run with a removal's record right before its DeregisterInstance is sent.
+pub type BeforeRemoval<'a> = &'a (dyn Fn(&crate::model::record::Removal) -> futures::future::BoxFuture<'static, ()>
+         + Send
+         + Sync);
 
 /// What one service's sync did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -61,7 +69,8 @@ pub struct ServiceReport {
     /// Each attempted deregistration's EC2 instance (`Registration::target`) and what it came to (in a dry run: `Removed`
     /// for what would have been removed).
     pub results: Vec<(String, Applied)>,
-    /// The undo records of the removals made (none in a dry run).
+    /// The undo records of the removals made (none in a dry run), and of those sent but found
+    /// already gone (`already_gone`).
     pub removals: Vec<crate::model::record::Removal>,
 }
 
@@ -125,6 +134,7 @@ pub async fn reconcile_service(
             let (listing, lookup) = list_and_look_up(ctx, service_id).await?;
             ctx.failing
                 .note(&ctx.metrics, &ctx.targets.current(), &lookup);
+            ctx.note_silent();
             looked_up = lookup;
             listing
         }
@@ -163,9 +173,14 @@ pub async fn reconcile_service(
         ctx.state.note_absent(service_id, &plan, complete);
         plan
     };
+    // Organization mode before a first good listing: its accounts were not asked.
+    let unlisted = complete && ctx.targets.unlisted();
     let mut plan = match given {
         Some(observed) => judge(observed, false),
-        None => judge(&looked_up.observed, !looked_up.unanswered.is_empty()),
+        None => judge(
+            &looked_up.observed,
+            unlisted || !looked_up.unanswered.is_empty(),
+        ),
     };
     if ctx.config.single_run && complete && !plan.surge && plan.unconfirmed().next().is_some() {
         // A single run cannot wait for its next cycle: it looks again after the grace period.
@@ -184,11 +199,15 @@ pub async fn reconcile_service(
         let targets = ctx.targets.current();
         let again = ec2::describe_each(&targets, &ids, ctx.config.concurrency).await;
         ctx.failing.note(&ctx.metrics, &targets, &again);
+        ctx.note_silent();
         for id in &ids {
             looked_up.observed.remove(id);
         }
         looked_up.extend(again);
-        plan = judge(&looked_up.observed, !looked_up.unanswered.is_empty());
+        plan = judge(
+            &looked_up.observed,
+            unlisted || !looked_up.unanswered.is_empty(),
+        );
     }
 
     let mut report = ServiceReport {
@@ -198,7 +217,7 @@ pub async fn reconcile_service(
         not_found_held: plan.count(|a| *a == Action::Hold(Hold::Surge)),
         unconfirmed: plan.count(|a| *a == Action::Hold(Hold::Unconfirmed)),
         unanswered: plan.unanswered().count(),
-        targets_unanswered: looked_up.unanswered.len(),
+        targets_unanswered: looked_up.unanswered.len() + usize::from(unlisted),
         ..Default::default()
     };
     let observed = given.unwrap_or(&looked_up.observed);
@@ -225,9 +244,9 @@ pub async fn reconcile_service(
         warn_held(service_id, &plan, trigger);
         return Ok(report);
     }
-    let event_time = match scope {
-        Scope::Instances { needed, .. } => Some(needed),
-        Scope::All => None,
+    let (event_time, before) = match scope {
+        Scope::Instances { needed, before, .. } => (Some(needed), before),
+        Scope::All => (None, None),
     };
     (report.results, report.removals) = apply::apply(
         ctx,
@@ -235,8 +254,11 @@ pub async fn reconcile_service(
         registrations,
         &plan,
         observed,
-        trigger,
-        event_time,
+        apply::When {
+            trigger,
+            event_time,
+            before,
+        },
     )
     .await;
     if matches!(scope, Scope::All) && !ctx.config.dry_run {

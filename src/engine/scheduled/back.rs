@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::aws::{cloudmap, ec2};
 use crate::engine::context::Context;
@@ -28,6 +28,7 @@ pub(super) fn put_back(removal: Removal, event: &Pending) -> PutBack {
         registration_id: removal.instance_id,
         attributes: removal.attributes,
         instance_id: event.instance_id.clone(),
+        event_id: event.event_id.clone(),
         code: event.code.clone(),
         not_before: event
             .not_before
@@ -141,16 +142,15 @@ async fn check_each(ctx: &Context, put_backs: Vec<PutBack>) -> Vec<String> {
                 continue;
             }
         };
+        // An event due within this horizon is the sweep's to fire: the registration stays out.
+        let horizon = ctx.config.scheduled_lead + ctx.config.frequency + super::MARGIN;
         for p in group {
-            // Over unless an event of its kind is still scheduled; `None` when EC2 describes none.
-            let same: Vec<bool> = events
-                .iter()
-                .filter(|(e, _)| e.instance_id == p.instance_id && e.code == p.code)
-                .map(|(_, over)| *over)
-                .collect();
-            let over = (!same.is_empty()).then(|| same.iter().all(|o| *o));
             let seen = observed.get(&p.instance_id).map_or(&[][..], Vec::as_slice);
-            match p.judge(over, seen, SystemTime::now()) {
+            let event = p.described(&events);
+            let verdict = p.judge(event, seen, SystemTime::now(), horizon);
+            debug!(service_id = %p.service_id, instance_id = %p.registration_id, ?event, ?verdict,
+                sightings = seen.len(), "registration to put back judged");
+            match verdict {
                 Verdict::Wait => {}
                 Verdict::Drop(why) => {
                     warn!(service_id = %p.service_id, instance_id = %p.registration_id, reason = why,
@@ -158,14 +158,19 @@ async fn check_each(ctx: &Context, put_backs: Vec<PutBack>) -> Vec<String> {
                     ctx.metrics.put_back(PutBackResult::dropped);
                     forget(ctx, &p).await;
                 }
-                Verdict::Register => register(ctx, &p).await,
+                Verdict::Register => {
+                    // Still pending: its owner moved it later (same InstanceEventId).
+                    let moved = event.is_some_and(|e| !e.over);
+                    register(ctx, &p, moved).await
+                }
             }
         }
     }
     keys
 }
 
-async fn register(ctx: &Context, p: &PutBack) {
+/// Registers `p` again; `moved`: its event is still pending, rescheduled beyond the horizon.
+async fn register(ctx: &Context, p: &PutBack, moved: bool) {
     let attributes = p.attributes_to_register();
     let (service_id, id) = (p.service_id.as_str(), p.registration_id.as_str());
     // Registered again meanwhile (an instance that registers itself at boot): its own registration
@@ -175,7 +180,7 @@ async fn register(ctx: &Context, p: &PutBack) {
             info!(
                 service_id,
                 instance_id = id,
-                "registered again by its owner since the scheduled event; nothing to put back"
+                "registered in Cloud Map (by its owner since the event, or never removed); nothing to put back"
             );
             return forget(ctx, p).await;
         }
@@ -186,6 +191,12 @@ async fn register(ctx: &Context, p: &PutBack) {
         }
     }
     match cloudmap::register(&ctx.cloudmap, service_id, id, &attributes).await {
+        Ok(()) if moved => {
+            info!(service_id, instance_id = id, code = %p.code, ec2_instance_id = %p.instance_id,
+                "scheduled event rescheduled later; registered again until it is due");
+            ctx.metrics.put_back(PutBackResult::registered);
+            forget(ctx, p).await;
+        }
         Ok(()) => {
             info!(service_id, instance_id = id, code = %p.code, ec2_instance_id = %p.instance_id,
                 "registered again: the scheduled event is over and the instance runs at its address");

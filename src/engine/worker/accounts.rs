@@ -2,7 +2,9 @@
 //! target yet (it joined since the last listing) brings that account in with its derived role; a
 //! claim in an organization account whose role cannot be used yet (a StackSet still deploying)
 //! waits: its message goes back on the queue, delayed, and is never sent to the dead-letter queue
-//! for that. Reachability is probed at most once a minute per account and logged when it changes.
+//! for that, but not forever: an event older than `wait_limit` (by its own `time`, which every copy
+//! keeps) is settled as left to the reconcile. Reachability is probed at most once a minute per
+//! account and logged when it changes.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant, SystemTime};
@@ -18,6 +20,10 @@ use crate::model::event;
 
 /// How long a waiting message stays out of sight before it is read again.
 pub(super) const WAIT_DELAY: Duration = Duration::from_secs(300);
+/// How long an event may wait for its account, by its own `time` (at least twice the listing's
+/// refresh): each copy put back on the queue starts a new retention clock, so the queue cannot
+/// bound it.
+pub(super) const WAIT_LIMIT: Duration = Duration::from_secs(24 * 3600);
 /// How long a probe's answer is trusted: a failure is probed again after this, a success too.
 const PROBE_AGAIN: Duration = Duration::from_secs(60);
 
@@ -60,6 +66,39 @@ impl Worker {
                 .collect(),
             ..self.rules.clone()
         }
+    }
+
+    /// How long an event may wait: `WAIT_LIMIT`, or twice the organization's refresh when longer.
+    pub(super) fn wait_limit(&self) -> Duration {
+        let refresh = self
+            .ctx
+            .organization
+            .as_ref()
+            .map_or(Duration::ZERO, |l| l.organization.refresh);
+        WAIT_LIMIT.max(refresh * 2)
+    }
+
+    /// Of the waiting messages, those whose event is older than `wait_limit`: they are settled as
+    /// left to the reconcile (logged), not put back.
+    pub(super) fn waited_enough(
+        &self,
+        claims: &[Claim],
+        waiting: &HashSet<usize>,
+        now: SystemTime,
+    ) -> HashSet<usize> {
+        let limit = self.wait_limit();
+        let mut out = HashSet::new();
+        for c in claims.iter().filter(|c| waiting.contains(&c.message)) {
+            let Some(time) = c.event_time.or(c.sent_at) else {
+                continue;
+            };
+            let age = now.duration_since(time).unwrap_or_default();
+            if age > limit && out.insert(c.message) {
+                warn!(instance_id = %c.instance_id, account = %c.account, age_s = age.as_secs(), limit_s = limit.as_secs(),
+                    "an event waited for its account longer than the limit; left to the reconcile");
+            }
+        }
+        out
     }
 
     /// The messages whose claims wait: those of organization accounts that cannot be reached now.

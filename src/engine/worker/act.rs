@@ -104,6 +104,7 @@ impl Worker {
         }
         let patience = self.patience.load(std::sync::atomic::Ordering::Relaxed);
         let waiting = self.waiting(&claims).await;
+        let enough = self.waited_enough(&claims, &waiting, now);
         claims.retain(|c| !waiting.contains(&c.message));
         let out = if claims.is_empty() {
             Outcomes::default()
@@ -115,7 +116,9 @@ impl Worker {
             .zip(messages)
             .enumerate()
             .map(|(i, ((disposition, event_type, outcome), m))| {
-                let (disposition, outcome) = if waiting.contains(&i) {
+                let (disposition, outcome) = if enough.contains(&i) {
+                    (Disposition::Delete, EventOutcome::LeftToReconcile)
+                } else if waiting.contains(&i) {
                     (Disposition::Wait, EventOutcome::Waiting)
                 } else {
                     (disposition, outcome)
@@ -155,6 +158,7 @@ impl Worker {
         for id in instance_ids {
             let p = crate::model::scheduled::Pending {
                 instance_id: id.clone(),
+                event_id: None,
                 code: code.clone(),
                 not_before: *start,
                 account: account.clone(),

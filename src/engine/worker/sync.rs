@@ -52,6 +52,7 @@ impl Worker {
             claimed,
             observed,
             needed,
+            before: None,
         };
         let (mut synced, mut failed) = (HashSet::new(), HashSet::new());
         let known = self.holding(claimed, &services, &mut synced);
