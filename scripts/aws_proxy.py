@@ -17,8 +17,10 @@
 - POST /__proxy/state-name/<instance-id>/<name>: DescribeInstances reports that state name for it (an answer
   cloud-unmap cannot read);
 - applies ListServices' NAMESPACE_ID filter, which moto ignores (AWS lists only that namespace's services);
-- POST /__proxy/hold/<Action>/<seconds>: the next such request is forwarded at once, but its answer is held
-  back that long (a caller that read the world, then stalls before acting on it);
+- POST /__proxy/hold/<Action>/<seconds>[/<text>]: the next such request (with <text>: the next whose body
+  names it, e.g. an instance id, so events of concurrent tests on the shared bus do not take the hold) is
+  forwarded at once, but its answer is held back that long (a caller that read the world, then stalls
+  before acting on it); GET /__proxy/state's "held" counts the answers held so far;
 - POST /__proxy/outage/on drops every AWS connection without an answer (an endpoint outage) until
   POST /__proxy/outage/off; GET /__proxy/state returns {"counts": …, "lifecycle_actions": […], "heartbeats": […]};
 - POST /__proxy/fail/<Action> answers that EC2 query action with a non-retryable error from then on.
@@ -44,6 +46,7 @@
   an answer lost on the way back from AWS). GET /__proxy/state also returns "faults": counts by kind.
 - POST /__proxy/lose/<Action>/<n>: the next n such requests are done by moto, then their connection
   drops without an answer (the caller cannot tell a done request from one never made);
+- GET /__proxy/state also returns "per_second": each operation's requests by wall-clock second (epoch);
 - GET /__proxy/state also returns "upstream_s": the seconds during which moto had at least one forwarded
   request to answer (its busy time: the floor under the wall time of the calls made);
 - enforces Cloud Map's RegisterInstance rule for AWS_EC2_INSTANCE_ID and fills AWS_INSTANCE_IPV4 as AWS
@@ -78,6 +81,7 @@ lock = threading.Lock()
 state = {
     "outage": False,
     "counts": collections.Counter(),
+    "per_second": collections.defaultdict(collections.Counter),
     "lifecycle_actions": [],
     "heartbeats": [],
     "completed": set(),
@@ -85,6 +89,7 @@ state = {
     "detaching": {},  # instance id -> [answers left to show it Detaching, its last listed <member> block]
     "detaching_shown": 0,
     "hold": {},
+    "held": 0,
     "hide": {},
     "upstream_s": 0.0,
     "inflight": 0,
@@ -348,12 +353,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 _, _, _, instance, name = self.path.split("/")
                 state["state_names"][instance] = name
             elif self.path.startswith("/__proxy/hold/"):
-                _, _, _, action, seconds = self.path.split("/")
-                state["hold"][action] = float(seconds)
+                _, _, _, action, seconds, *text = self.path.split("/")
+                state["hold"][action] = (float(seconds), text[0] if text else None)
             body = json.dumps(
                 {
                     "outage": state["outage"],
                     "counts": state["counts"],
+                    "held": state["held"],
+                    "per_second": {op: {str(t): n for t, n in c.items()} for op, c in state["per_second"].items()},
                     "lifecycle_actions": state["lifecycle_actions"],
                     "heartbeats": state["heartbeats"],
                     "faults": state["faults"],
@@ -380,6 +387,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         op = operation(self.headers, body)
         with lock:
             state["counts"][op] += 1
+            state["per_second"][op][int(time.time())] += 1
             fault = rnd.choice(state["kinds"]) if rnd.random() < state["rate"] else None
             if fault:
                 state["faults"][fault] += 1
@@ -468,7 +476,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             state["inflight"] -= 1
             if state["inflight"] == 0:
                 state["upstream_s"] += time.perf_counter() - state["busy_since"]
-            hold = state["hold"].pop(op, 0)
+            hold, text = state["hold"].get(op, (0, None))
+            if hold and (text is None or text.encode() in body):
+                del state["hold"][op]
+                state["held"] += 1
+            else:
+                hold = 0
             terminating = set(state["terminating"])
         if hold:
             time.sleep(hold)

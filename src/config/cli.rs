@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod check;
 pub mod choices;
 mod decommission;
+pub mod events;
 mod examples;
 mod groups;
 mod organization;
@@ -137,6 +138,8 @@ pub enum LogFormat {
 pub struct RunArgs {
     #[command(flatten)]
     pub watch: WatchArgs,
+    #[command(flatten)]
+    pub events: events::EventArgs,
     /// [seed] Seconds between two reconciles.
     #[arg(
         long,

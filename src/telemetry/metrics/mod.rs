@@ -68,6 +68,7 @@ pub struct Metrics {
     pub put_backs: Family<PutBackLabels, Counter>,
     pub target_failures: Family<TargetLabels, Counter>,
     pub left_to_reconcile: Family<ServiceLabels, Gauge>,
+    pub sweeps: Family<SweepLabels, Counter>,
     /// How long each removed registration pointed at a dead instance, by trigger.
     pub dead_age: HistogramFamily<TriggerLabels>,
 }
@@ -98,6 +99,7 @@ impl Default for Metrics {
             put_backs: Family::default(),
             target_failures: Family::default(),
             left_to_reconcile: Family::default(),
+            sweeps: Family::default(),
             dead_age: Family::new_with_constructor(age_histogram),
         }
     }
@@ -230,6 +232,17 @@ impl Metrics {
             "1 while the event path leaves a selected service to the reconcile (it kept failing to sync)",
             self.left_to_reconcile.clone(),
         );
+        registry.register(
+            "cloud_unmap_revision_sweep_services",
+            "Services the event path's revision sweep looked at, by result (unchanged, listed, left to the reconcile, failed)",
+            self.sweeps.clone(),
+        );
+    }
+
+    pub fn sweep(&self, result: SweepResult, n: usize) {
+        self.sweeps
+            .get_or_create(&SweepLabels { result })
+            .inc_by(n as u64);
     }
 
     pub fn put_back(&self, result: PutBackResult) {
