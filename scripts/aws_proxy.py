@@ -17,8 +17,10 @@
 - POST /__proxy/state-name/<instance-id>/<name>: DescribeInstances reports that state name for it (an answer
   cloud-unmap cannot read);
 - applies ListServices' NAMESPACE_ID filter, which moto ignores (AWS lists only that namespace's services);
-- POST /__proxy/hold/<Action>/<seconds>: the next such request is forwarded at once, but its answer is held
-  back that long (a caller that read the world, then stalls before acting on it);
+- POST /__proxy/hold/<Action>/<seconds>[/<text>]: the next such request (with <text>: the next whose body
+  names it, e.g. an instance id, so events of concurrent tests on the shared bus do not take the hold) is
+  forwarded at once, but its answer is held back that long (a caller that read the world, then stalls
+  before acting on it); GET /__proxy/state's "held" counts the answers held so far;
 - POST /__proxy/outage/on drops every AWS connection without an answer (an endpoint outage) until
   POST /__proxy/outage/off; GET /__proxy/state returns {"counts": …, "lifecycle_actions": […], "heartbeats": […]};
 - POST /__proxy/fail/<Action> answers that EC2 query action with a non-retryable error from then on.
@@ -48,6 +50,7 @@
   account and region, from the request's SigV4 credential scope), and "peak_per_second": each operation's
   highest number of requests begun within any one second (a sliding window; POST /__proxy/peaks/reset
   starts them again);
+- GET /__proxy/state also returns "per_second": each operation's requests by wall-clock second (epoch);
 - GET /__proxy/state also returns "upstream_s": the seconds during which moto had at least one forwarded
   request to answer (its busy time: the floor under the wall time of the calls made);
 - enforces Cloud Map's RegisterInstance rule for AWS_EC2_INSTANCE_ID and fills AWS_INSTANCE_IPV4 as AWS
@@ -85,6 +88,7 @@ state = {
     "by_target": collections.Counter(),
     "recent": collections.defaultdict(collections.deque),
     "peak_per_second": collections.Counter(),
+    "per_second": collections.defaultdict(collections.Counter),
     "lifecycle_actions": [],
     "heartbeats": [],
     "completed": set(),
@@ -92,6 +96,7 @@ state = {
     "detaching": {},  # instance id -> [answers left to show it Detaching, its last listed <member> block]
     "detaching_shown": 0,
     "hold": {},
+    "held": 0,
     "hide": {},
     "upstream_s": 0.0,
     "inflight": 0,
@@ -319,9 +324,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.headers.get("X-Amz-Target"):
             body = json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException", "message": message})
             self.send_response(400)
-            # Only SQS (awsQueryCompatible) names its query-protocol code in this header; other JSON
-            # services (Organizations, DynamoDB, Auto Scaling's JSON peers) answer the __type alone.
-            if self.headers.get("X-Amz-Target", "").startswith("AmazonSQS."):
+            # Only SQS (awsQueryCompatible) sends its query-protocol code alongside; Organizations,
+            # Cloud Map, DynamoDB and EventBridge answer AccessDeniedException alone.
+            if self.headers.get("X-Amz-Target", "").startswith("AmazonSQS"):
                 self.send_header("x-amzn-query-error", "AccessDenied;Sender")
             self.send_header("Content-Type", "application/x-amz-json-1.0")
             self.send_header("Content-Length", str(len(body)))
@@ -377,14 +382,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 _, _, _, instance, name = self.path.split("/")
                 state["state_names"][instance] = name
             elif self.path.startswith("/__proxy/hold/"):
-                _, _, _, action, seconds = self.path.split("/")
-                state["hold"][action] = float(seconds)
+                _, _, _, action, seconds, *text = self.path.split("/")
+                state["hold"][action] = (float(seconds), text[0] if text else None)
             body = json.dumps(
                 {
                     "outage": state["outage"],
                     "counts": state["counts"],
                     "by_target": state["by_target"],
                     "peak_per_second": state["peak_per_second"],
+                    "held": state["held"],
+                    "per_second": {op: {str(t): n for t, n in c.items()} for op, c in state["per_second"].items()},
                     "lifecycle_actions": state["lifecycle_actions"],
                     "heartbeats": state["heartbeats"],
                     "faults": state["faults"],
@@ -411,6 +418,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         op = operation(self.headers, body)
         with lock:
             count(op, self.headers)
+            state["per_second"][op][int(time.time())] += 1
             fault = rnd.choice(state["kinds"]) if rnd.random() < state["rate"] else None
             if fault:
                 state["faults"][fault] += 1
@@ -499,7 +507,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             state["inflight"] -= 1
             if state["inflight"] == 0:
                 state["upstream_s"] += time.perf_counter() - state["busy_since"]
-            hold = state["hold"].pop(op, 0)
+            hold, text = state["hold"].get(op, (0, None))
+            if hold and (text is None or text.encode() in body):
+                del state["hold"][op]
+                state["held"] += 1
+            else:
+                hold = 0
             terminating = set(state["terminating"])
         if hold:
             time.sleep(hold)

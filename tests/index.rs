@@ -4,7 +4,8 @@
 //! The worker reaches Cloud Map's data plane through `dns`: the `data-` host prefix of
 //! DiscoverInstancesRevision resolves to the loopback proxy. moto computes the revision as the sum of
 //! its instances' revisions, which changes on every registration and deregistration, as AWS's does
-//! (it could repeat after a removal and an addition together, which no test here makes).
+//! (it could repeat after a removal and an addition together, which no test here makes). A claim
+//! acts at once in the services known to hold its instance; the others are swept under a bound.
 
 mod common;
 
@@ -33,17 +34,23 @@ async fn count(proxy: &Proxy, operation: &str) -> u64 {
 }
 
 async fn worker(ns: &str, proxy: &Proxy) -> (Running, u16, String) {
+    let (worker, port, q) = worker_with(ns, proxy, &[]).await;
+    (worker, port, q.url)
+}
+
+async fn worker_with(ns: &str, proxy: &Proxy, extra: &[&str]) -> (Running, u16, Queues) {
     let q = queue_with_dlq(3, 4).await;
     route_rules_to(&q.arn).await;
     let port = free_port();
     let worker = Worker::new(port)
         .args(&["--namespace-id", ns])
+        .args(extra)
         .args(&REGION_ARGS)
         .args(&["--frequency", "3600", "--queue-url", &q.url])
         .endpoint(&proxy.endpoint)
         .spawn();
     wait_http(port, "/readyz", WAIT, |s, _| s == 200).await;
-    (worker, port, q.url)
+    (worker, port, q)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,6 +112,60 @@ async fn events_list_no_service_whose_registrations_did_not_change() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
+/// Puts state-change events for `ids` as a burst is put: ten entries per PutEvents call.
+async fn put_burst(ids: &[String]) {
+    for chunk in ids.chunks(10) {
+        let entries: Vec<_> = chunk
+            .iter()
+            .map(|id| {
+                json!({"Source": "aws.ec2", "DetailType": "EC2 Instance State-change Notification",
+                "Detail": json!({"instance-id": id, "state": "terminated"}).to_string()})
+            })
+            .collect();
+        let out = aws_json("AWSEvents.PutEvents", &json!({ "Entries": entries })).await;
+        assert_eq!(out["FailedEntryCount"], 0, "{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bursts_revision_reads_are_bounded_per_sweep_not_multiplied_by_services() {
+    let proxy = Proxy::start();
+    // 24 services; each sweep reads at most 6 of them: the others are left to the reconcile.
+    let (ns, all) = services(24, 3).await;
+    let (worker, port, queue) = worker_with(&ns, &proxy, &["--revision-sweep-size", "6"]).await;
+    let client = ec2(HOME_REGION).await;
+    // 12 terminations, one in each of 12 services, put at once.
+    let victims: Vec<(String, String)> = all[..12]
+        .iter()
+        .map(|(svc, instances)| (svc.clone(), instances[0].id.clone()))
+        .collect();
+    let ids: Vec<String> = victims.iter().map(|(_, id)| id.clone()).collect();
+    terminate(&client, &ids).await;
+    let revisions = count(&proxy, "DiscoverInstancesRevision").await;
+    put_burst(&ids).await;
+    // Each is removed from the service known to hold it, whatever the sweep leaves out.
+    for (svc, id) in &victims {
+        let id = id.clone();
+        wait_registered(svc, WAIT, move |r| !r.contains(&id) && r.len() == 2).await;
+    }
+    wait_queue_empty(&queue.url).await;
+    assert_eq!(queue_depth(&queue.dlq).await, (0, 0), "nothing in the DLQ");
+    // One read per holder, at most 6 per sweep: well under 3 per event, where reading every
+    // service on every batch made at least 24 per batch.
+    let burst = count(&proxy, "DiscoverInstancesRevision").await - revisions;
+    assert!(
+        burst <= 36,
+        "{burst} revision reads for 12 events over 24 services"
+    );
+    let left = "cloud_unmap_revision_sweep_services_total{result=\"left\"}";
+    assert!(
+        metric(port, left).await > 0.0,
+        "the bound left services to the reconcile"
+    );
+    let out = worker.terminate(Duration::from_secs(40));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_registration_made_a_second_before_its_termination_is_removed_by_the_event_path() {
     let proxy = Proxy::start();
@@ -147,8 +208,10 @@ async fn a_role_without_the_revision_permission_still_removes_and_says_so_once_p
     }
     wait_queue_empty(&queue).await;
     let denied = "cloud_unmap_aws_errors_total{operation=\"DiscoverInstancesRevision\",account=\"123456789012\",region=\"us-east-1\",class=\"permission\"}";
-    // Every read is counted: at start-up and on both events, for both services.
-    assert!(metric(port, denied).await >= 6.0);
+    // Every read is counted: at start-up for both services, and before listing the holder again on
+    // both events (the sweep reads the other service's too, unless a listing it made for the first
+    // event already covers the second).
+    assert!(metric(port, denied).await >= 4.0);
     let out = worker.terminate(Duration::from_secs(40));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let logged = stdout(&out)

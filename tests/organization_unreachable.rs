@@ -148,6 +148,21 @@ async fn an_excluded_account_is_never_asked_and_holds_nothing_back() {
         "an account and region does not answer instance lookups; its not-found registrations wait",
     );
     assert!(failing.is_empty(), "{failing:?}");
+    // `check` does not try it either.
+    let check = Cli::subcommand("check")
+        .endpoint(&proxy.endpoint)
+        .args(&org_args(&org))
+        .args(&["--service-id", svc.as_str(), "--output", "json"])
+        .args(&["--organization-exclude-account", unreachable.as_str()])
+        .output(Duration::from_secs(60));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&check)).expect("check's JSON");
+    let findings = doc["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["subject"] != unreachable.as_str()),
+        "{findings:#?}"
+    );
 }
 
 /// A state-change event of `account` for `instance`, `age` old by its own `time`.

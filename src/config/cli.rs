@@ -9,6 +9,7 @@ mod budget;
 mod check;
 pub mod choices;
 mod decommission;
+pub mod events;
 mod examples;
 mod groups;
 mod organization;
@@ -139,6 +140,8 @@ pub enum LogFormat {
 pub struct RunArgs {
     #[command(flatten)]
     pub watch: WatchArgs,
+    #[command(flatten)]
+    pub events: events::EventArgs,
     /// [seed] Seconds between two reconciles.
     #[arg(
         long,

@@ -40,6 +40,10 @@ pub struct Config {
     pub dry_run: bool,
     pub shutdown_timeout: Duration,
     pub concurrency: usize,
+    /// `--event-batches`: batches worked at once.
+    pub event_batches: usize,
+    /// `--revision-sweep-size`: most services one revision sweep reads.
+    pub revision_sweep_size: usize,
     /// The event queue, if the event loop is on.
     pub queue: Option<Queue>,
     /// `--state-table`: the replicas on the queue share the reconcile.
@@ -199,6 +203,9 @@ impl Config {
         if watch.concurrency == 0 {
             return Err(ConfigError::Zero("--concurrency"));
         }
+        if args.events.event_batches == 0 {
+            return Err(ConfigError::Zero("--event-batches"));
+        }
         if !valid_host(&args.prometheus_host) {
             return Err(ConfigError::Host(args.prometheus_host.clone()));
         }
@@ -273,6 +280,8 @@ impl Config {
             dry_run: args.dry_run,
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
             concurrency: watch.concurrency,
+            event_batches: args.events.event_batches,
+            revision_sweep_size: args.events.revision_sweep_size,
             queue,
             state_table,
             lifecycle_hook_names,

@@ -1,6 +1,7 @@
 //! What the engine remembers between triggers, in one place: each service's state (its planner
 //! lock, last listing, discovery names, whether its revision reads fail, the registrations first
-//! judged `not-found`, its DNS TTL), what each selection last resolved to, which scheduled
+//! judged `not-found`, its DNS TTL), which services hold each instance as those listings say
+//! (`holders`), what each selection last resolved to, which scheduled
 //! timers are armed (and the slots their firings share), the registrations waiting to be put back
 //! after a scheduled reboot or maintenance (in memory; `scheduled` also keeps them in the state
 //! table when there is one), and each lifecycle hook's timeouts. No I/O here: the modules that ask
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{OwnedMutexGuard, Semaphore};
 use tokio_util::task::TaskTracker;
 
+use crate::engine::holders::Holders;
 use crate::model::plan::{Action, Hold, Plan, Registration, SkipReason};
 use crate::model::scheduled::PutBack;
 
@@ -71,6 +73,8 @@ struct Service {
 #[derive(Default)]
 pub struct State {
     services: Mutex<HashMap<String, Service>>,
+    /// Which services hold each instance, as their last listings (`Service::listing`) say.
+    holders: Mutex<Holders>,
     selections: Mutex<HashMap<String, Vec<String>>>,
     armed: Mutex<HashSet<(String, SystemTime)>>,
     /// Scheduled events fired (instance, NotBefore) with their target (account, region): not fired
@@ -120,15 +124,23 @@ impl State {
         self.with(service_id, |s| s.listing.clone())
     }
 
-    /// Keeps a listing; a slower one that began earlier never replaces a newer one.
+    /// Keeps a listing (and the instances it holds); a slower one that began earlier never
+    /// replaces a newer one.
     pub fn store_listing(&self, service_id: &str, listing: Listing) -> Arc<Listing> {
         let listing = Arc::new(listing);
         self.with(service_id, |s| {
             if s.listing.as_ref().is_none_or(|l| l.began <= listing.began) {
                 s.listing = Some(listing.clone());
+                // Within the services' lock, so two listings of one service land in their order.
+                lock(&self.holders).replace(service_id, &listing.registrations);
             }
         });
         listing
+    }
+
+    /// The services whose last listing holds a registration of the EC2 instance `instance_id`.
+    pub fn holders(&self, instance_id: &str) -> Vec<String> {
+        lock(&self.holders).of(instance_id)
     }
 
     /// The revision read unchanged at `at` extends the listing read with that revision to `at`.

@@ -1,7 +1,7 @@
 //! `check` in organization mode: the listing's own status (ListAccounts through the reader role),
-//! then every ACTIVE account it names (but the home account and those of explicit roles): covered
-//! (its derived role used for a DescribeInstances in every instance region) or not reachable, with
-//! AWS's error.
+//! then every ACTIVE account it names (but the home account, those of explicit roles and the excluded
+//! ones): covered (its derived role used for a DescribeInstances in every instance region) or not
+//! reachable, with AWS's error.
 
 use aws_config::SdkConfig;
 use futures::stream::{self, StreamExt};
@@ -39,19 +39,26 @@ pub async fn listing(
         &org.id,
         Level::Ok,
         format!(
-            "{} ACTIVE accounts listed through {}; member role {}",
+            "{} ACTIVE accounts listed through {}; member role {}{}",
             listed.len(),
             org.reader.arn,
-            org.role_name
+            org.role_name,
+            if org.exclude.is_empty() {
+                String::new()
+            } else {
+                format!("; excluded: {}", org.exclude.join(", "))
+            }
         ),
     );
-    let roles = derived_roles(
+    let mut roles = derived_roles(
         &listed,
         home.unwrap_or_default(),
         &config.member_roles,
         &org.partition,
         &org.role_name,
     );
+    // Accounts left out on purpose (`--organization-exclude-account`) are not checked.
+    roles.retain(|r| !org.exclude.contains(&r.account_id));
     let mut out = Vec::with_capacity(roles.len());
     for role in roles {
         let targets = aws::targets(

@@ -10,7 +10,7 @@ use crate::model::domain::SelectionKind;
 use crate::telemetry::emit::Failure;
 
 /// The explicit service ids, the services carrying the `--service-tag`s, then every service of
-/// every namespace (listed anew on each call).
+/// every namespace (listed anew by the reconcile, `log_missing`; otherwise the last listing).
 /// A namespace that does not exist is marked missing and skipped; one that cannot be listed is
 /// logged, counted, and stands for its last known services; without any, it is among the errors.
 /// The reconcile (`log_missing`) logs every missing namespace once per cycle; the event path only
@@ -25,6 +25,12 @@ pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>,
         }
     }
     for ns in &ctx.config.namespace_ids {
+        // Not on the event path: ListServices pages on every batch grow with the services.
+        let known = (!log_missing).then(|| ctx.state.last_known_services(ns));
+        if let Some(known) = known.flatten() {
+            add_new(&mut services, known);
+            continue;
+        }
         let found = match cloudmap::list_services(&ctx.cloudmap, ns).await {
             Ok(found) => {
                 ctx.set_missing(SelectionKind::Namespace, ns, false);
@@ -32,6 +38,7 @@ pub async fn resolve_services(ctx: &Context, log_missing: bool) -> (Vec<String>,
                 found
             }
             Err(e @ Error::Missing { .. }) => {
+                ctx.state.remember_selection(ns, &[]);
                 if ctx.set_missing(SelectionKind::Namespace, ns, true) || log_missing {
                     warn!(namespace_id = %ns, error = %e, "a selected namespace does not exist; skipped");
                 }

@@ -1,10 +1,8 @@
 //! Doing what a batch asks: read each message into a claim (rules in `claims`), verify the claims
 //! with EC2 (one DescribeInstances per account×region of the batch's claims; a failing one fails
-//! only its own claims), drop lifecycle actions Auto Scaling does not show terminating, sync every
-//! selected service within the claimed instances (through `sync`, `--concurrency` at a time; a
-//! missing service blocks nothing, a failing one holds claims back a bounded number of receives,
-//! see `failing`), then settle lifecycle actions (`lifecycle`) after the drain of the services
-//! that synced.
+//! only its own claims), drop lifecycle actions Auto Scaling does not show terminating, sync the
+//! selected services holding a claimed instance (`sync`), then settle lifecycle actions
+//! (`lifecycle`) after the drain of those that synced.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -14,7 +12,6 @@ use tracing::{debug, info, warn};
 
 use super::{truncate, Received, Worker};
 use crate::aws::ec2::{self, Observed};
-use crate::engine::reconcile::{self, Applied, Scope};
 use crate::model::claims::EventOutcome;
 use crate::model::claims::{
     self, Arrival, Claim, Disposition, InstanceResult, Reading, Rules, Unclaimed,
@@ -22,7 +19,7 @@ use crate::model::claims::{
 use crate::model::event;
 use crate::model::plan::{Claimed, Hint};
 use crate::telemetry::emit::Failure;
-use crate::telemetry::metrics::{LatencyFrom, LatencyLabels, Trigger};
+use crate::telemetry::metrics::{LatencyFrom, LatencyLabels};
 
 /// What a batch's work came to: per instance, and per message where a lifecycle action says more.
 #[derive(Debug, Default)]
@@ -207,7 +204,9 @@ impl Worker {
             })
             .max()
             .unwrap_or(now);
-        let services = self.sync_all(&claimed, &observed, needed, &mut out).await;
+        let services = self
+            .sync_all(&claimed, &observed, (now, needed), &mut out)
+            .await;
         self.observe_latencies(&active, &out);
         if let Some(services) = services {
             self.settle_lifecycles(&active, &observed, &services, &mut out)
@@ -251,76 +250,6 @@ impl Worker {
             }
         }
         observed
-    }
-
-    /// Syncs every selected service within the claims. Returns the services synced, or `None` when
-    /// the selection itself could not be resolved (every claim then fails). A service that fails
-    /// blocks every claim (its listing is unknown), for a bounded number of receives.
-    async fn sync_all(
-        &self,
-        claimed: &Claimed,
-        observed: &Observed,
-        needed: SystemTime,
-        out: &mut Outcomes,
-    ) -> Option<Vec<String>> {
-        let ctx = &self.ctx;
-        let fail_all = |out: &mut Outcomes| {
-            for id in claimed.keys() {
-                out.fail(id);
-            }
-        };
-        let (services, selection_errors) = reconcile::resolve_services(ctx, false).await;
-        if !selection_errors.is_empty() {
-            fail_all(out);
-            return None;
-        }
-        let scope = Scope::Instances {
-            claimed,
-            observed,
-            needed,
-            before: None,
-        };
-        let jobs: Vec<_> = services
-            .iter()
-            .map(|s| async move {
-                let r = reconcile::reconcile_service(ctx, s, scope, Trigger::event).await;
-                (s, r)
-            })
-            .collect();
-        let per_service: Vec<_> = stream::iter(jobs)
-            .buffer_unordered(ctx.config.concurrency)
-            .collect()
-            .await;
-        let mut synced = Vec::with_capacity(services.len());
-        for (service_id, outcome) in per_service {
-            match outcome {
-                Ok(report) => {
-                    self.failing.synced(ctx, service_id);
-                    synced.push(service_id.clone());
-                    for (id, applied) in report.results {
-                        let ok = applied != Applied::Failed;
-                        // Already gone still drains: a duplicate's replica removed it moments ago.
-                        if matches!(applied, Applied::Removed | Applied::AlreadyGone) {
-                            out.removed_from
-                                .entry(id.clone())
-                                .or_default()
-                                .push(service_id.clone());
-                        }
-                        let r = out.results.entry(id).or_default();
-                        r.acted |= applied == Applied::Removed;
-                        r.failed |= !ok;
-                    }
-                }
-                Err(e) if reconcile::note_missing(ctx, service_id, &e, false) => {}
-                Err(e) => {
-                    let left = self.failing.failed(ctx, service_id, &e, out.patience);
-                    for id in claimed.keys() {
-                        out.results.entry(id.clone()).or_default().block(left);
-                    }
-                }
-            }
-        }
-        Some(synced)
     }
 
     /// Latencies of this batch's confirmed deregistrations, from receipt and from the event's time.

@@ -1,4 +1,5 @@
-//! The event loop: long-polls the SQS queue, hands each batch to `act` (claims verified with EC2,
+//! The event loop: long-polls the SQS queue (the next poll in flight while up to `--event-batches`
+//! batches are worked), hands each batch to `act` (claims verified with EC2,
 //! the shared per-service sync) and `lifecycle` (Auto Scaling's view, drains, completions), and
 //! settles the messages: deleted only when
 //! their work is done, unreadable ones left for the dead-letter queue, visibility extended while
@@ -9,11 +10,15 @@ mod act;
 mod failing;
 mod hooks;
 
+mod sync;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use futures::future::OptionFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -21,12 +26,20 @@ use crate::aws::sqs::{self, Received};
 use crate::config::Queue;
 use crate::engine::context::Context;
 use crate::engine::queue::{EventQueue, ReconcileRequest};
+use crate::engine::sweep::Sweeper;
 use crate::error::Error;
 use crate::model::backoff::Backoff;
 use crate::model::claims::{Disposition, Rules};
 use crate::telemetry::emit::Failure;
 use crate::telemetry::health::{LoopName, CURRENT_LOOP};
 use crate::telemetry::metrics::MessageResult;
+
+/// Completes at `at` (the caller enables it only when there is one).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+}
 
 /// Used when the queue's own visibility timeout cannot be read.
 const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
@@ -49,7 +62,15 @@ pub struct Worker {
     failing: failing::Failing,
     /// How many receives a claim waits for a failing service (`claims::patience`).
     patience: AtomicU32,
+    /// The revision sweep the batches in flight share.
+    sweeper: Sweeper,
+    /// One permit per batch being worked (`--event-batches`); a batch waiting for a sweep gives
+    /// its permit back meanwhile.
+    slots: Semaphore,
 }
+
+/// Batches in hand (worked, or waiting for a sweep) per `--event-batches`.
+const IN_HAND_PER_SLOT: usize = 16;
 
 fn truncate(body: &str) -> &str {
     let mut end = body.len().min(LOGGED_BODY);
@@ -74,6 +95,7 @@ impl Worker {
             hook_names: ctx.config.lifecycle_hook_names.clone(),
             on_rebalance: ctx.config.on_rebalance,
         };
+        let ctx_batches = ctx.config.event_batches.max(1);
         Worker {
             ctx,
             events: EventQueue::new(sqs, queue.url.clone()),
@@ -83,6 +105,8 @@ impl Worker {
             told_unshared: AtomicBool::new(false),
             failing: Default::default(),
             patience: AtomicU32::new(crate::model::claims::patience(None)),
+            sweeper: Sweeper::default(),
+            slots: Semaphore::new(ctx_batches),
         }
     }
 
@@ -164,9 +188,11 @@ impl Worker {
         sqs::receive(&self.events.sqs, &self.queue.url, 2).await
     }
 
-    /// Receives and handles batches until `stop` is cancelled. Only the long poll itself is
-    /// cancelled: a batch being handled always runs to its end. Every AWS request attempt (a long
-    /// poll completes at least every 20 s) counts as the loop's progress.
+    /// Receives and handles batches until `stop` is cancelled, up to `--event-batches` at once: the
+    /// next long poll is in flight while batches are worked, so an event never waits for an
+    /// unrelated batch. Only the long poll itself is cancelled: a batch being handled always runs to
+    /// its end (shutdown waits for every batch in hand). Every AWS request attempt (a long poll
+    /// completes at least every 20 s) counts as the loop's progress.
     pub async fn run(self, stop: CancellationToken) {
         CURRENT_LOOP
             .scope(LoopName::Events, self.receive_and_handle(stop))
@@ -177,62 +203,106 @@ impl Worker {
         self.ctx.health.progress(LoopName::Events, Instant::now());
         self.ctx.health.expect_receives(Instant::now());
         let visibility = self.inspect_queue().await;
-        info!(queue_url = %self.queue.url, visibility_s = visibility.as_secs(), "event loop started");
+        let most = self.ctx.config.event_batches.max(1);
+        info!(queue_url = %self.queue.url, visibility_s = visibility.as_secs(), batches = most, "event loop started");
         let mut backoff = Backoff::new(Duration::from_millis(200), BLOCKED_PAUSE);
         // The cause of a permanent receive failure already logged (logged again only when it changes).
         let mut blocked: Option<String> = None;
+        let mut working = FuturesUnordered::new();
+        let mut poll = None;
+        let mut resume_at: Option<tokio::time::Instant> = None;
+        let in_hand = most * IN_HAND_PER_SLOT;
         loop {
-            let received = tokio::select! {
+            let room = resume_at.is_none() && working.len() < in_hand;
+            let free = self.slots.available_permits() > 0;
+            if poll.is_none() && room && free {
+                poll = Some(Box::pin(self.receive()));
+            }
+            tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                r = self.receive() => r,
-            };
-            match received {
-                Err(e) => {
-                    self.ctx.health.received(false, Instant::now());
-                    let pause = if !e.class().is_permanent() {
-                        let pause = backoff.next_delay();
-                        self.ctx.failed(Failure::Receive { retry_in: pause }, &e);
-                        pause
-                    } else if blocked.as_deref() != Some(e.reason().as_str()) {
-                        blocked = Some(e.reason());
-                        let retry_in = BLOCKED_PAUSE;
-                        self.ctx.failed(Failure::ReceiveBlocked { retry_in }, &e);
-                        retry_in
-                    } else {
-                        self.ctx.counted(&e);
-                        self.ctx.metrics.receive_errors.inc();
-                        debug!(error = %e, "the event queue still cannot be read");
-                        BLOCKED_PAUSE
-                    };
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tokio::time::sleep(pause) => {}
-                    }
-                }
-                Ok(messages) => {
-                    self.ctx.health.received(true, Instant::now());
-                    backoff.reset();
-                    if blocked.take().is_some() {
-                        info!(queue_url = %self.queue.url, "the event queue is readable again");
-                    }
-                    if messages.is_empty() {
-                        continue;
-                    }
-                    if stop.is_cancelled() {
-                        self.release(&messages).await;
-                        break;
-                    }
-                    let messages = self.take_triggers(messages).await;
-                    if messages.is_empty() {
-                        continue;
-                    }
-                    self.handle_batch(&messages, visibility).await;
+                Some(()) = working.next(), if !working.is_empty() => {
                     self.ctx.health.progress(LoopName::Events, Instant::now());
+                }
+                // Wakes when a batch gives its slot back to wait for a sweep.
+                _ = self.slots.acquire(), if poll.is_none() && room && !free => {}
+                _ = sleep_until_some(resume_at), if resume_at.is_some() => resume_at = None,
+                Some(received) = OptionFuture::from(poll.as_mut()), if poll.is_some() => {
+                    poll = None;
+                    match received {
+                        Err(e) => {
+                            self.ctx.health.received(false, Instant::now());
+                            let pause = self.receive_failed(&e, &mut backoff, &mut blocked);
+                            resume_at = Some(tokio::time::Instant::now() + pause);
+                        }
+                        Ok(messages) => {
+                            self.ctx.health.received(true, Instant::now());
+                            backoff.reset();
+                            if blocked.take().is_some() {
+                                info!(queue_url = %self.queue.url, "the event queue is readable again");
+                            }
+                            if messages.is_empty() {
+                                continue;
+                            }
+                            if stop.is_cancelled() {
+                                self.release(&messages).await;
+                                break;
+                            }
+                            working.push(self.work(messages, visibility));
+                        }
+                    }
                 }
             }
         }
+        drop(poll);
+        if !working.is_empty() {
+            info!(batches = working.len(), "finishing the batches in hand");
+            while working.next().await.is_some() {}
+        }
         info!("event loop stopped");
+    }
+
+    /// How long to wait after a failed receive: backoff for a transient failure; for a permanent one
+    /// (AccessDenied, a deleted queue) `BLOCKED_PAUSE`, logged once per cause.
+    fn receive_failed(
+        &self,
+        e: &Error,
+        backoff: &mut Backoff,
+        blocked: &mut Option<String>,
+    ) -> Duration {
+        if !e.class().is_permanent() {
+            let pause = backoff.next_delay();
+            self.ctx.failed(Failure::Receive { retry_in: pause }, e);
+            pause
+        } else if blocked.as_deref() != Some(e.reason().as_str()) {
+            *blocked = Some(e.reason());
+            let retry_in = BLOCKED_PAUSE;
+            self.ctx.failed(Failure::ReceiveBlocked { retry_in }, e);
+            retry_in
+        } else {
+            self.ctx.counted(e);
+            self.ctx.metrics.receive_errors.inc();
+            debug!(error = %e, "the event queue still cannot be read");
+            BLOCKED_PAUSE
+        }
+    }
+
+    /// One received batch, in a slot: reconcile messages to their driver, the rest handled and
+    /// settled.
+    async fn work(&self, messages: Vec<Received>, visibility: Duration) {
+        self.take_slot().await;
+        let messages = self.take_triggers(messages).await;
+        if !messages.is_empty() {
+            self.handle_batch(&messages, visibility).await;
+        }
+        self.slots.add_permits(1);
+    }
+
+    /// Waits for a slot (held until `slots.add_permits(1)`; the semaphore is never closed).
+    async fn take_slot(&self) {
+        if let Ok(p) = self.slots.acquire().await {
+            p.forget();
+        }
     }
 
     /// Handles one batch, extending the messages' visibility while the work outlasts half of it.

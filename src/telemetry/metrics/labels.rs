@@ -107,6 +107,25 @@ pub enum MessageResult {
     released,
 }
 
+/// What the event path's revision sweep did with one stale service (see `engine::sweep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum SweepResult {
+    /// Its revision was unchanged: the listing serves.
+    unchanged,
+    /// Listed again (its revision changed or could not be read).
+    listed,
+    /// Not reached within the sweep's bound: left to the next reconcile.
+    left,
+    /// Could not be listed: the claims waiting on the sweep fail and come back.
+    failed,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SweepLabels {
+    pub result: SweepResult,
+}
+
 /// Where an event-to-deregistration latency is measured from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
 #[allow(non_camel_case_types)]

@@ -69,6 +69,7 @@ pub struct Metrics {
     pub put_backs: Family<PutBackLabels, Counter>,
     pub target_failures: Family<TargetLabels, Counter>,
     pub left_to_reconcile: Family<ServiceLabels, Gauge>,
+    pub sweeps: Family<SweepLabels, Counter>,
     /// How long each removed registration pointed at a dead instance, by trigger.
     pub dead_age: HistogramFamily<TriggerLabels>,
     /// Seconds AWS calls waited for their request budget, by family, account and region.
@@ -101,6 +102,7 @@ impl Default for Metrics {
             put_backs: Family::default(),
             target_failures: Family::default(),
             left_to_reconcile: Family::default(),
+            sweeps: Family::default(),
             dead_age: Family::new_with_constructor(age_histogram),
             budget_wait: Family::default(),
         }
@@ -239,6 +241,11 @@ impl Metrics {
             "Seconds AWS calls waited for their client-side request budget (--budget-*), by API family, account and region",
             self.budget_wait.clone(),
         );
+        registry.register(
+            "cloud_unmap_revision_sweep_services",
+            "Services the event path's revision sweep looked at, by result (unchanged, listed, left to the reconcile, failed)",
+            self.sweeps.clone(),
+        );
     }
 
     /// A call of `family` in `account` and `region` waited `waited` for its budget.
@@ -256,6 +263,12 @@ impl Metrics {
                 region: region.to_string(),
             })
             .inc_by(waited.as_secs_f64());
+    }
+
+    pub fn sweep(&self, result: SweepResult, n: usize) {
+        self.sweeps
+            .get_or_create(&SweepLabels { result })
+            .inc_by(n as u64);
     }
 
     pub fn put_back(&self, result: PutBackResult) {
