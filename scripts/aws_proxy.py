@@ -70,8 +70,8 @@ import re
 import sys
 import threading
 import time
-import uuid
 import urllib.parse
+import uuid
 from xml.etree import ElementTree
 
 import proxy_hooks as hooks
