@@ -48,22 +48,12 @@ pub async fn lifecycle_states(
     client: &Client,
     ids: &[String],
 ) -> Result<HashMap<String, String>, Error> {
-    let mut states = HashMap::new();
-    for chunk in ids.chunks(MAX_ASG_IDS) {
-        client.spend(Family::AutoScaling).await;
-        let out = client
-            .describe_auto_scaling_instances()
-            .set_instance_ids(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| Error::aws(Operation::DescribeAutoScalingInstances, e))?;
-        for i in out.auto_scaling_instances() {
-            if let (Some(id), Some(state)) = (i.instance_id(), i.lifecycle_state()) {
-                states.insert(id.to_string(), state.to_string());
-            }
-        }
-    }
-    Ok(states)
+    let memberships = groups_of(client, ids).await?;
+    Ok(memberships
+        .into_iter()
+        .filter(|(_, m)| !m.lifecycle_state.is_empty())
+        .map(|(id, m)| (id, m.lifecycle_state))
+        .collect())
 }
 
 /// The lifecycle hooks of `group`, or only those named `names` when given.
@@ -223,17 +213,8 @@ pub async fn wait_detached(
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_secs(1);
     loop {
-        client.spend(Family::AutoScaling).await;
-        let out = client
-            .describe_auto_scaling_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .map_err(|e| Error::aws(Operation::DescribeAutoScalingInstances, e))?;
-        let listed = out
-            .auto_scaling_instances()
-            .iter()
-            .any(|i| i.instance_id() == Some(instance_id));
+        let ids = [instance_id.to_string()];
+        let listed = groups_of(client, &ids).await?.contains_key(instance_id);
         if !listed {
             return Ok(true);
         }
