@@ -12,6 +12,9 @@
   (moto detaches at once), the next n answers still list it "Detaching", as AWS does while DetachInstances
   is under way (a load balancer's deregistration delay); GET /__proxy/state's "detaching_shown" counts them;
 - POST /__proxy/slow/<ms>: every AWS request is answered that much later (a slow endpoint);
+- with PROXY_TRACE=<file> in its environment, appends one line per AWS request to that file: when it
+  arrived and was answered (epoch seconds), its operation and the start of its body (a timeline for
+  finding where an event's time goes: bench/README.md);
 - POST /__proxy/hide/<instance-id>/<n>: the next n DescribeInstances answers leave that instance out (EC2's
   eventual consistency: a new instance can be missing from DescribeInstances for a while);
 - POST /__proxy/state-name/<instance-id>/<name>: DescribeInstances reports that state name for it (an answer
@@ -65,6 +68,7 @@ import collections
 import http.client
 import http.server
 import json
+import os
 import random
 import re
 import sys
@@ -303,6 +307,9 @@ def operation(headers, body):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm the body waits for the client's
+    # delayed ACK (40 ms on Linux), a stall AWS's endpoints do not add.
+    disable_nagle_algorithm = True
 
     def log_message(self, *a):
         pass
@@ -405,6 +412,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.reply(200, body)
 
     def do_POST(self):
+        t0 = time.time()
+        try:
+            return self._do_post()
+        finally:
+            if os.environ.get("PROXY_TRACE") and not self.path.startswith("/__proxy/"):
+                with open(os.environ["PROXY_TRACE"], "a") as f:
+                    f.write(f"{t0:.4f} {time.time():.4f} {getattr(self, 'traced', '?')}\n")
+
+    def _do_post(self):
         if self.path.startswith("/__proxy/"):
             return self.control()
         n = int(self.headers.get("Content-Length") or 0)
@@ -416,6 +432,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.connection.close()
             return
         op = operation(self.headers, body)
+        self.traced = f"{op} {body[:300]!r}"
         with lock:
             count(op, self.headers)
             state["per_second"][op][int(time.time())] += 1

@@ -9,6 +9,11 @@ import logging
 import sys
 
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import WSGIRequestHandler
+
+# werkzeug writes an answer's headers and body apart: with Nagle's algorithm the body waits for the
+# client's delayed ACK (40 ms on Linux), a stall AWS's endpoints do not add.
+WSGIRequestHandler.disable_nagle_algorithm = True
 
 # One line per request on stderr would drown the demo's output.
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
