@@ -49,7 +49,7 @@ pub async fn spend(family: Family, account: &Account, region: &str) {
         let wait = b
             .buckets
             .entry((family, account.clone(), region.to_string()))
-            .or_insert_with(|| Bucket::new(rate, now))
+            .or_insert_with(|| Bucket::new(family, rate, now))
             .take(now);
         (wait, b.observer.clone())
     };

@@ -65,21 +65,32 @@ impl Family {
             Family::AutoScaling => 5.0,
         }
     }
+
+    /// How many seconds of its rate a bucket holds (its burst): as many as AWS's own bucket holds of
+    /// its refill where AWS documents both, so the burst is the same fraction of AWS's bucket as the
+    /// rate is of its refill (EC2's non-mutating bucket: 100 tokens at 20/s, 5 s; DiscoverInstances:
+    /// 2,000 at 1,000/s, 2 s); 2 s where AWS documents none.
+    pub fn burst_seconds(self) -> f64 {
+        match self {
+            Family::Ec2Describe => 5.0,
+            _ => 2.0,
+        }
+    }
+
+    /// The bucket size of this family at `rate`: its burst seconds' worth, at least one request.
+    pub fn burst(self, rate: Rate) -> f64 {
+        (self.burst_seconds() * rate.per_second).max(1.0)
+    }
 }
 
-/// How fast one family may call AWS: `rate` requests a second, with a burst of twice that (at
-/// least one request).
+/// How fast one family may call AWS: `rate` requests a second (the burst is the family's,
+/// `Family::burst`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
     pub per_second: f64,
 }
 
 impl Rate {
-    /// The bucket's size: two seconds' worth, at least one request.
-    pub fn burst(self) -> f64 {
-        (2.0 * self.per_second).max(1.0)
-    }
-
     /// A valid rate: a finite number above zero, at most AWS's largest documented refill (3,000/s).
     pub fn parse(s: &str) -> Option<Rate> {
         let v: f64 = s.trim().parse().ok()?;
@@ -110,24 +121,28 @@ impl Limits {
 #[derive(Debug, Clone)]
 pub struct Bucket {
     rate: Rate,
+    /// The most tokens it holds.
+    burst: f64,
     /// Tokens now; negative while requests wait for tokens not yet refilled.
     tokens: f64,
     at: Instant,
 }
 
 impl Bucket {
-    /// A full bucket at `now`.
-    pub fn new(rate: Rate, now: Instant) -> Bucket {
+    /// A full bucket of `family` at `now`.
+    pub fn new(family: Family, rate: Rate, now: Instant) -> Bucket {
+        let burst = family.burst(rate);
         Bucket {
             rate,
-            tokens: rate.burst(),
+            burst,
+            tokens: burst,
             at: now,
         }
     }
 
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate.per_second).min(self.rate.burst());
+        self.tokens = (self.tokens + elapsed * self.rate.per_second).min(self.burst);
         self.at = self.at.max(now);
     }
 
@@ -154,7 +169,7 @@ mod tests {
     #[test]
     fn a_full_bucket_serves_its_burst_at_once_then_the_rate() {
         let t0 = Instant::now();
-        let mut b = Bucket::new(Rate { per_second: 5.0 }, t0);
+        let mut b = Bucket::new(Family::AutoScaling, Rate { per_second: 5.0 }, t0);
         for _ in 0..10 {
             assert_eq!(b.take(t0), Duration::ZERO);
         }
@@ -167,7 +182,7 @@ mod tests {
     fn waiters_are_served_in_order_and_never_above_the_rate() {
         let t0 = Instant::now();
         let rate = Rate { per_second: 20.0 };
-        let mut b = Bucket::new(rate, t0);
+        let mut b = Bucket::new(Family::CloudMapRead, rate, t0);
         // 1,000 requests asked at once: each is sent at its wait; count how many are sent in any
         // second after the burst.
         let sends: Vec<Duration> = (0..1000).map(|_| b.take(t0)).collect();
@@ -185,7 +200,7 @@ mod tests {
     #[test]
     fn an_idle_bucket_refills_only_to_its_burst() {
         let t0 = Instant::now();
-        let mut b = Bucket::new(Rate { per_second: 1.0 }, t0);
+        let mut b = Bucket::new(Family::CloudMapWrite, Rate { per_second: 1.0 }, t0);
         assert_eq!(b.take(t0), Duration::ZERO);
         assert_eq!(b.take(t0), Duration::ZERO);
         assert!(b.take(t0) > Duration::ZERO);
@@ -199,7 +214,11 @@ mod tests {
     #[test]
     fn a_clock_read_out_of_order_never_adds_tokens() {
         let t0 = Instant::now();
-        let mut b = Bucket::new(Rate { per_second: 1.0 }, at(t0, 1000));
+        let mut b = Bucket::new(
+            Family::CloudMapWrite,
+            Rate { per_second: 1.0 },
+            at(t0, 1000),
+        );
         b.take(at(t0, 1000));
         b.take(at(t0, 1000));
         // A caller that read the clock earlier still waits its turn.
@@ -213,7 +232,7 @@ mod tests {
         for bad in ["0", "-1", "NaN", "inf", "3001", "", "fast"] {
             assert_eq!(Rate::parse(bad), None, "{bad}");
         }
-        assert_eq!(Rate { per_second: 0.2 }.burst(), 1.0);
+        assert_eq!(Family::AutoScaling.burst(Rate { per_second: 0.2 }), 1.0);
     }
 
     #[test]
@@ -232,12 +251,22 @@ mod tests {
         let d = Rate {
             per_second: Family::CloudMapDiscovery.default_rate(),
         };
-        assert!(d.per_second <= 100.0 && d.burst() <= 200.0);
+        assert!(d.per_second <= 100.0 && Family::CloudMapDiscovery.burst(d) <= 200.0);
         // EC2 non-mutating: 20/s refill, 100 burst.
         let e = Rate {
             per_second: Family::Ec2Describe.default_rate(),
         };
-        assert!(e.per_second <= 5.0 && e.burst() <= 25.0);
+        assert!(e.per_second <= 5.0 && Family::Ec2Describe.burst(e) <= 25.0);
+        // The same fraction of AWS's bucket as of its refill.
+        for (f, bucket, refill) in [
+            (Family::CloudMapDiscovery, 2_000.0, 1_000.0),
+            (Family::Ec2Describe, 100.0, 20.0),
+        ] {
+            let r = Rate {
+                per_second: f.default_rate(),
+            };
+            assert_eq!(f.burst(r) / bucket, r.per_second / refill, "{}", f.name());
+        }
         let names: std::collections::BTreeSet<_> = Family::ALL.iter().map(|f| f.name()).collect();
         assert_eq!(names.len(), Family::ALL.len());
     }

@@ -4,7 +4,8 @@
 
 use clap::Args;
 
-/// Requests per second per account and region, by API family (bursts of twice that).
+/// Requests per second per account and region, by API family (bursts of two seconds' worth; five
+/// for EC2 describes, as AWS's own bucket holds).
 #[derive(Debug, Args, Default, Clone)]
 pub struct BudgetArgs {
     /// Cloud Map DiscoverInstances and DiscoverInstancesRevision calls per second per account and
@@ -30,8 +31,9 @@ pub struct BudgetArgs {
         env = "CLOUD_UNMAP_BUDGET_CLOUDMAP_WRITE"
     )]
     pub budget_cloudmap_write: Option<String>,
-    /// EC2 describe calls per second per account and region (default 5: a quarter of the
-    /// non-mutating bucket's 20/s refill; one DescribeInstances covers 200 instances).
+    /// EC2 describe calls per second per account and region (default 5, burst 25: a quarter of the
+    /// non-mutating bucket's 20/s refill and 100 tokens; one DescribeInstances covers 200
+    /// instances).
     #[arg(
         long,
         value_name = "PER_SECOND",
