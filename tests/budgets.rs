@@ -131,3 +131,50 @@ async fn cloud_map_reads_never_exceed_their_budget_and_the_wait_is_reported() {
     assert!(state["counts"]["ListInstances"].as_u64().unwrap() >= 12);
     drop(worker);
 }
+
+/// A budget of one EC2 describe every two seconds: eight events put 100 ms apart arrive in several
+/// batches, and the batches share their lookups (a call takes, once its budget lets it go, every
+/// claim asked for meanwhile) instead of queueing one DescribeInstances each for 16 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn event_batches_share_their_ec2_lookups_under_the_budget() {
+    let ns = namespace().await;
+    let mut victims = Vec::new();
+    for _ in 0..8 {
+        let svc = service(&ns).await;
+        let two = launch(HOME_REGION, 2).await;
+        register_all(&svc, &two).await;
+        victims.push((svc, two[0].id.clone()));
+    }
+    let q = queue_with_dlq(5, 30).await;
+    route_rules_to(&q.arn).await;
+    let proxy = Proxy::start();
+    let port = free_port();
+    let worker = Worker::new(port)
+        .endpoint(&proxy.endpoint)
+        .args(&["--namespace-id", &ns])
+        .args(&REGION_ARGS)
+        .args(&["--frequency", "3600", "--queue-url", &q.url])
+        .args(&["--budget-ec2-describe", "0.5"])
+        .spawn();
+    wait_http(port, "/readyz", WAIT, |s, _| s == 200).await;
+    let describes = || async {
+        proxy.state("state").await["counts"]["DescribeInstances"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = describes().await;
+    let ids: Vec<String> = victims.iter().map(|(_, id)| id.clone()).collect();
+    terminate(&ec2(HOME_REGION).await, &ids).await;
+    for id in &ids {
+        put_state_change(id, "terminated").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (svc, id) in &victims {
+        let id = id.clone();
+        wait_registered(svc, WAIT, move |r| r.len() == 1 && !r.contains(&id)).await;
+    }
+    wait_queue_empty(&q.url).await;
+    let calls = describes().await - before;
+    assert!(calls <= 4, "{calls} DescribeInstances for 8 events");
+    drop(worker);
+}

@@ -4,8 +4,10 @@
 
 mod asks;
 pub mod retire;
+mod scheduled;
 
 pub use asks::{describe_asks, Answers};
+pub use scheduled::{pending, scheduled_events};
 
 use std::collections::HashMap;
 
@@ -18,8 +20,6 @@ use crate::model::age::state_transition_time;
 use crate::model::budget::Family;
 use crate::model::domain::{Account, InstanceState};
 use crate::model::plan::ObservedInstance;
-use crate::model::scheduled::Pending;
-use std::time::SystemTime;
 
 /// The tag Auto Scaling puts on the instances of a group.
 pub const ASG_GROUP_TAG: &str = "aws:autoscaling:groupName";
@@ -112,10 +112,17 @@ pub fn observe(inst: &Instance) -> Result<ObservedInstance, Error> {
 
 /// Every instance of one target that matches `filters`, following every page (the SDK's paginator).
 pub async fn describe_where(target: &Target, filters: Vec<Filter>) -> Result<Vec<Instance>, Error> {
-    target.guarded(describe_where_now(target, filters)).await
+    target
+        .guarded(describe_where_now(target, filters, false))
+        .await
 }
 
-async fn describe_where_now(target: &Target, filters: Vec<Filter>) -> Result<Vec<Instance>, Error> {
+/// `prepaid`: the first page's budget is already spent (`describe_gathered`).
+async fn describe_where_now(
+    target: &Target,
+    filters: Vec<Filter>,
+    mut prepaid: bool,
+) -> Result<Vec<Instance>, Error> {
     let mut pages = target
         .ec2
         .describe_instances()
@@ -127,7 +134,9 @@ async fn describe_where_now(target: &Target, filters: Vec<Filter>) -> Result<Vec
     // Spend only for a page that will be asked for: none after the last (no next token).
     let mut more = true;
     while more {
-        target.ec2.spend(Family::Ec2Describe).await;
+        if !std::mem::take(&mut prepaid) {
+            target.ec2.spend(Family::Ec2Describe).await;
+        }
         let Some(page) = pages.next().await else {
             break;
         };
@@ -145,11 +154,50 @@ async fn describe_where_now(target: &Target, filters: Vec<Filter>) -> Result<Vec
 
 /// Describes one chunk of ids in one target.
 async fn describe_chunk(target: &Target, ids: &[String]) -> Result<Vec<ObservedInstance>, Error> {
+    target.guarded(describe_chunk_now(target, ids, false)).await
+}
+
+/// Looks ids up in one target, the ids taken only once the budget lets the first call go:
+/// `gather` is called after that call's token is spent, so a caller coalescing requests sends every
+/// id asked for while the call waited for its turn (200 a call; more, in more calls). Returns the
+/// ids gathered (also when the target's breaker refused the call: those fail) and EC2's answer.
+pub async fn describe_gathered(
+    target: &Target,
+    gather: impl FnOnce() -> Vec<String>,
+) -> (Vec<String>, Result<Observed, Error>) {
+    let mut gather = Some(gather);
+    let mut ids = Vec::new();
+    let answer = target
+        .guarded(async {
+            target.ec2.spend(Family::Ec2Describe).await;
+            ids = gather.take().map(|g| g()).unwrap_or_default();
+            let mut observed = Observed::new();
+            for (i, chunk) in chunk_ids(&ids).enumerate() {
+                let found = describe_chunk_now(target, chunk, i == 0).await?;
+                merge(
+                    &mut observed,
+                    found.into_iter().map(|o| (o.instance_id.clone(), vec![o])),
+                );
+            }
+            Ok(observed)
+        })
+        .await;
+    if let Some(g) = gather {
+        ids = g();
+    }
+    (ids, answer)
+}
+
+async fn describe_chunk_now(
+    target: &Target,
+    ids: &[String],
+    prepaid: bool,
+) -> Result<Vec<ObservedInstance>, Error> {
     let filter = Filter::builder()
         .name("instance-id")
         .set_values(Some(ids.to_vec()))
         .build();
-    let found = describe_where(target, vec![filter]).await?;
+    let found = describe_where_now(target, vec![filter], prepaid).await?;
     found
         .iter()
         .map(|i| {
@@ -259,88 +307,6 @@ pub async fn describe_each(targets: &[Target], ids: &[String], concurrency: usiz
         }
     }
     lookup
-}
-
-/// The pending scheduled events of one target (`ids`: only those instances).
-pub async fn pending(target: &Target, ids: &[String]) -> Result<Vec<Pending>, Error> {
-    let events = scheduled_events(target, ids).await?;
-    Ok(events
-        .into_iter()
-        .filter(|(_, over)| !over)
-        .map(|(p, _)| p)
-        .collect())
-}
-
-/// Every scheduled event EC2 describes in one target (`ids`: only those instances), with whether
-/// it is over (`[Completed]` or `[Canceled]`: EC2 describes a completed event for up to a week).
-pub async fn scheduled_events(
-    target: &Target,
-    ids: &[String],
-) -> Result<Vec<(Pending, bool)>, Error> {
-    target.guarded(scheduled_events_now(target, ids)).await
-}
-
-async fn scheduled_events_now(
-    target: &Target,
-    ids: &[String],
-) -> Result<Vec<(Pending, bool)>, Error> {
-    let codes = Filter::builder()
-        .name("event.code")
-        .set_values(Some(
-            crate::model::scheduled::CODES
-                .iter()
-                .map(|c| c.to_string())
-                .collect(),
-        ))
-        .build();
-    let mut pages = target
-        .ec2
-        .describe_instance_status()
-        .filters(codes)
-        .set_instance_ids((!ids.is_empty()).then(|| ids.to_vec()))
-        // Pages of 100 bound the memory of an answer (moto ignores the filter and lists every
-        // running instance; AWS lists only those with a scheduled event). MaxResults cannot be
-        // combined with InstanceIds.
-        .set_max_results(ids.is_empty().then_some(100))
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    // Spend only for a page that will be asked for: none after the last (no next token).
-    let mut more = true;
-    while more {
-        target.ec2.spend(Family::Ec2Describe).await;
-        let Some(page) = pages.next().await else {
-            break;
-        };
-        let page = page.map_err(|e| {
-            Error::aws(Operation::DescribeInstanceStatus, e).at(&target.account, &target.region)
-        })?;
-        more = page.next_token().is_some_and(|t| !t.is_empty());
-        for status in page.instance_statuses() {
-            let Some(id) = status.instance_id() else {
-                continue;
-            };
-            for ev in status.events() {
-                let (Some(code), Some(not_before)) = (ev.code(), ev.not_before()) else {
-                    continue;
-                };
-                let Ok(not_before) = SystemTime::try_from(*not_before) else {
-                    continue;
-                };
-                let over = crate::model::scheduled::cancelled(ev.description().unwrap_or_default());
-                let event = Pending {
-                    instance_id: id.to_string(),
-                    event_id: ev.instance_event_id().map(str::to_string),
-                    code: code.as_str().to_string(),
-                    not_before,
-                    account: target.account.clone(),
-                    region: target.region.clone(),
-                };
-                out.push((event, over));
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Whether `target` may DescribeInstances: one call of at most five instances (a preflight probe).

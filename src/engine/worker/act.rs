@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt};
 use tracing::{debug, info, warn};
 
 use super::{truncate, Received, Worker};
-use crate::aws::ec2::{self, Observed};
+use crate::aws::ec2::Observed;
 use crate::model::claims::EventOutcome;
 use crate::model::claims::{
     self, Arrival, Claim, Disposition, InstanceResult, Reading, Rules, Unclaimed,
@@ -216,7 +216,8 @@ impl Worker {
     }
 
     /// Looks the claimed instances up, each in its claim's account and region only, so one failing
-    /// account×region fails only its own claims.
+    /// account×region fails only its own claims; the batches in flight share each target's calls
+    /// (`lookups`).
     async fn verify(&self, claims: &[&Claim], out: &mut Outcomes) -> Observed {
         let ctx = &self.ctx;
         let jobs: Vec<_> = claims::by_target(claims.iter().copied())
@@ -224,7 +225,7 @@ impl Worker {
             .filter_map(|((account, region), ids)| {
                 let target = ctx.target(account, region)?;
                 Some(async move {
-                    let found = ec2::describe(std::slice::from_ref(&target), &ids, 1).await;
+                    let found = self.lookups.look_up(&target, &ids).await;
                     (ids, found)
                 })
             })
@@ -242,7 +243,10 @@ impl Worker {
                     }
                 }
                 Err(e) => {
-                    ctx.failed(Failure::VerifyEvents, &e);
+                    // Reported once, by the batch whose request sent the call.
+                    if let Some(e) = e {
+                        ctx.failed(Failure::VerifyEvents, &e);
+                    }
                     for id in &ids {
                         out.fail(id);
                     }

@@ -1,5 +1,6 @@
 //! The event loop: long-polls the SQS queue (the next poll in flight while up to `--event-batches`
-//! batches are worked), hands each batch to `act` (claims verified with EC2,
+//! batches are worked), hands each batch to `act` (claims verified with EC2, in calls the batches
+//! share,
 //! the shared per-service sync) and `lifecycle` (Auto Scaling's view, drains, completions), and
 //! settles the messages: deleted only when
 //! their work is done, unreadable ones left for the dead-letter queue, visibility extended while
@@ -25,6 +26,7 @@ use tracing::{debug, info, warn};
 use crate::aws::sqs::{self, Received};
 use crate::config::Queue;
 use crate::engine::context::Context;
+use crate::engine::lookups::Lookups;
 use crate::engine::queue::{EventQueue, ReconcileRequest};
 use crate::engine::sweep::Sweeper;
 use crate::error::Error;
@@ -64,6 +66,8 @@ pub struct Worker {
     patience: AtomicU32,
     /// The revision sweep the batches in flight share.
     sweeper: Sweeper,
+    /// The EC2 lookups the batches in flight share.
+    lookups: Lookups,
     /// One permit per batch being worked (`--event-batches`); a batch waiting for a sweep gives
     /// its permit back meanwhile.
     slots: Semaphore,
@@ -106,6 +110,7 @@ impl Worker {
             failing: Default::default(),
             patience: AtomicU32::new(crate::model::claims::patience(None)),
             sweeper: Sweeper::default(),
+            lookups: Lookups::default(),
             slots: Semaphore::new(ctx_batches),
         }
     }
