@@ -3,8 +3,8 @@
 //! service whose listing does not cover the claims waiting on it (`index::complete_as_of`: unchanged,
 //! the listing is vouched for; changed or unreadable, the service is listed again), so that its
 //! holders are known again. Sweeps are coalesced: one runs at a time, and it serves every batch
-//! received before it began (a batch arriving while one runs waits for the next), so the reads a
-//! burst costs are per sweep, not per batch. A sweep is bounded: it reads at most
+//! received before it began (it covers the latest receipt; a batch received while one runs waits
+//! for the next), so the reads a burst costs are per sweep, not per batch. A sweep is bounded: it reads at most
 //! `--revision-sweep-size` services, the least recently vouched first, and starts at most once per
 //! `SWEEP_PERIOD`; the stale services beyond that are left to the next reconcile (counted `left`)
 //! and come first in the next sweep.
@@ -44,9 +44,19 @@ pub struct Sweeper {
     running: tokio::sync::Mutex<Option<(Arc<Swept>, Instant)>>,
     /// The latest moment a batch waiting for the next sweep needs covered.
     pending: Mutex<Option<SystemTime>>,
+    /// The latest receipt of a batch (`received`): no claim received by then needs a later moment.
+    latest_receipt: Mutex<Option<SystemTime>>,
 }
 
 impl Sweeper {
+    /// A batch was received at `at`: the next sweep covers that moment, so that it serves every
+    /// batch received before it began, also one whose claims reach it only later (after waiting for
+    /// a slot, EC2 or the write budget; a Judge claim needs no moment after its receipt).
+    pub fn received(&self, at: SystemTime) {
+        let mut r = self.latest_receipt.lock().unwrap_or_else(|e| e.into_inner());
+        *r = Some(r.map_or(at, |t| t.max(at)));
+    }
+
     /// The result of a sweep that began after `received` and covers `needed`, among `services`:
     /// the last one if it does, else the next one (run by whichever batch gets there first, whose
     /// `on_failure` then judges each service that could not be listed, once for every batch served).
@@ -90,6 +100,11 @@ impl Sweeper {
                 .unwrap_or_else(|e| e.into_inner())
                 .take()
                 .map_or(needed, |t| t.max(needed));
+            let receipt = *self
+                .latest_receipt
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let target = receipt.map_or(target, |r| r.max(target));
             let swept = Arc::new(sweep(ctx, services, (began, target), on_failure).await);
             *last = Some((swept.clone(), started));
             if swept.covers.is_some_and(|c| c >= needed) {

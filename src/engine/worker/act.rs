@@ -196,16 +196,24 @@ impl Worker {
         // Every service's registrations as of the latest claimed termination (see `index`). Only a
         // state change reports an instance already gone; one that still runs (a lifecycle action's
         // wait, a Spot notice's two minutes) may still register: then as of now.
+        let (wall, mono) = (SystemTime::now(), Instant::now());
+        let receipt = |c: &Claim| {
+            let ago = mono.saturating_duration_since(c.received_at);
+            wall.checked_sub(ago).unwrap_or(wall)
+        };
         let needed = active
             .iter()
             .map(|c| match c.hint {
-                Hint::Judge => crate::engine::index::needed(c.event_time, c.sent_at, now),
+                Hint::Judge => crate::engine::index::needed(c.event_time, c.sent_at, receipt(c)),
                 _ => now,
             })
             .max()
             .unwrap_or(now);
+        // When the batch was received, not now: a batch that waited for a slot (or for EC2) is
+        // served by a sweep begun since its receipt, as every other batch received then.
+        let received = active.iter().map(|c| receipt(c)).max().unwrap_or(now);
         let services = self
-            .sync_all(&claimed, &observed, (now, needed), &mut out)
+            .sync_all(&claimed, &observed, (received, needed), &mut out)
             .await;
         self.observe_latencies(&active, &out);
         if let Some(services) = services {

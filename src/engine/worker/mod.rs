@@ -249,6 +249,7 @@ impl Worker {
                             if messages.is_empty() {
                                 continue;
                             }
+                            self.sweeper.received(std::time::SystemTime::now());
                             if stop.is_cancelled() {
                                 self.release(&messages).await;
                                 break;
