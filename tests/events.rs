@@ -324,3 +324,36 @@ async fn an_event_never_waits_for_an_unrelated_batch() {
     assert_eq!(queue_depth(&s.dlq).await, (0, 0));
     stop_worker(s.worker).await;
 }
+
+/// A batch received while every slot is busy waits for one, kept invisible: with one slot and the
+/// first batch's EC2 answer held back 14 s (past three of the queue's 4 s visibility timeouts, its
+/// redrive count), the second event is received meanwhile, waits, and is handled once, never
+/// redelivered into the dead-letter queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_waiting_for_a_slot_stays_invisible() {
+    let proxy = Proxy::start();
+    let s = Setup::with(4)
+        .through(&proxy.endpoint)
+        .args(&["--event-batches", "1"])
+        .start()
+        .await;
+    let client = ec2(HOME_REGION).await;
+    let (first, second) = (s.instances[0].id.clone(), s.instances[1].id.clone());
+    terminate(&client, &[first.clone(), second.clone()]).await;
+    proxy
+        .state(&format!("hold/DescribeInstances/14/{first}"))
+        .await;
+    put_state_change(&first, "terminated").await;
+    eventually(WAIT, "the first batch's lookup held", || async {
+        let held = proxy.state("state").await["held"].as_u64().unwrap_or(0);
+        (held >= 1).then_some(()).ok_or(held.to_string())
+    })
+    .await;
+    put_state_change(&second, "terminated").await;
+    let mut expected = ids(&s.instances[2..]);
+    expected.sort();
+    wait_registered(&s.service, WAIT, |r| r == expected.as_slice()).await;
+    wait_queue_empty(&s.queue).await;
+    assert_eq!(queue_depth(&s.dlq).await, (0, 0));
+    stop_worker(s.worker).await;
+}

@@ -73,7 +73,7 @@ pub struct Worker {
     slots: Semaphore,
 }
 
-/// Batches in hand (worked, or waiting for a sweep) per `--event-batches`.
+/// Batches in hand (worked, waiting for a slot, or waiting for a sweep) per `--event-batches`.
 const IN_HAND_PER_SLOT: usize = 16;
 
 fn truncate(body: &str) -> &str {
@@ -218,9 +218,10 @@ impl Worker {
         let mut resume_at: Option<tokio::time::Instant> = None;
         let in_hand = most * IN_HAND_PER_SLOT;
         loop {
+            // Received ahead of a free slot (up to `in_hand` batches, kept invisible while they
+            // wait): a burst is received at once, so one sweep serves it.
             let room = resume_at.is_none() && working.len() < in_hand;
-            let free = self.slots.available_permits() > 0;
-            if poll.is_none() && room && free {
+            if poll.is_none() && room {
                 poll = Some(Box::pin(self.receive()));
             }
             tokio::select! {
@@ -229,8 +230,6 @@ impl Worker {
                 Some(()) = working.next(), if !working.is_empty() => {
                     self.ctx.health.progress(LoopName::Events, Instant::now());
                 }
-                // Wakes when a batch gives its slot back to wait for a sweep.
-                _ = self.slots.acquire(), if poll.is_none() && room && !free => {}
                 _ = sleep_until_some(resume_at), if resume_at.is_some() => resume_at = None,
                 Some(received) = OptionFuture::from(poll.as_mut()), if poll.is_some() => {
                     poll = None;
@@ -254,7 +253,7 @@ impl Worker {
                                 self.release(&messages).await;
                                 break;
                             }
-                            working.push(self.work(messages, visibility));
+                            working.push(self.work(messages, visibility, &stop));
                         }
                     }
                 }
@@ -293,10 +292,15 @@ impl Worker {
         }
     }
 
-    /// One received batch, in a slot: reconcile messages to their driver, the rest handled and
-    /// settled.
-    async fn work(&self, messages: Vec<Received>, visibility: Duration) {
-        self.take_slot().await;
+    /// One received batch, in a slot (kept invisible while it waits for one; handed back at once if
+    /// the worker stops first): reconcile messages to their driver, the rest handled and settled.
+    async fn work(&self, messages: Vec<Received>, visibility: Duration, stop: &CancellationToken) {
+        tokio::select! {
+            biased;
+            _ = self.take_slot() => {}
+            _ = stop.cancelled() => return self.release(&messages).await,
+            never = self.keep_invisible(&messages, visibility) => never,
+        }
         let messages = self.take_triggers(messages).await;
         if !messages.is_empty() {
             self.handle_batch(&messages, visibility).await;
@@ -315,18 +319,23 @@ impl Worker {
     /// The extender runs beside the work (never instead of it: an extension slowed by retries must
     /// not starve the work) and is dropped once the work is done.
     pub async fn handle_batch(&self, messages: &[Received], visibility: Duration) {
-        let half = visibility / 2;
-        let extend = async {
-            loop {
-                tokio::time::sleep(half).await;
-                self.set_visibility(messages, visibility).await;
-            }
-        };
         let dispositions = tokio::select! {
             d = self.process(messages) => d,
-            never = extend => never,
+            never = self.keep_invisible(messages, visibility) => never,
         };
         self.settle(messages, &dispositions).await;
+    }
+
+    /// Extends the messages' visibility every half of it, counted from their receipt; never ends.
+    async fn keep_invisible(&self, messages: &[Received], visibility: Duration) -> ! {
+        let half = visibility / 2;
+        let oldest = messages.iter().map(|m| m.received_at).min();
+        let first = oldest.map_or(half, |t| half.saturating_sub(t.elapsed()));
+        tokio::time::sleep(first).await;
+        loop {
+            self.set_visibility(messages, visibility).await;
+            tokio::time::sleep(half).await;
+        }
     }
 
     /// Deletes finished messages, makes unreadable ones visible again, leaves failed ones.
