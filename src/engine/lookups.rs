@@ -2,7 +2,9 @@
 //! flight per target, and a call takes, once its budget lets it go, every id the batches in flight
 //! asked for meanwhile. A burst of events thus costs calls at the budget's rate, not one per batch;
 //! a claim waits at most for a call in flight and its own, and one call that hangs (until its
-//! attempt times out) leaves the other free. A request is only ever answered by a call sent after it
+//! attempt times out) leaves the other free. A call whose request another call took meanwhile sends
+//! nothing. The futures are never dropped midway (a batch always runs to its end): a call dropped
+//! after gathering would leave the requests it took waiting. A request is only ever answered by a call sent after it
 //! was made: a claim is verified by what EC2 said after the claim was received.
 
 use std::collections::{BTreeSet, HashMap};
@@ -113,8 +115,9 @@ impl Lookups {
     }
 }
 
-/// Sends the next call, for every request waiting once its budget lets it go; this request's answer
-/// if the call took it (another call waiting for its budget beside this one may have).
+/// Sends the next call, for every request waiting once its budget lets it go, and this request's
+/// answer; `None` (nothing sent) if the other call took this request while this one waited for its
+/// budget: this one then waits for that answer instead of working for the requests made since.
 async fn call(
     lane: &Lane,
     target: &Target,
@@ -124,6 +127,9 @@ async fn call(
     let mut taken = Vec::new();
     let (_, answer) = ec2::describe_gathered(target, || {
         let mut q = lock(&lane.queue);
+        if !q.waiting.iter().any(|(n, _)| *n == me) {
+            return Vec::new();
+        }
         let mut all = BTreeSet::new();
         for (n, ids) in std::mem::take(&mut q.waiting) {
             taken.push(n);
@@ -132,11 +138,15 @@ async fn call(
         all.into_iter().collect()
     })
     .await;
+    if taken.is_empty() {
+        return None;
+    }
     let shared: Answer = Arc::new(answer.as_ref().ok().cloned());
-    let mine = taken.contains(&me).then(|| match answer {
+    // This request was taken (it gathers only then): the call's error is reported by its caller.
+    let mine = match answer {
         Ok(observed) => Ok(only(&observed, ids)),
         Err(e) => Err(Some(e)),
-    });
+    };
     {
         let mut q = lock(&lane.queue);
         for n in taken.into_iter().filter(|n| *n != me) {
@@ -144,7 +154,7 @@ async fn call(
         }
     }
     lane.done.notify_waiters();
-    mine
+    Some(mine)
 }
 
 /// What `observed` says of `ids`.

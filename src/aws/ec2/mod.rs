@@ -161,16 +161,23 @@ async fn describe_chunk(target: &Target, ids: &[String]) -> Result<Vec<ObservedI
 /// `gather` is called after that call's token is spent, so a caller coalescing requests sends every
 /// id asked for while the call waited for its turn (200 a call; more, in more calls). Returns the
 /// ids gathered (also when the target's breaker refused the call: those fail) and EC2's answer.
+/// Nothing gathered, nothing is sent (and the breaker hears nothing).
 pub async fn describe_gathered(
     target: &Target,
     gather: impl FnOnce() -> Vec<String>,
 ) -> (Vec<String>, Result<Observed, Error>) {
-    let mut gather = Some(gather);
-    let mut ids = Vec::new();
+    if let Some(b) = &target.breaker {
+        if let Err(e) = b.check(std::time::Instant::now()) {
+            return (gather(), Err(e));
+        }
+    }
+    target.ec2.spend(Family::Ec2Describe).await;
+    let ids = gather();
+    if ids.is_empty() {
+        return (ids, Ok(Observed::new()));
+    }
     let answer = target
         .guarded(async {
-            target.ec2.spend(Family::Ec2Describe).await;
-            ids = gather.take().map(|g| g()).unwrap_or_default();
             let mut observed = Observed::new();
             for (i, chunk) in chunk_ids(&ids).enumerate() {
                 let found = describe_chunk_now(target, chunk, i == 0).await?;
@@ -182,9 +189,6 @@ pub async fn describe_gathered(
             Ok(observed)
         })
         .await;
-    if let Some(g) = gather {
-        ids = g();
-    }
     (ids, answer)
 }
 

@@ -13,13 +13,13 @@ mod hooks;
 
 mod sync;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::OptionFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -68,6 +68,10 @@ pub struct Worker {
     sweeper: Sweeper,
     /// The EC2 lookups the batches in flight share.
     lookups: Lookups,
+    /// Batches received and waiting for a slot (at most `--event-batches`), and a wake-up for the
+    /// receive loop when one takes its slot.
+    queued: AtomicUsize,
+    slot_taken: Notify,
     /// One permit per batch being worked (`--event-batches`); a batch waiting for a sweep gives
     /// its permit back meanwhile.
     slots: Semaphore,
@@ -111,6 +115,8 @@ impl Worker {
             patience: AtomicU32::new(crate::model::claims::patience(None)),
             sweeper: Sweeper::default(),
             lookups: Lookups::default(),
+            queued: AtomicUsize::new(0),
+            slot_taken: Notify::new(),
             slots: Semaphore::new(ctx_batches),
         }
     }
@@ -218,10 +224,12 @@ impl Worker {
         let mut resume_at: Option<tokio::time::Instant> = None;
         let in_hand = most * IN_HAND_PER_SLOT;
         loop {
-            // Received ahead of a free slot (up to `in_hand` batches, kept invisible while they
-            // wait): a burst is received at once, so one sweep serves it.
+            // Received ahead of a free slot, up to `--event-batches` batches waiting for one (kept
+            // invisible meanwhile): a burst is received at once, so one sweep serves it, and no
+            // more is held than the slots are about to work (the rest stays for other replicas).
             let room = resume_at.is_none() && working.len() < in_hand;
-            if poll.is_none() && room {
+            let ahead = self.queued.load(Ordering::Relaxed) < most;
+            if poll.is_none() && room && ahead {
                 poll = Some(Box::pin(self.receive()));
             }
             tokio::select! {
@@ -230,6 +238,8 @@ impl Worker {
                 Some(()) = working.next(), if !working.is_empty() => {
                     self.ctx.health.progress(LoopName::Events, Instant::now());
                 }
+                // Wakes when a waiting batch takes its slot.
+                _ = self.slot_taken.notified(), if poll.is_none() && room && !ahead => {}
                 _ = sleep_until_some(resume_at), if resume_at.is_some() => resume_at = None,
                 Some(received) = OptionFuture::from(poll.as_mut()), if poll.is_some() => {
                     poll = None;
@@ -253,7 +263,8 @@ impl Worker {
                                 self.release(&messages).await;
                                 break;
                             }
-                            working.push(self.work(messages, visibility, &stop));
+                            self.queued.fetch_add(1, Ordering::Relaxed);
+                            working.push(self.work(messages, visibility));
                         }
                     }
                 }
@@ -292,15 +303,16 @@ impl Worker {
         }
     }
 
-    /// One received batch, in a slot (kept invisible while it waits for one; handed back at once if
-    /// the worker stops first): reconcile messages to their driver, the rest handled and settled.
-    async fn work(&self, messages: Vec<Received>, visibility: Duration, stop: &CancellationToken) {
+    /// One received batch, in a slot (kept invisible while it waits for one; at shutdown too, so
+    /// that a deploy spends none of its receives): reconcile messages to their driver, the rest
+    /// handled and settled.
+    async fn work(&self, messages: Vec<Received>, visibility: Duration) {
         tokio::select! {
-            biased;
             _ = self.take_slot() => {}
-            _ = stop.cancelled() => return self.release(&messages).await,
             never = self.keep_invisible(&messages, visibility) => never,
         }
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        self.slot_taken.notify_one();
         let messages = self.take_triggers(messages).await;
         if !messages.is_empty() {
             self.handle_batch(&messages, visibility).await;
