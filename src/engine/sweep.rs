@@ -53,7 +53,10 @@ impl Sweeper {
     /// batch received before it began, also one whose claims reach it only later (after waiting for
     /// a slot, EC2 or the write budget; a Judge claim needs no moment after its receipt).
     pub fn received(&self, at: SystemTime) {
-        let mut r = self.latest_receipt.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = self
+            .latest_receipt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         *r = Some(r.map_or(at, |t| t.max(at)));
     }
 
