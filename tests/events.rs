@@ -294,14 +294,27 @@ fn queue_with_dry_run_or_single_run_is_refused() {
 async fn an_event_never_waits_for_an_unrelated_batch() {
     let proxy = Proxy::start();
     let s = Setup::with(4).through(&proxy.endpoint).start().await;
-    let client = ec2(HOME_REGION).await;
+    // The first event's batch stalls 10 s (long beside the second event's path, even on a loaded
+    // machine).
+    let (first, second) = stall_first_then_put_second(&proxy, &s, 10).await;
+    // The second is received and worked while the first batch still waits for EC2.
+    let gone = second.clone();
+    wait_registered(&s.service, WAIT, move |r| !r.contains(&gone)).await;
+    assert!(
+        registered(&s.service).await.contains(&first),
+        "the second event was handled before the first batch's lookup came back"
+    );
+    both_gone_nothing_left(s).await;
+}
+
+/// Terminates the first two instances, puts the first's event with its batch's EC2 answer held back
+/// `secs` (only a lookup naming it: the events of concurrent tests on the shared bus reach this
+/// queue too), waits until it is held, then puts the second's. Returns both ids.
+async fn stall_first_then_put_second(proxy: &Proxy, s: &Setup, secs: u64) -> (String, String) {
     let (first, second) = (s.instances[0].id.clone(), s.instances[1].id.clone());
-    terminate(&client, &[first.clone(), second.clone()]).await;
-    // The first event's batch stalls: EC2's answer to its lookup is held back 10 s (long beside
-    // the second event's path, even on a loaded machine); only a lookup naming it, since the
-    // events of concurrent tests on the shared bus reach this queue too.
+    terminate(&ec2(HOME_REGION).await, &[first.clone(), second.clone()]).await;
     proxy
-        .state(&format!("hold/DescribeInstances/10/{first}"))
+        .state(&format!("hold/DescribeInstances/{secs}/{first}"))
         .await;
     put_state_change(&first, "terminated").await;
     eventually(WAIT, "the first batch's lookup held", || async {
@@ -310,13 +323,11 @@ async fn an_event_never_waits_for_an_unrelated_batch() {
     })
     .await;
     put_state_change(&second, "terminated").await;
-    // The second is received and worked while the first batch still waits for EC2.
-    let gone = second.clone();
-    wait_registered(&s.service, WAIT, move |r| !r.contains(&gone)).await;
-    assert!(
-        registered(&s.service).await.contains(&first),
-        "the second event was handled before the first batch's lookup came back"
-    );
+    (first, second)
+}
+
+/// Both removed, the rest kept, the queue empty, nothing in the dead-letter queue; stops the worker.
+async fn both_gone_nothing_left(s: Setup) {
     let mut expected = ids(&s.instances[2..]);
     expected.sort();
     wait_registered(&s.service, WAIT, |r| r == expected.as_slice()).await;
@@ -337,23 +348,6 @@ async fn a_batch_waiting_for_a_slot_stays_invisible() {
         .args(&["--event-batches", "1"])
         .start()
         .await;
-    let client = ec2(HOME_REGION).await;
-    let (first, second) = (s.instances[0].id.clone(), s.instances[1].id.clone());
-    terminate(&client, &[first.clone(), second.clone()]).await;
-    proxy
-        .state(&format!("hold/DescribeInstances/14/{first}"))
-        .await;
-    put_state_change(&first, "terminated").await;
-    eventually(WAIT, "the first batch's lookup held", || async {
-        let held = proxy.state("state").await["held"].as_u64().unwrap_or(0);
-        (held >= 1).then_some(()).ok_or(held.to_string())
-    })
-    .await;
-    put_state_change(&second, "terminated").await;
-    let mut expected = ids(&s.instances[2..]);
-    expected.sort();
-    wait_registered(&s.service, WAIT, |r| r == expected.as_slice()).await;
-    wait_queue_empty(&s.queue).await;
-    assert_eq!(queue_depth(&s.dlq).await, (0, 0));
-    stop_worker(s.worker).await;
+    stall_first_then_put_second(&proxy, &s, 14).await;
+    both_gone_nothing_left(s).await;
 }
