@@ -12,8 +12,9 @@ pub const REVISION_SWEEP_SIZE: usize = 20;
 #[derive(Debug, Args)]
 pub struct EventArgs {
     /// Batches of queue messages worked at once: the next long poll is in flight while a batch is
-    /// worked, so an event never waits for an unrelated batch. A batch waiting for the revision
-    /// sweep gives its slot back meanwhile (at most 16 x N batches in hand).
+    /// worked, so an event never waits for an unrelated batch; up to N more are received ahead of a
+    /// free slot, kept invisible. A batch waiting for the revision sweep gives its slot back
+    /// meanwhile (at most 16 x N batches in hand).
     #[arg(long, value_name = "N", env = "CLOUD_UNMAP_EVENT_BATCHES", default_value_t = EVENT_BATCHES)]
     pub event_batches: usize,
     /// Most services one revision sweep of the event path reads (DiscoverInstancesRevision, at most
