@@ -2,10 +2,12 @@
 //! flight per target, and a call takes, once its budget lets it go, every id the batches in flight
 //! asked for meanwhile. A burst of events thus costs calls at the budget's rate, not one per batch;
 //! a claim waits at most for a call in flight and its own, and one call that hangs (until its
-//! attempt times out) leaves the other free. A call whose request another call took meanwhile sends
-//! nothing. The futures are never dropped midway (a batch always runs to its end): a call dropped
-//! after gathering would leave the requests it took waiting. A request is only ever answered by a call sent after it
-//! was made: a claim is verified by what EC2 said after the claim was received.
+//! attempts time out) leaves the other free. A request the other call took while it waited for a
+//! call of its own spends no token; one taken while its own call waited for its token still sends
+//! that call, for the requests asked since (the token is paid). The futures are never dropped
+//! midway (a batch always runs to its end): a call dropped after gathering would leave the requests
+//! it took waiting. A request is only ever answered by a call sent after it was made: a claim is
+//! verified by what EC2 said after the claim was received.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -62,14 +64,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Lookups {
-    /// What EC2 says in `target` of `ids`, from a call sent after this request was made. `Err` when
-    /// that call failed: with its error if this request sent it (for the caller to report), `None`
-    /// if another batch's request did (reported there).
+    /// What EC2 says in `target` of `ids`, from a call sent after this request was made (`Err`: that
+    /// call failed), and the error of the call this request sent, if it sent one that failed (for
+    /// the caller to report: each failed call is reported once, by its sender).
     pub async fn look_up(
         &self,
         target: &Target,
         ids: &[String],
-    ) -> Result<Observed, Option<Error>> {
+    ) -> (Result<Observed, ()>, Option<Error>) {
         let lane = {
             let mut lanes = lock(&self.lanes);
             let key = (target.account.clone(), target.region.clone());
@@ -82,54 +84,48 @@ impl Lookups {
             q.waiting.push((me, ids.to_vec()));
             me
         };
+        let mut sent_error = None;
         loop {
             // Registered before the state is read: an answer given meanwhile is not missed.
             let done = lane.done.notified();
             tokio::pin!(done);
             done.as_mut().enable();
-            let waiting = {
-                let mut q = lock(&lane.queue);
-                if let Some(answer) = q.answered.remove(&me) {
-                    return match answer.as_ref() {
-                        Some(observed) => Ok(only(observed, ids)),
-                        None => Err(None),
-                    };
-                }
-                q.waiting.iter().any(|(n, _)| *n == me)
-            };
-            if !waiting {
+            if let Some(answer) = lock(&lane.queue).answered.remove(&me) {
+                let answer = answer.as_ref().as_ref().map(|o| only(o, ids)).ok_or(());
+                return (answer, sent_error);
+            }
+            if !waiting(&lane, me) {
                 // A call in flight took it.
                 done.await;
                 continue;
             }
             tokio::select! {
+                biased;
+                _ = &mut done => {}
                 permit = lane.calls.acquire() => {
                     let Ok(_permit) = permit else { continue };
-                    if let Some(mine) = call(&lane, target, me, ids).await {
-                        return mine;
+                    // The other call may have taken it meanwhile: then no token is spent for it.
+                    if waiting(&lane, me) {
+                        sent_error = call(&lane, target).await.or(sent_error);
                     }
                 }
-                _ = &mut done => {}
             }
         }
     }
 }
 
-/// Sends the next call, for every request waiting once its budget lets it go, and this request's
-/// answer; `None` (nothing sent) if the other call took this request while this one waited for its
-/// budget: this one then waits for that answer instead of working for the requests made since.
-async fn call(
-    lane: &Lane,
-    target: &Target,
-    me: u64,
-    ids: &[String],
-) -> Option<Result<Observed, Option<Error>>> {
+/// Whether request `me` waits for a call to take it.
+fn waiting(lane: &Lane, me: u64) -> bool {
+    lock(&lane.queue).waiting.iter().any(|(n, _)| *n == me)
+}
+
+/// Sends the next call, for every request waiting once its budget lets it go (its token is paid: it
+/// sends also when the other call took its sender's request meanwhile, for those asked since), and
+/// leaves each request taken its answer; returns the call's error, if it failed.
+async fn call(lane: &Lane, target: &Target) -> Option<Error> {
     let mut taken = Vec::new();
     let (_, answer) = ec2::describe_gathered(target, || {
         let mut q = lock(&lane.queue);
-        if !q.waiting.iter().any(|(n, _)| *n == me) {
-            return Vec::new();
-        }
         let mut all = BTreeSet::new();
         for (n, ids) in std::mem::take(&mut q.waiting) {
             taken.push(n);
@@ -141,20 +137,18 @@ async fn call(
     if taken.is_empty() {
         return None;
     }
-    let shared: Answer = Arc::new(answer.as_ref().ok().cloned());
-    // This request was taken (it gathers only then): the call's error is reported by its caller.
-    let mine = match answer {
-        Ok(observed) => Ok(only(&observed, ids)),
-        Err(e) => Err(Some(e)),
+    let (shared, error): (Answer, _) = match answer {
+        Ok(observed) => (Arc::new(Some(observed)), None),
+        Err(e) => (Arc::new(None), Some(e)),
     };
     {
         let mut q = lock(&lane.queue);
-        for n in taken.into_iter().filter(|n| *n != me) {
+        for n in taken {
             q.answered.insert(n, shared.clone());
         }
     }
     lane.done.notify_waiters();
-    Some(mine)
+    error
 }
 
 /// What `observed` says of `ids`.

@@ -233,7 +233,11 @@ impl Worker {
             .filter_map(|((account, region), ids)| {
                 let target = ctx.target(account, region)?;
                 Some(async move {
-                    let found = self.lookups.look_up(&target, &ids).await;
+                    let (found, error) = self.lookups.look_up(&target, &ids).await;
+                    // Reported once, by the batch whose request sent the failing call.
+                    if let Some(e) = error {
+                        ctx.failed(Failure::VerifyEvents, &e);
+                    }
                     (ids, found)
                 })
             })
@@ -250,11 +254,7 @@ impl Worker {
                         observed.entry(id).or_default().extend(seen);
                     }
                 }
-                Err(e) => {
-                    // Reported once, by the batch whose request sent the call.
-                    if let Some(e) = e {
-                        ctx.failed(Failure::VerifyEvents, &e);
-                    }
+                Err(()) => {
                     for id in &ids {
                         out.fail(id);
                     }
