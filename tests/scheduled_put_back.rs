@@ -22,23 +22,38 @@ const BACK: &str =
     "registered again: the scheduled event is over and the instance runs at its address";
 const MOVED: &str = "scheduled event rescheduled later; registered again until it is due";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_reboot_rescheduled_after_its_firing_lets_the_instance_back_until_it_is_due_again() {
-    let proxy = Proxy::start();
+/// A service of `n` registered instances, the first with a scheduled `code` event due `in_s` seconds
+/// from now; returns the service, its instances and that first instance's id.
+async fn one_scheduled(
+    proxy: &Proxy,
+    n: i32,
+    code: &str,
+    in_s: f64,
+) -> (String, Vec<Instance>, String) {
     let ns = namespace().await;
     let svc = service(&ns).await;
-    let all = launch(HOME_REGION, 3).await;
+    let all = launch(HOME_REGION, n).await;
     register_all(&svc, &all).await;
     let id = all[0].id.clone();
     proxy
-        .state(&format!("scheduled/{id}/system-reboot/{}", now_s() + 6.0))
+        .state(&format!("scheduled/{id}/{code}/{}", now_s() + in_s))
         .await;
-    let port = free_port();
-    let worker = Worker::new(port)
+    (svc, all, id)
+}
+
+/// A worker on `svc` through the proxy: a cycle every 2 s, scheduled events acted on 2 s ahead.
+fn scheduled_worker(proxy: &Proxy, svc: &str, port: u16) -> Worker {
+    Worker::new(port)
         .endpoint(&proxy.endpoint)
-        .args(&home_args(&svc))
+        .args(&home_args(svc))
         .args(&["--frequency", "2", "--scheduled-lead-seconds", "2"])
-        .spawn();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reboot_rescheduled_after_its_firing_lets_the_instance_back_until_it_is_due_again() {
+    let proxy = Proxy::start();
+    let (svc, all, id) = one_scheduled(&proxy, 3, "system-reboot", 6.0).await;
+    let worker = scheduled_worker(&proxy, &svc, free_port()).spawn();
     wait_registered(&svc, Duration::from_secs(30), |r| !r.contains(&id)).await;
     // Its owner moves the reboot two days later: the running instance is back now.
     let later = now_s() + 2.0 * 86_400.0;
@@ -62,23 +77,13 @@ async fn a_reboot_rescheduled_after_its_firing_lets_the_instance_back_until_it_i
 #[tokio::test(flavor = "multi_thread")]
 async fn a_put_back_is_saved_before_its_removal_so_a_worker_killed_meanwhile_loses_nothing() {
     let proxy = Proxy::start();
-    let ns = namespace().await;
-    let svc = service(&ns).await;
-    let all = launch(HOME_REGION, 2).await;
-    register_all(&svc, &all).await;
     let table = state_table().await;
     let q = queue_with_dlq(3, 30).await;
-    let id = all[0].id.clone();
-    proxy
-        .state(&format!("scheduled/{id}/instance-reboot/{}", now_s() + 4.0))
-        .await;
+    let (svc, _, id) = one_scheduled(&proxy, 2, "instance-reboot", 4.0).await;
     // The deregistration is applied at once; its answer comes 10 s later.
     proxy.state("hold/DeregisterInstance/10").await;
     let worker = || {
-        Worker::new(free_port())
-            .endpoint(&proxy.endpoint)
-            .args(&home_args(&svc))
-            .args(&["--frequency", "2", "--scheduled-lead-seconds", "2"])
+        scheduled_worker(&proxy, &svc, free_port())
             .args(&["--queue-url", &q.url, "--state-table", &table])
             .spawn()
     };
@@ -102,22 +107,11 @@ async fn a_put_back_is_saved_before_its_removal_so_a_worker_killed_meanwhile_los
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_deregistration_answer_keeps_its_record_and_its_put_back() {
     let proxy = Proxy::start();
-    let ns = namespace().await;
-    let svc = service(&ns).await;
-    let all = launch(HOME_REGION, 2).await;
-    register_all(&svc, &all).await;
-    let id = all[0].id.clone();
-    proxy
-        .state(&format!("scheduled/{id}/system-reboot/{}", now_s() + 4.0))
-        .await;
+    let (svc, _, id) = one_scheduled(&proxy, 2, "system-reboot", 4.0).await;
     // Applied, answer lost: the SDK's retry meets InstanceNotFound.
     proxy.state(&format!("lose-once/{id}")).await;
     let port = free_port();
-    let worker = Worker::new(port)
-        .endpoint(&proxy.endpoint)
-        .args(&home_args(&svc))
-        .args(&["--frequency", "2", "--scheduled-lead-seconds", "2"])
-        .spawn();
+    let worker = scheduled_worker(&proxy, &svc, port).spawn();
     wait_registered(&svc, Duration::from_secs(30), |r| !r.contains(&id)).await;
     let lost = "cloud_unmap_already_gone_total{service_id=\"".to_string()
         + &svc
@@ -160,24 +154,10 @@ const CYCLES: &str = r#"cloud_unmap_reconcile_cycles_total{cause="timer",outcome
 #[tokio::test(flavor = "multi_thread")]
 async fn a_due_event_fires_once_while_ec2_lists_it_pending() {
     let proxy = Proxy::start();
-    let ns = namespace().await;
-    let svc = service(&ns).await;
-    let all = launch(HOME_REGION, 3).await;
-    register_all(&svc, &all).await;
-    let id = all[0].id.clone();
     // A maintenance window of hours: EC2 lists the event pending (not `[Completed]`) until it ends.
-    proxy
-        .state(&format!(
-            "scheduled/{id}/system-maintenance/{}",
-            now_s() + 4.0
-        ))
-        .await;
+    let (svc, all, id) = one_scheduled(&proxy, 3, "system-maintenance", 4.0).await;
     let port = free_port();
-    let worker = Worker::new(port)
-        .endpoint(&proxy.endpoint)
-        .args(&home_args(&svc))
-        .args(&["--frequency", "2", "--scheduled-lead-seconds", "2"])
-        .spawn();
+    let worker = scheduled_worker(&proxy, &svc, port).spawn();
     wait_registered(&svc, Duration::from_secs(30), |r| !r.contains(&id)).await;
     // Its owner registers it again (an instance that registers itself at boot) during the window.
     register_all(&svc, &all[..1]).await;
