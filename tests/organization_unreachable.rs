@@ -38,6 +38,20 @@ fn org_args(org: &str) -> Vec<&str> {
     ]
 }
 
+/// The test proxy, refusing every AssumeRole into `account` (its role cannot be used).
+async fn proxy_refusing(account: &str) -> Proxy {
+    let proxy = Proxy::start();
+    proxy.state(&format!("deny-role-account/{account}")).await;
+    proxy
+}
+
+/// A worker in organization mode for `org`, through `proxy`.
+fn org_worker(proxy: &Proxy, org: &str, port: u16) -> Worker {
+    Worker::new(port)
+        .endpoint(&proxy.endpoint)
+        .args(&org_args(org))
+}
+
 /// Every reconcile of the namespace's services this worker finished.
 async fn reconciles(port: u16) -> f64 {
     let (_, body) = http_get(port, "/metrics").await.unwrap_or_default();
@@ -74,14 +88,9 @@ async fn an_unreachable_account_holds_not_found_but_not_readiness_and_is_not_ask
         services.push(svc);
     }
     register(&services[0], NOWHERE, Some("10.9.9.9")).await;
-    let proxy = Proxy::start();
-    proxy
-        .state(&format!("deny-role-account/{unreachable}"))
-        .await;
+    let proxy = proxy_refusing(&unreachable).await;
     let port = free_port();
-    let worker = Worker::new(port)
-        .endpoint(&proxy.endpoint)
-        .args(&org_args(&org))
+    let worker = org_worker(&proxy, &org, port)
         .args(&["--namespace-id", ns.as_str()])
         .spawn();
     // Ready, naming the account that does not answer.
@@ -116,14 +125,9 @@ async fn an_excluded_account_is_never_asked_and_holds_nothing_back() {
     let svc = service(&ns).await;
     register_all(&svc, &launch(HOME_REGION, 12).await).await;
     register(&svc, NOWHERE, Some("10.9.9.8")).await;
-    let proxy = Proxy::start();
-    proxy
-        .state(&format!("deny-role-account/{unreachable}"))
-        .await;
+    let proxy = proxy_refusing(&unreachable).await;
     let port = free_port();
-    let worker = Worker::new(port)
-        .endpoint(&proxy.endpoint)
-        .args(&org_args(&org))
+    let worker = org_worker(&proxy, &org, port)
         .args(&["--service-id", svc.as_str()])
         .env("CLOUD_UNMAP_ORGANIZATION_EXCLUDE_ACCOUNT", &unreachable)
         .spawn();
@@ -187,14 +191,9 @@ async fn an_event_that_waited_a_day_for_its_account_is_left_to_the_reconcile() {
     register_all(&svc, &launch(HOME_REGION, 3).await).await;
     register(&svc, NOWHERE, Some("10.9.9.7")).await;
     let queues = queue_with_dlq(2, 2).await;
-    let proxy = Proxy::start();
-    proxy
-        .state(&format!("deny-role-account/{unreachable}"))
-        .await;
+    let proxy = proxy_refusing(&unreachable).await;
     let port = free_port();
-    let worker = Worker::new(port)
-        .endpoint(&proxy.endpoint)
-        .args(&org_args(&org))
+    let worker = org_worker(&proxy, &org, port)
         .args(&["--service-id", svc.as_str(), "--queue-url", &queues.url])
         .spawn();
     reconciled(port, 1.0).await;
